@@ -1,0 +1,7 @@
+export * from './datastore.ts';
+export * from './errors.ts';
+export * from './kinds.ts';
+export { MemoryDatastore } from './memory.ts';
+export * from './model/index.ts';
+export * from './resource.ts';
+export { InvalidResourceError } from './write-path.ts';
