@@ -16,7 +16,7 @@ cleanup() { kill "$etcd_pid" 2>/dev/null; wait "$etcd_pid" 2>/dev/null; rm -rf "
 trap cleanup EXIT
 
 for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+  etcdctl --endpoints "http://127.0.0.1:$port" endpoint health >/dev/null 2>&1 && break
   sleep 0.1
 done
 
