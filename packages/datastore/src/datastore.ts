@@ -1,5 +1,5 @@
 import type { KindName } from './kinds.ts';
-import type { ResourceOf } from './model/index.ts';
+import type { ResourceInput, ResourceOf } from './model/index.ts';
 
 export interface ListOptions {
   /** Only this namespace (namespaced kinds); all namespaces when omitted. */
@@ -62,14 +62,14 @@ export interface Datastore {
   get<K extends KindName>(kind: K, name: string, namespace?: string): Promise<ResourceOf<K>>;
   list<K extends KindName>(kind: K, options?: ListOptions): Promise<ListResult<ResourceOf<K>>>;
   /** Fails with AlreadyExists if the object exists. */
-  create<K extends KindName>(kind: K, resource: ResourceOf<K>): Promise<ResourceOf<K>>;
+  create<K extends KindName>(kind: K, resource: ResourceInput<K>): Promise<ResourceOf<K>>;
   /**
    * Replaces an existing object. With `metadata.resourceVersion` set it is compare-and-swap and
    * fails with Conflict if the stored version differs; fails with NotFound if absent.
    */
-  update<K extends KindName>(kind: K, resource: ResourceOf<K>): Promise<ResourceOf<K>>;
+  update<K extends KindName>(kind: K, resource: ResourceInput<K>): Promise<ResourceOf<K>>;
   /** Creates or replaces, ignoring resourceVersion. */
-  apply<K extends KindName>(kind: K, resource: ResourceOf<K>): Promise<ResourceOf<K>>;
+  apply<K extends KindName>(kind: K, resource: ResourceInput<K>): Promise<ResourceOf<K>>;
   /** Returns the deleted object. NotFound if absent; Conflict if options.resourceVersion differs. */
   delete<K extends KindName>(
     kind: K,

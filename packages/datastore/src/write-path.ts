@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DatastoreError } from './errors.ts';
 import { KINDS, type KindInfo, type KindName, keyFor } from './kinds.ts';
-import { validateResource } from './model/index.ts';
+import { type ResourceInput, type ResourceOf, validateResource } from './model/index.ts';
 import { formatIssues, type Resource, type ValidationIssue } from './resource.ts';
 import type { AnyResource, ChangeEvent } from './datastore.ts';
 
@@ -24,9 +24,9 @@ export class InvalidResourceError extends DatastoreError {
  */
 export function prepareWrite<K extends KindName>(
   kind: K,
-  input: AnyResource,
+  input: ResourceInput<K> | AnyResource,
   existing: AnyResource | undefined,
-): { key: string; value: Resource } {
+): { key: string; value: ResourceOf<K> } {
   const info: KindInfo = KINDS[kind];
   const candidate = {
     ...input,
@@ -58,7 +58,7 @@ export function prepareWrite<K extends KindName>(
     uid: existing?.metadata.uid ?? rest.uid ?? randomUUID(),
     creationTimestamp: existing?.metadata.creationTimestamp ?? rest.creationTimestamp ?? new Date().toISOString(),
   };
-  return { key: keyFor(kind, value.metadata.name, value.metadata.namespace), value };
+  return { key: keyFor(kind, value.metadata.name, value.metadata.namespace), value: value as ResourceOf<K> };
 }
 
 /**
