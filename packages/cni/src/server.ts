@@ -1,0 +1,98 @@
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { type Server, type Socket, createServer } from 'node:net';
+import { dirname } from 'node:path';
+import type { Logger } from 'pino';
+import { CNI_ERROR, CniError } from './errors.ts';
+import { type PluginType, type RequestHandler, type WireRequest, errorResponse, execute } from './protocol.ts';
+
+export const DEFAULT_AGENT_SOCKET = '/var/run/calico/cni.sock';
+
+/** Longest request we accept: a network config with a large prevResult is a few KiB. */
+const MAX_REQUEST_BYTES = 1 << 20;
+
+/**
+ * calico-node's side of the plugin: a unix socket where the short-lived plugin process hands over
+ * its environment and stdin and gets back what to print, so each ADD runs with a warm datastore
+ * connection and IPAM cache instead of paying for them in a fresh process.
+ */
+export class CniServer {
+  readonly socketPath: string;
+  readonly #handlers: Record<PluginType, RequestHandler>;
+  readonly #log: Logger | undefined;
+  #server: Server | undefined;
+  readonly #sockets = new Set<Socket>();
+
+  constructor(options: { socketPath?: string; handlers: Record<PluginType, RequestHandler>; logger?: Logger }) {
+    this.socketPath = options.socketPath ?? DEFAULT_AGENT_SOCKET;
+    this.#handlers = options.handlers;
+    this.#log = options.logger;
+  }
+
+  async listen(): Promise<void> {
+    mkdirSync(dirname(this.socketPath), { recursive: true });
+    rmSync(this.socketPath, { force: true });
+    const server = createServer((sock) => this.#serve(sock));
+    this.#server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    // Only root (the runtime) may ask for interfaces to be plumbed.
+    chmodSync(this.socketPath, 0o600);
+  }
+
+  async close(): Promise<void> {
+    const server = this.#server;
+    this.#server = undefined;
+    if (!server) return;
+    for (const s of this.#sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    rmSync(this.socketPath, { force: true });
+  }
+
+  #serve(sock: Socket): void {
+    this.#sockets.add(sock);
+    sock.on('close', () => this.#sockets.delete(sock));
+    sock.on('error', () => sock.destroy());
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let handled = false;
+    sock.on('data', (chunk: Buffer) => {
+      if (handled) return;
+      chunks.push(chunk);
+      size += chunk.length;
+      const nl = chunk.indexOf(0x0a);
+      if (nl < 0 && size < MAX_REQUEST_BYTES) return;
+      handled = true;
+      void this.#answer(sock, Buffer.concat(chunks).toString('utf8').split('\n')[0]!);
+    });
+  }
+
+  async #answer(sock: Socket, line: string): Promise<void> {
+    let req: WireRequest;
+    let response;
+    try {
+      req = JSON.parse(line) as WireRequest;
+      const handler = this.#handlers[req.plugin];
+      if (!handler) throw new CniError(CNI_ERROR.invalidConfig, 'unknown plugin', `no plugin named ${JSON.stringify(req.plugin)}`);
+      const started = performance.now();
+      response = await execute(req.plugin, req.env, req.stdin, handler);
+      this.#log?.info(
+        {
+          command: req.env['CNI_COMMAND'],
+          containerId: req.env['CNI_CONTAINERID'],
+          exitCode: response.exitCode,
+          ms: Math.round((performance.now() - started) * 10) / 10,
+        },
+        'cni request',
+      );
+    } catch (err) {
+      const e = err instanceof CniError ? err : new CniError(CNI_ERROR.decodingFailure, 'bad request from plugin', String(err));
+      response = errorResponse(e, '');
+    }
+    sock.end(`${JSON.stringify(response)}\n`);
+  }
+}
