@@ -4,4 +4,5 @@ export * from './kinds.ts';
 export { MemoryDatastore } from './memory.ts';
 export * from './model/index.ts';
 export * from './resource.ts';
+export * from './selector/index.ts';
 export { InvalidResourceError } from './write-path.ts';
