@@ -1,5 +1,6 @@
 export * from './datastore.ts';
 export * from './errors.ts';
+export { EtcdDatastore, type EtcdDatastoreOptions, type EtcdTlsOptions } from './etcd-datastore.ts';
 export * from './kinds.ts';
 export { MemoryDatastore } from './memory.ts';
 export * from './model/index.ts';

@@ -1,0 +1,82 @@
+import { expect, it } from 'vitest';
+import { freePort, startEtcd } from '../../../test-support/etcd.ts';
+import { command, describeWith } from '../../../test-support/requirements.ts';
+import { EtcdDatastore } from '../src/index.ts';
+import { datastoreContract, ipPool } from './contract.ts';
+import { startTcpProxy } from './tcp-proxy.ts';
+import { WatchReader } from './watch-reader.ts';
+
+describeWith([command('etcd')], 'etcd backend', () => {
+  datastoreContract('etcd', async () => {
+    const etcd = await startEtcd();
+    const clients: EtcdDatastore[] = [];
+    const client = (endpoint = etcd.endpoint): EtcdDatastore => {
+      const c = new EtcdDatastore({ endpoints: endpoint, dialTimeoutMs: 2_000, requestTimeoutMs: 5_000 });
+      clients.push(c);
+      return c;
+    };
+    const admin = client();
+    return {
+      client: () => client(),
+      compact: (revision) => admin.compact(revision),
+      partitionedClient: async () => {
+        const proxy = await startTcpProxy(etcd.endpoint);
+        const store = client(proxy.endpoint);
+        return {
+          store,
+          cut: () => proxy.cut(),
+          heal: () => proxy.heal(),
+          close: async () => {
+            await store.close();
+            await proxy.close();
+          },
+        };
+      },
+      kill: () => etcd.kill(),
+      restart: () => etcd.start(),
+      unreachableClient: async () => {
+        const endpoint = `http://127.0.0.1:${await freePort()}`;
+        return { store: client(endpoint), endpoint };
+      },
+      close: async () => {
+        for (const c of clients) await c.close();
+        await etcd.stop();
+      },
+    };
+  });
+
+  it('bookmarks changes under the watched range that are not of the watched kinds', async () => {
+    const etcd = await startEtcd();
+    const ds = new EtcdDatastore({ endpoints: etcd.endpoint });
+    try {
+      const { revision } = await ds.list('IPPool');
+      // IPPool and Node share only the projectcalico.org prefix, so a BGPPeer write reaches this watch.
+      const w = new WatchReader(ds.watch({ kinds: ['IPPool', 'Node'], revision }));
+      const peer = await ds.create('BGPPeer', {
+        apiVersion: 'projectcalico.org/v3',
+        kind: 'BGPPeer',
+        metadata: { name: 'rack-1' },
+        spec: { peerIP: '192.0.2.1', asNumber: 64512 },
+      } as never);
+      const first = await w.until(() => true, 15_000, 'bookmark');
+      expect(first).toEqual([{ type: 'bookmark', revision: peer.metadata.resourceVersion }]);
+      const pool = await ds.create('IPPool', ipPool('after-peer'));
+      const read = await w.untilChange('added', 'after-peer');
+      expect(read).toEqual([
+        { type: 'added', kind: 'IPPool', revision: pool.metadata.resourceVersion, new: pool },
+      ]);
+      await w.close();
+    } finally {
+      await ds.close();
+      await etcd.stop();
+    }
+  });
+
+  it('rejects endpoints that are not URLs before connecting', () => {
+    expect(() => new EtcdDatastore({ endpoints: ' , ' })).toThrow(/no etcd endpoints/);
+    expect(() => new EtcdDatastore({ endpoints: 'http://a:1/path' })).toThrow(/not http\(s\):\/\/host:port/);
+    const ds = new EtcdDatastore({ endpoints: '127.0.0.1:1, http://127.0.0.2:2' });
+    expect(ds.endpoints).toEqual(['http://127.0.0.1:1', 'http://127.0.0.2:2']);
+    void ds.close();
+  });
+});
