@@ -1,0 +1,127 @@
+import { hostname } from 'node:os';
+
+/**
+ * calico-node's settings, from flags first, then the environment calico/node reads (NODENAME, IP,
+ * IP6, IP_AUTODETECTION_METHOD, AS, CALICO_IPV4POOL_*, NO_DEFAULT_POOLS, CALICO_NETWORKING_BACKEND…),
+ * then defaults. No hidden global state: everything a daemon does follows from this object.
+ */
+export type EncapMode = 'Never' | 'Always' | 'CrossSubnet';
+
+export interface PoolSettings {
+  cidr: string;
+  blockSize: number;
+  ipipMode: EncapMode;
+  vxlanMode: EncapMode;
+  natOutgoing: boolean;
+  nodeSelector: string;
+  disableBGPExport: boolean;
+}
+
+export interface NodeConfig {
+  nodeName: string;
+  /** `autodetect`, a fixed address (CIDR or plain), or `none`. */
+  ip: string;
+  ip6: string;
+  ipAutodetectionMethod: string;
+  ip6AutodetectionMethod: string;
+  asNumber: string | undefined;
+  networkingBackend: 'bird' | 'vxlan' | 'none';
+  noDefaultPools: boolean;
+  ipv4Pool: PoolSettings | undefined;
+  ipv6Pool: PoolSettings | undefined;
+  clusterType: string;
+  healthHost: string;
+  healthPort: number;
+  healthEnabled: boolean;
+  metricsHost: string;
+  metricsPort: number;
+  metricsEnabled: boolean;
+  cniSocket: string;
+  cniEnabled: boolean;
+  felixEnabled: boolean;
+  logLevel: string;
+  /** Where calico/node writes its node name for the CNI plugin (`/var/lib/calico/nodename`). */
+  nodenameFile: string | undefined;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function encap(value: string | undefined, name: string): EncapMode {
+  const v = (value ?? '').trim();
+  if (v === '' || /^(never|off|false)$/i.test(v)) return 'Never';
+  if (/^always$/i.test(v)) return 'Always';
+  if (/^cross-?subnet$/i.test(v)) return 'CrossSubnet';
+  throw new ConfigError(`${name}: ${JSON.stringify(value)} — expected Never, Always or CrossSubnet`);
+}
+
+function bool(value: string | undefined, name: string, dflt: boolean): boolean {
+  if (value === undefined || value === '') return dflt;
+  if (/^(true|1|yes|on)$/i.test(value)) return true;
+  if (/^(false|0|no|off)$/i.test(value)) return false;
+  throw new ConfigError(`${name}: ${JSON.stringify(value)} — expected true or false`);
+}
+
+function int(value: string | undefined, name: string, dflt: number, min: number, max: number): number {
+  if (value === undefined || value === '') return dflt;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${name}: ${JSON.stringify(value)} — expected an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+function pool(env: Env, v: 4 | 6): PoolSettings | undefined {
+  const p = v === 4 ? 'CALICO_IPV4POOL_' : 'CALICO_IPV6POOL_';
+  const cidr = env[`${p}CIDR`] ?? (v === 4 ? '192.168.0.0/16' : '');
+  if (cidr === '' || cidr === 'none') return undefined;
+  return {
+    cidr,
+    blockSize: int(env[`${p}BLOCK_SIZE`], `${p}BLOCK_SIZE`, v === 4 ? 26 : 122, v === 4 ? 20 : 116, v === 4 ? 32 : 128),
+    ipipMode: v === 4 ? encap(env[`${p}IPIP`], `${p}IPIP`) : 'Never',
+    vxlanMode: encap(env[`${p}VXLAN`], `${p}VXLAN`),
+    natOutgoing: bool(env[`${p}NAT_OUTGOING`], `${p}NAT_OUTGOING`, v === 4),
+    nodeSelector: env[`${p}NODE_SELECTOR`] || 'all()',
+    disableBGPExport: bool(env[`${p}DISABLE_BGP_EXPORT`], `${p}DISABLE_BGP_EXPORT`, false),
+  };
+}
+
+export function loadNodeConfig(flags: Partial<Record<string, string>>, env: Env = process.env): NodeConfig {
+  const get = (flag: string, envName: string): string | undefined => flags[flag] ?? env[envName];
+  const backend = (get('networking-backend', 'CALICO_NETWORKING_BACKEND') ?? 'bird').toLowerCase();
+  if (backend !== 'bird' && backend !== 'vxlan' && backend !== 'none') {
+    throw new ConfigError(`CALICO_NETWORKING_BACKEND: ${JSON.stringify(backend)} — expected bird, vxlan or none`);
+  }
+  const ipv6Requested = (get('ip6', 'IP6') ?? 'none') !== 'none';
+  return {
+    nodeName: get('node-name', 'NODENAME') || env['HOSTNAME'] || hostname(),
+    ip: get('ip', 'IP') ?? 'autodetect',
+    ip6: get('ip6', 'IP6') ?? 'none',
+    ipAutodetectionMethod: get('ip-autodetection-method', 'IP_AUTODETECTION_METHOD') ?? 'first-found',
+    ip6AutodetectionMethod: get('ip6-autodetection-method', 'IP6_AUTODETECTION_METHOD') ?? 'first-found',
+    asNumber: get('as', 'AS') || undefined,
+    networkingBackend: backend,
+    noDefaultPools: bool(get('no-default-pools', 'NO_DEFAULT_POOLS'), 'NO_DEFAULT_POOLS', false),
+    ipv4Pool: pool(env, 4),
+    ipv6Pool: ipv6Requested ? pool(env, 6) : undefined,
+    clusterType: env['CLUSTER_TYPE'] ?? 'calico-ts,bgp',
+    healthHost: get('health-host', 'FELIX_HEALTHHOST') ?? '0.0.0.0',
+    healthPort: int(get('health-port', 'FELIX_HEALTHPORT'), 'FELIX_HEALTHPORT', 9099, 0, 65535),
+    healthEnabled: bool(get('health-enabled', 'FELIX_HEALTHENABLED'), 'FELIX_HEALTHENABLED', true),
+    metricsHost: get('metrics-host', 'FELIX_PROMETHEUSMETRICSHOST') ?? '0.0.0.0',
+    metricsPort: int(get('metrics-port', 'FELIX_PROMETHEUSMETRICSPORT'), 'FELIX_PROMETHEUSMETRICSPORT', 9091, 0, 65535),
+    metricsEnabled: bool(
+      get('metrics-enabled', 'FELIX_PROMETHEUSMETRICSENABLED'),
+      'FELIX_PROMETHEUSMETRICSENABLED',
+      true,
+    ),
+    cniSocket: get('cni-socket', 'CALICO_CNI_AGENT_SOCKET') ?? '/var/run/calico/cni.sock',
+    cniEnabled: bool(get('cni-enabled', 'CALICO_CNI_SERVER_ENABLED'), 'CALICO_CNI_SERVER_ENABLED', true),
+    felixEnabled: bool(get('felix-enabled', 'CALICO_FELIX_ENABLED'), 'CALICO_FELIX_ENABLED', true),
+    logLevel: (get('log-level', 'CALICO_LOG_LEVEL') ?? 'info').toLowerCase(),
+    nodenameFile: get('nodename-file', 'CALICO_NODENAME_FILE'),
+  };
+}
