@@ -1,1 +1,74 @@
-export {};
+export { type WaitOptions, waitFor } from './deadline.ts';
+export {
+  CommandError,
+  errnoName,
+  isKernelError,
+  KernelError,
+  type KernelErrorCode,
+  type KernelErrorDetails,
+  NetlinkError,
+  SyscallError,
+} from './errors.ts';
+export {
+  bytesToIp,
+  bytesToMac,
+  formatPrefix,
+  type IpFamily,
+  ipFamily,
+  ipToBytes,
+  macToBytes,
+  type Prefix,
+  parsePrefix,
+} from './ip-address.ts';
+export { logger } from './logger.ts';
+export {
+  createNamespace,
+  deleteNamespace,
+  hostNamespace,
+  listNamespaces,
+  NETNS_RUN_DIR,
+  NetNamespace,
+  runInNamespace,
+} from './namespace.ts';
+export {
+  type AddressFilter,
+  type EventGroup,
+  type IpipOptions,
+  type LinkRef,
+  type LinkSettings,
+  Netlink,
+  type NetlinkEvent,
+  type RouteFilter,
+  type RouteInput,
+  type Subscription,
+  type VethOptions,
+  type VxlanOptions,
+} from './netlink.ts';
+export {
+  type Address,
+  type Link,
+  type Neighbour,
+  type NextHop,
+  type Route,
+  type RouteNextHop,
+  RouteProtocols,
+  type RouteScope,
+  RouteScopes,
+  type RouteType,
+  RouteTypes,
+} from './netlink-codec.ts';
+export {
+  type CommandResult,
+  execInNamespace,
+  NamespaceProcess,
+  type ProcessExit,
+  type SpawnInNamespaceOptions,
+  spawnInNamespace,
+} from './process.ts';
+export {
+  type InterfaceSysctls,
+  readSysctl,
+  setInterfaceSysctls,
+  setIpForwarding,
+  writeSysctl,
+} from './sysctl.ts';
