@@ -1,3 +1,16 @@
+export {
+  type DatastoreConfig,
+  type DatastoreSettings,
+  type DatastoreType,
+  DEFAULT_CONFIG_FILE,
+  DEFAULT_ETCD_ENDPOINTS,
+  datastoreFromConfig,
+  ENV_NAMES,
+  type LoadDatastoreConfigInput,
+  loadDatastoreConfig,
+  readConfigFile,
+  SUPPORTED_DATASTORE_TYPES,
+} from './config.ts';
 export * from './datastore.ts';
 export * from './errors.ts';
 export { EtcdDatastore, type EtcdDatastoreOptions, type EtcdTlsOptions } from './etcd-datastore.ts';
