@@ -57,6 +57,10 @@ export function bytesToIp(bytes: Uint8Array): string {
   if (bytes.length !== 16) throw invalid('address bytes of length', String(bytes.length));
   const b = Buffer.from(bytes);
   const words = Array.from({ length: 8 }, (_, i) => b.readUInt16BE(i * 2));
+  // RFC 5952 §5: IPv4-mapped addresses keep the dotted quad.
+  if (words.slice(0, 5).every((w) => w === 0) && words[5] === 0xffff) {
+    return `::ffff:${Array.from(b.subarray(12)).join('.')}`;
+  }
   // RFC 5952 §4.2: compress the longest run (≥ 2) of zero words, the first one on a tie.
   let bestStart = -1;
   let bestLen = 0;
