@@ -12,6 +12,7 @@ export {
   SUPPORTED_DATASTORE_TYPES,
 } from './config.ts';
 export * from './datastore.ts';
+export * from './documents.ts';
 export * from './errors.ts';
 export { EtcdDatastore, type EtcdDatastoreOptions, type EtcdTlsOptions } from './etcd-datastore.ts';
 export * from './kinds.ts';

@@ -4,117 +4,149 @@
  * the datastore and the CLI use.
  */
 import type { z } from 'zod';
-import { z as zod } from 'zod';
 import { DatastoreError } from '../errors.ts';
 import type { KINDS, KindName } from '../kinds.ts';
 import { formatIssues, type ValidationResult } from '../resource.ts';
 import {
+  type BGPConfigurationSpec,
+  type BGPFilterSpec,
+  type BGPPeerSpec,
+  bgpConfigurationSchema,
+  bgpFilterSchema,
+  bgpPeerSchema,
+  deriveBGPConfigurationSpec,
+} from './bgp.ts';
+import {
+  type ClusterInformationSpec,
+  clusterInformationSchema,
+  type FelixConfigurationSpec,
+  felixConfigurationSchema,
+  type KubeControllersConfigurationSpec,
+  kubeControllersConfigurationSchema,
+} from './configuration.ts';
+import {
+  type HostEndpointSpec,
+  hostEndpointSchema,
+  type NodeSpec,
+  nodeSchema,
+  type WorkloadEndpointSpec,
+  workloadEndpointSchema,
+} from './endpoints.ts';
+import {
   type BlockAffinitySpec,
-  type BlockAffinitySpecInput,
   blockAffinitySchema,
   type IPAMBlockSpec,
-  type IPAMBlockSpecInput,
   type IPAMConfigurationSpec,
-  type IPAMConfigurationSpecInput,
   type IPAMHandleSpec,
-  type IPAMHandleSpecInput,
   ipamBlockSchema,
   ipamConfigurationSchema,
   ipamHandleSchema,
 } from './ipam.ts';
+import {
+  deriveIPPoolSpec,
+  type IPPoolSpec,
+  type IPReservationSpec,
+  ipPoolSchema,
+  ipReservationSchema,
+} from './ippool.ts';
 import { issueMessage, toValidationIssues } from './issues.ts';
-import { kindSchema, type Metadata } from './resource-schema.ts';
-
-// Kinds whose schemas are still being written accept any spec for now.
-const pending = <K extends KindName>(kind: K) =>
-  kindSchema(kind, zod.record(zod.string(), zod.unknown()).prefault({}));
-type PendingSpec = Record<string, unknown>;
+import {
+  defaultKubernetesPolicyTypes,
+  type KubernetesNetworkPolicySpec,
+  kubernetesNetworkPolicySchema,
+  type StagedKubernetesNetworkPolicySpec,
+  stagedKubernetesNetworkPolicySchema,
+} from './kubernetes-network-policy.ts';
+import {
+  defaultPolicyTypes,
+  type GlobalNetworkPolicySpec as GlobalNetworkPolicySpecRaw,
+  type GlobalNetworkSetSpec,
+  globalNetworkPolicySchema,
+  globalNetworkSetSchema,
+  type NetworkPolicySpec as NetworkPolicySpecRaw,
+  type NetworkSetSpec,
+  networkPolicySchema,
+  networkSetSchema,
+  type PolicyType,
+  type ProfileSpec,
+  profileSchema,
+  type StagedGlobalNetworkPolicySpec as StagedGlobalNetworkPolicySpecRaw,
+  type StagedNetworkPolicySpec as StagedNetworkPolicySpecRaw,
+  stagedGlobalNetworkPolicySchema,
+  stagedNetworkPolicySchema,
+  type TierSpec,
+  tierSchema,
+} from './policy.ts';
+import type { Metadata } from './resource-schema.ts';
 
 const SCHEMAS = {
-  IPPool: pending('IPPool'),
-  BGPConfiguration: pending('BGPConfiguration'),
-  BGPPeer: pending('BGPPeer'),
-  BGPFilter: pending('BGPFilter'),
-  Node: pending('Node'),
-  WorkloadEndpoint: pending('WorkloadEndpoint'),
-  HostEndpoint: pending('HostEndpoint'),
-  NetworkPolicy: pending('NetworkPolicy'),
-  GlobalNetworkPolicy: pending('GlobalNetworkPolicy'),
-  StagedNetworkPolicy: pending('StagedNetworkPolicy'),
-  StagedGlobalNetworkPolicy: pending('StagedGlobalNetworkPolicy'),
-  StagedKubernetesNetworkPolicy: pending('StagedKubernetesNetworkPolicy'),
-  NetworkSet: pending('NetworkSet'),
-  GlobalNetworkSet: pending('GlobalNetworkSet'),
-  Profile: pending('Profile'),
-  Tier: pending('Tier'),
-  FelixConfiguration: pending('FelixConfiguration'),
+  IPPool: ipPoolSchema,
+  BGPConfiguration: bgpConfigurationSchema,
+  BGPPeer: bgpPeerSchema,
+  BGPFilter: bgpFilterSchema,
+  Node: nodeSchema,
+  WorkloadEndpoint: workloadEndpointSchema,
+  HostEndpoint: hostEndpointSchema,
+  NetworkPolicy: networkPolicySchema,
+  GlobalNetworkPolicy: globalNetworkPolicySchema,
+  StagedNetworkPolicy: stagedNetworkPolicySchema,
+  StagedGlobalNetworkPolicy: stagedGlobalNetworkPolicySchema,
+  StagedKubernetesNetworkPolicy: stagedKubernetesNetworkPolicySchema,
+  NetworkSet: networkSetSchema,
+  GlobalNetworkSet: globalNetworkSetSchema,
+  Profile: profileSchema,
+  Tier: tierSchema,
+  FelixConfiguration: felixConfigurationSchema,
   IPAMConfiguration: ipamConfigurationSchema,
-  KubeControllersConfiguration: pending('KubeControllersConfiguration'),
-  ClusterInformation: pending('ClusterInformation'),
-  IPReservation: pending('IPReservation'),
+  KubeControllersConfiguration: kubeControllersConfigurationSchema,
+  ClusterInformation: clusterInformationSchema,
+  IPReservation: ipReservationSchema,
   IPAMBlock: ipamBlockSchema,
   BlockAffinity: blockAffinitySchema,
   IPAMHandle: ipamHandleSchema,
-  KubernetesNetworkPolicy: pending('KubernetesNetworkPolicy'),
+  KubernetesNetworkPolicy: kubernetesNetworkPolicySchema,
 } satisfies Record<KindName, z.ZodType>;
+
+type SchemaMap = typeof SCHEMAS;
+
+/** Stored policies always carry `types` (defaulted from which rule lists are present). */
+type WithTypes<S> = Omit<S, 'types'> & { types: PolicyType[] };
+export type NetworkPolicySpec = WithTypes<NetworkPolicySpecRaw>;
+export type GlobalNetworkPolicySpec = WithTypes<GlobalNetworkPolicySpecRaw>;
+export type StagedNetworkPolicySpec = WithTypes<StagedNetworkPolicySpecRaw>;
+export type StagedGlobalNetworkPolicySpec = WithTypes<StagedGlobalNetworkPolicySpecRaw>;
 
 /** The stored (defaulted) spec of each kind. */
 export interface SpecTypes {
-  IPPool: PendingSpec;
-  BGPConfiguration: PendingSpec;
-  BGPPeer: PendingSpec;
-  BGPFilter: PendingSpec;
-  Node: PendingSpec;
-  WorkloadEndpoint: PendingSpec;
-  HostEndpoint: PendingSpec;
-  NetworkPolicy: PendingSpec;
-  GlobalNetworkPolicy: PendingSpec;
-  StagedNetworkPolicy: PendingSpec;
-  StagedGlobalNetworkPolicy: PendingSpec;
-  StagedKubernetesNetworkPolicy: PendingSpec;
-  NetworkSet: PendingSpec;
-  GlobalNetworkSet: PendingSpec;
-  Profile: PendingSpec;
-  Tier: PendingSpec;
-  FelixConfiguration: PendingSpec;
+  IPPool: IPPoolSpec;
+  BGPConfiguration: BGPConfigurationSpec;
+  BGPPeer: BGPPeerSpec;
+  BGPFilter: BGPFilterSpec;
+  Node: NodeSpec;
+  WorkloadEndpoint: WorkloadEndpointSpec;
+  HostEndpoint: HostEndpointSpec;
+  NetworkPolicy: NetworkPolicySpec;
+  GlobalNetworkPolicy: GlobalNetworkPolicySpec;
+  StagedNetworkPolicy: StagedNetworkPolicySpec;
+  StagedGlobalNetworkPolicy: StagedGlobalNetworkPolicySpec;
+  StagedKubernetesNetworkPolicy: StagedKubernetesNetworkPolicySpec;
+  NetworkSet: NetworkSetSpec;
+  GlobalNetworkSet: GlobalNetworkSetSpec;
+  Profile: ProfileSpec;
+  Tier: TierSpec;
+  FelixConfiguration: FelixConfigurationSpec;
   IPAMConfiguration: IPAMConfigurationSpec;
-  KubeControllersConfiguration: PendingSpec;
-  ClusterInformation: PendingSpec;
-  IPReservation: PendingSpec;
+  KubeControllersConfiguration: KubeControllersConfigurationSpec;
+  ClusterInformation: ClusterInformationSpec;
+  IPReservation: IPReservationSpec;
   IPAMBlock: IPAMBlockSpec;
   BlockAffinity: BlockAffinitySpec;
   IPAMHandle: IPAMHandleSpec;
-  KubernetesNetworkPolicy: PendingSpec;
+  KubernetesNetworkPolicy: KubernetesNetworkPolicySpec;
 }
 
 /** The spec of each kind as users write it: fields with defaults may be left out. */
-export interface SpecInputTypes {
-  IPPool: PendingSpec | undefined;
-  BGPConfiguration: PendingSpec | undefined;
-  BGPPeer: PendingSpec | undefined;
-  BGPFilter: PendingSpec | undefined;
-  Node: PendingSpec | undefined;
-  WorkloadEndpoint: PendingSpec | undefined;
-  HostEndpoint: PendingSpec | undefined;
-  NetworkPolicy: PendingSpec | undefined;
-  GlobalNetworkPolicy: PendingSpec | undefined;
-  StagedNetworkPolicy: PendingSpec | undefined;
-  StagedGlobalNetworkPolicy: PendingSpec | undefined;
-  StagedKubernetesNetworkPolicy: PendingSpec | undefined;
-  NetworkSet: PendingSpec | undefined;
-  GlobalNetworkSet: PendingSpec | undefined;
-  Profile: PendingSpec | undefined;
-  Tier: PendingSpec | undefined;
-  FelixConfiguration: PendingSpec | undefined;
-  IPAMConfiguration: IPAMConfigurationSpecInput;
-  KubeControllersConfiguration: PendingSpec | undefined;
-  ClusterInformation: PendingSpec | undefined;
-  IPReservation: PendingSpec | undefined;
-  IPAMBlock: IPAMBlockSpecInput;
-  BlockAffinity: BlockAffinitySpecInput;
-  IPAMHandle: IPAMHandleSpecInput;
-  KubernetesNetworkPolicy: PendingSpec | undefined;
-}
+export type SpecInputTypes = { [K in KindName]: z.input<SchemaMap[K]>['spec'] };
 
 type KindInfoOf<K extends KindName> = (typeof KINDS)[K];
 
@@ -138,6 +170,20 @@ export type ResourceInput<K extends KindName> = {
   status?: unknown;
 } & (undefined extends SpecInputTypes[K] ? { spec?: SpecInputTypes[K] } : { spec: SpecInputTypes[K] });
 
+export type {
+  BGPConfigurationSpec,
+  BGPFilterRule,
+  BGPFilterSpec,
+  BGPPeerSpec,
+} from './bgp.ts';
+export { BGP_CONFIGURATION_DEFAULTS, communityValueProblem } from './bgp.ts';
+export type {
+  ClusterInformationSpec,
+  FelixConfigurationSpec,
+  KubeControllersConfigurationSpec,
+} from './configuration.ts';
+export type { HostEndpointSpec, NodeSpec, WorkloadEndpointSpec } from './endpoints.ts';
+export { asNumberValue } from './field-types.ts';
 export {
   BLOCK_AFFINITY_STATES,
   type BlockAffinitySpec,
@@ -145,6 +191,66 @@ export {
   type IPAMConfigurationSpec,
   type IPAMHandleSpec,
 } from './ipam.ts';
+export {
+  DEFAULT_BLOCK_SIZE,
+  ENCAPSULATION_MODES,
+  IP_POOL_USES,
+  type IPPoolSpec,
+  type IPReservationSpec,
+} from './ippool.ts';
+export type {
+  KubernetesNetworkPolicySpec,
+  LabelSelector,
+  StagedKubernetesNetworkPolicySpec,
+} from './kubernetes-network-policy.ts';
+export {
+  type GlobalNetworkSetSpec,
+  type NetworkSetSpec,
+  POLICY_TYPES,
+  type PolicyType,
+  type ProfileSpec,
+  STAGED_ACTIONS,
+  type TierSpec,
+  WELL_KNOWN_TIER_ORDERS,
+} from './policy.ts';
+export {
+  type EntityRule,
+  type ParsedPort,
+  PROTOCOL_NAMES,
+  parsePort,
+  protocolNumber,
+  RULE_ACTIONS,
+  type Rule,
+  type RuleInput,
+} from './policy-rule.ts';
+export type { Metadata } from './resource-schema.ts';
+
+type AnyStored = { metadata: Metadata; spec: Record<string, unknown> };
+
+/**
+ * Defaults that depend on other fields, which a schema's static `.default()` cannot express
+ * (and which must stay out of the schema so it still converts to JSON Schema).
+ */
+const DERIVED: Partial<Record<KindName, (resource: AnyStored) => Record<string, unknown>>> = {
+  IPPool: (r) => deriveIPPoolSpec(r.spec as never),
+  BGPConfiguration: (r) => deriveBGPConfigurationSpec(r.metadata.name, r.spec as BGPConfigurationSpec),
+  NetworkPolicy: withPolicyTypes,
+  GlobalNetworkPolicy: withPolicyTypes,
+  StagedNetworkPolicy: withPolicyTypes,
+  StagedGlobalNetworkPolicy: withPolicyTypes,
+  KubernetesNetworkPolicy: withKubernetesPolicyTypes,
+  StagedKubernetesNetworkPolicy: withKubernetesPolicyTypes,
+};
+
+function withPolicyTypes(r: AnyStored): Record<string, unknown> {
+  const spec = r.spec as { types?: PolicyType[]; ingress?: unknown[]; egress?: unknown[] };
+  return { ...r.spec, types: spec.types ?? defaultPolicyTypes(spec) };
+}
+
+function withKubernetesPolicyTypes(r: AnyStored): Record<string, unknown> {
+  const spec = r.spec as { policyTypes?: PolicyType[]; egress?: unknown[] };
+  return { ...r.spec, policyTypes: spec.policyTypes ?? defaultKubernetesPolicyTypes(spec) };
+}
 
 /** The zod schema of one kind (for OpenAPI generation, or composing larger schemas). */
 export function schemaFor<K extends KindName>(kind: K): (typeof SCHEMAS)[K] {
@@ -162,7 +268,10 @@ export function validateResource<K extends KindName>(
   const schema: z.ZodType = SCHEMAS[kind];
   const parsed = schema.safeParse(input, { reportInput: true, error: issueMessage });
   if (!parsed.success) return { ok: false, issues: toValidationIssues(parsed.error.issues, input) };
-  return { ok: true, value: parsed.data as ResourceOf<K> };
+  const value = parsed.data as AnyStored;
+  const derive = DERIVED[kind];
+  if (derive) value.spec = derive(value);
+  return { ok: true, value: value as unknown as ResourceOf<K> };
 }
 
 /** Like validateResource, but returns the defaulted resource or throws DatastoreError `Invalid`. */
