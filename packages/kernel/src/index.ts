@@ -20,6 +20,36 @@ export {
   type Prefix,
   parsePrefix,
 } from './ip-address.ts';
+export {
+  type IpsetFamily,
+  type IpsetPlan,
+  type IpsetSpec,
+  type IpsetState,
+  Ipsets,
+  type IpsetsOptions,
+  type IpsetType,
+  normaliseMember,
+  parseIpsetSave,
+  planIpsets,
+} from './ipset.ts';
+export {
+  type ApplyResult,
+  type DesiredTable,
+  detectIptablesBackend,
+  Iptables,
+  type IptablesBackend,
+  type IptablesHook,
+  type IptablesOptions,
+  type IptablesTableName,
+  parseIptablesSave,
+  planTable,
+  renderRestore,
+  renderRule,
+  ruleHash,
+  type SavedRule,
+  type SavedTable,
+  type TablePlan,
+} from './iptables.ts';
 export { logger } from './logger.ts';
 export {
   createNamespace,
