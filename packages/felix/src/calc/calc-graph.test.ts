@@ -1,0 +1,351 @@
+import { type AnyResource, type KindName, keyFor } from '@calico-ts/datastore';
+import { describe, expect, it } from 'vitest';
+import type { SyncerUpdate } from '../syncer.ts';
+import { CalcGraph } from './calc-graph.ts';
+import type { DataplaneUpdate } from './dataplane-update.ts';
+import { vtepMacForNode } from './vtep-mac.ts';
+
+function res(kind: string, name: string, spec: Record<string, unknown>, namespace?: string): AnyResource {
+  return {
+    apiVersion: 'projectcalico.org/v3',
+    kind,
+    metadata: { name, ...(namespace ? { namespace } : {}), resourceVersion: '1' },
+    spec,
+  };
+}
+
+function upd(kind: KindName, r: AnyResource, deleted = false): SyncerUpdate {
+  return { kind, key: keyFor(kind, r.metadata.name, r.metadata.namespace), value: deleted ? null : r };
+}
+
+const pool = (name: string, cidr: string, extra: Record<string, unknown> = {}) =>
+  upd(
+    'IPPool',
+    res('IPPool', name, { cidr, ipipMode: 'Never', vxlanMode: 'Never', natOutgoing: false, ...extra }),
+  );
+const node = (name: string, ip: string, vxlanAddr?: string, extra: Record<string, unknown> = {}) =>
+  upd(
+    'Node',
+    res('Node', name, {
+      bgp: { ipv4Address: ip },
+      ...(vxlanAddr ? { ipv4VXLANTunnelAddr: vxlanAddr } : {}),
+      ...extra,
+    }),
+  );
+const block = (cidr: string, host: string | undefined, extra: Record<string, unknown> = {}) =>
+  upd(
+    'IPAMBlock',
+    res('IPAMBlock', cidr.replaceAll('.', '-').replace('/', '-'), {
+      cidr,
+      ...(host ? { affinity: `host:${host}` } : {}),
+      ...extra,
+    }),
+  );
+const wep = (name: string, nodeName: string, iface: string, ip: string) =>
+  upd(
+    'WorkloadEndpoint',
+    res(
+      'WorkloadEndpoint',
+      name,
+      {
+        node: nodeName,
+        orchestrator: 'k8s',
+        pod: name,
+        endpoint: 'eth0',
+        interfaceName: iface,
+        mac: 'AA:BB:CC:00:00:01',
+        ipNetworks: [ip],
+        profiles: ['kns.default'],
+      },
+      'default',
+    ),
+  );
+
+/** Applies intent to a plain model of "what the dataplane was told", to compare outcomes. */
+function model(batches: DataplaneUpdate[][]) {
+  const m = {
+    endpoints: new Map<string, unknown>(),
+    routes: new Map<string, unknown>(),
+    vteps: new Map<string, unknown>(),
+    pools: new Map<string, unknown>(),
+    hosts: new Map<string, unknown>(),
+    ipsets: new Map<string, Set<string>>(),
+    config: undefined as unknown,
+    inSync: false,
+  };
+  for (const u of batches.flat()) {
+    switch (u.type) {
+      case 'configUpdate':
+        m.config = u.config;
+        break;
+      case 'inSync':
+        m.inSync = true;
+        break;
+      case 'ipsetUpdate':
+        m.ipsets.set(u.id, new Set(u.members));
+        break;
+      case 'ipsetDeltaUpdate': {
+        const s = m.ipsets.get(u.id)!;
+        for (const x of u.removedMembers) s.delete(x);
+        for (const x of u.addedMembers) s.add(x);
+        break;
+      }
+      case 'ipsetRemove':
+        m.ipsets.delete(u.id);
+        break;
+      case 'workloadEndpointUpdate':
+        m.endpoints.set(u.key, u.endpoint);
+        break;
+      case 'workloadEndpointRemove':
+        m.endpoints.delete(u.key);
+        break;
+      case 'routeUpdate':
+        m.routes.set(u.route.dst, u.route);
+        break;
+      case 'routeRemove':
+        m.routes.delete(u.dst);
+        break;
+      case 'vtepUpdate':
+        m.vteps.set(u.vtep.node, u.vtep);
+        break;
+      case 'vtepRemove':
+        m.vteps.delete(u.node);
+        break;
+      case 'ipamPoolUpdate':
+        m.pools.set(u.id, u.pool);
+        break;
+      case 'ipamPoolRemove':
+        m.pools.delete(u.id);
+        break;
+      case 'hostMetadataUpdate':
+        m.hosts.set(u.hostname, u.metadata);
+        break;
+      case 'hostMetadataRemove':
+        m.hosts.delete(u.hostname);
+        break;
+      default:
+        break;
+    }
+  }
+  return m;
+}
+
+const vxlanCluster: SyncerUpdate[] = [
+  pool('vx', '10.65.0.0/16', { vxlanMode: 'Always', natOutgoing: true }),
+  node('node-a', '192.0.2.11/24', '10.65.0.1'),
+  node('node-b', '192.0.2.12/24', '10.65.1.1'),
+  block('10.65.0.0/26', 'node-a'),
+  block('10.65.1.0/26', 'node-b'),
+  wep('pod-a1', 'node-a', 'cali1111', '10.65.0.5/32'),
+  wep('pod-b1', 'node-b', 'cali2222', '10.65.1.5/32'),
+];
+
+function run(updates: SyncerUpdate[], nodeName = 'node-a'): DataplaneUpdate[] {
+  const g = new CalcGraph({ nodeName });
+  g.onUpdates(updates);
+  g.onStatus('in-sync');
+  return g.flush();
+}
+
+describe('CalcGraph', () => {
+  it('keeps only this node’s workload endpoints', () => {
+    const out = run(vxlanCluster);
+    const eps = out.filter((u) => u.type === 'workloadEndpointUpdate');
+    expect(eps).toHaveLength(1);
+    expect(eps[0]).toMatchObject({
+      key: 'default/pod-a1',
+      id: { orchestratorId: 'k8s', workloadId: 'default/pod-a1', endpointId: 'eth0' },
+      endpoint: {
+        name: 'cali1111',
+        mac: 'aa:bb:cc:00:00:01',
+        ipv4Nets: ['10.65.0.5/32'],
+        profileIds: ['kns.default'],
+      },
+    });
+  });
+
+  it('resolves VXLAN routes, VTEPs and blackhole-able local blocks', () => {
+    const m = model([run(vxlanCluster)]);
+    expect(m.routes.get('10.65.1.0/26')).toEqual({
+      type: 'remoteBlock',
+      dst: '10.65.1.0/26',
+      ipPoolType: 'vxlan',
+      sameSubnet: true,
+      natOutgoing: true,
+      dstNodeName: 'node-b',
+      dstNodeIp: '192.0.2.12',
+    });
+    expect(m.routes.get('10.65.0.0/26')).toMatchObject({ type: 'localBlock', dstNodeName: 'node-a' });
+    expect(m.routes.get('10.65.0.5/32')).toMatchObject({ type: 'localWorkload' });
+    // Remote workloads are covered by their block; no per-pod route.
+    expect(m.routes.has('10.65.1.5/32')).toBe(false);
+    expect(m.vteps.get('node-b')).toEqual({
+      node: 'node-b',
+      mac: vtepMacForNode('node-b'),
+      ipv4Addr: '10.65.1.1',
+      parentDeviceIp: '192.0.2.12',
+    });
+    expect(m.vteps.has('node-a')).toBe(true);
+    expect(m.ipsets.get('all-vxlan-net')).toEqual(new Set(['192.0.2.12/32']));
+    expect(m.ipsets.get('network-ip-pools')).toEqual(new Set(['10.65.0.0/16']));
+    expect(m.ipsets.get('masq-ipam-pools')).toEqual(new Set(['10.65.0.0/16']));
+    expect(m.config).toMatchObject({ vxlanEnabled: true, ipipEnabled: false });
+    expect(m.inSync).toBe(true);
+  });
+
+  it('derives the VTEP MAC as 0x66 + SHA-1(nodename)[0:5] unless the node sets one', () => {
+    expect(vtepMacForNode('node-b')).toMatch(/^66(:[0-9a-f]{2}){5}$/);
+    expect(vtepMacForNode('node-b')).not.toBe(vtepMacForNode('node-c'));
+    const m = model([
+      run([node('node-b', '192.0.2.12/24', '10.65.1.1', { vxlanTunnelMACAddr: '66:AA:BB:CC:DD:EE' })]),
+    ]);
+    expect(m.vteps.get('node-b')).toMatchObject({ mac: '66:aa:bb:cc:dd:ee' });
+  });
+
+  it('flushes in Felix order: config, ipsets, endpoints, VTEPs before routes, inSync last', () => {
+    const types = run(vxlanCluster).map((u) => u.type);
+    const first = (t: string) => types.indexOf(t as never);
+    const last = (t: string) => types.lastIndexOf(t as never);
+    expect(types[0]).toBe('configUpdate');
+    expect(last('ipsetUpdate')).toBeLessThan(first('workloadEndpointUpdate'));
+    expect(last('vtepUpdate')).toBeLessThan(first('routeUpdate'));
+    expect(types.at(-1)).toBe('inSync');
+  });
+
+  it('removes routes before the VTEPs they use', () => {
+    const g = new CalcGraph({ nodeName: 'node-a' });
+    g.onUpdates(vxlanCluster);
+    g.flush();
+    g.onUpdates([node('node-b', '192.0.2.12/24', '10.65.1.1'), block('10.65.1.0/26', 'node-b')].map(deleted));
+    const types = g.flush().map((u) => u.type);
+    expect(types).toEqual([
+      'ipsetDeltaUpdate',
+      'ipsetDeltaUpdate',
+      'routeRemove',
+      'vtepRemove',
+      'hostMetadataRemove',
+    ]);
+  });
+
+  it('reaches the same intent whatever the order, batching or duplication of updates', () => {
+    const expected = model([run(vxlanCluster)]);
+    const reversed = model([run([...vxlanCluster].reverse())]);
+    expect(reversed).toEqual(expected);
+
+    const g = new CalcGraph({ nodeName: 'node-a' });
+    const batches: DataplaneUpdate[][] = [];
+    for (const u of [...vxlanCluster].reverse()) {
+      g.onUpdates([u, u]);
+      batches.push(g.flush());
+    }
+    // A spurious delete followed by the object again (the syncer contract allows both).
+    g.onUpdates([deleted(vxlanCluster[1]!), vxlanCluster[1]!]);
+    g.onStatus('in-sync');
+    batches.push(g.flush());
+    expect(model(batches)).toEqual(expected);
+  });
+
+  it('coalesces changes to one key between flushes and drops no-ops', () => {
+    const g = new CalcGraph({ nodeName: 'node-a' });
+    g.onUpdates(vxlanCluster);
+    g.flush();
+    g.onUpdates([
+      wep('pod-a1', 'node-a', 'cali1111', '10.65.0.6/32'),
+      wep('pod-a1', 'node-a', 'cali1111', '10.65.0.5/32'),
+    ]);
+    expect(g.flush()).toEqual([]);
+  });
+
+  it('CrossSubnet encapsulates only towards nodes in other subnets', () => {
+    const m = model([
+      run([
+        pool('vx', '10.65.0.0/16', { vxlanMode: 'CrossSubnet' }),
+        node('node-a', '192.0.2.11/24', '10.65.0.1'),
+        node('node-b', '192.0.2.12/24', '10.65.1.1'),
+        node('node-c', '198.51.100.7/24', '10.65.2.1'),
+        block('10.65.1.0/26', 'node-b'),
+        block('10.65.2.0/26', 'node-c'),
+      ]),
+    ]);
+    expect(m.routes.get('10.65.1.0/26')).toMatchObject({ ipPoolType: 'none', sameSubnet: true });
+    expect(m.routes.get('10.65.2.0/26')).toMatchObject({ ipPoolType: 'vxlan', sameSubnet: false });
+  });
+
+  it('IPIP pools give ipip routes; pools without encapsulation give none', () => {
+    const m = model([
+      run([
+        pool('ipip', '10.70.0.0/16', { ipipMode: 'Always' }),
+        pool('plain', '10.80.0.0/16'),
+        node('node-a', '192.0.2.11/24'),
+        node('node-b', '192.0.2.12/24'),
+        block('10.70.1.0/26', 'node-b'),
+        block('10.80.1.0/26', 'node-b'),
+      ]),
+    ]);
+    expect(m.routes.get('10.70.1.0/26')).toMatchObject({ ipPoolType: 'ipip', dstNodeIp: '192.0.2.12' });
+    expect(m.routes.get('10.80.1.0/26')).toMatchObject({ ipPoolType: 'none' });
+    expect(m.config).toMatchObject({ ipipEnabled: true, vxlanEnabled: false });
+  });
+
+  it('routes addresses borrowed by other nodes as /32s', () => {
+    const m = model([
+      run([
+        pool('vx', '10.65.0.0/16', { vxlanMode: 'Always' }),
+        node('node-a', '192.0.2.11/24', '10.65.0.1'),
+        node('node-c', '192.0.2.13/24', '10.65.2.1'),
+        block('10.65.0.0/26', 'node-a', {
+          allocations: [0, null, 1],
+          attributes: [{ secondary: { node: 'node-a' } }, { secondary: { node: 'node-c' } }],
+        }),
+      ]),
+    ]);
+    expect(m.routes.get('10.65.0.2/32')).toMatchObject({ type: 'remoteWorkload', dstNodeName: 'node-c' });
+    expect(m.routes.get('10.65.0.0/26')).toMatchObject({ type: 'localBlock' });
+  });
+
+  it('treats an invalid resource as deleted', () => {
+    const g = new CalcGraph({ nodeName: 'node-a' });
+    g.onUpdates([pool('p', '10.65.0.0/16')]);
+    g.flush();
+    g.onUpdates([pool('p', 'not-a-cidr')]);
+    const out = g.flush();
+    expect(out).toContainEqual({ type: 'ipamPoolRemove', id: '10.65.0.0/16' });
+    expect(out).toContainEqual({
+      type: 'ipsetDeltaUpdate',
+      id: 'network-ip-pools',
+      addedMembers: [],
+      removedMembers: ['10.65.0.0/16'],
+    });
+  });
+
+  it('layers configuration: defaults < default < node.<name> < host overrides', () => {
+    const g = new CalcGraph({ nodeName: 'node-a', overrides: { iptablesRefreshInterval: 5 } });
+    g.onUpdates([
+      upd(
+        'FelixConfiguration',
+        res('FelixConfiguration', 'default', { routeRefreshInterval: '30s', vxlanVNI: 5000 }),
+      ),
+      upd(
+        'FelixConfiguration',
+        res('FelixConfiguration', 'node.node-a', {
+          routeRefreshInterval: '1m30s',
+          iptablesRefreshInterval: '10s',
+          failsafeInboundHostPorts: [{ protocol: 'TCP', port: 2222 }],
+        }),
+      ),
+      upd('FelixConfiguration', res('FelixConfiguration', 'node.node-b', { vxlanVNI: 9 })),
+    ]);
+    const cfg = model([g.flush()]).config;
+    expect(cfg).toMatchObject({
+      routeRefreshInterval: 90,
+      iptablesRefreshInterval: 5,
+      vxlanVNI: 5000,
+      vxlanPort: 4789,
+      failsafeInboundHostPorts: [{ protocol: 'tcp', port: 2222 }],
+    });
+  });
+});
+
+function deleted(u: SyncerUpdate): SyncerUpdate {
+  return { ...u, value: null };
+}

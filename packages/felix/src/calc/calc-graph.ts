@@ -1,0 +1,402 @@
+/**
+ * The calculation graph: datastore updates in, dataplane intent out, no I/O. It keeps the
+ * validated state of every kind Felix reads, works out what this node needs (its endpoints,
+ * routes, VTEPs, IP sets, effective configuration) and reports every change to the
+ * EventSequencer, which batches and orders it.
+ *
+ * Derived state is recomputed lazily at flush time for only what an update touched (one node's
+ * blocks when a node moves, everything when a pool or this node changes), so a resync of
+ * thousands of objects costs one pass, not one per object.
+ */
+import type { AnyResource, KindName } from '@calico-ts/datastore';
+import {
+  configFromSpec,
+  defaultFelixConfig,
+  type FelixConfig,
+  type FelixConfigOverrides,
+} from '../config.ts';
+import type { SyncerUpdate, SyncStatus } from '../syncer.ts';
+import { cidrContains, cidrContainsIp, parseCidr } from './cidr.ts';
+import {
+  type DataplaneUpdate,
+  IPSET_ALL_HOSTS_NET,
+  IPSET_ALL_POOLS,
+  IPSET_ALL_VXLAN_NET,
+  IPSET_MASQ_POOLS,
+  type PoolEncapsulation,
+  type RouteIntent,
+  type Vtep,
+} from './dataplane-update.ts';
+import { EventSequencer } from './event-sequencer.ts';
+import {
+  type BlockView,
+  blockView,
+  type HostEndpointView,
+  hostEndpointView,
+  type NodeView,
+  nodeView,
+  type PoolView,
+  poolView,
+  type WorkloadEndpointView,
+  workloadEndpointView,
+} from './resource-view.ts';
+import { vtepMacForNode } from './vtep-mac.ts';
+
+export interface CalcGraphOptions {
+  nodeName: string;
+  /** Host-level configuration that beats the datastore (Felix's env/config-file layer). */
+  overrides?: FelixConfigOverrides;
+}
+
+export class CalcGraph {
+  readonly nodeName: string;
+  readonly sequencer = new EventSequencer();
+  #overrides: FelixConfigOverrides;
+  #felixConfigs = new Map<string, Record<string, unknown>>();
+  #pools = new Map<string, PoolView>();
+  #nodes = new Map<string, NodeView>();
+  #blocks = new Map<string, BlockView>();
+  #blocksByNode = new Map<string, Set<string>>();
+  #workloads = new Map<string, WorkloadEndpointView>();
+  #hostEndpoints = new Map<string, HostEndpointView>();
+  /** Routes as last reported, per source (block key or workload key), to retract stale ones. */
+  #routesBySource = new Map<string, Map<string, RouteIntent>>();
+  /** Which sources currently claim each destination; the highest-priority one is reported. */
+  #routeClaims = new Map<string, Map<string, RouteIntent>>();
+  #dirtyBlocks = new Set<string>();
+  #allRoutesDirty = true;
+  #configDirty = true;
+  #poolSetsDirty = true;
+  #dirtyNodes = new Set<string>();
+  #inSyncSeen = false;
+  #reportedPools = new Set<string>();
+
+  constructor(options: CalcGraphOptions) {
+    this.nodeName = options.nodeName;
+    this.#overrides = options.overrides ?? {};
+    this.sequencer.onIpsetAdded(IPSET_ALL_POOLS, 'hash:net');
+    this.sequencer.onIpsetAdded(IPSET_MASQ_POOLS, 'hash:net');
+    this.sequencer.onIpsetAdded(IPSET_ALL_VXLAN_NET, 'hash:net');
+    this.sequencer.onIpsetAdded(IPSET_ALL_HOSTS_NET, 'hash:net');
+  }
+
+  onStatus(status: SyncStatus): void {
+    if (status === 'in-sync' && !this.#inSyncSeen) {
+      this.#inSyncSeen = true;
+      this.sequencer.onDatastoreInSync();
+    }
+  }
+
+  onUpdates(updates: readonly SyncerUpdate[]): void {
+    for (const u of updates) this.#onUpdate(u.kind, u.key, u.value);
+  }
+
+  /** Recomputes what the updates since the last flush touched and returns the ordered intent. */
+  flush(): DataplaneUpdate[] {
+    this.#recompute();
+    return this.sequencer.flush();
+  }
+
+  /** The effective configuration as of the last flush inputs. */
+  effectiveConfig(): FelixConfig {
+    const config: FelixConfig = { ...defaultFelixConfig() };
+    const layers = [
+      configFromSpec(this.#felixConfigs.get('default')),
+      configFromSpec(this.#felixConfigs.get(`node.${this.nodeName}`)),
+      this.#overrides,
+    ];
+    let vxlanSet = false;
+    let ipipSet = false;
+    for (const layer of layers) {
+      Object.assign(config, layer);
+      vxlanSet ||= layer.vxlanEnabled !== undefined;
+      ipipSet ||= layer.ipipEnabled !== undefined;
+    }
+    // Felix's EncapsulationResolver: unless configured, an encapsulation is on while any pool uses it.
+    const pools = [...this.#pools.values()];
+    if (!vxlanSet) config.vxlanEnabled = pools.some((p) => p.vxlanMode !== 'Never');
+    if (!ipipSet) config.ipipEnabled = pools.some((p) => p.ipipMode !== 'Never');
+    return config;
+  }
+
+  #onUpdate(kind: KindName, key: string, value: AnyResource | null): void {
+    switch (kind) {
+      case 'FelixConfiguration':
+        if (value?.spec) this.#felixConfigs.set(nameFromKey(key), value.spec as Record<string, unknown>);
+        else this.#felixConfigs.delete(nameFromKey(key));
+        this.#configDirty = true;
+        return;
+      case 'IPPool': {
+        const pool = value ? poolView(value) : undefined;
+        if (pool) this.#pools.set(key, pool);
+        else if (!this.#pools.delete(key)) return;
+        this.#configDirty = true;
+        this.#poolSetsDirty = true;
+        this.#allRoutesDirty = true;
+        return;
+      }
+      case 'Node': {
+        const node = value ? nodeView(value) : undefined;
+        const name = node?.name ?? this.#nodeNameForKey(key);
+        if (name === undefined) return;
+        if (node) this.#nodes.set(name, node);
+        else if (!this.#nodes.delete(name)) return;
+        this.#dirtyNodes.add(name);
+        // This node's own subnet decides CrossSubnet for every route.
+        if (name === this.nodeName) this.#allRoutesDirty = true;
+        for (const b of this.#blocksByNode.get(name) ?? []) this.#dirtyBlocks.add(b);
+        return;
+      }
+      case 'IPAMBlock': {
+        const old = this.#blocks.get(key);
+        const block = value ? blockView(value) : undefined;
+        if (old?.affineNode) this.#blocksByNode.get(old.affineNode)?.delete(key);
+        if (block) {
+          this.#blocks.set(key, block);
+          if (block.affineNode) {
+            const set = this.#blocksByNode.get(block.affineNode) ?? new Set<string>();
+            this.#blocksByNode.set(block.affineNode, set);
+            set.add(key);
+          }
+        } else if (!this.#blocks.delete(key)) {
+          return;
+        }
+        this.#dirtyBlocks.add(key);
+        return;
+      }
+      case 'WorkloadEndpoint':
+        this.#onWorkloadEndpoint(key, value ? workloadEndpointView(value) : undefined);
+        return;
+      case 'HostEndpoint': {
+        const hep = value ? hostEndpointView(value) : undefined;
+        if (hep && hep.node === this.nodeName) {
+          this.#hostEndpoints.set(key, hep);
+          this.sequencer.onHostEndpoint(hep.name, {
+            name: hep.name,
+            interfaceName: hep.interfaceName,
+            expectedIpv4Addrs: hep.expectedIPs.filter((ip) => !ip.includes(':')),
+            expectedIpv6Addrs: hep.expectedIPs.filter((ip) => ip.includes(':')),
+            profileIds: hep.profiles,
+            tiers: [],
+          });
+        } else {
+          const old = this.#hostEndpoints.get(key);
+          if (!old) return;
+          this.#hostEndpoints.delete(key);
+          this.sequencer.onHostEndpoint(old.name, null);
+        }
+        return;
+      }
+      default:
+        // ClusterInformation and kinds for later issues (policy) are accepted and ignored here.
+        return;
+    }
+  }
+
+  #nodeNameForKey(key: string): string | undefined {
+    const name = nameFromKey(key);
+    return this.#nodes.has(name) ? name : undefined;
+  }
+
+  #onWorkloadEndpoint(key: string, wep: WorkloadEndpointView | undefined): void {
+    const local = wep && wep.node === this.nodeName ? wep : undefined;
+    const old = this.#workloads.get(key);
+    if (!local && !old) return;
+    const id = (w: WorkloadEndpointView) => ({
+      orchestratorId: w.orchestrator,
+      workloadId: `${w.key.split('/')[0]}/${w.workload}`,
+      endpointId: w.endpoint,
+    });
+    if (local) {
+      this.#workloads.set(key, local);
+      this.sequencer.onWorkloadEndpoint(local.key, id(local), {
+        state: 'active',
+        name: local.interfaceName,
+        mac: local.mac,
+        profileIds: local.profiles,
+        ipv4Nets: local.ipv4Nets,
+        ipv6Nets: local.ipv6Nets,
+        tiers: [],
+        labels: local.labels,
+      });
+    } else if (old) {
+      this.#workloads.delete(key);
+      this.sequencer.onWorkloadEndpoint(old.key, id(old), null);
+    }
+    const routes = new Map<string, RouteIntent>();
+    for (const dst of [...(local?.ipv4Nets ?? []), ...(local?.ipv6Nets ?? [])]) {
+      routes.set(dst, this.#route('localWorkload', dst, this.nodeName));
+    }
+    this.#setRoutesFrom(`wep:${key}`, routes);
+  }
+
+  #recompute(): void {
+    if (this.#configDirty) {
+      this.#configDirty = false;
+      this.sequencer.onConfigUpdate(this.effectiveConfig());
+    }
+    if (this.#poolSetsDirty) {
+      this.#poolSetsDirty = false;
+      const pools = [...this.#pools.values()];
+      this.sequencer.onIpsetMembers(
+        IPSET_ALL_POOLS,
+        pools.filter((p) => p.cidr.family === 4).map((p) => p.cidr.text),
+      );
+      this.sequencer.onIpsetMembers(
+        IPSET_MASQ_POOLS,
+        pools.filter((p) => p.cidr.family === 4 && p.natOutgoing).map((p) => p.cidr.text),
+      );
+      const seen = new Set<string>();
+      for (const p of pools) {
+        seen.add(p.cidr.text);
+        this.sequencer.onPool(p.cidr.text, {
+          cidr: p.cidr.text,
+          masquerade: p.natOutgoing,
+          ipipMode: p.ipipMode,
+          vxlanMode: p.vxlanMode,
+          disabled: p.disabled,
+        });
+      }
+      for (const id of this.#reportedPools) if (!seen.has(id)) this.sequencer.onPool(id, null);
+      this.#reportedPools = seen;
+    }
+    if (this.#dirtyNodes.size > 0) this.#recomputeNodes();
+    if (this.#allRoutesDirty) {
+      this.#allRoutesDirty = false;
+      for (const key of this.#blocks.keys()) this.#dirtyBlocks.add(key);
+      // Workload routes carry pool attributes too.
+      for (const [key, w] of this.#workloads) this.#onWorkloadEndpoint(key, w);
+    }
+    for (const key of this.#dirtyBlocks) this.#recomputeBlock(key);
+    this.#dirtyBlocks.clear();
+  }
+
+  #recomputeNodes(): void {
+    for (const name of this.#dirtyNodes) {
+      const node = this.#nodes.get(name);
+      this.sequencer.onHostMetadata(
+        name,
+        node
+          ? {
+              hostname: name,
+              ipv4Addr: node.ipv4Address,
+              ipv4Subnet: node.ipv4Subnet?.text,
+              ipv6Addr: node.ipv6Address,
+              asNumber: node.asNumber,
+            }
+          : null,
+      );
+      this.sequencer.onVtep(name, node ? vtepOf(node) : null);
+    }
+    this.#dirtyNodes.clear();
+    const hosts: string[] = [];
+    const vxlanHosts: string[] = [];
+    for (const node of this.#nodes.values()) {
+      if (!node.ipv4Address) continue;
+      hosts.push(`${node.ipv4Address}/32`);
+      if (node.name !== this.nodeName && vtepOf(node)) vxlanHosts.push(`${node.ipv4Address}/32`);
+    }
+    this.sequencer.onIpsetMembers(IPSET_ALL_HOSTS_NET, hosts);
+    this.sequencer.onIpsetMembers(IPSET_ALL_VXLAN_NET, vxlanHosts);
+  }
+
+  #recomputeBlock(key: string): void {
+    const block = this.#blocks.get(key);
+    const routes = new Map<string, RouteIntent>();
+    if (block) {
+      const owner = block.affineNode;
+      if (owner !== undefined) {
+        const type = owner === this.nodeName ? 'localBlock' : 'remoteBlock';
+        routes.set(block.cidr.text, this.#route(type, block.cidr.text, owner));
+      }
+      for (const b of block.borrowed) {
+        if (b.node === this.nodeName) continue;
+        const dst = `${b.ip}/${b.ip.includes(':') ? 128 : 32}`;
+        routes.set(dst, this.#route('remoteWorkload', dst, b.node));
+      }
+    }
+    this.#setRoutesFrom(`block:${key}`, routes);
+  }
+
+  #route(type: RouteIntent['type'], dst: string, nodeName: string): RouteIntent {
+    const cidr = parseCidr(dst);
+    let pool: PoolView | undefined;
+    for (const p of this.#pools.values()) {
+      if (cidr && cidrContains(p.cidr, cidr) && (!pool || p.cidr.prefixLength > pool.cidr.prefixLength))
+        pool = p;
+    }
+    const node = this.#nodes.get(nodeName);
+    const me = this.#nodes.get(this.nodeName);
+    const sameSubnet =
+      node?.ipv4Address !== undefined &&
+      me?.ipv4Subnet !== undefined &&
+      cidrContainsIp(me.ipv4Subnet, node.ipv4Address);
+    let ipPoolType: PoolEncapsulation = 'none';
+    if (pool) {
+      const encap = (mode: string) => mode === 'Always' || (mode === 'CrossSubnet' && !sameSubnet);
+      if (pool.vxlanMode !== 'Never') ipPoolType = encap(pool.vxlanMode) ? 'vxlan' : 'none';
+      else if (pool.ipipMode !== 'Never') ipPoolType = encap(pool.ipipMode) ? 'ipip' : 'none';
+    }
+    return {
+      type,
+      dst,
+      ipPoolType,
+      sameSubnet,
+      natOutgoing: pool?.natOutgoing ?? false,
+      dstNodeName: nodeName,
+      dstNodeIp: node?.ipv4Address,
+    };
+  }
+
+  /**
+   * Replaces the routes one source (a block or a workload) contributes. A destination claimed by
+   * several sources (a borrowed address inside a local block, a workload inside a block) is
+   * reported once, the most specific kind winning: local workload > borrowed > block.
+   */
+  #setRoutesFrom(source: string, routes: Map<string, RouteIntent>): void {
+    const before = this.#routesBySource.get(source) ?? new Map<string, RouteIntent>();
+    const touched = new Set<string>([...before.keys(), ...routes.keys()]);
+    if (routes.size > 0) this.#routesBySource.set(source, routes);
+    else this.#routesBySource.delete(source);
+    for (const dst of touched) {
+      let claims = this.#routeClaims.get(dst);
+      const r = routes.get(dst);
+      if (r) {
+        claims ??= new Map();
+        this.#routeClaims.set(dst, claims);
+        claims.set(source, r);
+      } else {
+        claims?.delete(source);
+      }
+      if (!claims || claims.size === 0) {
+        this.#routeClaims.delete(dst);
+        this.sequencer.onRoute(dst, null);
+        continue;
+      }
+      let best: RouteIntent | undefined;
+      for (const c of claims.values()) if (!best || RANK[c.type] > RANK[best.type]) best = c;
+      this.sequencer.onRoute(dst, best!);
+    }
+  }
+}
+
+const RANK: Record<RouteIntent['type'], number> = {
+  localWorkload: 3,
+  remoteWorkload: 2,
+  localBlock: 1,
+  remoteBlock: 1,
+};
+
+function vtepOf(node: NodeView): Vtep | null {
+  if (!node.ipv4VXLANTunnelAddr || !node.ipv4Address) return null;
+  return {
+    node: node.name,
+    mac: (node.vxlanTunnelMACAddr ?? vtepMacForNode(node.name)).toLowerCase(),
+    ipv4Addr: node.ipv4VXLANTunnelAddr,
+    parentDeviceIp: node.ipv4Address,
+  };
+}
+
+function nameFromKey(key: string): string {
+  return key.slice(key.lastIndexOf('/') + 1);
+}

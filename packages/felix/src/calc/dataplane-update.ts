@@ -1,0 +1,123 @@
+/**
+ * The intent stream from the calculation graph to a dataplane, shaped after Felix's
+ * `felixbackend.proto` messages. It is plain data: a dataplane (ours, or a recording sink in
+ * tests) receives it in the order the EventSequencer guarantees.
+ */
+import type { FelixConfig } from '../config.ts';
+
+export type IpsetType = 'hash:net' | 'hash:ip' | 'hash:ip,port';
+
+/** Felix's WorkloadEndpointID. */
+export interface WorkloadEndpointId {
+  orchestratorId: string;
+  workloadId: string;
+  endpointId: string;
+}
+
+/**
+ * Ordered policy names that apply to one endpoint in one tier. Empty until policy enforcement
+ * lands; the endpoint chains already render from it (see README "How policy plugs in").
+ */
+export interface TierInfo {
+  name: string;
+  ingressPolicies: string[];
+  egressPolicies: string[];
+  defaultAction: 'Deny' | 'Pass';
+}
+
+export interface WorkloadEndpoint {
+  state: 'active' | 'down';
+  /** Host-side interface (`cali…`). */
+  name: string;
+  mac: string | undefined;
+  profileIds: string[];
+  ipv4Nets: string[];
+  ipv6Nets: string[];
+  tiers: TierInfo[];
+  labels: Record<string, string>;
+}
+
+export interface HostEndpoint {
+  name: string;
+  interfaceName: string | undefined;
+  expectedIpv4Addrs: string[];
+  expectedIpv6Addrs: string[];
+  profileIds: string[];
+  tiers: TierInfo[];
+}
+
+export type PoolEncapsulation = 'none' | 'vxlan' | 'ipip';
+
+export interface IpamPool {
+  cidr: string;
+  masquerade: boolean;
+  ipipMode: 'Always' | 'CrossSubnet' | 'Never';
+  vxlanMode: 'Always' | 'CrossSubnet' | 'Never';
+  disabled: boolean;
+}
+
+/**
+ * One route the node needs. `localBlock`: an IPAM block affine to this node (the dataplane
+ * programs a blackhole so unallocated addresses are not sent back out); `remoteBlock`: a block
+ * affine to another node; `remoteWorkload`: a single address borrowed by another node;
+ * `localWorkload`: an address of a workload here (the endpoint manager programs it from the
+ * endpoint itself; the route is told so encapsulation managers never send it elsewhere).
+ */
+export interface RouteIntent {
+  type: 'localBlock' | 'remoteBlock' | 'remoteWorkload' | 'localWorkload';
+  dst: string;
+  /** Encapsulation of the pool the destination belongs to; 'none' if in no pool. */
+  ipPoolType: PoolEncapsulation;
+  /** Whether traffic to this destination is encapsulated given the pool mode and subnets. */
+  sameSubnet: boolean;
+  natOutgoing: boolean;
+  dstNodeName: string | undefined;
+  dstNodeIp: string | undefined;
+}
+
+/** Felix's VXLANTunnelEndpointUpdate: one node's VTEP. */
+export interface Vtep {
+  node: string;
+  mac: string;
+  ipv4Addr: string;
+  parentDeviceIp: string;
+}
+
+export interface HostMetadata {
+  hostname: string;
+  ipv4Addr: string | undefined;
+  ipv4Subnet: string | undefined;
+  ipv6Addr: string | undefined;
+  asNumber: number | undefined;
+}
+
+export type DataplaneUpdate =
+  | { type: 'configUpdate'; config: FelixConfig }
+  | { type: 'inSync' }
+  | { type: 'ipsetUpdate'; id: string; ipsetType: IpsetType; members: string[] }
+  | { type: 'ipsetDeltaUpdate'; id: string; addedMembers: string[]; removedMembers: string[] }
+  | { type: 'ipsetRemove'; id: string }
+  // Policy enforcement (later issue) adds: activePolicyUpdate/Remove, activeProfileUpdate/Remove.
+  | { type: 'workloadEndpointUpdate'; id: WorkloadEndpointId; key: string; endpoint: WorkloadEndpoint }
+  | { type: 'workloadEndpointRemove'; id: WorkloadEndpointId; key: string }
+  | { type: 'hostEndpointUpdate'; id: string; endpoint: HostEndpoint }
+  | { type: 'hostEndpointRemove'; id: string }
+  | { type: 'hostMetadataUpdate'; hostname: string; metadata: HostMetadata }
+  | { type: 'hostMetadataRemove'; hostname: string }
+  | { type: 'ipamPoolUpdate'; id: string; pool: IpamPool }
+  | { type: 'ipamPoolRemove'; id: string }
+  | { type: 'routeUpdate'; route: RouteIntent }
+  | { type: 'routeRemove'; dst: string }
+  | { type: 'vtepUpdate'; vtep: Vtep }
+  | { type: 'vtepRemove'; node: string };
+
+export type DataplaneUpdateType = DataplaneUpdate['type'];
+
+/** Receives batches of intent, one batch per sequencer flush. */
+export type DataplaneSink = (batch: DataplaneUpdate[]) => void;
+
+/** Fixed IP set ids (name in the kernel = `cali40` + id, calico-internals §3.5). */
+export const IPSET_ALL_POOLS = 'network-ip-pools';
+export const IPSET_MASQ_POOLS = 'masq-ipam-pools';
+export const IPSET_ALL_VXLAN_NET = 'all-vxlan-net';
+export const IPSET_ALL_HOSTS_NET = 'all-hosts-net';

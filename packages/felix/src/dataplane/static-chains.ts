@@ -1,0 +1,254 @@
+/**
+ * Felix's fixed chain structure (rules/static.go, calico-internals §3.2), rendered from the
+ * effective configuration. Shapes follow felix/fv/cali-iptables-dump.txt: top-level `cali-*`
+ * chains hooked from the kernel's chains, endpoint dispatch that fails closed, and empty
+ * host-endpoint chains that host-endpoint policy will fill.
+ */
+import type { FelixConfig, PortSpec } from '../config.ts';
+import type { Chain, Hook, Rule, TableName } from './chains.ts';
+import { hex, type MarkBits } from './mark-bits.ts';
+
+export interface TableContent {
+  chains: Chain[];
+  hooks: Hook[];
+}
+
+export const VXLAN_DEVICE = 'vxlan.calico';
+export const IPIP_DEVICE = 'tunl0';
+
+export const IPSET_PREFIX = 'cali40';
+
+/** Kernel name of an IP set id (calico-internals §3.5: `cali40<id>`, at most 31 characters). */
+export function ipsetName(id: string): string {
+  return `${IPSET_PREFIX}${id}`.slice(0, 31);
+}
+
+const markMatch = (bit: number) => `-m mark --mark ${hex(bit)}/${hex(bit)}`;
+const markClear = (bits: number) => `-j MARK --set-xmark 0x0/${hex(bits)}`;
+const markSet = (bit: number) => `-j MARK --set-xmark ${hex(bit)}/${hex(bit)}`;
+
+function failsafeRules(ports: readonly PortSpec[], direction: 'in' | 'out'): Rule[] {
+  return ports.map((p) => ({
+    match: `-p ${p.protocol} -m ${p.protocol} --dport ${p.port}${p.net ? ` ${direction === 'in' ? '-s' : '-d'} ${p.net}` : ''}`,
+    action: '-j ACCEPT',
+  }));
+}
+
+function wlPrefixes(config: FelixConfig): string[] {
+  return config.interfacePrefix
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+}
+
+export function staticFilter(config: FelixConfig, marks: MarkBits): TableContent {
+  const prefixes = wlPrefixes(config);
+  const input: Rule[] = [];
+  if (config.ipipEnabled) {
+    input.push(
+      {
+        match: '-p ipencap -m set --match-set cali40all-hosts-net src -m addrtype --dst-type LOCAL',
+        action: '-j ACCEPT',
+        comment: 'Allow IPv4 IPIP packets from other Calico hosts',
+      },
+      { match: '-p ipencap', action: '-j DROP', comment: 'Drop IPv4 IPIP packets from non-Calico hosts' },
+    );
+  }
+  if (config.vxlanEnabled) {
+    const vx = `-p udp -m multiport --dports ${config.vxlanPort}`;
+    input.push(
+      {
+        match: `${vx} -m set --match-set cali40all-vxlan-net src -m addrtype --dst-type LOCAL`,
+        action: '-j ACCEPT',
+        comment: 'Allow IPv4 VXLAN packets from allowed hosts',
+      },
+      {
+        match: `${vx} -m addrtype --dst-type LOCAL`,
+        action: '-j DROP',
+        comment: 'Drop IPv4 VXLAN packets from non-allowed hosts',
+      },
+    );
+  }
+  for (const p of prefixes) input.push({ match: `-i ${p}+`, action: '-g cali-wl-to-host' });
+  input.push(
+    { match: markMatch(marks.accept), action: '-j ACCEPT' },
+    { action: markClear(marks.allCalico) },
+    { action: '-j cali-from-host-endpoint' },
+    { match: markMatch(marks.accept), action: '-j ACCEPT', comment: 'Host endpoint policy accepted packet.' },
+  );
+
+  const endpointToHost = { Drop: '-j DROP', Return: '-j RETURN', Accept: '-j ACCEPT' }[
+    config.defaultEndpointToHostAction
+  ];
+  const forward: Rule[] = [
+    // Keep the accept bit: the appended FORWARD rule below acts on it.
+    { action: markClear(marks.allCalico - marks.accept) },
+    { match: `-m mark --mark 0x0/${hex(marks.accept)}`, action: '-j cali-from-hep-forward' },
+    ...prefixes.map((p) => ({ match: `-i ${p}+`, action: '-j cali-from-wl-dispatch' })),
+    ...prefixes.map((p) => ({ match: `-o ${p}+`, action: '-j cali-to-wl-dispatch' })),
+    { action: '-j cali-to-hep-forward' },
+    { action: '-j cali-cidr-block' },
+  ];
+  const output: Rule[] = [
+    { match: markMatch(marks.accept), action: '-j ACCEPT' },
+    ...prefixes.map((p) => ({ match: `-o ${p}+`, action: '-j RETURN' })),
+    { action: markClear(marks.allCalico) },
+    { match: '-m conntrack ! --ctstate DNAT', action: '-j cali-to-host-endpoint' },
+    { match: markMatch(marks.accept), action: '-j ACCEPT', comment: 'Host endpoint policy accepted packet.' },
+  ];
+  const allow = config.iptablesFilterAllowAction === 'Return' ? '-j RETURN' : '-j ACCEPT';
+  return {
+    chains: [
+      { name: 'cali-INPUT', rules: input },
+      { name: 'cali-FORWARD', rules: forward },
+      { name: 'cali-OUTPUT', rules: output },
+      {
+        name: 'cali-wl-to-host',
+        rules: [
+          { action: '-j cali-from-wl-dispatch' },
+          { action: endpointToHost, comment: 'Configured DefaultEndpointToHostAction' },
+        ],
+      },
+      { name: 'cali-failsafe-in', rules: failsafeRules(config.failsafeInboundHostPorts, 'in') },
+      { name: 'cali-failsafe-out', rules: failsafeRules(config.failsafeOutboundHostPorts, 'out') },
+      { name: 'cali-from-hep-forward', rules: [] },
+      { name: 'cali-to-hep-forward', rules: [] },
+      { name: 'cali-from-host-endpoint', rules: [] },
+      { name: 'cali-to-host-endpoint', rules: [] },
+      { name: 'cali-cidr-block', rules: [] },
+    ],
+    hooks: [
+      { chain: 'INPUT', position: position(config), rules: [{ action: '-j cali-INPUT' }] },
+      { chain: 'FORWARD', position: position(config), rules: [{ action: '-j cali-FORWARD' }] },
+      { chain: 'OUTPUT', position: position(config), rules: [{ action: '-j cali-OUTPUT' }] },
+      {
+        // Appended so that other FORWARD rules (kube-proxy, docker) still see the packet first;
+        // a packet our policy accepted is accepted here, anything else is marked and passes on.
+        chain: 'FORWARD',
+        position: 'append',
+        rules: [
+          { match: markMatch(marks.accept), action: allow, comment: 'Policy explicitly accepted packet.' },
+          { action: markSet(marks.accept) },
+        ],
+      },
+    ],
+  };
+}
+
+function position(config: FelixConfig): 'insert' | 'append' {
+  return config.chainInsertMode === 'Append' ? 'append' : 'insert';
+}
+
+export function staticRaw(config: FelixConfig, marks: MarkBits): TableContent {
+  const prefixes = wlPrefixes(config);
+  const vxlanNotrack: Rule[] = config.vxlanEnabled
+    ? [{ match: `-p udp -m udp --dport ${config.vxlanPort}`, action: '-j NOTRACK' }]
+    : [];
+  return {
+    chains: [
+      {
+        name: 'cali-PREROUTING',
+        rules: [
+          { action: markClear(marks.allCalico) },
+          ...vxlanNotrack,
+          ...prefixes.map((p) => ({ match: `-i ${p}+`, action: markSet(marks.scratch0) })),
+          { match: markMatch(marks.scratch0), action: '-j cali-rpf-skip' },
+          // Anti-spoofing: a workload may only send from addresses routed back to its interface.
+          { match: `${markMatch(marks.scratch0)} -m rpfilter --validmark --invert`, action: '-j DROP' },
+          { match: `-m mark --mark 0x0/${hex(marks.scratch0)}`, action: '-j cali-from-host-endpoint' },
+          { match: markMatch(marks.accept), action: '-j ACCEPT' },
+        ],
+      },
+      {
+        name: 'cali-OUTPUT',
+        rules: [
+          { action: markClear(marks.allCalico) },
+          { action: '-j cali-to-host-endpoint' },
+          ...vxlanNotrack,
+          { match: markMatch(marks.accept), action: '-j ACCEPT' },
+        ],
+      },
+      { name: 'cali-rpf-skip', rules: [] },
+      { name: 'cali-from-host-endpoint', rules: [] },
+      { name: 'cali-to-host-endpoint', rules: [] },
+      { name: 'cali-failsafe-in', rules: failsafeRules(config.failsafeInboundHostPorts, 'in') },
+      { name: 'cali-failsafe-out', rules: failsafeRules(config.failsafeOutboundHostPorts, 'out') },
+    ],
+    hooks: [
+      { chain: 'PREROUTING', position: position(config), rules: [{ action: '-j cali-PREROUTING' }] },
+      { chain: 'OUTPUT', position: position(config), rules: [{ action: '-j cali-OUTPUT' }] },
+    ],
+  };
+}
+
+export function staticMangle(config: FelixConfig, marks: MarkBits): TableContent {
+  return {
+    chains: [
+      {
+        name: 'cali-PREROUTING',
+        rules: [
+          { match: '-m conntrack --ctstate RELATED,ESTABLISHED', action: '-j ACCEPT' },
+          { match: markMatch(marks.accept), action: '-j ACCEPT' },
+          { action: '-j cali-from-host-endpoint' },
+          {
+            match: markMatch(marks.accept),
+            action: '-j ACCEPT',
+            comment: 'Host endpoint policy accepted packet.',
+          },
+        ],
+      },
+      {
+        name: 'cali-POSTROUTING',
+        rules: [
+          { match: markMatch(marks.accept), action: '-j RETURN' },
+          { action: markClear(marks.allCalico) },
+          { match: '-m conntrack --ctstate DNAT', action: '-j cali-to-host-endpoint' },
+          {
+            match: markMatch(marks.accept),
+            action: '-j RETURN',
+            comment: 'Host endpoint policy accepted packet.',
+          },
+        ],
+      },
+      { name: 'cali-from-host-endpoint', rules: [] },
+      { name: 'cali-to-host-endpoint', rules: [] },
+    ],
+    hooks: [
+      { chain: 'PREROUTING', position: position(config), rules: [{ action: '-j cali-PREROUTING' }] },
+      { chain: 'POSTROUTING', position: position(config), rules: [{ action: '-j cali-POSTROUTING' }] },
+    ],
+  };
+}
+
+/**
+ * nat table. `natOutgoing` is the cali-nat-outgoing chain from the masq manager; tunnel devices
+ * get a MASQUERADE for host-originated traffic leaving through them with a non-tunnel source,
+ * so replies come back to the tunnel address.
+ */
+export function staticNat(config: FelixConfig, natOutgoing: Chain): TableContent {
+  const tunnelMasq = (dev: string): Rule => ({
+    match: `-o ${dev} -m addrtype ! --src-type LOCAL --limit-iface-out -m addrtype --src-type LOCAL`,
+    action: '-j MASQUERADE --random-fully',
+  });
+  const postrouting: Rule[] = [{ action: '-j cali-fip-snat' }, { action: '-j cali-nat-outgoing' }];
+  if (config.ipipEnabled) postrouting.push(tunnelMasq(IPIP_DEVICE));
+  if (config.vxlanEnabled) postrouting.push(tunnelMasq(VXLAN_DEVICE));
+  return {
+    chains: [
+      { name: 'cali-PREROUTING', rules: [{ action: '-j cali-fip-dnat' }] },
+      { name: 'cali-OUTPUT', rules: [{ action: '-j cali-fip-dnat' }] },
+      { name: 'cali-POSTROUTING', rules: postrouting },
+      { name: 'cali-fip-dnat', rules: [] },
+      { name: 'cali-fip-snat', rules: [] },
+      natOutgoing,
+    ],
+    hooks: [
+      { chain: 'PREROUTING', position: position(config), rules: [{ action: '-j cali-PREROUTING' }] },
+      { chain: 'OUTPUT', position: position(config), rules: [{ action: '-j cali-OUTPUT' }] },
+      // Appended so kube-proxy's MASQUERADE runs first (Felix int_dataplane.go).
+      { chain: 'POSTROUTING', position: 'append', rules: [{ action: '-j cali-POSTROUTING' }] },
+    ],
+  };
+}
+
+export type StaticTables = Record<TableName, TableContent>;
