@@ -5,7 +5,7 @@
  */
 import type { z } from 'zod';
 import { DatastoreError } from '../errors.ts';
-import type { KINDS, KindName } from '../kinds.ts';
+import { KINDS, type KindInfo, type KindName } from '../kinds.ts';
 import { formatIssues, type ValidationResult } from '../resource.ts';
 import {
   type BGPConfigurationSpec,
@@ -266,8 +266,17 @@ export function validateResource<K extends KindName>(
   input: unknown,
 ): ValidationResult<ResourceOf<K>> {
   const schema: z.ZodType = SCHEMAS[kind];
-  const parsed = schema.safeParse(input, { reportInput: true, error: issueMessage });
-  if (!parsed.success) return { ok: false, issues: toValidationIssues(parsed.error.issues, input) };
+  // What users write may leave apiVersion/kind to the kind being validated (ResourceInput).
+  let candidate = input;
+  if (input !== null && typeof input === 'object' && !Array.isArray(input)) {
+    const info: KindInfo = KINDS[kind];
+    const obj = input as Record<string, unknown>;
+    if (obj.apiVersion === undefined || obj.kind === undefined) {
+      candidate = { ...obj, apiVersion: obj.apiVersion ?? info.apiVersion, kind: obj.kind ?? info.kind };
+    }
+  }
+  const parsed = schema.safeParse(candidate, { reportInput: true, error: issueMessage });
+  if (!parsed.success) return { ok: false, issues: toValidationIssues(parsed.error.issues, candidate) };
   const value = parsed.data as AnyStored;
   const derive = DERIVED[kind];
   if (derive) value.spec = derive(value);

@@ -95,19 +95,26 @@ function checkGlobalPolicyFlags(
 
 /**
  * A policy named `<tier>.<name>` must be in that tier: older Calico required the prefix for
- * non-default tiers, and a mismatch means the user is looking at the wrong tier.
+ * non-default tiers, and a mismatch means the user is looking at the wrong tier. Runs even when
+ * other fields are broken, so it reads its input defensively.
  */
-function checkTierPrefix(name: string, tier: string, report: Report): void {
-  if (/^(knp|ossg)\.default\./.test(name)) return;
-  const dot = name.indexOf('.');
-  if (dot < 0) return;
-  const prefix = name.slice(0, dot);
-  if (prefix !== tier)
-    report(
-      ['metadata', 'name'],
-      name,
-      `the name's tier prefix "${prefix}" does not match spec.tier "${tier}"`,
-    );
+function tierPrefixCheck(nameProblem: (name: string) => string | undefined) {
+  return (resource: { metadata?: unknown; spec?: unknown }, report: Report): void => {
+    const name = (resource.metadata as { name?: unknown } | undefined)?.name;
+    const tier = (resource.spec as { tier?: unknown } | undefined)?.tier ?? 'default';
+    if (typeof name !== 'string' || typeof tier !== 'string' || nameProblem(name) !== undefined) return;
+    if (/^(knp|ossg)\.default\./.test(name)) return;
+    const dot = name.indexOf('.');
+    if (dot < 0) return;
+    const prefix = name.slice(0, dot);
+    if (prefix !== tier) {
+      report(
+        ['metadata', 'name'],
+        name,
+        `the name's tier prefix "${prefix}" does not match spec.tier "${tier}"`,
+      );
+    }
+  };
 }
 
 export const networkPolicySpecSchema = z.strictObject(commonPolicyFields).prefault({});
@@ -115,7 +122,7 @@ export type NetworkPolicySpec = z.output<typeof networkPolicySpecSchema>;
 
 export const networkPolicySchema = kindSchema('NetworkPolicy', networkPolicySpecSchema, {
   nameProblem: networkPolicyNameProblem,
-  check: ({ metadata, spec }, report) => checkTierPrefix(metadata.name, spec.tier, report),
+  robustCheck: tierPrefixCheck(networkPolicyNameProblem),
 });
 
 export const globalNetworkPolicySpecSchema = z
@@ -125,10 +132,8 @@ export type GlobalNetworkPolicySpec = z.output<typeof globalNetworkPolicySpecSch
 
 export const globalNetworkPolicySchema = kindSchema('GlobalNetworkPolicy', globalNetworkPolicySpecSchema, {
   nameProblem: globalNetworkPolicyNameProblem,
-  check: ({ metadata, spec }, report) => {
-    checkTierPrefix(metadata.name, spec.tier, report);
-    checkGlobalPolicyFlags(spec, report);
-  },
+  robustCheck: tierPrefixCheck(globalNetworkPolicyNameProblem),
+  check: ({ spec }, report) => checkGlobalPolicyFlags(spec, report),
 });
 
 const stagedActionField = () => z.enum(STAGED_ACTIONS).default('Set');
@@ -140,7 +145,7 @@ export type StagedNetworkPolicySpec = z.output<typeof stagedNetworkPolicySpecSch
 
 export const stagedNetworkPolicySchema = kindSchema('StagedNetworkPolicy', stagedNetworkPolicySpecSchema, {
   nameProblem: networkPolicyNameProblem,
-  check: ({ metadata, spec }, report) => checkTierPrefix(metadata.name, spec.tier, report),
+  robustCheck: tierPrefixCheck(networkPolicyNameProblem),
 });
 
 export const stagedGlobalNetworkPolicySpecSchema = z
@@ -153,10 +158,8 @@ export const stagedGlobalNetworkPolicySchema = kindSchema(
   stagedGlobalNetworkPolicySpecSchema,
   {
     nameProblem: globalNetworkPolicyNameProblem,
-    check: ({ metadata, spec }, report) => {
-      checkTierPrefix(metadata.name, spec.tier, report);
-      checkGlobalPolicyFlags(spec, report);
-    },
+    robustCheck: tierPrefixCheck(globalNetworkPolicyNameProblem),
+    check: ({ spec }, report) => checkGlobalPolicyFlags(spec, report),
   },
 );
 

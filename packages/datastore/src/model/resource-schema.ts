@@ -71,6 +71,11 @@ export interface KindOptions<Spec> {
   nameProblem?: (name: string) => string | undefined;
   /** Checks that need more than one field; `report` paths are relative to the resource root. */
   check?: (resource: { metadata: Metadata; spec: Spec }, report: Report) => void;
+  /**
+   * Like `check`, but runs even when other fields failed to parse, so it must treat what it reads
+   * as unknown. For rules whose problem users should see alongside any other (naming rules).
+   */
+  robustCheck?: (resource: { metadata?: unknown; spec?: unknown }, report: Report) => void;
 }
 
 /**
@@ -90,9 +95,16 @@ export function kindSchema<K extends KindName, S extends z.ZodType>(
     spec,
     status: z.unknown().optional(),
   });
-  const check = options.check;
-  if (!check) return schema;
-  return schema.superRefine((resource, ctx) => {
+  const { check, robustCheck } = options;
+  const withRobust = robustCheck
+    ? schema.superRefine(
+        (resource, ctx) => robustCheck(resource as { metadata?: unknown; spec?: unknown }, reporterFor(ctx)),
+        { when: () => true },
+      )
+    : schema;
+  if (!check) return withRobust;
+  // Zod skips this one when parsing aborted somewhere, so `check` may trust the types.
+  return withRobust.superRefine((resource, ctx) => {
     check(resource as { metadata: Metadata; spec: z.output<S> }, reporterFor(ctx));
   });
 }
