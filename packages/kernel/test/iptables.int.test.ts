@@ -98,11 +98,9 @@ describeWith(
         '10.65.3.0/26',
       ]);
       // IPv6 set; a maxelem change goes through temp set + swap, a type change through re-create.
-      await sets.apply(
-        [{ name: `cali60${prefix}v6`, type: 'hash:ip', family: 'inet6', members: ['2001:db8::1'] }].map(
-          (s) => ({ ...s, name: `${setPrefix}v6` }),
-        ),
-      );
+      await sets.apply([
+        { name: `${setPrefix}v6`, type: 'hash:ip', family: 'inet6', members: ['2001:db8::1'] },
+      ]);
       const swapped = await sets.apply([
         {
           name: `${setPrefix}pods`,
