@@ -19,7 +19,7 @@ import { EtcdConnection, type EtcdDatastoreOptions } from './etcd-client.ts';
 import { decodeResource, encodeResource } from './etcd-codec.ts';
 import { etcdWatch } from './etcd-watch.ts';
 import { KINDS, type KindInfo, type KindName, keyFor, prefixFor, refFromKey } from './kinds.ts';
-import type { ResourceOf } from './model/index.ts';
+import type { ResourceInput, ResourceOf } from './model/index.ts';
 import { prepareWrite } from './write-path.ts';
 
 export type { EtcdDatastoreOptions, EtcdTlsOptions } from './etcd-client.ts';
@@ -71,7 +71,7 @@ export class EtcdDatastore implements Datastore {
     return { items, revision };
   }
 
-  async create<K extends KindName>(kind: K, resource: ResourceOf<K>): Promise<ResourceOf<K>> {
+  async create<K extends KindName>(kind: K, resource: ResourceInput<K>): Promise<ResourceOf<K>> {
     const { key, value } = prepareWrite(kind, resource, undefined);
     const bytes = encodeResource(value);
     const keyBuf = Buffer.from(key);
@@ -89,7 +89,7 @@ export class EtcdDatastore implements Datastore {
     return stamped(value, res.header.revision) as ResourceOf<K>;
   }
 
-  async update<K extends KindName>(kind: K, resource: ResourceOf<K>): Promise<ResourceOf<K>> {
+  async update<K extends KindName>(kind: K, resource: ResourceInput<K>): Promise<ResourceOf<K>> {
     const name = resource.metadata?.name;
     const namespace = resource.metadata?.namespace;
     const ref = { kind, name, namespace };
@@ -112,7 +112,7 @@ export class EtcdDatastore implements Datastore {
     }
   }
 
-  async apply<K extends KindName>(kind: K, resource: ResourceOf<K>): Promise<ResourceOf<K>> {
+  async apply<K extends KindName>(kind: K, resource: ResourceInput<K>): Promise<ResourceOf<K>> {
     const key = keyFor(kind, resource.metadata?.name, resource.metadata?.namespace);
     let current = await this.#getKv(key, `apply ${kind}`);
     for (let attempt = 1; ; attempt++) {

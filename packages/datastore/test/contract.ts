@@ -301,7 +301,7 @@ export function datastoreContract(name: string, makeHarness: () => Promise<Contr
         if (c.type !== 'deleted') expect(c.revision).toBe(c.new.metadata.resourceVersion);
       }
       const mod = changes.find((c) => c.type === 'modified' && nameOf(c) === `${p}-0`);
-      expect(mod?.type === 'modified' && mod.old?.spec).not.toHaveProperty('disabled');
+      expect(mod?.type === 'modified' && (mod.old?.spec as { disabled?: boolean }).disabled).toBeFalsy();
       expect(mod?.type === 'modified' && mod.new.spec).toMatchObject({ disabled: true });
       const removed = changes.find((c) => c.type === 'deleted' && nameOf(c) === `${p}-before`);
       expect(removed?.type === 'deleted' && removed.old.metadata.uid).toBe(before.metadata.uid);
