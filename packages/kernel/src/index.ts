@@ -102,3 +102,17 @@ export {
   setIpForwarding,
   writeSysctl,
 } from './sysctl.ts';
+export {
+  type ConnectOptions,
+  connectTcp,
+  type ListenOptions,
+  listenTcp,
+  type SocketTarget,
+  setIpMinTtl,
+  setIpTtl,
+  setTcpMd5Key,
+  socketFd,
+  type TcpMd5Counters,
+  type TcpSocketOptions,
+  tcpMd5Counters,
+} from './tcp-socket-options.ts';

@@ -18,7 +18,7 @@ export const setsockopt = libc.func(
   'int setsockopt(int fd, int level, int optname, const void *optval, uint32_t optlen)',
 ) as (fd: number, level: number, optname: number, optval: Buffer, optlen: number) => number;
 export const getsockopt = libc.func(
-  'int getsockopt(int fd, int level, int optname, _Out_ void *optval, _Inout_ uint32_t *optlen)',
+  'int getsockopt(int fd, int level, int optname, void *optval, _Inout_ uint32_t *optlen)',
 ) as (fd: number, level: number, optname: number, optval: Buffer, optlen: number[]) => number;
 export const bind = libc.func('int bind(int fd, const void *addr, uint32_t addrlen)') as (
   fd: number,
@@ -32,7 +32,7 @@ export const connect = libc.func('int connect(int fd, const void *addr, uint32_t
 ) => number;
 export const listen = libc.func('int listen(int fd, int backlog)') as (fd: number, backlog: number) => number;
 /** poll(2) is run on koffi's worker thread (`.async`) so a slow connect never blocks the event loop. */
-export const poll = libc.func('int poll(_Inout_ void *fds, uint64_t nfds, int timeout)');
+export const poll = libc.func('int poll(void *fds, uint64_t nfds, int timeout)');
 
 export function lastErrno(): number {
   return koffi.errno();
@@ -50,6 +50,7 @@ export const SOCK_CLOEXEC = 0o2000000;
 export const SOL_SOCKET = 1;
 export const SO_REUSEADDR = 2;
 export const SO_ERROR = 4;
+export const SO_DOMAIN = 39;
 // linux/in.h, linux/in6.h, linux/tcp.h
 export const IPPROTO_IP = 0;
 export const IPPROTO_TCP = 6;
