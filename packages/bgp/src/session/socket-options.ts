@@ -1,0 +1,34 @@
+/**
+ * The hook for socket options Node cannot set itself (RFC 2385 TCP-MD5, TTL, RFC 5082 GTSM).
+ * The core stays dependency-free; the daemon injects an implementation (koffi/libc, from
+ * @calico-ts/kernel) when one is available.
+ */
+import type { Server, Socket } from 'node:net';
+
+export interface ConnectOptions {
+  host: string;
+  port: number;
+  localAddress?: string;
+  /** RFC 2385 key for this peer. */
+  md5Key?: string;
+  /** Outgoing IP TTL (eBGP multihop), or 255 for GTSM. */
+  ttl?: number;
+  /** RFC 5082: drop segments arriving with a lower TTL. */
+  minTtl?: number;
+}
+
+export interface SocketOptions {
+  /**
+   * Open an outgoing connection with the options applied before the SYN (MD5 must be).
+   * Resolves with a connected socket or rejects.
+   */
+  connect(opts: ConnectOptions): Promise<Socket>;
+  /** Install or (with undefined) remove the MD5 key for `peerAddress` on a listening socket. */
+  setListenerMd5(server: Server, peerAddress: string, key: string | undefined): void;
+  setTtl(socket: Socket, ttl: number): void;
+  setMinTtl(socket: Socket, minTtl: number): void;
+}
+
+export class SocketOptionsError extends Error {
+  readonly code = 'BGP_SOCKET_OPTIONS_UNAVAILABLE';
+}

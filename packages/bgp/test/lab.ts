@@ -1,0 +1,149 @@
+/**
+ * Real BGP peers for interop tests: BIRD 2 and gobgpd processes on loopback addresses and free
+ * ports, with configs and control sockets in a per-run temp dir, stopped by pid.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { promisify } from 'node:util';
+
+export { freePort } from '../../../test-support/etcd.ts';
+
+const run = promisify(execFile);
+
+export function tempDir(tag: string): { dir: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), `calico-ts-bgp-${tag}-`));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Poll `check` until it returns a truthy value or the deadline passes. */
+export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 20_000, everyMs = 100): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v as NonNullable<T>;
+      last = v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(last)})`);
+    await delay(everyMs);
+  }
+}
+
+export interface Bird {
+  ctl: string;
+  pid: number;
+  birdc(...args: string[]): Promise<string>;
+  /** Routes in a table ("master4"/"master6"), from `show route count`. */
+  routeCount(table?: string): Promise<number>;
+  signal(sig: NodeJS.Signals): void;
+  stop(): Promise<void>;
+  /** Start again with the same config (after stop()). */
+  restart(extraArgs?: string[]): Promise<void>;
+}
+
+export async function startBird(dir: string, name: string, config: string): Promise<Bird> {
+  const conf = join(dir, `${name}.conf`);
+  const ctl = join(dir, `${name}.ctl`);
+  const pidFile = join(dir, `${name}.pid`);
+  writeFileSync(conf, config);
+  let pid = 0;
+  const launch = async (extra: string[] = []) => {
+    await run('bird', ['-c', conf, '-s', ctl, '-P', pidFile, ...extra]);
+    pid = Number(readFileSync(pidFile, 'utf8').trim());
+    await waitFor(`BIRD ${name} control socket`, async () => (await run('birdc', ['-s', ctl, 'show', 'status'])).stdout.includes('Daemon is up'));
+  };
+  await launch();
+  const alive = (p: number) => {
+    try {
+      process.kill(p, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const bird: Bird = {
+    ctl,
+    get pid() {
+      return pid;
+    },
+    birdc: async (...args) => (await run('birdc', ['-s', ctl, ...args])).stdout,
+    routeCount: async (table = 'master4') => {
+      const out = (await run('birdc', ['-s', ctl, 'show', 'route', 'count', 'table', table])).stdout;
+      const m = /(\d+) of \d+ routes/.exec(out);
+      return m ? Number(m[1]) : 0;
+    },
+    signal: (sig) => process.kill(pid, sig),
+    stop: async () => {
+      if (!pid || !alive(pid)) return;
+      const p = pid;
+      process.kill(p, 'SIGCONT');
+      process.kill(p, 'SIGKILL');
+      await waitFor(`BIRD ${name} exit`, () => !alive(p), 5000, 20);
+    },
+    restart: (extra) => launch(extra),
+  };
+  return bird;
+}
+
+export interface Gobgp {
+  pid: number;
+  apiPort: number;
+  gobgp(...args: string[]): Promise<string>;
+  json<T = unknown>(...args: string[]): Promise<T>;
+  stop(): Promise<void>;
+}
+
+export async function startGobgp(dir: string, name: string, toml: string): Promise<Gobgp> {
+  const conf = join(dir, `${name}.toml`);
+  writeFileSync(conf, toml);
+  const { freePort } = await import('../../../test-support/etcd.ts');
+  const apiPort = await freePort();
+  const child: ChildProcess = spawn(
+    'gobgpd',
+    ['-f', conf, '--api-hosts', `127.0.0.1:${apiPort}`, '--pprof-disable', '-p', '-l', 'info'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout?.on('data', (d) => (output += d));
+  child.stderr?.on('data', (d) => (output += d));
+  const gobgp = async (...args: string[]) => (await run('gobgp', ['-u', '127.0.0.1', '-p', String(apiPort), ...args])).stdout;
+  await waitFor('gobgpd API', async () => {
+    if (child.exitCode !== null) throw new Error(`gobgpd exited: ${output}`);
+    return (await gobgp('global')).includes('AS');
+  });
+  return {
+    pid: child.pid!,
+    apiPort,
+    gobgp,
+    json: async <T,>(...args: string[]) => JSON.parse(await gobgp(...args, '-j')) as T,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** `gobgp global rib summary` → number of destinations. */
+export async function gobgpRibCount(g: Gobgp, family: 'ipv4' | 'ipv6' = 'ipv4'): Promise<number> {
+  const out = await g.gobgp('global', 'rib', 'summary', '-a', family);
+  const m = /Destination:\s*(\d+)/.exec(out);
+  return m ? Number(m[1]) : 0;
+}
+
+/** BIRD static routes: `n` /32 blackholes from 240.0.0.0 up. */
+export function staticRoutes(n: number, base = 240 << 24): string {
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const a = (base + i) >>> 0;
+    lines.push(`route ${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}/32 blackhole;`);
+  }
+  return lines.join('\n');
+}
