@@ -1,0 +1,240 @@
+/**
+ * The local lab fabric: a small data centre built from network namespaces. An underlay namespace
+ * holds a bridge (the switch) with the gateway address 192.0.2.1 (RFC 5737 TEST-NET-1; IPv6
+ * 2001:db8::1, RFC 3849); node namespaces hang off it by veth with 192.0.2.<10+i>/24 and a
+ * default route through the gateway, as real hosts have (proxy ARP on cali interfaces answers
+ * for 169.254.1.1 only when the node has a route to it). Pod namespaces are created inside a
+ * node's routing domain later by the CNI plugin. Nothing is added to our own namespace.
+ */
+import { KernelError } from './errors.ts';
+import { logger } from './logger.ts';
+import { createNamespace, deleteNamespace, listNamespaces, type NetNamespace } from './namespace.ts';
+import { Netlink } from './netlink.ts';
+import { type NamespaceProcess, type SpawnInNamespaceOptions, spawnInNamespace } from './process.ts';
+import { setIpForwarding } from './sysctl.ts';
+
+export interface LabOptions {
+  /** Run-unique prefix for every namespace and interface name (≤ 10 characters). */
+  prefix: string;
+  nodes: number;
+  ipv6?: boolean;
+  /** Let the underlay forward between networks (a router, e.g. for a BIRD top-of-rack). */
+  router?: boolean;
+  /** MTU of the node uplinks (default 1500). */
+  mtu?: number;
+}
+
+export interface LabNode {
+  /** 1-based. */
+  index: number;
+  /** Namespace name `<prefix>-n<i>`. */
+  name: string;
+  namespace: NetNamespace;
+  netlink: Netlink;
+  /** Uplink interface inside the node. */
+  uplink: 'eth0';
+  ipv4: string;
+  ipv6: string | undefined;
+}
+
+export interface LabPod {
+  name: string;
+  node: LabNode;
+  namespace: NetNamespace;
+}
+
+export const LAB_GATEWAY_V4 = '192.0.2.1';
+export const LAB_GATEWAY_V6 = '2001:db8::1';
+const MAX_NODES = 200;
+
+export const labNodeIpv4 = (i: number): string => `192.0.2.${10 + i}`;
+export const labNodeIpv6 = (i: number): string => `2001:db8::${(10 + i).toString(16)}`;
+
+export class Lab {
+  readonly prefix: string;
+  readonly ipv6: boolean;
+  readonly underlay: { name: string; namespace: NetNamespace; netlink: Netlink; bridge: string };
+  readonly nodes: LabNode[] = [];
+  readonly pods: LabPod[] = [];
+  readonly #processes: NamespaceProcess[] = [];
+  /** Namespace names we created, in creation order. */
+  readonly #created: string[] = [];
+  #torndown = false;
+
+  private constructor(prefix: string, ipv6: boolean, underlay: Lab['underlay']) {
+    this.prefix = prefix;
+    this.ipv6 = ipv6;
+    this.underlay = underlay;
+  }
+
+  /** @internal used by createLab */
+  static async start(options: LabOptions): Promise<Lab> {
+    const { prefix } = options;
+    if (!/^[a-z0-9][a-z0-9-]{0,9}$/.test(prefix)) {
+      throw new KernelError('Invalid', {
+        operation: `creating lab "${prefix}": prefix must be 1–10 of [a-z0-9-]`,
+      });
+    }
+    if (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > MAX_NODES) {
+      throw new KernelError('Invalid', {
+        operation: `creating lab ${prefix} with ${options.nodes} nodes (1–${MAX_NODES})`,
+      });
+    }
+    const ulName = `${prefix}-ul`;
+    const created: string[] = [];
+    let ulNs: NetNamespace | undefined;
+    let lab: Lab | undefined;
+    try {
+      ulNs = await createNamespace(ulName);
+      created.push(ulName);
+      const ulNl = Netlink.open(ulNs);
+      lab = new Lab(prefix, options.ipv6 ?? false, {
+        name: ulName,
+        namespace: ulNs,
+        netlink: ulNl,
+        bridge: `${prefix}-br`,
+      });
+      lab.#created.push(...created);
+      await ulNl.setLink('lo', { up: true });
+      const br = await ulNl.createBridge({ name: lab.underlay.bridge });
+      await ulNl.addAddress(br.index, `${LAB_GATEWAY_V4}/24`);
+      if (lab.ipv6) await ulNl.addAddress(br.index, `${LAB_GATEWAY_V6}/64`, { nodad: true });
+      await ulNl.setLink(br.index, { up: true });
+      setIpForwarding({ ipv4: options.router ?? false, ipv6: lab.ipv6 && (options.router ?? false) }, ulNs);
+      for (let i = 1; i <= options.nodes; i++) await lab.#addNode(i, options.mtu);
+      logger.info({ prefix, nodes: options.nodes, ipv6: lab.ipv6 }, 'lab created');
+      return lab;
+    } catch (err) {
+      if (lab)
+        await lab
+          .teardown()
+          .catch((e: unknown) => logger.error({ err: e }, 'lab cleanup after failed create'));
+      else {
+        ulNs?.close();
+        for (const n of created) await deleteNamespace(n, { ifExists: true }).catch(() => {});
+      }
+      throw err;
+    }
+  }
+
+  async #addNode(i: number, mtu = 1500): Promise<void> {
+    const name = `${this.prefix}-n${i}`;
+    const ns = await createNamespace(name);
+    this.#created.push(name);
+    const nl = Netlink.open(ns);
+    const node: LabNode = {
+      index: i,
+      name,
+      namespace: ns,
+      netlink: nl,
+      uplink: 'eth0',
+      ipv4: labNodeIpv4(i),
+      ipv6: this.ipv6 ? labNodeIpv6(i) : undefined,
+    };
+    this.nodes.push(node);
+    // The switch-side end stays in the underlay; the node end is created straight in the node.
+    const port = await this.underlay.netlink.createVeth({
+      name: `${this.prefix}-v${i}`,
+      mtu,
+      peer: { name: 'eth0', namespace: ns, mtu },
+    });
+    await this.underlay.netlink.setLink(port.index, { master: this.underlay.bridge, up: true });
+    await nl.setLink('lo', { up: true });
+    await nl.addAddress('eth0', `${node.ipv4}/24`);
+    if (node.ipv6) await nl.addAddress('eth0', `${node.ipv6}/64`, { nodad: true });
+    await nl.setLink('eth0', { up: true });
+    await nl.addRoute({ dst: 'default', gateway: LAB_GATEWAY_V4, dev: 'eth0' });
+    if (node.ipv6) await nl.addRoute({ dst: 'default', gateway: LAB_GATEWAY_V6, dev: 'eth0' });
+    setIpForwarding({ ipv4: true, ipv6: this.ipv6 }, ns);
+  }
+
+  /** A node by 1-based index or namespace name. */
+  node(ref: number | string): LabNode {
+    const n = this.nodes.find((x) => x.index === ref || x.name === ref);
+    if (!n) throw new KernelError('Invalid', { operation: `finding lab node ${ref} in ${this.prefix}` });
+    return n;
+  }
+
+  /**
+   * An empty pod namespace `<node>-<pod>` belonging to a node (loopback up); the CNI plugin
+   * wires its eth0 later.
+   */
+  async addPod(node: number | string, pod: string): Promise<LabPod> {
+    const n = this.node(node);
+    const name = `${n.name}-${pod}`;
+    const ns = await createNamespace(name);
+    this.#created.push(name);
+    const nl = Netlink.open(ns);
+    try {
+      await nl.setLink('lo', { up: true });
+    } finally {
+      nl.close();
+    }
+    const p: LabPod = { name, node: n, namespace: ns };
+    this.pods.push(p);
+    return p;
+  }
+
+  /** Start a process inside a lab namespace (node, pod or underlay); stopped on teardown. */
+  async spawn(
+    where: LabNode | LabPod | NetNamespace,
+    command: string,
+    args: readonly string[] = [],
+    options: SpawnInNamespaceOptions = {},
+  ): Promise<NamespaceProcess> {
+    const ns = 'namespace' in where ? where.namespace : where;
+    const proc = await spawnInNamespace(ns, command, args, options);
+    this.#processes.push(proc);
+    return proc;
+  }
+
+  /** Namespace names this lab created and still holds. */
+  get namespaces(): readonly string[] {
+    return [...this.#created];
+  }
+
+  /**
+   * Stop our processes (by pid), then delete every namespace we created, pods first. Runs every
+   * step even when one fails and reports all failures together; safe to call twice.
+   */
+  async teardown(): Promise<void> {
+    if (this.#torndown) return;
+    this.#torndown = true;
+    const errors: unknown[] = [];
+    await Promise.all(this.#processes.map((p) => p.stop().catch((e: unknown) => errors.push(e))));
+    for (const n of this.nodes) n.netlink.close();
+    this.underlay.netlink.close();
+    for (const p of this.pods) p.namespace.close();
+    for (const n of this.nodes) n.namespace.close();
+    this.underlay.namespace.close();
+    // Deleting a namespace destroys its veths; the peers in other namespaces go with them.
+    for (const name of [...this.#created].reverse()) {
+      try {
+        await deleteNamespace(name, { ifExists: true });
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+    this.#created.length = 0;
+    if (errors.length > 0)
+      throw new AggregateError(errors, `tearing down lab ${this.prefix}: ${errors.length} step(s) failed`);
+    logger.info({ prefix: this.prefix }, 'lab removed');
+  }
+}
+
+/** Build the lab fabric; on any failure everything already created is removed again. */
+export function createLab(options: LabOptions): Promise<Lab> {
+  return Lab.start(options);
+}
+
+/**
+ * Remove what a lab with this prefix left behind, from another process (`calico cluster down`):
+ * its namespaces, which takes their interfaces along. Processes are the starter's to stop.
+ */
+export async function removeLab(prefix: string): Promise<string[]> {
+  const names = listNamespaces(`${prefix}-`).filter((n) => n === `${prefix}-ul` || /^.+-n\d+(-.+)?$/.test(n));
+  // Pods before nodes before the underlay.
+  names.sort((a, b) => b.length - a.length);
+  for (const n of names) await deleteNamespace(n, { ifExists: true });
+  return names;
+}
