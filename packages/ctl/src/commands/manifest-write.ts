@@ -213,8 +213,7 @@ function deleteTarget(kindSpelling: string, name: string, namespace: string | un
   const info = KINDS[kind];
   return {
     source: '(command line)',
-    document: 0,
-    pathPrefix: '',
+    position: undefined,
     kind,
     resource: {
       apiVersion: info.apiVersion,
