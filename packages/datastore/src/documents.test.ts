@@ -63,6 +63,11 @@ items:
     expect(entry?.ok && entry.resource.kind).toBe('IPPool');
   });
 
+  it('returns nothing for empty or comment-only text', () => {
+    expect(parseManifest('')).toEqual([]);
+    expect(parseManifest('# nothing here\n---\n')).toEqual([]);
+  });
+
   it('reports an unknown kind, naming the valid ones', () => {
     const [entry] = parseManifest('apiVersion: projectcalico.org/v3\nkind: IPPoll\nmetadata: {name: x}\n');
     expect(entry?.ok).toBe(false);

@@ -97,7 +97,7 @@ export function toValidationIssues(issues: readonly z.core.$ZodIssue[], input: u
     const value = 'input' in issue ? issue.input : valueAt(input, issue.path);
     out.push({ path: formatPath(issue.path), value, message: issue.message });
   }
-  // A value failing several alternative checks is one problem to the user; keep the first word.
+  // The same finding reached twice (e.g. through a union's branches) is one problem to the user.
   const seen = new Set<string>();
   return out.filter((i) => {
     const key = `${i.path}\u0000${i.message}`;
