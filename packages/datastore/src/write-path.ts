@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import type { AnyResource, ChangeEvent } from './datastore.ts';
 import { DatastoreError } from './errors.ts';
 import { KINDS, type KindInfo, type KindName, keyFor } from './kinds.ts';
 import { type ResourceInput, type ResourceOf, validateResource } from './model/index.ts';
 import { formatIssues, type Resource, type ValidationIssue } from './resource.ts';
-import type { AnyResource, ChangeEvent } from './datastore.ts';
 
 export class InvalidResourceError extends DatastoreError {
   readonly issues: ValidationIssue[];
@@ -43,10 +43,18 @@ export function prepareWrite<K extends KindName>(
     });
   }
   if (info.namespaced && !meta.namespace) {
-    issues.push({ path: 'metadata.namespace', value: meta.namespace, message: `${kind} is namespaced: a namespace is required` });
+    issues.push({
+      path: 'metadata.namespace',
+      value: meta.namespace,
+      message: `${kind} is namespaced: a namespace is required`,
+    });
   }
   if (!info.namespaced && meta.namespace) {
-    issues.push({ path: 'metadata.namespace', value: meta.namespace, message: `${kind} is cluster-scoped: no namespace allowed` });
+    issues.push({
+      path: 'metadata.namespace',
+      value: meta.namespace,
+      message: `${kind} is cluster-scoped: no namespace allowed`,
+    });
   }
   if (issues.length > 0) throw new InvalidResourceError(kind, meta.name, issues, meta.namespace);
   const result = validateResource(kind, candidate);
@@ -56,7 +64,8 @@ export function prepareWrite<K extends KindName>(
   value.metadata = {
     ...rest,
     uid: existing?.metadata.uid ?? rest.uid ?? randomUUID(),
-    creationTimestamp: existing?.metadata.creationTimestamp ?? rest.creationTimestamp ?? new Date().toISOString(),
+    creationTimestamp:
+      existing?.metadata.creationTimestamp ?? rest.creationTimestamp ?? new Date().toISOString(),
   };
   return { key: keyFor(kind, value.metadata.name, value.metadata.namespace), value: value as ResourceOf<K> };
 }
@@ -91,4 +100,5 @@ function kindOfResource(r: AnyResource): KindName {
   if (r.apiVersion === KINDS.KubernetesNetworkPolicy.apiVersion) return 'KubernetesNetworkPolicy';
   return r.kind as KindName;
 }
+
 export { kindOfResource };
