@@ -143,10 +143,11 @@ class EtcdWatch {
       const key = kv.key.toString('utf8');
       const kind = this.#wanted(key);
       if (!kind) continue;
-      const value = this.#decode(key, kv.value, kv.mod_revision);
+      const json = kv.value.toString('utf8');
+      const value = this.#decode(key, json, kv.mod_revision);
       if (!value) continue;
       now.set(key, { kind, value });
-      texts.set(key, kv.value.toString('utf8'));
+      texts.set(key, json);
     }
     const seen = new Map<string, AnyResource>();
     for (const [key, e] of this.#seen) {
@@ -255,9 +256,10 @@ class EtcdWatch {
       this.#seen.delete(key);
       return { type: 'deleted', kind, revision, old: old ?? stub(kind, key, revision) };
     }
-    const value = this.#decode(key, ev.kv.value, revision);
+    const json = ev.kv.value.toString('utf8');
+    const value = this.#decode(key, json, revision);
     if (!value) return undefined;
-    this.#seen.set(key, { kind, resourceVersion: revision, json: ev.kv.value.toString('utf8') });
+    this.#seen.set(key, { kind, resourceVersion: revision, json });
     if (ev.kv.version === '1') return { type: 'added', kind, revision, new: value };
     return old
       ? { type: 'modified', kind, revision, old, new: value }
