@@ -283,6 +283,7 @@ export class CalcGraph {
               ipv4Subnet: node.ipv4Subnet?.text,
               ipv6Addr: node.ipv6Address,
               asNumber: node.asNumber,
+              ipv4IPIPTunnelAddr: node.ipv4IPIPTunnelAddr,
             }
           : null,
       );

@@ -89,6 +89,7 @@ export interface HostMetadata {
   ipv4Subnet: string | undefined;
   ipv6Addr: string | undefined;
   asNumber: number | undefined;
+  ipv4IPIPTunnelAddr: string | undefined;
 }
 
 export type DataplaneUpdate =

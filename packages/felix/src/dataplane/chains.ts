@@ -1,12 +1,8 @@
 /**
  * iptables rules as data. Managers describe chains; the dataplane hands whole tables to the
- * kernel layer, which diffs against iptables-save and applies one iptables-restore per table.
- * Each rule carries Felix's `cali:<hash>` comment (calico-internals §3.3): a hash chained over
- * the chain name, the previous rule's hash and the rule text, so a hand-edited or reordered
- * rule no longer matches and is rewritten.
+ * kernel layer, which adds the `cali:<hash>` comment to each rule, diffs against iptables-save
+ * and applies the difference with one iptables-restore.
  */
-import { createHash } from 'node:crypto';
-
 export type TableName = 'raw' | 'mangle' | 'nat' | 'filter';
 export const TABLES: readonly TableName[] = ['raw', 'mangle', 'nat', 'filter'];
 
@@ -15,7 +11,7 @@ export interface Rule {
   match?: string;
   /** Target part, e.g. `-j ACCEPT`, `-g cali-wl-to-host`. */
   action: string;
-  /** Human comment, kept in the kernel next to the hash comment. */
+  /** Human comment, kept in the kernel with the rule (Felix's rule comments). */
   comment?: string;
 }
 
@@ -32,35 +28,11 @@ export interface Hook {
   position: 'insert' | 'append';
 }
 
-/** iptables chain names are at most 28 characters (Felix iptables/table.go MaxChainNameLength). */
-export const MAX_CHAIN_NAME = 28;
-
-export function ruleHashes(chainName: string, rules: readonly Rule[]): string[] {
-  let prev = '';
-  return rules.map((r) => {
-    const h = createHash('sha224').update(chainName).update(prev).update(ruleText(r)).digest('base64url');
-    prev = h.slice(0, 16);
-    return prev;
-  });
-}
-
-function ruleText(r: Rule): string {
-  return [r.match ?? '', r.comment ? `--comment "${r.comment}"` : '', r.action].join(' ');
-}
-
-/**
- * The rule as iptables-restore arguments (without `-A <chain>`): our hash comment first, so a
- * reader can find Felix's rules without parsing matches.
- */
-export function renderRule(rule: Rule, hash: string): string {
-  const parts = [`-m comment --comment "cali:${hash}"`];
+/** The rule as iptables-restore arguments, without `-A <chain>` and without our hash comment. */
+export function renderRule(rule: Rule): string {
+  const parts: string[] = [];
   if (rule.comment) parts.push(`-m comment --comment "${rule.comment}"`);
   if (rule.match) parts.push(rule.match);
   parts.push(rule.action);
   return parts.join(' ');
-}
-
-export function renderChain(chain: Chain): string[] {
-  const hashes = ruleHashes(chain.name, chain.rules);
-  return chain.rules.map((r, i) => renderRule(r, hashes[i]!));
 }

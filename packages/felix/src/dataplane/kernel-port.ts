@@ -32,7 +32,7 @@ export type NetlinkPort = Pick<
 /** One table's Calico-owned content: rules are iptables-restore arguments without `-A <chain>`. */
 export interface IptablesTableState {
   chains: { name: string; rules: string[] }[];
-  hooks: { chain: string; position: 'insert' | 'append'; rules: string[] }[];
+  hooks: { chain: string; position: 'insert' | 'append'; rule: string }[];
 }
 
 export interface IpsetState {
@@ -46,12 +46,16 @@ export interface DataplaneKernel {
   setInterfaceSysctls(iface: string, settings: InterfaceSysctls): void;
   setIpForwarding(settings: { ipv4?: boolean; ipv6?: boolean }): void;
   /**
-   * Makes the `cali-` chains of `table` exactly `state.chains` (others with our prefix are
+   * Makes the `cali-` chains of each given table exactly `chains` (others with our prefix are
    * removed) and our hook rules present in the kernel chains; one restore, minimal diff.
+   * Returns the number of restore lines written (0 when the kernel already matched).
    */
-  applyIptables(table: TableName, state: IptablesTableState): Promise<void>;
-  /** Makes our (`cali`-prefixed) IP sets exactly `sets`; sets not listed are destroyed. */
-  applyIpsets(sets: IpsetState[]): Promise<void>;
+  applyIptables(tables: Partial<Record<TableName, IptablesTableState>>): Promise<number>;
+  /**
+   * Brings our (`cali`-prefixed) IP sets to `sets`; with removeStale, owned sets not listed are
+   * destroyed (done after iptables stops referencing them).
+   */
+  applyIpsets(sets: IpsetState[], options: { removeStale: boolean }): Promise<void>;
   /** Link changes, to configure a workload interface as soon as it appears. */
   subscribe?(listener: (event: NetlinkEvent) => void): Subscription;
 }

@@ -267,15 +267,20 @@ export class MemoryKernel implements DataplaneKernel, NetlinkPort {
     this.forwarding = { ...this.forwarding, ...settings };
   }
 
-  async applyIptables(table: TableName, state: IptablesTableState): Promise<void> {
-    const before = JSON.stringify(this.iptables.get(table));
-    const after = JSON.stringify(state);
-    if (before !== after) this.writes++;
-    this.iptables.set(table, structuredClone(state));
+  async applyIptables(tables: Partial<Record<TableName, IptablesTableState>>): Promise<number> {
+    let changed = 0;
+    for (const [table, state] of Object.entries(tables) as [TableName, IptablesTableState][]) {
+      if (JSON.stringify(this.iptables.get(table)) === JSON.stringify(state)) continue;
+      changed++;
+      this.iptables.set(table, structuredClone(state));
+    }
+    this.writes += changed;
+    return changed;
   }
 
-  async applyIpsets(sets: IpsetState[]): Promise<void> {
-    const next = new Map(sets.map((s) => [s.name, structuredClone(s)]));
+  async applyIpsets(sets: IpsetState[], options: { removeStale: boolean }): Promise<void> {
+    const next = new Map(options.removeStale ? [] : this.ipsets);
+    for (const s of sets) next.set(s.name, { ...s, members: [...s.members].sort() });
     if (JSON.stringify([...next]) !== JSON.stringify([...this.ipsets])) this.writes++;
     this.ipsets = next;
   }

@@ -1,0 +1,95 @@
+/**
+ * Workload endpoints (endpoint_mgr.go): per-interface sysctls once an interface appears (again
+ * if it is recreated), a device route and a permanent ARP/NDP entry for each workload address,
+ * and the per-endpoint and dispatch chains.
+ */
+import type { DataplaneUpdate, WorkloadEndpoint } from '../calc/dataplane-update.ts';
+import type { FelixConfig } from '../config.ts';
+import type { Chain, TableName } from './chains.ts';
+import { dispatchChains, workloadEndpointChains } from './endpoint-chains.ts';
+import type { ApplyContext, Manager } from './manager.ts';
+import type { MarkBits } from './mark-bits.ts';
+import type { DesiredNeighbour, DesiredRoute } from './route-table.ts';
+
+export class EndpointManager implements Manager {
+  readonly name = 'endpoints';
+  #endpoints = new Map<string, WorkloadEndpoint>();
+  /** Interface name → index it had when we configured it. */
+  #configured = new Map<string, number>();
+  #marks: () => MarkBits;
+
+  constructor(marks: () => MarkBits) {
+    this.#marks = marks;
+  }
+
+  get count(): number {
+    return this.#endpoints.size;
+  }
+
+  onUpdate(msg: DataplaneUpdate): void {
+    if (msg.type === 'workloadEndpointUpdate') {
+      const old = this.#endpoints.get(msg.key);
+      if (old && old.name !== msg.endpoint.name) this.#configured.delete(old.name);
+      this.#endpoints.set(msg.key, msg.endpoint);
+    } else if (msg.type === 'workloadEndpointRemove') {
+      const old = this.#endpoints.get(msg.key);
+      if (old) this.#configured.delete(old.name);
+      this.#endpoints.delete(msg.key);
+    }
+  }
+
+  async completeDeferredWork(ctx: ApplyContext): Promise<void> {
+    const routes: DesiredRoute[] = [];
+    const neighbours: DesiredNeighbour[] = [];
+    for (const ep of this.#endpoints.values()) {
+      const link = ctx.links.get(ep.name);
+      if (link && this.#configured.get(ep.name) !== link.index) {
+        this.#configureInterface(ctx, ep);
+        this.#configured.set(ep.name, link.index);
+      }
+      for (const net of [...ep.ipv4Nets, ...ep.ipv6Nets]) {
+        routes.push({
+          dst: net,
+          type: 'unicast',
+          dev: ep.name,
+          scope: 'link',
+          protocol: ctx.config.deviceRouteProtocol,
+        });
+        if (ep.mac) neighbours.push({ dev: ep.name, ip: net.split('/')[0]!, mac: ep.mac });
+      }
+    }
+    for (const name of this.#configured.keys()) if (!ctx.links.has(name)) this.#configured.delete(name);
+    ctx.routes.setRoutes('endpoints', routes);
+    ctx.routes.setNeighbours('endpoints', neighbours);
+  }
+
+  #configureInterface(ctx: ApplyContext, ep: WorkloadEndpoint): void {
+    // IPv4: proxy ARP answers the pod's ARP for its gateway 169.254.1.1; forwarding lets the host
+    // route its traffic; route_localnet allows 127.0.0.0/8 DNAT (node-local services).
+    ctx.kernel.setInterfaceSysctls(ep.name, {
+      proxyArp: true,
+      forwarding: true,
+      routeLocalnet: true,
+      rpFilter: 1,
+      proxyDelay: 0,
+    });
+    try {
+      ctx.kernel.setInterfaceSysctls(ep.name, {
+        acceptRa: 0,
+        ...(ep.ipv6Nets.length > 0 ? { proxyNdp: true, ipv6Forwarding: true } : {}),
+      });
+    } catch (err) {
+      // IPv6 disabled on the host: its /proc/sys/net/ipv6 keys do not exist.
+      if (ep.ipv6Nets.length > 0) throw err;
+      ctx.log.debug({ err, iface: ep.name }, 'IPv6 sysctls unavailable');
+    }
+    ctx.log.info({ iface: ep.name }, 'configured workload interface');
+  }
+
+  chains(config: FelixConfig): Partial<Record<TableName, { chains: Chain[] }>> {
+    const marks = this.#marks();
+    const chains: Chain[] = [...dispatchChains([...this.#endpoints.values()].map((e) => e.name))];
+    for (const ep of this.#endpoints.values()) chains.push(...workloadEndpointChains(ep, config, marks));
+    return { filter: { chains } };
+  }
+}

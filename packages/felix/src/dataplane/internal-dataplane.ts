@@ -1,0 +1,206 @@
+/**
+ * The Linux dataplane driver (int_dataplane.go): receives intent batches, hands each message to
+ * every manager, and applies in Felix's order — managers' deferred work (devices, sysctls, FDB),
+ * IP set additions, routes and neighbours, all iptables tables in one restore, then IP set
+ * removals. Nothing is written before the first inSync (restart doctrine): the first apply sees
+ * the complete intent and sweeps whatever we own that is no longer wanted.
+ */
+import type { Link } from '@calico-ts/kernel';
+import type { DataplaneUpdate } from '../calc/dataplane-update.ts';
+import { defaultFelixConfig, type FelixConfig } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import { BlackholeManager } from './blackhole-manager.ts';
+import { type Chain, type Hook, renderRule, TABLES, type TableName } from './chains.ts';
+import { EndpointManager } from './endpoint-manager.ts';
+import { IpipManager } from './ipip-manager.ts';
+import { IpsetsManager } from './ipsets-manager.ts';
+import type { DataplaneKernel, IptablesTableState } from './kernel-port.ts';
+import type { ApplyContext, Manager } from './manager.ts';
+import { allocateMarkBits, type MarkBits } from './mark-bits.ts';
+import { MasqManager } from './masq-manager.ts';
+import { RouteTable } from './route-table.ts';
+import { staticFilter, staticMangle, staticNat, staticRaw } from './static-chains.ts';
+import { VxlanManager } from './vxlan-manager.ts';
+
+export interface ApplyStats {
+  durationMs: number;
+  routesReplaced: number;
+  routesRemoved: number;
+  iptablesLines: number;
+  errors: string[];
+}
+
+export interface InternalDataplaneOptions {
+  kernel: DataplaneKernel;
+  nodeName: string;
+  logger: Logger;
+}
+
+export class InternalDataplane {
+  readonly #kernel: DataplaneKernel;
+  readonly #log: Logger;
+  #config: FelixConfig = defaultFelixConfig();
+  #marks: MarkBits = allocateMarkBits(this.#config.iptablesMarkMask);
+  #inSync = false;
+  #forwardingSet = false;
+  readonly routes = new RouteTable();
+  readonly endpoints: EndpointManager;
+  readonly ipsets = new IpsetsManager();
+  readonly masq = new MasqManager();
+  readonly vxlan: VxlanManager;
+  readonly ipip: IpipManager;
+  readonly #managers: Manager[];
+  #iptablesDirty = true;
+  #appliedTables = new Map<TableName, string>();
+
+  constructor(options: InternalDataplaneOptions) {
+    this.#kernel = options.kernel;
+    this.#log = options.logger.child({ component: 'dataplane' });
+    this.endpoints = new EndpointManager(() => this.#marks);
+    this.vxlan = new VxlanManager(options.nodeName);
+    this.ipip = new IpipManager(options.nodeName);
+    this.#managers = [this.ipsets, this.endpoints, this.masq, this.vxlan, this.ipip, new BlackholeManager()];
+  }
+
+  get inSync(): boolean {
+    return this.#inSync;
+  }
+
+  get config(): FelixConfig {
+    return this.#config;
+  }
+
+  onUpdates(batch: readonly DataplaneUpdate[]): void {
+    for (const msg of batch) {
+      if (msg.type === 'configUpdate') {
+        this.#config = msg.config;
+        this.#marks = allocateMarkBits(msg.config.iptablesMarkMask);
+        this.routes.setInterfacePrefixes(msg.config.interfacePrefix.split(',').map((p) => p.trim()));
+      } else if (msg.type === 'inSync') {
+        this.#inSync = true;
+      }
+      for (const m of this.#managers) m.onUpdate(msg);
+      if (msg.type !== 'inSync') this.#iptablesDirty = true;
+    }
+  }
+
+  /** Periodic route refresh: compare every route, neighbour, FDB entry and device again. */
+  refreshRoutes(): void {
+    this.routes.markForResync();
+    this.vxlan.markForResync();
+    this.ipip.markForResync();
+  }
+
+  /** Periodic iptables/ipset refresh: re-read the kernel and correct any drift. */
+  refreshIptables(): void {
+    this.#appliedTables.clear();
+    this.#iptablesDirty = true;
+    this.ipsets.markForResync();
+  }
+
+  /** A link appeared, vanished or changed: endpoints may need configuring, routes retrying. */
+  onLinkChange(): void {
+    this.routes.markForResync();
+    this.vxlan.markForResync();
+  }
+
+  get pending(): boolean {
+    return this.#inSync && (this.#iptablesDirty || this.routes.dirty || this.ipsets.dirty);
+  }
+
+  async apply(): Promise<ApplyStats | undefined> {
+    if (!this.#inSync) return undefined;
+    const started = performance.now();
+    const errors: string[] = [];
+    if (!this.#forwardingSet && this.#config.ipForwarding === 'Enabled') {
+      this.#kernel.setIpForwarding({ ipv4: true });
+      this.#forwardingSet = true;
+    }
+    const [linkList, addresses] = await Promise.all([
+      this.#kernel.netlink.listLinks(),
+      this.#kernel.netlink.listAddresses({ family: 4 }),
+    ]);
+    const links = new Map<string, Link>(linkList.map((l) => [l.name, l]));
+    const ctx: ApplyContext = {
+      kernel: this.#kernel,
+      config: this.#config,
+      links,
+      addresses,
+      routes: this.routes,
+      log: this.#log,
+    };
+    for (const m of this.#managers) {
+      try {
+        await m.completeDeferredWork(ctx);
+      } catch (err) {
+        // One manager's failure (a missing module, a vanished interface) must not stop the rest.
+        errors.push(`${m.name}: ${(err as Error).message}`);
+        this.#log.warn({ err, manager: m.name }, 'manager failed to apply; will retry');
+      }
+    }
+
+    const ipsetsChanged = this.ipsets.dirty;
+    if (ipsetsChanged) await this.#kernel.applyIpsets(this.ipsets.desired(), { removeStale: false });
+    const routeResult = await this.routes.apply(this.#kernel, links, this.#log);
+
+    let iptablesLines = 0;
+    if (this.#iptablesDirty) {
+      const tables = this.#renderTables();
+      const changed: Partial<Record<TableName, IptablesTableState>> = {};
+      for (const t of TABLES) {
+        const text = JSON.stringify(tables[t]);
+        if (this.#appliedTables.get(t) !== text) changed[t] = tables[t];
+      }
+      if (Object.keys(changed).length > 0) iptablesLines = await this.#kernel.applyIptables(changed);
+      for (const t of Object.keys(changed) as TableName[])
+        this.#appliedTables.set(t, JSON.stringify(tables[t]));
+      this.#iptablesDirty = false;
+    }
+    if (ipsetsChanged) {
+      await this.#kernel.applyIpsets(this.ipsets.desired(), { removeStale: true });
+      this.ipsets.dirty = false;
+    }
+    const stats: ApplyStats = {
+      durationMs: performance.now() - started,
+      routesReplaced: routeResult.replaced,
+      routesRemoved: routeResult.removed,
+      iptablesLines,
+      errors,
+    };
+    this.#log.debug(stats, 'dataplane applied');
+    return stats;
+  }
+
+  #renderTables(): Record<TableName, IptablesTableState> {
+    const config = this.#config;
+    const contents: Record<TableName, { chains: Chain[]; hooks: Hook[] }> = {
+      raw: staticRaw(config, this.#marks),
+      mangle: staticMangle(config, this.#marks),
+      nat: staticNat(config, this.masq.natOutgoingChain(config)),
+      filter: staticFilter(config, this.#marks),
+    };
+    for (const m of this.#managers) {
+      const extra = m.chains?.(config) ?? {};
+      for (const t of TABLES) {
+        const add = extra[t];
+        if (!add) continue;
+        contents[t].chains.push(...add.chains);
+        contents[t].hooks.push(...(add.hooks ?? []));
+      }
+    }
+    const out = {} as Record<TableName, IptablesTableState>;
+    for (const t of TABLES) {
+      out[t] = {
+        chains: contents[t].chains.map((c) => ({ name: c.name, rules: c.rules.map(renderRule) })),
+        hooks: contents[t].hooks.flatMap((h) =>
+          h.rules.map((r) => ({ chain: h.chain, position: h.position, rule: renderRule(r) })),
+        ),
+      };
+    }
+    return out;
+  }
+
+  counts(): { endpoints: number; routes: number; ipsets: number } {
+    return { endpoints: this.endpoints.count, routes: this.routes.programmed, ipsets: this.ipsets.count };
+  }
+}

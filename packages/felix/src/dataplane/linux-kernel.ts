@@ -1,0 +1,68 @@
+/**
+ * The real kernel behind the DataplaneKernel port: one netlink socket, iptables and ipset
+ * drivers, all bound to the node's network namespace (or our own), from @calico-ts/kernel.
+ */
+import {
+  type InterfaceSysctls,
+  Ipsets,
+  Iptables,
+  Netlink,
+  type NetlinkEvent,
+  type NetNamespace,
+  type Subscription,
+  setInterfaceSysctls,
+  setIpForwarding,
+} from '@calico-ts/kernel';
+import type { TableName } from './chains.ts';
+import type { DataplaneKernel, IpsetState, IptablesTableState, NetlinkPort } from './kernel-port.ts';
+
+export class LinuxKernel implements DataplaneKernel {
+  readonly namespace: NetNamespace | undefined;
+  readonly #netlink: Netlink;
+  readonly #iptables: Iptables;
+  readonly #ipsets: Ipsets;
+
+  constructor(namespace?: NetNamespace) {
+    this.namespace = namespace;
+    this.#netlink = Netlink.open(namespace);
+    this.#iptables = new Iptables({ namespace, family: 4, backend: 'auto' });
+    this.#ipsets = new Ipsets({ namespace });
+  }
+
+  get netlink(): NetlinkPort {
+    return this.#netlink;
+  }
+
+  setInterfaceSysctls(iface: string, settings: InterfaceSysctls): void {
+    setInterfaceSysctls(iface, settings, this.namespace);
+  }
+
+  setIpForwarding(settings: { ipv4?: boolean; ipv6?: boolean }): void {
+    setIpForwarding(settings, this.namespace);
+  }
+
+  async applyIptables(tables: Partial<Record<TableName, IptablesTableState>>): Promise<number> {
+    const desired = (Object.entries(tables) as [TableName, IptablesTableState][]).map(([table, state]) => ({
+      table,
+      chains: Object.fromEntries(state.chains.map((c) => [c.name, c.rules])),
+      hooks: state.hooks,
+    }));
+    const result = await this.#iptables.apply(desired);
+    return result.lines;
+  }
+
+  async applyIpsets(sets: IpsetState[], options: { removeStale: boolean }): Promise<void> {
+    await this.#ipsets.apply(
+      sets.map((s) => ({ name: s.name, type: s.type, family: 'inet' as const, members: s.members })),
+      options,
+    );
+  }
+
+  subscribe(listener: (event: NetlinkEvent) => void): Subscription {
+    return this.#netlink.subscribe(['link'], listener);
+  }
+
+  close(): void {
+    this.#netlink.close();
+  }
+}

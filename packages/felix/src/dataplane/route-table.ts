@@ -1,0 +1,202 @@
+/**
+ * The main routing table as Felix owns it (routetable/route_table.go + ownership policy,
+ * calico-internals §3.7): managers declare the routes and permanent neighbours they want, per
+ * source; apply() diffs them against the kernel and replaces what differs, and removes routes
+ * we own that nobody wants any more. We own a route when its protocol is Calico's (80), or it
+ * sits on a workload interface, `vxlan.calico` or `tunl0` — never kernel-made routes (proto 2).
+ */
+import type { Link, Neighbour, Route } from '@calico-ts/kernel';
+import type { Logger } from '../logger.ts';
+import type { DataplaneKernel } from './kernel-port.ts';
+import { IPIP_DEVICE, VXLAN_DEVICE } from './static-chains.ts';
+
+export const CALICO_ROUTE_PROTOCOL = 80;
+const KERNEL_ROUTE_PROTOCOL = 2;
+const SCOPE_LINK = 253;
+
+export interface DesiredRoute {
+  dst: string;
+  type: 'unicast' | 'blackhole';
+  dev?: string;
+  gateway?: string;
+  onlink?: boolean;
+  scope?: 'link' | 'universe';
+  protocol: number;
+}
+
+export interface DesiredNeighbour {
+  dev: string;
+  ip: string;
+  mac: string;
+}
+
+/** Which source wins when two want the same destination (workload /32 over everything). */
+const SOURCE_PRIORITY: Record<string, number> = { endpoints: 3, vxlan: 2, ipip: 2, blackhole: 1 };
+
+export interface RouteApplyResult {
+  replaced: number;
+  removed: number;
+  /** Routes we want and hold in the kernel after this apply. */
+  programmed: number;
+}
+
+export class RouteTable {
+  #routes = new Map<string, DesiredRoute[]>();
+  #neighbours = new Map<string, DesiredNeighbour[]>();
+  #dirty = true;
+  #interfacePrefixes: string[] = ['cali'];
+  programmed = 0;
+
+  setInterfacePrefixes(prefixes: string[]): void {
+    this.#interfacePrefixes = prefixes;
+  }
+
+  setRoutes(source: string, routes: DesiredRoute[]): void {
+    if (JSON.stringify(this.#routes.get(source) ?? []) === JSON.stringify(routes)) return;
+    this.#routes.set(source, routes);
+    this.#dirty = true;
+  }
+
+  setNeighbours(source: string, neighbours: DesiredNeighbour[]): void {
+    if (JSON.stringify(this.#neighbours.get(source) ?? []) === JSON.stringify(neighbours)) return;
+    this.#neighbours.set(source, neighbours);
+    this.#dirty = true;
+  }
+
+  /** Force a full comparison with the kernel on the next apply (periodic refresh, link changes). */
+  markForResync(): void {
+    this.#dirty = true;
+  }
+
+  get dirty(): boolean {
+    return this.#dirty;
+  }
+
+  #owned(route: Route, devName: string | undefined): boolean {
+    if (route.protocol === KERNEL_ROUTE_PROTOCOL) return false;
+    if (route.protocol === CALICO_ROUTE_PROTOCOL) return true;
+    if (devName === undefined) return false;
+    if (devName === VXLAN_DEVICE || devName === IPIP_DEVICE) return true;
+    return this.#interfacePrefixes.some((p) => devName.startsWith(p));
+  }
+
+  #isOurDevice(name: string): boolean {
+    return name === VXLAN_DEVICE || this.#interfacePrefixes.some((p) => name.startsWith(p));
+  }
+
+  async apply(kernel: DataplaneKernel, links: Map<string, Link>, log: Logger): Promise<RouteApplyResult> {
+    const result: RouteApplyResult = { replaced: 0, removed: 0, programmed: 0 };
+    if (!this.#dirty) {
+      result.programmed = this.programmed;
+      return result;
+    }
+    const byIndex = new Map([...links.values()].map((l) => [l.index, l]));
+    const desired = new Map<string, { route: DesiredRoute; priority: number }>();
+    for (const [source, routes] of this.#routes) {
+      const priority = SOURCE_PRIORITY[source] ?? 0;
+      for (const route of routes) {
+        const seen = desired.get(route.dst);
+        if (!seen || seen.priority < priority) desired.set(route.dst, { route, priority });
+      }
+    }
+    const kernelRoutes = [
+      ...(await kernel.netlink.listRoutes({ family: 4 })),
+      ...(await kernel.netlink.listRoutes({ family: 6 })),
+    ];
+    const current = new Map<string, Route>();
+    for (const r of kernelRoutes) if (r.type === 'unicast' || r.type === 'blackhole') current.set(r.dst, r);
+
+    let failures = 0;
+    for (const { route } of desired.values()) {
+      // A device that does not exist yet (veth not plugged) is retried when it appears.
+      if (route.dev !== undefined && !links.has(route.dev)) continue;
+      const have = current.get(route.dst);
+      if (have && this.#matches(have, route, links)) {
+        result.programmed++;
+        continue;
+      }
+      try {
+        await kernel.netlink.replaceRoute({
+          dst: route.dst,
+          type: route.type,
+          dev: route.dev,
+          gateway: route.gateway,
+          onlink: route.onlink,
+          scope: route.scope,
+          protocol: route.protocol,
+        });
+        result.replaced++;
+        result.programmed++;
+      } catch (err) {
+        failures++;
+        log.warn({ err, route }, 'failed to program route; will retry');
+      }
+    }
+    for (const r of current.values()) {
+      if (desired.has(r.dst)) continue;
+      const devName = r.dev === undefined ? undefined : byIndex.get(r.dev)?.name;
+      if (!this.#owned(r, devName)) continue;
+      try {
+        await kernel.netlink.deleteRoute(
+          { dst: r.dst, type: r.type, dev: r.dev, table: r.table },
+          { ifExists: true },
+        );
+        result.removed++;
+      } catch (err) {
+        failures++;
+        log.warn({ err, dst: r.dst }, 'failed to remove stale route; will retry');
+      }
+    }
+    failures += await this.#applyNeighbours(kernel, links, byIndex, log);
+    this.programmed = result.programmed;
+    this.#dirty = failures > 0;
+    return result;
+  }
+
+  #matches(have: Route, want: DesiredRoute, links: Map<string, Link>): boolean {
+    if (have.type !== want.type || have.protocol !== want.protocol) return false;
+    if (want.dev !== undefined && have.dev !== links.get(want.dev)?.index) return false;
+    if ((have.gateway ?? undefined) !== want.gateway) return false;
+    if (want.onlink !== undefined && have.onlink !== want.onlink) return false;
+    if (want.scope === 'link' && have.scope !== SCOPE_LINK) return false;
+    return true;
+  }
+
+  async #applyNeighbours(
+    kernel: DataplaneKernel,
+    links: Map<string, Link>,
+    byIndex: Map<number, Link>,
+    log: Logger,
+  ): Promise<number> {
+    let failures = 0;
+    const want = new Map<string, DesiredNeighbour>();
+    for (const list of this.#neighbours.values()) for (const n of list) want.set(`${n.dev}|${n.ip}`, n);
+    const have = new Map<string, Neighbour>();
+    for (const n of await kernel.netlink.listNeighbours()) {
+      const dev = byIndex.get(n.dev)?.name;
+      if (dev && n.address) have.set(`${dev}|${n.address}`, n);
+    }
+    for (const [key, n] of want) {
+      if (!links.has(n.dev)) continue;
+      const h = have.get(key);
+      if (h?.permanent && h.mac?.toLowerCase() === n.mac) continue;
+      try {
+        await kernel.netlink.replaceNeighbour(n.dev, n.ip, n.mac);
+      } catch (err) {
+        failures++;
+        log.warn({ err, neighbour: n }, 'failed to program neighbour; will retry');
+      }
+    }
+    for (const [key, h] of have) {
+      const dev = key.split('|')[0]!;
+      if (want.has(key) || !h.permanent || !this.#isOurDevice(dev) || !h.address) continue;
+      try {
+        await kernel.netlink.deleteNeighbour(dev, h.address);
+      } catch (err) {
+        failures++;
+        log.warn({ err, dev, address: h.address }, 'failed to remove stale neighbour');
+      }
+    }
+    return failures;
+  }
+}

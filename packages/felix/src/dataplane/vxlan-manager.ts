@@ -1,0 +1,215 @@
+/**
+ * VXLAN (vxlan_mgr.go, vxlanfdb, calico-internals §3.8): the `vxlan.calico` device on this node
+ * (VNI 4096, UDP 4789, learning off, source = node IP, parent = the NIC holding the node IP),
+ * and for every remote VTEP a permanent ARP entry (tunnel IP → VTEP MAC) and an FDB entry
+ * (VTEP MAC → node IP), so the kernel never has to learn or flood; remote blocks are routed
+ * `via <remote tunnel IP> dev vxlan.calico onlink`. In CrossSubnet pools, nodes on our own
+ * subnet are reached directly over the parent NIC instead.
+ */
+import type { Link } from '@calico-ts/kernel';
+import { cidrContains, parseCidr } from '../calc/cidr.ts';
+import type { DataplaneUpdate, HostMetadata, IpamPool, RouteIntent, Vtep } from '../calc/dataplane-update.ts';
+import type { ApplyContext, Manager } from './manager.ts';
+import { CALICO_ROUTE_PROTOCOL, type DesiredNeighbour, type DesiredRoute } from './route-table.ts';
+import { VXLAN_DEVICE } from './static-chains.ts';
+
+/** Outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14). */
+export const VXLAN_OVERHEAD = 50;
+
+export class VxlanManager implements Manager {
+  readonly name = 'vxlan';
+  readonly #nodeName: string;
+  #vteps = new Map<string, Vtep>();
+  #routes = new Map<string, RouteIntent>();
+  #pools = new Map<string, IpamPool>();
+  #hosts = new Map<string, HostMetadata>();
+  #dirty = true;
+
+  constructor(nodeName: string) {
+    this.#nodeName = nodeName;
+  }
+
+  onUpdate(msg: DataplaneUpdate): void {
+    switch (msg.type) {
+      case 'vtepUpdate':
+        this.#vteps.set(msg.vtep.node, msg.vtep);
+        break;
+      case 'vtepRemove':
+        this.#vteps.delete(msg.node);
+        break;
+      case 'routeUpdate':
+        this.#routes.set(msg.route.dst, msg.route);
+        break;
+      case 'routeRemove':
+        this.#routes.delete(msg.dst);
+        break;
+      case 'ipamPoolUpdate':
+        this.#pools.set(msg.id, msg.pool);
+        break;
+      case 'ipamPoolRemove':
+        this.#pools.delete(msg.id);
+        break;
+      case 'hostMetadataUpdate':
+        this.#hosts.set(msg.hostname, msg.metadata);
+        break;
+      case 'hostMetadataRemove':
+        this.#hosts.delete(msg.hostname);
+        break;
+      case 'configUpdate':
+        break;
+      default:
+        return;
+    }
+    this.#dirty = true;
+  }
+
+  markForResync(): void {
+    this.#dirty = true;
+  }
+
+  async completeDeferredWork(ctx: ApplyContext): Promise<void> {
+    if (!this.#dirty) return;
+    const { config, kernel, links } = ctx;
+    const existing = links.get(VXLAN_DEVICE);
+    const me = this.#vteps.get(this.#nodeName);
+    if (!config.vxlanEnabled || !me) {
+      if (!config.vxlanEnabled && existing) {
+        await kernel.netlink.deleteLink(VXLAN_DEVICE, { ifExists: true });
+        links.delete(VXLAN_DEVICE);
+      }
+      if (config.vxlanEnabled)
+        ctx.log.info('VXLAN enabled but this node has no VTEP yet (no tunnel address)');
+      ctx.routes.setRoutes('vxlan', []);
+      ctx.routes.setNeighbours('vxlan', []);
+      this.#dirty = false;
+      return;
+    }
+
+    const parent = this.#parent(ctx, me.parentDeviceIp);
+    if (!parent) throw new Error(`VXLAN: no interface holds the node address ${me.parentDeviceIp}`);
+    const mtu = config.vxlanMTU > 0 ? config.vxlanMTU : parent.mtu - VXLAN_OVERHEAD;
+    const device = await this.#ensureDevice(ctx, existing, parent, me, mtu);
+    links.set(VXLAN_DEVICE, device);
+    await this.#ensureAddress(ctx, device, `${me.ipv4Addr}/32`);
+
+    const remotes = [...this.#vteps.values()].filter((v) => v.node !== this.#nodeName);
+    await this.#syncFdb(ctx, remotes);
+    ctx.routes.setNeighbours(
+      'vxlan',
+      remotes.map((v): DesiredNeighbour => ({ dev: VXLAN_DEVICE, ip: v.ipv4Addr, mac: v.mac })),
+    );
+    ctx.routes.setRoutes('vxlan', this.#desiredRoutes(ctx, parent));
+    this.#dirty = false;
+  }
+
+  #desiredRoutes(ctx: ApplyContext, parent: Link): DesiredRoute[] {
+    const out: DesiredRoute[] = [];
+    for (const r of this.#routes.values()) {
+      if (r.type !== 'remoteBlock' && r.type !== 'remoteWorkload') continue;
+      if (r.dstNodeName === this.#nodeName || r.dst.includes(':')) continue;
+      if (r.ipPoolType === 'vxlan') {
+        const vtep = r.dstNodeName ? this.#vteps.get(r.dstNodeName) : undefined;
+        if (!vtep) continue;
+        out.push({
+          dst: r.dst,
+          type: 'unicast',
+          gateway: vtep.ipv4Addr,
+          dev: VXLAN_DEVICE,
+          onlink: true,
+          protocol: ctx.config.deviceRouteProtocol,
+        });
+      } else if (r.ipPoolType === 'none' && r.sameSubnet && r.dstNodeIp && this.#inCrossSubnetPool(r.dst)) {
+        out.push({
+          dst: r.dst,
+          type: 'unicast',
+          gateway: r.dstNodeIp,
+          dev: parent.name,
+          protocol: CALICO_ROUTE_PROTOCOL,
+        });
+      }
+    }
+    return out;
+  }
+
+  #inCrossSubnetPool(dst: string): boolean {
+    const c = parseCidr(dst);
+    if (!c) return false;
+    for (const p of this.#pools.values()) {
+      const pc = parseCidr(p.cidr);
+      if (pc && p.vxlanMode === 'CrossSubnet' && cidrContains(pc, c)) return true;
+    }
+    return false;
+  }
+
+  #parent(ctx: ApplyContext, nodeIp: string): Link | undefined {
+    if (ctx.config.vxlanParentInterface) return ctx.links.get(ctx.config.vxlanParentInterface);
+    const addr = ctx.addresses.find((a) => a.address === nodeIp);
+    if (!addr) return undefined;
+    for (const l of ctx.links.values()) if (l.index === addr.index) return l;
+    return undefined;
+  }
+
+  async #ensureDevice(
+    ctx: ApplyContext,
+    existing: Link | undefined,
+    parent: Link,
+    me: Vtep,
+    mtu: number,
+  ): Promise<Link> {
+    const { kernel, config } = ctx;
+    const v = existing?.vxlan;
+    const fits =
+      existing?.kind === 'vxlan' &&
+      v !== undefined &&
+      v.vni === config.vxlanVNI &&
+      v.port === config.vxlanPort &&
+      v.local === me.parentDeviceIp &&
+      !v.learning &&
+      (v.linkIndex === undefined || v.linkIndex === parent.index);
+    let link = existing;
+    if (existing && !fits) {
+      // VNI, port, source and parent cannot be changed in place.
+      ctx.log.info({ have: existing.vxlan }, 'recreating vxlan.calico with new parameters');
+      await kernel.netlink.deleteLink(VXLAN_DEVICE, { ifExists: true });
+      link = undefined;
+    }
+    if (!link) {
+      link = await kernel.netlink.createVxlan({
+        name: VXLAN_DEVICE,
+        vni: config.vxlanVNI,
+        port: config.vxlanPort,
+        local: me.parentDeviceIp,
+        dev: parent.index,
+        learning: false,
+        mtu,
+        mac: me.mac,
+      });
+      ctx.log.info({ vni: config.vxlanVNI, parent: parent.name, mtu }, 'created vxlan.calico');
+    }
+    if (link.mtu !== mtu || link.mac?.toLowerCase() !== me.mac || !link.up) {
+      await kernel.netlink.setLink(VXLAN_DEVICE, { mtu, mac: me.mac, up: true });
+      link = { ...link, mtu, mac: me.mac, up: true };
+    }
+    return link;
+  }
+
+  async #ensureAddress(ctx: ApplyContext, device: Link, cidr: string): Promise<void> {
+    const have = await ctx.kernel.netlink.listAddresses({ dev: device.index, family: 4 });
+    for (const a of have) if (a.cidr !== cidr) await ctx.kernel.netlink.deleteAddress(VXLAN_DEVICE, a.cidr);
+    if (!have.some((a) => a.cidr === cidr)) await ctx.kernel.netlink.addAddress(VXLAN_DEVICE, cidr);
+  }
+
+  async #syncFdb(ctx: ApplyContext, remotes: Vtep[]): Promise<void> {
+    const want = new Map(remotes.map((v) => [v.mac, v.parentDeviceIp]));
+    const have = await ctx.kernel.netlink.listFdb({ dev: VXLAN_DEVICE });
+    for (const e of have) {
+      if (!e.mac || !e.permanent) continue;
+      if (want.get(e.mac) === e.address) {
+        want.delete(e.mac);
+      } else if (!want.has(e.mac)) {
+        await ctx.kernel.netlink.deleteFdb(VXLAN_DEVICE, e.mac, e.address);
+      }
+    }
+    for (const [mac, dst] of want) await ctx.kernel.netlink.replaceFdb(VXLAN_DEVICE, mac, dst);
+  }
+}

@@ -1,0 +1,241 @@
+/**
+ * Felix: syncer → calculation graph → event sequencer → Linux dataplane, in one object that
+ * calico-node hosts. Datastore updates arriving in the same tick are handled as one batch; the
+ * dataplane applies once per batch (serialised, coalesced), on link changes, and on the refresh
+ * timers from FelixConfiguration (routeRefreshInterval, iptablesRefreshInterval).
+ */
+import { EventEmitter } from 'node:events';
+import type { Datastore } from '@calico-ts/datastore';
+import type { NetlinkEvent, NetNamespace, Subscription } from '@calico-ts/kernel';
+import { CalcGraph } from './calc/calc-graph.ts';
+import type { DataplaneUpdate } from './calc/dataplane-update.ts';
+import type { FelixConfigOverrides } from './config.ts';
+import { type ApplyStats, InternalDataplane } from './dataplane/internal-dataplane.ts';
+import type { DataplaneKernel } from './dataplane/kernel-port.ts';
+import { LinuxKernel } from './dataplane/linux-kernel.ts';
+import { defaultLogger, type Logger } from './logger.ts';
+import { Syncer, type SyncStatus } from './syncer.ts';
+
+export interface FelixOptions {
+  datastore: Datastore;
+  nodeName: string;
+  /** Network namespace to program (a node in the lab); our own when omitted. */
+  netns?: NetNamespace;
+  /** Host-level configuration that wins over FelixConfiguration resources. */
+  config?: FelixConfigOverrides;
+  logger?: Logger;
+  /** Another kernel (the in-memory one for tests and benchmarks); LinuxKernel on `netns` otherwise. */
+  kernel?: DataplaneKernel;
+  /** Receives every intent batch (for tests, or an external dataplane). */
+  onIntent?: (batch: readonly DataplaneUpdate[]) => void;
+}
+
+export interface FelixStatus {
+  syncStatus: SyncStatus | 'stopped';
+  /** When the dataplane was first programmed after in-sync (ISO time), if it has been. */
+  inSyncSince: string | undefined;
+  /** The dataplane has applied the complete intent at least once and is not failing. */
+  ready: boolean;
+  lastApplyDurationMs: number | undefined;
+  applyCount: number;
+  resyncCount: number;
+  endpoints: number;
+  routes: number;
+  ipsets: number;
+  /** Problems from the last apply, e.g. a missing kernel module; empty when healthy. */
+  errors: string[];
+}
+
+export interface FelixEvents {
+  /** The dataplane finished its first apply after the datastore was in sync. */
+  ready: [];
+  applied: [ApplyStats];
+  error: [Error];
+}
+
+/** Wait after a failed apply before trying again (Felix retries dirty state on a ticker). */
+const RETRY_MS = 1000;
+
+export class Felix extends EventEmitter<FelixEvents> {
+  readonly nodeName: string;
+  readonly #log: Logger;
+  readonly #kernel: DataplaneKernel;
+  readonly #ownsKernel: boolean;
+  readonly #graph: CalcGraph;
+  readonly #dataplane: InternalDataplane;
+  readonly #syncer: Syncer;
+  readonly #onIntent: FelixOptions['onIntent'];
+  #flushScheduled = false;
+  #applying: Promise<void> | undefined;
+  #applyAgain = false;
+  #stopped = true;
+  #inSyncSince: string | undefined;
+  #lastApply: ApplyStats | undefined;
+  #applyCount = 0;
+  #errors: string[] = [];
+  #timers: NodeJS.Timeout[] = [];
+  #retryTimer: NodeJS.Timeout | undefined;
+  #refreshIntervals = '';
+  #subscription: Subscription | undefined;
+
+  constructor(options: FelixOptions) {
+    super();
+    this.nodeName = options.nodeName;
+    this.#log = (options.logger ?? defaultLogger).child({ node: options.nodeName });
+    this.#ownsKernel = options.kernel === undefined;
+    this.#kernel = options.kernel ?? new LinuxKernel(options.netns);
+    this.#onIntent = options.onIntent;
+    this.#graph = new CalcGraph({ nodeName: options.nodeName, overrides: options.config ?? {} });
+    this.#dataplane = new InternalDataplane({
+      kernel: this.#kernel,
+      nodeName: options.nodeName,
+      logger: this.#log,
+    });
+    this.#syncer = new Syncer({
+      datastore: options.datastore,
+      logger: this.#log,
+      callbacks: {
+        onStatus: (s) => {
+          this.#graph.onStatus(s);
+          this.#scheduleFlush();
+        },
+        onUpdates: (u) => {
+          this.#graph.onUpdates(u);
+          this.#scheduleFlush();
+        },
+      },
+    });
+  }
+
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.#subscription = this.#kernel.subscribe?.((e) => this.#onNetlink(e));
+    this.#syncer.start();
+    this.#log.info('Felix started');
+  }
+
+  /** Stops watching and programming; the dataplane stays as it is so traffic keeps flowing. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#subscription?.close();
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+    clearTimeout(this.#retryTimer);
+    await this.#syncer.stop();
+    await this.#applying;
+    if (this.#ownsKernel) (this.#kernel as LinuxKernel).close();
+    this.#log.info('Felix stopped; dataplane left in place');
+  }
+
+  status(): FelixStatus {
+    const counts = this.#dataplane.counts();
+    return {
+      syncStatus: this.#stopped ? 'stopped' : (this.#syncer.status ?? 'waiting'),
+      inSyncSince: this.#inSyncSince,
+      ready: this.#inSyncSince !== undefined && this.#errors.length === 0,
+      lastApplyDurationMs: this.#lastApply?.durationMs,
+      applyCount: this.#applyCount,
+      resyncCount: this.#syncer.resyncCount,
+      ...counts,
+      errors: [...this.#errors],
+    };
+  }
+
+  /** Resolves once the dataplane has been programmed after the first in-sync. */
+  async whenReady(): Promise<void> {
+    if (this.#inSyncSince) return;
+    await new Promise<void>((resolve) => this.once('ready', resolve));
+  }
+
+  #onNetlink(event: NetlinkEvent): void {
+    if (event.kind !== 'link') return;
+    this.#dataplane.onLinkChange();
+    this.#scheduleApply();
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled || this.#stopped) return;
+    this.#flushScheduled = true;
+    // Everything the syncer delivers in this tick becomes one batch.
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      if (this.#stopped) return;
+      const batch = this.#graph.flush();
+      if (batch.length === 0) return;
+      this.#onIntent?.(batch);
+      this.#dataplane.onUpdates(batch);
+      this.#rearmTimers();
+      this.#scheduleApply();
+    });
+  }
+
+  #scheduleApply(): void {
+    if (this.#stopped) return;
+    if (this.#applying) {
+      this.#applyAgain = true;
+      return;
+    }
+    this.#applying = this.#runApply().finally(() => {
+      this.#applying = undefined;
+      if (this.#applyAgain) {
+        this.#applyAgain = false;
+        this.#scheduleApply();
+      }
+    });
+  }
+
+  async #runApply(): Promise<void> {
+    try {
+      const stats = await this.#dataplane.apply();
+      if (!stats) return;
+      this.#applyCount++;
+      this.#lastApply = stats;
+      this.#errors = stats.errors;
+      if (!this.#inSyncSince) {
+        this.#inSyncSince = new Date().toISOString();
+        this.#log.info({ ms: Math.round(stats.durationMs) }, 'dataplane in sync');
+        this.emit('ready');
+      }
+      this.emit('applied', stats);
+      if (stats.errors.length > 0 || this.#dataplane.pending) this.#retryLater();
+    } catch (err) {
+      this.#errors = [(err as Error).message];
+      this.#log.error({ err }, 'dataplane apply failed; will retry');
+      this.emit('error', err as Error);
+      this.#dataplane.refreshIptables();
+      this.#retryLater();
+    }
+  }
+
+  #retryLater(): void {
+    if (this.#retryTimer || this.#stopped) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#dataplane.refreshRoutes();
+      this.#scheduleApply();
+    }, RETRY_MS);
+    this.#retryTimer.unref();
+  }
+
+  #rearmTimers(): void {
+    const cfg = this.#dataplane.config;
+    const key = `${cfg.routeRefreshInterval}/${cfg.iptablesRefreshInterval}`;
+    if (key === this.#refreshIntervals) return;
+    this.#refreshIntervals = key;
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+    const every = (seconds: number, fn: () => void) => {
+      if (seconds <= 0) return;
+      const t = setInterval(() => {
+        fn();
+        this.#scheduleApply();
+      }, seconds * 1000);
+      t.unref();
+      this.#timers.push(t);
+    };
+    every(cfg.routeRefreshInterval, () => this.#dataplane.refreshRoutes());
+    every(cfg.iptablesRefreshInterval, () => this.#dataplane.refreshIptables());
+  }
+}
