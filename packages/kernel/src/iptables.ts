@@ -94,33 +94,41 @@ function keyRules(chain: string, rules: readonly string[]): Keyed[] {
   });
 }
 
-/** Longest common subsequence of two hash lists; returns the kept indexes of `a`. */
+/**
+ * Longest common subsequence of two hash lists; returns the kept indexes of `a`. Hashes are
+ * unique within a desired chain (the occurrence number is hashed in), so the LCS is the longest
+ * increasing run of desired positions along `a`: O(n log n) even for 100k-rule chains.
+ */
 function lcsKeep(a: readonly (string | undefined)[], b: readonly string[]): Set<number> {
-  const n = a.length;
-  const m = b.length;
-  // Fast path, the common case on a resync: identical lists.
-  if (n === m && a.every((h, i) => h === b[i])) return new Set(a.map((_, i) => i));
-  const dp: Uint32Array[] = Array.from({ length: n + 1 }, () => new Uint32Array(m + 1));
-  for (let i = n - 1; i >= 0; i--) {
-    const row = dp[i] as Uint32Array;
-    const next = dp[i + 1] as Uint32Array;
-    for (let j = m - 1; j >= 0; j--) {
-      row[j] =
-        a[i] !== undefined && a[i] === b[j]
-          ? (next[j + 1] as number) + 1
-          : Math.max(next[j] as number, row[j + 1] as number);
+  const pos = new Map(b.map((h, j) => [h, j]));
+  const seen = new Set<string>();
+  const is: number[] = [];
+  const js: number[] = [];
+  a.forEach((h, i) => {
+    const j = h === undefined || seen.has(h) ? undefined : pos.get(h);
+    if (j === undefined) return;
+    seen.add(h as string);
+    is.push(i);
+    js.push(j);
+  });
+  // Patience sorting: tails[k] = index (into is/js) ending the best run of length k + 1.
+  const tails: number[] = [];
+  const prev = new Int32Array(js.length).fill(-1);
+  for (let x = 0; x < js.length; x++) {
+    const j = js[x] as number;
+    let lo = 0;
+    let hi = tails.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((js[tails[mid] as number] as number) < j) lo = mid + 1;
+      else hi = mid;
     }
+    if (lo > 0) prev[x] = tails[lo - 1] as number;
+    tails[lo] = x;
   }
   const keep = new Set<number>();
-  let i = 0;
-  let j = 0;
-  while (i < n && j < m) {
-    if (a[i] !== undefined && a[i] === b[j]) {
-      keep.add(i);
-      i++;
-      j++;
-    } else if ((dp[i + 1]?.[j] ?? 0) >= (dp[i]?.[j + 1] ?? 0)) i++;
-    else j++;
+  for (let x = tails.length ? (tails[tails.length - 1] as number) : -1; x >= 0; x = prev[x] as number) {
+    keep.add(is[x] as number);
   }
   return keep;
 }
