@@ -116,10 +116,9 @@ export class InternalDataplane {
       this.#kernel.setIpForwarding({ ipv4: true });
       this.#forwardingSet = true;
     }
-    const [linkList, addresses] = await Promise.all([
-      this.#kernel.netlink.listLinks(),
-      this.#kernel.netlink.listAddresses({ family: 4 }),
-    ]);
+    // One netlink socket: dumps run one after the other (interleaved multipart replies break).
+    const linkList = await this.#kernel.netlink.listLinks();
+    const addresses = await this.#kernel.netlink.listAddresses({ family: 4 });
     const links = new Map<string, Link>(linkList.map((l) => [l.name, l]));
     const ctx: ApplyContext = {
       kernel: this.#kernel,
