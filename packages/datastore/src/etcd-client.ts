@@ -245,5 +245,7 @@ export function describeEtcdError(err: unknown): string {
   if (name === 'EtcdAuthenticationFailedError')
     return `authentication failed (${msg}); check the etcd username/password`;
   if (name === 'EtcdPermissionDeniedError') return `permission denied (${msg}); check the etcd user's roles`;
+  if (/user name is empty/.test(msg))
+    return `etcd requires authentication (${msg}); set etcdUsername/etcdPassword`;
   return msg || name;
 }

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { expect, it } from 'vitest';
 import { freePort, startEtcd } from '../../../test-support/etcd.ts';
 import { command, describeWith } from '../../../test-support/requirements.ts';
@@ -68,6 +69,32 @@ describeWith([command('etcd')], 'etcd backend', () => {
       await w.close();
     } finally {
       await ds.close();
+      await etcd.stop();
+    }
+  });
+
+  it('authenticates with a username and password, and says so when they are wrong', async () => {
+    const etcd = await startEtcd();
+    const etcdctl = (...args: string[]) =>
+      execFileSync('etcdctl', ['--endpoints', etcd.endpoint, ...args], {
+        env: { ...process.env, ETCDCTL_API: '3' },
+      });
+    const good = new EtcdDatastore({ endpoints: etcd.endpoint, username: 'root', password: 'calico-pw' });
+    const bad = new EtcdDatastore({ endpoints: etcd.endpoint, username: 'root', password: 'wrong' });
+    const anonymous = new EtcdDatastore({ endpoints: etcd.endpoint });
+    try {
+      etcdctl('user', 'add', 'root:calico-pw');
+      etcdctl('auth', 'enable');
+      const pool = await good.create('IPPool', ipPool('auth-pool'));
+      expect((await good.get('IPPool', 'auth-pool')).metadata.uid).toBe(pool.metadata.uid);
+      const err = await bad.get('IPPool', 'auth-pool').catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'Unavailable' });
+      expect((err as Error).message).toMatch(/authentication failed.*username\/password/);
+      const anon = await anonymous.get('IPPool', 'auth-pool').catch((e: unknown) => e);
+      expect(anon).toMatchObject({ code: 'Unavailable' });
+      expect((anon as Error).message).toMatch(/requires authentication.*set etcdUsername\/etcdPassword/);
+    } finally {
+      await Promise.all([good.close(), bad.close(), anonymous.close()]);
       await etcd.stop();
     }
   });
