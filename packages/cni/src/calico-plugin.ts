@@ -72,7 +72,12 @@ export class CalicoPlugin {
         namespace: ns,
         workload: pod,
         pod,
-        wepName: workloadEndpointName({ node: this.#o.nodeName, orchestrator: 'k8s', workload: pod, endpoint: req.ifname }),
+        wepName: workloadEndpointName({
+          node: this.#o.nodeName,
+          orchestrator: 'k8s',
+          workload: pod,
+          endpoint: req.ifname,
+        }),
         hostIfname: vethNameForWorkload(ns, pod, prefix),
       };
     }
@@ -94,7 +99,11 @@ export class CalicoPlugin {
   async add(req: CniRequest): Promise<CniResult> {
     const id = this.identity(req);
     if (!(await this.#o.dataplane.netnsExists(req.netns))) {
-      throw new CniError(CNI_ERROR.netnsNotFound, 'network namespace not found', `CNI_NETNS ${req.netns} does not exist`);
+      throw new CniError(
+        CNI_ERROR.netnsNotFound,
+        'network namespace not found',
+        `CNI_NETNS ${req.netns} does not exist`,
+      );
     }
     const handleId = ipamHandle(req.config.name, req.containerId);
     const attrs: Record<string, string> = {
@@ -118,7 +127,11 @@ export class CalicoPlugin {
       };
       const ifaces = await this.#o.dataplane.setUp(net);
       undo.push(() =>
-        this.#o.dataplane.tearDown({ netns: req.netns, containerIfname: req.ifname, hostIfname: id.hostIfname }),
+        this.#o.dataplane.tearDown({
+          netns: req.netns,
+          containerIfname: req.ifname,
+          hostIfname: id.hostIfname,
+        }),
       );
 
       // 3. The WorkloadEndpoint Felix programs policy and routes from.
@@ -178,7 +191,11 @@ export class CalicoPlugin {
     }
   }
 
-  async #assignAddresses(req: CniRequest, handleId: string, attrs: Record<string, string>): Promise<string[]> {
+  async #assignAddresses(
+    req: CniRequest,
+    handleId: string,
+    attrs: Record<string, string>,
+  ): Promise<string[]> {
     const requested = requestedAddresses(req);
     if (requested.length > 0) {
       const done: string[] = [];
@@ -261,7 +278,11 @@ export class CalicoPlugin {
   async check(req: CniRequest): Promise<void> {
     const prev = parseResult(req.config.prevResult);
     if (!prev) {
-      throw new CniError(CNI_ERROR.invalidConfig, 'CHECK needs prevResult', 'network config field prevResult is missing');
+      throw new CniError(
+        CNI_ERROR.invalidConfig,
+        'CHECK needs prevResult',
+        'network config field prevResult is missing',
+      );
     }
     const id = this.identity(req);
     const addresses = (prev.ips ?? []).map((ip) => ip.address);
@@ -275,10 +296,13 @@ export class CalicoPlugin {
     try {
       const wep = await this.#o.datastore.get('WorkloadEndpoint', id.wepName, id.namespace);
       const nets = ((wep.spec ?? {}) as { ipNetworks?: string[] }).ipNetworks ?? [];
-      for (const a of addresses) if (!nets.includes(a)) problems.push(`WorkloadEndpoint ${id.wepName} lacks ${a}`);
+      for (const a of addresses)
+        if (!nets.includes(a)) problems.push(`WorkloadEndpoint ${id.wepName} lacks ${a}`);
     } catch (err) {
       problems.push(
-        isDatastoreError(err, 'NotFound') ? `WorkloadEndpoint ${id.namespace}/${id.wepName} is missing` : (err as Error).message,
+        isDatastoreError(err, 'NotFound')
+          ? `WorkloadEndpoint ${id.namespace}/${id.wepName} is missing`
+          : (err as Error).message,
       );
     }
     if (problems.length > 0) {
@@ -343,7 +367,11 @@ function listArg(v: string | undefined): string[] | undefined {
     } catch {
       // fall through to the error below
     }
-    throw new CniError(CNI_ERROR.invalidEnvironment, 'invalid CNI_ARGS list', `expected a JSON list of strings, got ${v}`);
+    throw new CniError(
+      CNI_ERROR.invalidEnvironment,
+      'invalid CNI_ARGS list',
+      `expected a JSON list of strings, got ${v}`,
+    );
   }
   return t
     .split(',')
@@ -366,6 +394,7 @@ export function asCniError(err: unknown, cleanup: string[]): CniError {
     return new CniError(CNI_ERROR.ipamExhausted, 'no free addresses', `${msg}${suffix}`);
   }
   if (e.name === 'IpamError') return new CniError(CNI_ERROR.ipamExhausted, 'IPAM failed', `${msg}${suffix}`);
-  if (e.name === 'KernelError') return new CniError(CNI_ERROR.dataplaneFailure, 'dataplane setup failed', `${msg}${suffix}`);
+  if (e.name === 'KernelError')
+    return new CniError(CNI_ERROR.dataplaneFailure, 'dataplane setup failed', `${msg}${suffix}`);
   return new CniError(CNI_ERROR.internal, 'internal error', `${msg}${suffix}`);
 }

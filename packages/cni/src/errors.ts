@@ -43,7 +43,12 @@ export class CniError extends Error {
   }
 
   toJSON(cniVersion: string): CniErrorJson {
-    return { cniVersion, code: this.code, msg: this.message, ...(this.details ? { details: this.details } : {}) };
+    return {
+      cniVersion,
+      code: this.code,
+      msg: this.message,
+      ...(this.details ? { details: this.details } : {}),
+    };
   }
 }
 

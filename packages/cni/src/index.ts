@@ -1,1 +1,30 @@
-export {};
+export {
+  asCniError,
+  CalicoPlugin,
+  type CalicoPluginOptions,
+  WORKLOAD_GATEWAY_V4,
+  WORKLOAD_GATEWAY_V6,
+} from './calico-plugin.ts';
+export { CNI_ERROR, CniError, type CniErrorJson, isCniError } from './errors.ts';
+export { IpamAdapter } from './ipam-adapter.ts';
+export { CalicoIpamPlugin } from './ipam-plugin.ts';
+export { HOST_VETH_MAC, LinuxWorkloadDataplane } from './linux-dataplane.ts';
+export { ipamHandle, vethNameForWorkload, workloadEndpointName } from './names.ts';
+export type {
+  AutoAssignRequest,
+  IpamPort,
+  WorkloadDataplane,
+  WorkloadInterfaces,
+  WorkloadNetwork,
+} from './ports.ts';
+export {
+  execute,
+  type PluginType,
+  type RequestHandler,
+  type WireRequest,
+  type WireResponse,
+} from './protocol.ts';
+export { type CalicoNetConf, type CniCommand, type CniRequest, parseRequest } from './request.ts';
+export { type CniResult, parseResult, renderResult } from './result.ts';
+export { CniServer, DEFAULT_AGENT_SOCKET } from './server.ts';
+export { SUPPORTED_VERSIONS } from './versions.ts';

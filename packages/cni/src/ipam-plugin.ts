@@ -1,9 +1,9 @@
+import { asCniError } from './calico-plugin.ts';
 import { CNI_ERROR, CniError } from './errors.ts';
 import { ipamHandle } from './names.ts';
 import type { IpamPort } from './ports.ts';
 import type { CniRequest } from './request.ts';
 import type { CniResult } from './result.ts';
-import { asCniError } from './calico-plugin.ts';
 
 /**
  * `calico-ipam`, for plugins that delegate address management (`"ipam": {"type": "calico-ipam"}`
@@ -42,11 +42,18 @@ export class CalicoIpamPlugin {
         }
         if (got.ipv4.length < num4 || got.ipv6.length < num6) {
           await this.#ipam.releaseByHandle(handleId);
-          throw new CniError(CNI_ERROR.ipamExhausted, 'no free addresses', `IPAM could not supply addresses for ${handleId}`);
+          throw new CniError(
+            CNI_ERROR.ipamExhausted,
+            'no free addresses',
+            `IPAM could not supply addresses for ${handleId}`,
+          );
         }
         return {
           cniVersion: req.version,
-          ips: [...got.ipv4.map((a) => ({ address: `${a}/32` })), ...got.ipv6.map((a) => ({ address: `${a}/128` }))],
+          ips: [
+            ...got.ipv4.map((a) => ({ address: `${a}/32` })),
+            ...got.ipv6.map((a) => ({ address: `${a}/128` })),
+          ],
           routes: [
             ...(got.ipv4.length > 0 ? [{ dst: '0.0.0.0/0' }] : []),
             ...(got.ipv6.length > 0 ? [{ dst: '::/0' }] : []),

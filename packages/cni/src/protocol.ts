@@ -1,7 +1,7 @@
 import { CNI_ERROR, CniError } from './errors.ts';
-import { type CniEnv, parseCommand, parseRequest, type CniRequest } from './request.ts';
-import { renderResult, type CniResult } from './result.ts';
-import { LATEST_VERSION, SUPPORTED_VERSIONS, isSupportedVersion, type CniVersion } from './versions.ts';
+import { type CniEnv, type CniRequest, parseCommand, parseRequest } from './request.ts';
+import { type CniResult, renderResult } from './result.ts';
+import { type CniVersion, isSupportedVersion, LATEST_VERSION, SUPPORTED_VERSIONS } from './versions.ts';
 
 /** The two plugin binaries; the server dispatches on this. */
 export type PluginType = 'calico' | 'calico-ipam';
@@ -50,7 +50,12 @@ export function versionResponse(stdin: string): WireResponse {
 }
 
 /** Runs one CNI invocation through `handler` and renders what the binary must print. */
-export async function execute(plugin: PluginType, env: CniEnv, stdin: string, handler: RequestHandler): Promise<WireResponse> {
+export async function execute(
+  plugin: PluginType,
+  env: CniEnv,
+  stdin: string,
+  handler: RequestHandler,
+): Promise<WireResponse> {
   try {
     if (parseCommand(env) === 'VERSION') return versionResponse(stdin);
     const req = parseRequest(env, stdin, plugin);
@@ -59,7 +64,9 @@ export async function execute(plugin: PluginType, env: CniEnv, stdin: string, ha
     return { exitCode: 0, stdout: `${JSON.stringify(renderResult(result, req.version))}\n` };
   } catch (err) {
     const e =
-      err instanceof CniError ? err : new CniError(CNI_ERROR.internal, 'internal error', (err as Error)?.message ?? String(err));
+      err instanceof CniError
+        ? err
+        : new CniError(CNI_ERROR.internal, 'internal error', (err as Error)?.message ?? String(err));
     return errorResponse(e, stdin);
   }
 }

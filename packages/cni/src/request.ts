@@ -111,7 +111,11 @@ export function parseCniArgs(raw: string | undefined): Record<string, string> {
 function requireEnv(env: CniEnv, name: string, command: string): string {
   const v = env[name];
   if (v === undefined || v === '') {
-    throw new CniError(CNI_ERROR.invalidEnvironment, `missing ${name}`, `environment variable ${name} is required for ${command}`);
+    throw new CniError(
+      CNI_ERROR.invalidEnvironment,
+      `missing ${name}`,
+      `environment variable ${name} is required for ${command}`,
+    );
   }
   return v;
 }
@@ -151,17 +155,33 @@ export function parseNetConf(stdin: string, expectedType: string): CalicoNetConf
     );
   }
   if (typeof conf !== 'object' || conf === null || Array.isArray(conf)) {
-    throw new CniError(CNI_ERROR.decodingFailure, 'cannot decode network config', 'stdin must be a JSON object');
+    throw new CniError(
+      CNI_ERROR.decodingFailure,
+      'cannot decode network config',
+      'stdin must be a JSON object',
+    );
   }
   const c = conf as Record<string, unknown>;
   const problems: string[] = [];
   if (typeof c['name'] !== 'string' || !NETWORK_NAME.test(c['name'])) {
-    problems.push(`name: ${JSON.stringify(c['name'])} — expected a network name matching ${NETWORK_NAME.source}`);
+    problems.push(
+      `name: ${JSON.stringify(c['name'])} — expected a network name matching ${NETWORK_NAME.source}`,
+    );
   }
-  if (c['type'] !== expectedType) {
+  // A delegated IPAM plugin is handed its parent's config: the parent's `type`, ours under `ipam`.
+  if (expectedType === 'calico-ipam') {
+    const t = (c['ipam'] as Record<string, unknown> | undefined)?.['type'];
+    if (t !== 'calico-ipam') problems.push(`ipam.type: ${JSON.stringify(t)} — expected "calico-ipam"`);
+  } else if (c['type'] !== expectedType) {
     problems.push(`type: ${JSON.stringify(c['type'])} — expected "${expectedType}"`);
   }
-  if (c['mtu'] !== undefined && !(Number.isInteger(c['mtu']) && (c['mtu'] as number) >= 68 && (c['mtu'] as number) <= 65535)) {
+  if (typeof c['type'] !== 'string' || c['type'] === '') {
+    problems.push(`type: ${JSON.stringify(c['type'])} — expected the plugin's name`);
+  }
+  if (
+    c['mtu'] !== undefined &&
+    !(Number.isInteger(c['mtu']) && (c['mtu'] as number) >= 68 && (c['mtu'] as number) <= 65535)
+  ) {
     problems.push(`mtu: ${JSON.stringify(c['mtu'])} — expected an integer from 68 to 65535`);
   }
   const ipam = c['ipam'];

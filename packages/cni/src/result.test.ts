@@ -22,7 +22,10 @@ describe('results', () => {
     expect(r.routes[0]!.mtu).toBe(1450);
   });
   it('renders 1.0 without 1.1 fields and without ip versions', () => {
-    const r = renderResult(result, '1.0.0') as { interfaces: { mtu?: number }[]; ips: { version?: string }[] };
+    const r = renderResult(result, '1.0.0') as {
+      interfaces: { mtu?: number }[];
+      ips: { version?: string }[];
+    };
     expect(r.interfaces[1]!.mtu).toBeUndefined();
     expect(r.ips[0]!.version).toBeUndefined();
   });
@@ -46,8 +49,8 @@ describe('names', () => {
     expect(vethNameForWorkload('default', 'nginx')).toHaveLength(15);
   });
   it('WorkloadEndpoint names double the dashes inside segments', () => {
-    expect(workloadEndpointName({ node: 'node-1', orchestrator: 'k8s', workload: 'nginx-abc', endpoint: 'eth0' })).toBe(
-      'node--1-k8s-nginx--abc-eth0',
-    );
+    expect(
+      workloadEndpointName({ node: 'node-1', orchestrator: 'k8s', workload: 'nginx-abc', endpoint: 'eth0' }),
+    ).toBe('node--1-k8s-nginx--abc-eth0');
   });
 });

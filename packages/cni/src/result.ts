@@ -1,4 +1,4 @@
-import { compareVersions, type CniVersion } from './versions.ts';
+import { type CniVersion, compareVersions } from './versions.ts';
 
 /** CNI SPEC §"Success": results in the 1.x shape; renderResult() turns them into older versions. */
 export interface CniInterface {
@@ -70,7 +70,8 @@ export function renderResult(result: CniResult, version: CniVersion): Record<str
       const r: Record<string, unknown> = { dst: rt.dst };
       if (rt.gw) r['gw'] = rt.gw;
       if (v11) {
-        for (const k of ['mtu', 'advmss', 'priority', 'table', 'scope'] as const) if (rt[k] !== undefined) r[k] = rt[k];
+        for (const k of ['mtu', 'advmss', 'priority', 'table', 'scope'] as const)
+          if (rt[k] !== undefined) r[k] = rt[k];
       }
       return r;
     });

@@ -1,9 +1,16 @@
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
-import { type Server, type Socket, createServer } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { CNI_ERROR, CniError } from './errors.ts';
-import { type PluginType, type RequestHandler, type WireRequest, errorResponse, execute } from './protocol.ts';
+import {
+  errorResponse,
+  execute,
+  type PluginType,
+  type RequestHandler,
+  type WireRequest,
+  type WireResponse,
+} from './protocol.ts';
 
 export const DEFAULT_AGENT_SOCKET = '/var/run/calico/cni.sock';
 
@@ -22,7 +29,11 @@ export class CniServer {
   #server: Server | undefined;
   readonly #sockets = new Set<Socket>();
 
-  constructor(options: { socketPath?: string; handlers: Record<PluginType, RequestHandler>; logger?: Logger }) {
+  constructor(options: {
+    socketPath?: string;
+    handlers: Record<PluginType, RequestHandler>;
+    logger?: Logger;
+  }) {
     this.socketPath = options.socketPath ?? DEFAULT_AGENT_SOCKET;
     this.#handlers = options.handlers;
     this.#log = options.logger;
@@ -31,7 +42,8 @@ export class CniServer {
   async listen(): Promise<void> {
     mkdirSync(dirname(this.socketPath), { recursive: true });
     rmSync(this.socketPath, { force: true });
-    const server = createServer((sock) => this.#serve(sock));
+    // allowHalfOpen: the plugin ends its side after the request; the answer still has to go back.
+    const server = createServer({ allowHalfOpen: true }, (sock) => this.#serve(sock));
     this.#server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -73,11 +85,16 @@ export class CniServer {
 
   async #answer(sock: Socket, line: string): Promise<void> {
     let req: WireRequest;
-    let response;
+    let response: WireResponse;
     try {
       req = JSON.parse(line) as WireRequest;
       const handler = this.#handlers[req.plugin];
-      if (!handler) throw new CniError(CNI_ERROR.invalidConfig, 'unknown plugin', `no plugin named ${JSON.stringify(req.plugin)}`);
+      if (!handler)
+        throw new CniError(
+          CNI_ERROR.invalidConfig,
+          'unknown plugin',
+          `no plugin named ${JSON.stringify(req.plugin)}`,
+        );
       const started = performance.now();
       response = await execute(req.plugin, req.env, req.stdin, handler);
       this.#log?.info(
@@ -90,7 +107,10 @@ export class CniServer {
         'cni request',
       );
     } catch (err) {
-      const e = err instanceof CniError ? err : new CniError(CNI_ERROR.decodingFailure, 'bad request from plugin', String(err));
+      const e =
+        err instanceof CniError
+          ? err
+          : new CniError(CNI_ERROR.decodingFailure, 'bad request from plugin', String(err));
       response = errorResponse(e, '');
     }
     sock.end(`${JSON.stringify(response)}\n`);

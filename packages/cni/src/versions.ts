@@ -37,7 +37,11 @@ export function negotiateVersion(conf: { cniVersion?: unknown; cniVersions?: unk
     );
   }
   if (conf.cniVersion === undefined || conf.cniVersion === '') {
-    throw new CniError(CNI_ERROR.invalidConfig, 'missing cniVersion', 'network config field cniVersion is required');
+    throw new CniError(
+      CNI_ERROR.invalidConfig,
+      'missing cniVersion',
+      'network config field cniVersion is required',
+    );
   }
   if (!isSupportedVersion(conf.cniVersion)) {
     throw new CniError(

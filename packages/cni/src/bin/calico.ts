@@ -1,0 +1,3 @@
+import { runShim } from '../shim.ts';
+
+process.exitCode = await runShim('calico');

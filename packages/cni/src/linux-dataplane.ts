@@ -1,0 +1,166 @@
+import { existsSync } from 'node:fs';
+import { isKernelError, Netlink, NetNamespace, setInterfaceSysctls, writeSysctl } from '@calico-ts/kernel';
+import type { WorkloadDataplane, WorkloadInterfaces, WorkloadNetwork } from './ports.ts';
+
+/** Calico's host-side MAC for every workload veth (its value never matters: proxy ARP answers). */
+export const HOST_VETH_MAC = 'ee:ee:ee:ee:ee:ee';
+const GATEWAY_V4 = '169.254.1.1';
+const GATEWAY_V6 = 'fe80::ecee:eeff:feee:eeee';
+/** RTPROT_BOOT, Felix's DeviceRouteProtocol for workload routes (calico-internals §3.7). */
+const WORKLOAD_ROUTE_PROTOCOL = 3;
+
+/**
+ * The kernel work for one workload, done over netlink with no process spawned: the veth pair is
+ * created with its container end directly in the pod's namespace (never moved: moves serialise
+ * on rtnl and cost milliseconds), then addressed and routed from a netlink socket opened inside
+ * that namespace.
+ */
+export class LinuxWorkloadDataplane implements WorkloadDataplane {
+  readonly #host: Netlink;
+  readonly #hostNs: NetNamespace | undefined;
+
+  /**
+   * `hostNs` is the node's namespace; calico-node runs inside it, so by default it is the
+   * process's own. Tests and the local lab pass a node namespace explicitly.
+   */
+  constructor(options: { hostNs?: NetNamespace } = {}) {
+    this.#hostNs = options.hostNs;
+    this.#host = Netlink.open(options.hostNs);
+  }
+
+  close(): void {
+    this.#host.close();
+  }
+
+  async netnsExists(path: string): Promise<boolean> {
+    if (!path || !existsSync(path)) return false;
+    try {
+      NetNamespace.open(path).close();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async setUp(net: WorkloadNetwork): Promise<WorkloadInterfaces> {
+    const pod = NetNamespace.open(net.netns);
+    const podNl = Netlink.open(pod);
+    const v4 = net.addresses.filter((a) => !a.includes(':'));
+    const v6 = net.addresses.filter((a) => a.includes(':'));
+    try {
+      if (await podNl.findLink(net.containerIfname)) {
+        throw new Error(`interface ${net.containerIfname} already exists in ${net.netns}`);
+      }
+      // A host veth left from an earlier sandbox of the same pod would block the name.
+      await this.#host.deleteLink(net.hostIfname, { ifExists: true });
+      await this.#host.createVeth({
+        name: net.hostIfname,
+        mtu: net.mtu,
+        mac: HOST_VETH_MAC,
+        peer: { name: net.containerIfname, mtu: net.mtu, namespace: pod },
+      });
+      try {
+        // Host side first, so that proxy ARP answers as soon as the pod sends.
+        setInterfaceSysctls(
+          net.hostIfname,
+          {
+            proxyArp: true,
+            forwarding: true,
+            routeLocalnet: true,
+            proxyDelay: 0,
+            ...(v6.length > 0 ? { ipv6Forwarding: true, proxyNdp: true, acceptRa: 0 } : {}),
+          },
+          this.#hostNs,
+        );
+        await this.#host.setLink(net.hostIfname, { up: true });
+
+        if (v6.length > 0) {
+          // No DAD: the address is ours by IPAM, and waiting for DAD would delay the pod by ~1 s.
+          writeSysctl(`net/ipv6/conf/${net.containerIfname}/accept_dad`, 0, pod);
+        }
+        await podNl.setLink(net.containerIfname, { up: true });
+        for (const cidr of net.addresses) await podNl.addAddress(net.containerIfname, cidr);
+        if (v4.length > 0) {
+          await podNl.addRoute({ dst: `${GATEWAY_V4}/32`, dev: net.containerIfname, scope: 'link' });
+          await podNl.addRoute({ dst: '0.0.0.0/0', gateway: GATEWAY_V4, dev: net.containerIfname });
+        }
+        if (v6.length > 0) {
+          await podNl.addRoute({ dst: '::/0', gateway: GATEWAY_V6, dev: net.containerIfname });
+        }
+        for (const cidr of net.addresses) {
+          await this.#host.replaceRoute({
+            dst: cidr,
+            dev: net.hostIfname,
+            scope: 'link',
+            protocol: WORKLOAD_ROUTE_PROTOCOL,
+          });
+        }
+        const container = await podNl.getLink(net.containerIfname);
+        return { containerMac: container.mac ?? '', hostMac: HOST_VETH_MAC };
+      } catch (err) {
+        // Deleting one end removes the pair and the routes through it.
+        await this.#host.deleteLink(net.hostIfname, { ifExists: true });
+        throw err;
+      }
+    } finally {
+      podNl.close();
+      pod.close();
+    }
+  }
+
+  async tearDown(net: { netns?: string; containerIfname: string; hostIfname: string }): Promise<void> {
+    if (net.netns && (await this.netnsExists(net.netns))) {
+      const pod = NetNamespace.open(net.netns);
+      const podNl = Netlink.open(pod);
+      try {
+        const link = await podNl.findLink(net.containerIfname);
+        // Only a veth is ours to delete: the runtime may have put something else there.
+        if (link && link.kind === 'veth') await podNl.deleteLink(net.containerIfname, { ifExists: true });
+      } finally {
+        podNl.close();
+        pod.close();
+      }
+    }
+    await this.#host.deleteLink(net.hostIfname, { ifExists: true });
+  }
+
+  async check(net: WorkloadNetwork): Promise<string[]> {
+    const problems: string[] = [];
+    if (!(await this.netnsExists(net.netns))) return [`network namespace ${net.netns} does not exist`];
+    const pod = NetNamespace.open(net.netns);
+    const podNl = Netlink.open(pod);
+    try {
+      const link = await podNl.findLink(net.containerIfname);
+      if (!link) {
+        problems.push(`${net.containerIfname} is missing in ${net.netns}`);
+      } else {
+        if (!link.up) problems.push(`${net.containerIfname} in ${net.netns} is down`);
+        const have = new Set((await podNl.listAddresses({ dev: link.index })).map((a) => a.cidr));
+        for (const cidr of net.addresses)
+          if (!have.has(cidr)) problems.push(`${net.containerIfname} lacks ${cidr}`);
+        const routes = await podNl.listRoutes({ dev: link.index });
+        if (
+          net.addresses.some((a) => !a.includes(':')) &&
+          !routes.some((r) => r.dst === '0.0.0.0/0' && r.gateway === GATEWAY_V4)
+        ) {
+          problems.push(`no default route via ${GATEWAY_V4} in ${net.netns}`);
+        }
+      }
+    } catch (err) {
+      problems.push(isKernelError(err) ? err.message : String(err));
+    } finally {
+      podNl.close();
+      pod.close();
+    }
+    const host = await this.#host.findLink(net.hostIfname);
+    if (!host) {
+      problems.push(`host interface ${net.hostIfname} is missing`);
+    } else {
+      const routes = await this.#host.listRoutes({ dev: host.index });
+      for (const cidr of net.addresses) {
+        if (!routes.some((r) => r.dst === cidr)) problems.push(`no host route ${cidr} dev ${net.hostIfname}`);
+      }
+    }
+    return problems;
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * One "node" for CNI tests: a network namespace with an uplink (so proxy ARP has a route to answer
+ * for 169.254.1.1), a real etcd, IPAM on it, calico-node's CNI server hosted in the test process,
+ * and a CNI_PATH directory holding our two plugins plus Debian's reference plugins for chaining.
+ */
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { EtcdDatastore } from '@calico-ts/datastore';
+import { Ipam } from '@calico-ts/ipam';
+import {
+  createNamespace,
+  deleteNamespace,
+  Netlink,
+  type NetNamespace,
+  setIpForwarding,
+} from '@calico-ts/kernel';
+import { type EtcdProcess, startEtcd } from '../../../test-support/etcd.ts';
+import { runPrefix } from '../../../test-support/run-id.ts';
+import { CalicoPlugin } from '../src/calico-plugin.ts';
+import { IpamAdapter } from '../src/ipam-adapter.ts';
+import { CalicoIpamPlugin } from '../src/ipam-plugin.ts';
+import { LinuxWorkloadDataplane } from '../src/linux-dataplane.ts';
+import { CniServer } from '../src/server.ts';
+
+const PACKAGE_ROOT = resolve(import.meta.dirname, '..');
+
+export interface CniNode {
+  prefix: string;
+  nodeName: string;
+  nodeNs: string;
+  nodeAddress: string;
+  etcd: EtcdProcess;
+  datastore: EtcdDatastore;
+  ipam: Ipam;
+  binDir: string;
+  socketPath: string;
+  /** Makes a pod namespace (removed on teardown); returns its path. */
+  pod(name: string): Promise<string>;
+  teardown(): Promise<void>;
+}
+
+/** Writes `calico` and `calico-ipam` launchers that run the plugin from source on this Node. */
+function writePlugins(binDir: string): void {
+  for (const name of ['calico', 'calico-ipam']) {
+    const file = join(binDir, name);
+    writeFileSync(
+      file,
+      `#!/bin/sh\nexec ${process.execPath} --conditions=@calico-ts/source ${join(PACKAGE_ROOT, 'src', 'bin', `${name}.ts`)}\n`,
+    );
+    chmodSync(file, 0o755);
+  }
+  for (const name of ['portmap', 'tuning', 'bandwidth', 'ptp', 'host-local', 'loopback']) {
+    symlinkSync(`/usr/lib/cni/${name}`, join(binDir, name));
+  }
+}
+
+export async function startCniNode(options: { poolCidr: string; blockSize?: number }): Promise<CniNode> {
+  const prefix = runPrefix('cn');
+  const dir = mkdtempSync(join(tmpdir(), `calico-ts-${prefix}-`));
+  const binDir = join(dir, 'bin');
+  mkdirSync(binDir);
+  writePlugins(binDir);
+  const nodeNs = `${prefix}-node`;
+  const pods: string[] = [];
+  const cleanups: (() => Promise<void> | void)[] = [() => rmSync(dir, { recursive: true, force: true })];
+  const teardown = async (): Promise<void> => {
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch {
+        // keep going: everything else must still be removed
+      }
+    }
+  };
+  try {
+    const etcd = await startEtcd();
+    cleanups.push(() => etcd.stop());
+    const ns: NetNamespace = await createNamespace(nodeNs);
+    cleanups.push(async () => {
+      ns.close();
+      await deleteNamespace(nodeNs, { ifExists: true });
+    });
+    for (const p of pods) cleanups.push(() => deleteNamespace(p, { ifExists: true }));
+    const nl = Netlink.open(ns);
+    const nodeAddress = '192.0.2.10';
+    try {
+      await nl.setLink('lo', { up: true });
+      // No dummy module here: a veth pair whose far end stays in the node stands in for the NIC.
+      await nl.createVeth({ name: 'uplink', peer: { name: 'uplink-far' } });
+      await nl.setLink('uplink-far', { up: true });
+      await nl.setLink('uplink', { up: true });
+      await nl.addAddress('uplink', `${nodeAddress}/24`);
+      await nl.addRoute({ dst: '0.0.0.0/0', gateway: '192.0.2.1', dev: 'uplink', onlink: true });
+    } finally {
+      nl.close();
+    }
+    setIpForwarding({ ipv4: true }, ns);
+
+    const datastore = new EtcdDatastore({ endpoints: [etcd.endpoint] });
+    cleanups.push(() => datastore.close());
+    await datastore.create('IPPool', {
+      apiVersion: 'projectcalico.org/v3',
+      kind: 'IPPool',
+      metadata: { name: `${prefix}-pool` },
+      spec: { cidr: options.poolCidr, blockSize: options.blockSize ?? 26, nodeSelector: 'all()' },
+    } as never);
+    const nodeName = `${prefix}-node`;
+    await datastore.create('Node', {
+      apiVersion: 'projectcalico.org/v3',
+      kind: 'Node',
+      metadata: { name: nodeName },
+      spec: { bgp: { ipv4Address: `${nodeAddress}/24` } },
+    } as never);
+    const ipam = new Ipam(datastore, { unavailableTimeoutMs: 3_000 });
+    const port = new IpamAdapter(ipam, datastore);
+    const dataplane = new LinuxWorkloadDataplane({ hostNs: ns });
+    cleanups.push(() => dataplane.close());
+    const socketPath = join(dir, 'cni.sock');
+    const calico = new CalicoPlugin({ nodeName, datastore, ipam: port, dataplane, defaultMtu: 1450 });
+    const calicoIpam = new CalicoIpamPlugin({ ipam: port, nodeName });
+    const server = new CniServer({
+      socketPath,
+      handlers: { calico: (r) => calico.handle(r), 'calico-ipam': (r) => calicoIpam.handle(r) },
+    });
+    await server.listen();
+    cleanups.push(() => server.close());
+    return {
+      prefix,
+      nodeName,
+      nodeNs,
+      nodeAddress,
+      etcd,
+      datastore,
+      ipam,
+      binDir,
+      socketPath,
+      pod: async (name: string) => {
+        const podNs = `${prefix}-${name}`;
+        pods.push(podNs);
+        cleanups.push(() => deleteNamespace(podNs, { ifExists: true }));
+        (await createNamespace(podNs)).close();
+        return `/run/netns/${podNs}`;
+      },
+      teardown,
+    };
+  } catch (err) {
+    await teardown();
+    throw err;
+  }
+}
