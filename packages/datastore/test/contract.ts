@@ -301,8 +301,9 @@ export function datastoreContract(name: string, makeHarness: () => Promise<Contr
         if (c.type !== 'deleted') expect(c.revision).toBe(c.new.metadata.resourceVersion);
       }
       const mod = changes.find((c) => c.type === 'modified' && nameOf(c) === `${p}-0`);
-      expect(mod?.type === 'modified' && (mod.old?.spec as { disabled?: boolean }).disabled).toBeFalsy();
-      expect(mod?.type === 'modified' && mod.new.spec).toMatchObject({ disabled: true });
+      if (mod?.type !== 'modified' || !mod.old) throw new Error(`no modified event with old for ${p}-0`);
+      expect((mod.old.spec as { disabled?: boolean }).disabled ?? false).toBe(false);
+      expect(mod.new.spec).toMatchObject({ disabled: true });
       const removed = changes.find((c) => c.type === 'deleted' && nameOf(c) === `${p}-before`);
       expect(removed?.type === 'deleted' && removed.old.metadata.uid).toBe(before.metadata.uid);
       expect(read.some((e) => e.type === 'resync')).toBe(false);
