@@ -99,6 +99,27 @@ describeWith([command('etcd')], 'etcd backend', () => {
     }
   });
 
+  it('gives up on a hung etcd after the dial timeout instead of hanging', async () => {
+    const etcd = await startEtcd();
+    const ds = new EtcdDatastore({ endpoints: etcd.endpoint, dialTimeoutMs: 1_000, requestTimeoutMs: 2_000 });
+    // SIGSTOP: the kernel still accepts the TCP connection, but nothing ever answers.
+    process.kill(etcd.pid, 'SIGSTOP');
+    try {
+      const started = Date.now();
+      const err = await ds.get('IPPool', 'any').catch((e: unknown) => e);
+      const took = Date.now() - started;
+      expect(err).toMatchObject({ code: 'Unavailable' });
+      expect((err as Error).message).toContain(etcd.endpoint);
+      expect((err as Error).message).toMatch(/no answer within the deadline/);
+      expect(took).toBeGreaterThanOrEqual(900);
+      expect(took).toBeLessThan(4_000);
+    } finally {
+      process.kill(etcd.pid, 'SIGCONT');
+      await ds.close();
+      await etcd.stop();
+    }
+  });
+
   it('rejects endpoints that are not URLs before connecting', () => {
     expect(() => new EtcdDatastore({ endpoints: ' , ' })).toThrow(/no etcd endpoints/);
     expect(() => new EtcdDatastore({ endpoints: 'http://a:1/path' })).toThrow(/not http\(s\):\/\/host:port/);
