@@ -150,6 +150,8 @@ interface PeerEntry {
   stale: Map<string, Route>;
   staleTimer: TimerHandle | undefined;
   adjOut: Map<string, AttrSet>;
+  /** Export results per (source, attribute set, AFI) while policy ignores prefixes. */
+  exportCache: Map<RouteSource, Map<AttrSet, AttrSet | null>>[];
   pendingOut: Map<string, AttrSet | null>;
   flushScheduled: boolean;
   importPolicy: CompiledPolicy;
@@ -236,6 +238,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       stale: new Map(),
       staleTimer: undefined,
       adjOut: new Map(),
+      exportCache: [new Map(), new Map(), new Map()],
       pendingOut: new Map(),
       flushScheduled: false,
       importPolicy: new CompiledPolicy(config.importPolicy),
@@ -287,6 +290,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       JSON.stringify([p.config.exportPolicy, p.config.nextHopSelf, p.config.nextHopV4, p.config.nextHopV6]) !==
       JSON.stringify([next.exportPolicy, next.nextHopSelf, next.nextHopV4, next.nextHopV6]);
     p.config = next;
+    for (const c of p.exportCache) c.clear();
     p.importPolicy = new CompiledPolicy(next.importPolicy);
     p.exportPolicy = new CompiledPolicy(next.exportPolicy);
     if (importChanged) this.#reimport(p);
@@ -506,6 +510,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     });
     p.received = 0;
     p.sentEndOfRib = false;
+    for (const c of p.exportCache) c.clear();
     if (p.stale.size > 0) {
       // RFC 4724 §4.2: the peer is back; stale routes wait for its End-of-RIB (or staleTime).
       const staleTime = this.config.gracefulRestart?.staleTime ?? 360;
@@ -519,6 +524,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     p.adjOut.clear();
     p.pendingOut.clear();
     p.refreshing.clear();
+    for (const c of p.exportCache) c.clear();
     if (gr) {
       const restartTime = p.session.negotiated?.peerGracefulRestart?.restartTime ?? 120;
       this.#log.info({ peer: p.config.address, routes: p.accepted.size, restartTime }, 'peer down: keeping routes stale (graceful restart)');
@@ -624,7 +630,8 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
           p.received++;
           const k = AdjRibIn.key(n.prefix, n.pathId);
           const received: Route = { prefix: n.prefix, pathId: n.pathId, attrs, source: src, stale: false };
-          p.adjIn.routes.set(k, received);
+          // Without an import policy the accepted routes are the Adj-RIB-In; keep no second copy.
+          if (!plain) p.adjIn.routes.set(k, received);
           this.#accept(p, k, received, plain ? attrs : undefined, changes);
         }
       };
@@ -674,7 +681,10 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
 
   #reimport(p: PeerEntry): void {
     const changes: BestPathChange[] = [];
-    for (const [k, r] of p.adjIn.routes) this.#accept(p, k, r, p.importPolicy.empty ? r.attrs : undefined, changes);
+    // Routes accepted while there was no policy are their own Adj-RIB-In copy.
+    if (p.adjIn.routes.size === 0) for (const [k, r] of p.accepted) p.adjIn.routes.set(k, r);
+    for (const [k, r] of [...p.adjIn.routes]) this.#accept(p, k, r, p.importPolicy.empty ? r.attrs : undefined, changes);
+    if (p.importPolicy.empty) p.adjIn.routes.clear();
     if (changes.length) this.#propagate(changes);
   }
 
@@ -740,10 +750,21 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   #exportOne(p: PeerEntry, prefix: string, best: Route | undefined): void {
     let attrs: AttrSet | null = null;
     if (best) {
-      const t = this.#exportTarget(p, prefix);
-      const raw = t ? exportAttributes(best, t, this.#me) : undefined;
-      const filtered = raw ? p.exportPolicy.apply(prefix, raw, this.config.asNumber) : undefined;
-      if (filtered) attrs = this.#interner.intern(filtered);
+      const afi = prefixAfi(prefix);
+      const cacheable = p.exportPolicy.prefixIndependent;
+      let bySource = cacheable ? p.exportCache[afi]!.get(best.source) : undefined;
+      const hit = bySource?.get(best.attrs);
+      if (hit !== undefined) attrs = hit;
+      else {
+        const t = this.#exportTarget(p, prefix);
+        const raw = t ? exportAttributes(best, t, this.#me) : undefined;
+        const filtered = raw ? p.exportPolicy.apply(prefix, raw, this.config.asNumber) : undefined;
+        if (filtered) attrs = this.#interner.intern(filtered);
+        if (cacheable) {
+          if (!bySource) p.exportCache[afi]!.set(best.source, (bySource = new Map()));
+          bySource.set(best.attrs, attrs);
+        }
+      }
     }
     const current = p.adjOut.get(prefix);
     if (attrs === null && current === undefined && !p.pendingOut.has(prefix)) return;

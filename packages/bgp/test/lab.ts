@@ -96,6 +96,8 @@ export interface Gobgp {
   apiPort: number;
   gobgp(...args: string[]): Promise<string>;
   json<T = unknown>(...args: string[]): Promise<T>;
+  /** gobgpd's log so far. */
+  log(): string;
   stop(): Promise<void>;
 }
 
@@ -122,6 +124,7 @@ export async function startGobgp(dir: string, name: string, toml: string): Promi
     apiPort,
     gobgp,
     json: async <T,>(...args: string[]) => JSON.parse(await gobgp(...args, '-j')) as T,
+    log: () => output,
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));

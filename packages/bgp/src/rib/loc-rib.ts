@@ -11,6 +11,8 @@ export interface BestPathChange {
   multipath: Route[];
 }
 
+const NO_MULTIPATH: Route[] = [];
+
 interface Destination {
   paths: Route[];
   best: Route | undefined;
@@ -33,7 +35,7 @@ export class LocRib {
   add(route: Route): BestPathChange | undefined {
     let d = this.#dest.get(route.prefix);
     if (!d) {
-      d = { paths: [], best: undefined, multipath: [] };
+      d = { paths: [], best: undefined, multipath: NO_MULTIPATH };
       this.#dest.set(route.prefix, d);
     }
     const i = d.paths.findIndex((p) => p.source === route.source && p.pathId === route.pathId);
@@ -74,7 +76,7 @@ export class LocRib {
     d.multipath =
       this.multipath && best
         ? [best, ...d.paths.filter((p) => p !== best && !p.stale && comparePreference(p, best!) === 0)]
-        : [];
+        : NO_MULTIPATH;
     if (d.paths.length === 0) this.#dest.delete(prefix);
     const multiChanged =
       prevMulti.length !== d.multipath.length || prevMulti.some((r, i) => r !== d.multipath[i]);

@@ -103,6 +103,11 @@ export class CompiledPolicy {
     });
   }
 
+  /** True when no rule looks at the prefix, so results can be cached per attribute set. */
+  get prefixIndependent(): boolean {
+    return this.#rules.every((r) => r.m?.prefixes === undefined);
+  }
+
   get empty(): boolean {
     return this.#rules.length === 0 && this.#default === 'accept';
   }

@@ -18,16 +18,27 @@ export interface ParsedPrefix {
 }
 
 export function parseIpv4(s: string): Uint8Array | undefined {
-  const parts = s.split('.');
-  if (parts.length !== 4) return undefined;
+  // Hand-rolled: this runs for every prefix packed into an UPDATE.
   const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (!/^\d{1,3}$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    out[i] = n;
+  let octet = 0;
+  let digits = 0;
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || octet > 2) return undefined;
+      out[octet++] = n;
+      n = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits === 3) return undefined;
+      n = n * 10 + (c - 48);
+      digits++;
+      if (n > 255) return undefined;
+    } else return undefined;
   }
+  if (digits === 0 || octet !== 3) return undefined;
+  out[3] = n;
   return out;
 }
 
@@ -122,9 +133,15 @@ export function parsePrefix(s: string): ParsedPrefix | undefined {
   const slash = s.indexOf('/');
   if (slash < 0) return undefined;
   const ip = parseIp(s.slice(0, slash));
-  const lenText = s.slice(slash + 1);
-  if (!ip || !/^\d{1,3}$/.test(lenText)) return undefined;
-  const length = Number(lenText);
+  if (!ip) return undefined;
+  let length = 0;
+  const lenDigits = s.length - slash - 1;
+  if (lenDigits < 1 || lenDigits > 3) return undefined;
+  for (let i = slash + 1; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return undefined;
+    length = length * 10 + (c - 48);
+  }
   if (length > ip.bytes.length * 8) return undefined;
   // Host bits must be zero for a canonical prefix.
   const bytes = ip.bytes;
@@ -204,7 +221,8 @@ export function writeNlri(out: Uint8Array, off: number, prefix: ParsedPrefix, pa
   }
   out[p++] = prefix.length;
   const n = (prefix.length + 7) >> 3;
-  out.set(prefix.bytes.subarray(0, n), p);
+  const b = prefix.bytes;
+  for (let i = 0; i < n; i++) out[p + i] = b[i]!;
   return p + n;
 }
 

@@ -1,0 +1,152 @@
+#!/usr/bin/env node
+/**
+ * calico-bgpd: the BGP daemon and its client commands.
+ *   calico-bgpd --config FILE [--control SOCKET]
+ *   calico-bgpd status [--control SOCKET] [-o json]
+ *   calico-bgpd routes [--control SOCKET] [-o json]
+ *   calico-bgpd reload [--control SOCKET]
+ * Exit codes: 0 ok, 1 runtime failure, 2 invalid usage or configuration.
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError } from './daemon/config.ts';
+import { callControl, DEFAULT_CONTROL_SOCKET } from './daemon/control.ts';
+import { Daemon } from './daemon/daemon.ts';
+import { KernelExportUnavailable } from './daemon/kernel-sink.ts';
+import type { PeerStatus, RouteEntry } from './speaker.ts';
+
+const USAGE = `usage:
+  calico-bgpd --config FILE [--control SOCKET]     run the daemon
+  calico-bgpd status [--control SOCKET] [-o json]  BGP sessions
+  calico-bgpd routes [--control SOCKET] [-o json] [--prefix CIDR] [--best]
+                                                  the Loc-RIB (every path; * marks the best)
+  calico-bgpd reload [--control SOCKET]            re-read the config (same as SIGHUP)
+control socket default: ${DEFAULT_CONTROL_SOCKET}
+`;
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+function duration(s: number): string {
+  if (s <= 0) return '-';
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h ? `${h}h${m}m` : m ? `${m}m${s % 60}s` : `${s}s`;
+}
+
+async function client(
+  command: string,
+  control: string,
+  output: string | undefined,
+  params: Record<string, unknown>,
+): Promise<number> {
+  if (command === 'reload') {
+    process.stdout.write(`${JSON.stringify(await callControl(control, 'reload'), null, 2)}\n`);
+    return 0;
+  }
+  const result = await callControl(control, command, params);
+  if (output === 'json') {
+    process.stdout.write(`${JSON.stringify(command === 'status' ? (result as { peers: PeerStatus[] }).peers : result, null, 2)}\n`);
+    return 0;
+  }
+  if (command === 'status') {
+    const peers = (result as { peers: PeerStatus[] }).peers;
+    process.stdout.write(
+      table(
+        ['ADDRESS', 'AS', 'STATE', 'UPTIME', 'RECEIVED', 'ACCEPTED', 'SENT', 'LAST ERROR'],
+        peers.map((p) => [
+          p.address, String(p.asNumber), p.state, duration(p.uptimeSeconds), String(p.received), String(p.accepted), String(p.sent), p.lastError ?? '',
+        ]),
+      ),
+    );
+  } else {
+    const routes = result as RouteEntry[];
+    process.stdout.write(
+      table(
+        ['PREFIX', 'NEXT HOP', 'AS PATH', 'COMMUNITIES', 'BEST', 'PEER'],
+        routes.map((r) => [r.prefix, r.nextHop, r.asPath || '-', r.communities.join(' ') || '-', r.best ? '*' : '', r.peer]),
+      ),
+    );
+  }
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parseArgs<{ options: { config: { type: 'string'; short: 'c' }; control: { type: 'string' }; output: { type: 'string'; short: 'o' }; help: { type: 'boolean'; short: 'h' }; prefix: { type: 'string' }; best: { type: 'boolean' } }; allowPositionals: true }>>;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string', short: 'c' },
+        control: { type: 'string' },
+        output: { type: 'string', short: 'o' },
+        help: { type: 'boolean', short: 'h' },
+        prefix: { type: 'string' },
+        best: { type: 'boolean' },
+      },
+      allowPositionals: true,
+    });
+  } catch (e) {
+    process.stderr.write(`calico-bgpd: ${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const control = values.control ?? DEFAULT_CONTROL_SOCKET;
+  const command = positionals[0];
+  if (command !== undefined) {
+    if (!['status', 'routes', 'reload'].includes(command) || positionals.length > 1) {
+      process.stderr.write(`calico-bgpd: unknown command "${positionals.join(' ')}"\n${USAGE}`);
+      return 2;
+    }
+    if (values.output !== undefined && values.output !== 'json') {
+      process.stderr.write(`calico-bgpd: -o: got "${values.output}", expected json\n`);
+      return 2;
+    }
+    try {
+      const params: Record<string, unknown> = {};
+      if (values.prefix) params['prefix'] = values.prefix;
+      if (values.best) params['bestOnly'] = true;
+      return await client(command, control, values.output, params);
+    } catch (e) {
+      process.stderr.write(`calico-bgpd ${command}: ${(e as Error).message}\n`);
+      return 1;
+    }
+  }
+  if (!values.config) {
+    process.stderr.write(`calico-bgpd: --config FILE is required\n${USAGE}`);
+    return 2;
+  }
+  let daemon: Daemon;
+  try {
+    daemon = await Daemon.start({ configFile: values.config, controlPath: control });
+  } catch (e) {
+    process.stderr.write(`calico-bgpd: ${(e as Error).message}\n`);
+    return e instanceof ConfigError || e instanceof KernelExportUnavailable ? 2 : 1;
+  }
+  process.on('SIGHUP', () => {
+    daemon.reload().catch((e: Error) => process.stderr.write(`calico-bgpd: reload refused: ${e.message}\n`));
+  });
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  await daemon.stop();
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: Error) => {
+    process.stderr.write(`calico-bgpd: ${e.stack ?? e.message}\n`);
+    process.exitCode = 1;
+  },
+);
