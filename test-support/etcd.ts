@@ -7,10 +7,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import type { TcpRelay } from '../packages/kernel/src/index.ts';
 
 export interface EtcdProcess {
-  /** Endpoint for clients: `http://127.0.0.1:<port>`. */
+  /** Endpoint for clients: `http://127.0.0.1:<port>` (or the in-namespace URL with `netns`). */
   endpoint: string;
+  /** Endpoint for clients in this process (a relay into the namespace with `netns`). */
+  localEndpoint: string;
   dataDir: string;
   pid: number;
   /** Kill (SIGKILL) without removing data; start() again brings it back with the same data. */
@@ -20,37 +23,68 @@ export interface EtcdProcess {
   stop(): Promise<void>;
 }
 
-export async function startEtcd(options: { dir?: string } = {}): Promise<EtcdProcess> {
+export interface StartEtcdOptions {
+  dir?: string;
+  /**
+   * Run etcd inside this named network namespace (e.g. a lab's underlay), listening on `host`
+   * port 2379. `endpoint` is then the in-namespace URL and `localEndpoint` a loopback relay into
+   * it for clients in this process.
+   */
+  netns?: string;
+  host?: string;
+}
+
+export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdProcess> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'calico-ts-etcd-'));
   const dataDir = join(dir, 'data');
-  const [clientPort, peerPort] = [await freePort(), await freePort()];
-  const clientUrl = `http://127.0.0.1:${clientPort}`;
-  const peerUrl = `http://127.0.0.1:${peerPort}`;
+  const inNs = options.netns !== undefined;
+  const host = options.host ?? '127.0.0.1';
+  const [clientPort, peerPort] = inNs ? [2379, 2380] : [await freePort(), await freePort()];
+  const clientUrl = `http://${host}:${clientPort}`;
+  const peerUrl = `http://${host}:${peerPort}`;
+  let relay: TcpRelay | undefined;
+  let localPort = clientPort;
+  if (inNs) {
+    // Loaded only here: most users of this helper have no business with the kernel package.
+    const { NetNamespace, relayTcp } = await import('../packages/kernel/src/index.ts');
+    relay = await relayTcp({
+      listen: { host: '127.0.0.1', port: 0 },
+      target: { host, port: clientPort, namespace: NetNamespace.open(options.netns!) },
+    });
+    localPort = relay.port;
+  }
   let child: ChildProcess | undefined;
   let output = '';
 
   const start = async (): Promise<void> => {
     output = '';
-    child = spawn(
-      'etcd',
-      [
-        '--name', 'test',
-        '--data-dir', dataDir,
-        '--listen-client-urls', clientUrl,
-        '--advertise-client-urls', clientUrl,
-        '--listen-peer-urls', peerUrl,
-        '--initial-advertise-peer-urls', peerUrl,
-        '--initial-cluster', `test=${peerUrl}`,
-        '--log-level', 'error',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const argv = [
+      '--name',
+      'test',
+      '--data-dir',
+      dataDir,
+      '--listen-client-urls',
+      clientUrl,
+      '--advertise-client-urls',
+      clientUrl,
+      '--listen-peer-urls',
+      peerUrl,
+      '--initial-advertise-peer-urls',
+      peerUrl,
+      '--initial-cluster',
+      `test=${peerUrl}`,
+      '--log-level',
+      'error',
+    ];
+    child = inNs
+      ? spawn('ip', ['netns', 'exec', options.netns!, 'etcd', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('etcd', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.on('data', (d) => (output += d));
     child.stderr?.on('data', (d) => (output += d));
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`etcd exited with ${child.exitCode}: ${output}`);
-      if (await healthy(clientPort)) return;
+      if (await healthy(localPort)) return;
       await delay(50);
     }
     throw new Error(`etcd did not become healthy within 20 s: ${output}`);
@@ -67,6 +101,7 @@ export async function startEtcd(options: { dir?: string } = {}): Promise<EtcdPro
   await start();
   return {
     endpoint: clientUrl,
+    localEndpoint: `http://127.0.0.1:${localPort}`,
     dataDir,
     get pid() {
       return child?.pid ?? -1;
@@ -75,6 +110,7 @@ export async function startEtcd(options: { dir?: string } = {}): Promise<EtcdPro
     start,
     stop: async () => {
       await kill();
+      await relay?.close();
       if (!options.dir) rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -48,4 +48,3 @@ export function describeWith(requirements: Requirement[], name: string, body: ()
   console.warn(`SKIPPED "${name}": ${why}`);
   describe.skip(name, body);
 }
-

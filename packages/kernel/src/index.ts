@@ -114,6 +114,7 @@ export {
   setIpForwarding,
   writeSysctl,
 } from './sysctl.ts';
+export { relayTcp, type TcpRelay, type TcpRelayOptions } from './tcp-relay.ts';
 export {
   type ConnectOptions,
   connectTcp,

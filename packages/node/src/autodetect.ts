@@ -49,7 +49,12 @@ export function hostAddresses(): HostAddress[] {
       const family = a.family === 'IPv4' ? 4 : 6;
       // Link-local IPv6 is never a node address.
       if (family === 6 && a.address.toLowerCase().startsWith('fe80:')) continue;
-      out.push({ iface, cidr: a.cidr ?? `${a.address}/${family === 4 ? 32 : 128}`, address: a.address, family });
+      out.push({
+        iface,
+        cidr: a.cidr ?? `${a.address}/${family === 4 ? 32 : 128}`,
+        address: a.address,
+        family,
+      });
     }
   }
   return out;
@@ -60,7 +65,9 @@ function regexList(spec: string, what: string): RegExp[] {
     try {
       return new RegExp(`^(?:${s.trim()})$`);
     } catch (err) {
-      throw new AutodetectError(`${what}: ${JSON.stringify(s)} is not a valid regular expression: ${(err as Error).message}`);
+      throw new AutodetectError(
+        `${what}: ${JSON.stringify(s)} is not a valid regular expression: ${(err as Error).message}`,
+      );
     }
   });
 }
@@ -78,7 +85,9 @@ export async function autodetectAddress(
   };
   if (m === 'first-found') {
     const pick = mine.find((c) => !DEFAULT_EXCLUDES.some((r) => r.test(c.iface)));
-    return pick ?? fail(`no address on interfaces other than ${DEFAULT_EXCLUDES.map((r) => r.source).join(' ')}`);
+    return (
+      pick ?? fail(`no address on interfaces other than ${DEFAULT_EXCLUDES.map((r) => r.source).join(' ')}`)
+    );
   }
   const [kind, arg = ''] = splitMethod(m);
   switch (kind) {
@@ -89,8 +98,9 @@ export async function autodetectAddress(
     case 'skip-interface': {
       const res = regexList(arg, 'skip-interface=');
       return (
-        mine.find((c) => !res.some((r) => r.test(c.iface)) && !DEFAULT_EXCLUDES.some((r) => r.test(c.iface))) ??
-        fail(`every interface matches ${arg} or the default exclude list`)
+        mine.find(
+          (c) => !res.some((r) => r.test(c.iface)) && !DEFAULT_EXCLUDES.some((r) => r.test(c.iface)),
+        ) ?? fail(`every interface matches ${arg} or the default exclude list`)
       );
     }
     case 'cidr': {
@@ -99,7 +109,10 @@ export async function autodetectAddress(
     }
     case 'can-reach': {
       const src = await sourceAddressFor(arg, family);
-      return mine.find((c) => c.address === src) ?? fail(`route to ${arg} uses ${src}, which is on no local interface`);
+      return (
+        mine.find((c) => c.address === src) ??
+        fail(`route to ${arg} uses ${src}, which is on no local interface`)
+      );
     }
     default:
       throw new AutodetectError(
@@ -136,7 +149,10 @@ function toBigInt(ip: string): { v: bigint; bits: number } | undefined {
     const t = tail ? tail.split(':') : [];
     const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
     if (groups.length !== 8) return undefined;
-    return { v: groups.reduce((acc, g) => (acc << 16n) | BigInt(Number.parseInt(g || '0', 16)), 0n), bits: 128 };
+    return {
+      v: groups.reduce((acc, g) => (acc << 16n) | BigInt(Number.parseInt(g || '0', 16)), 0n),
+      bits: 128,
+    };
   }
   const parts = ip.split('.').map(Number);
   if (parts.length !== 4 || parts.some((p) => !(p >= 0 && p <= 255))) return undefined;

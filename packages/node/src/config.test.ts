@@ -32,7 +32,12 @@ describe('node config', () => {
       },
     );
     expect(c.nodeName).toBe('flagged');
-    expect(c.ipv4Pool).toMatchObject({ cidr: '10.244.0.0/16', vxlanMode: 'CrossSubnet', blockSize: 24, natOutgoing: false });
+    expect(c.ipv4Pool).toMatchObject({
+      cidr: '10.244.0.0/16',
+      vxlanMode: 'CrossSubnet',
+      blockSize: 24,
+      natOutgoing: false,
+    });
   });
 
   it('CALICO_IPV4POOL_CIDR=none means no pool', () => {
@@ -66,8 +71,12 @@ describe('address autodetection', () => {
     expect((await autodetectAddress('cidr=198.51.100.0/24', 4, hosts)).address).toBe('198.51.100.7');
   });
   it('fails with the reason', async () => {
-    await expect(autodetectAddress('interface=wlan.*', 4, hosts)).rejects.toThrow(/no interface matches wlan/);
-    await expect(autodetectAddress('guess', 4, hosts)).rejects.toThrow(/unknown autodetection method "guess"/);
+    await expect(autodetectAddress('interface=wlan.*', 4, hosts)).rejects.toThrow(
+      /no interface matches wlan/,
+    );
+    await expect(autodetectAddress('guess', 4, hosts)).rejects.toThrow(
+      /unknown autodetection method "guess"/,
+    );
   });
   it('can-reach= uses the kernel route to the destination', async () => {
     const lo: HostAddress[] = [{ iface: 'lo', address: '127.0.0.1', cidr: '127.0.0.1/8', family: 4 }];

@@ -80,7 +80,13 @@ function pool(env: Env, v: 4 | 6): PoolSettings | undefined {
   if (cidr === '' || cidr === 'none') return undefined;
   return {
     cidr,
-    blockSize: int(env[`${p}BLOCK_SIZE`], `${p}BLOCK_SIZE`, v === 4 ? 26 : 122, v === 4 ? 20 : 116, v === 4 ? 32 : 128),
+    blockSize: int(
+      env[`${p}BLOCK_SIZE`],
+      `${p}BLOCK_SIZE`,
+      v === 4 ? 26 : 122,
+      v === 4 ? 20 : 116,
+      v === 4 ? 32 : 128,
+    ),
     ipipMode: v === 4 ? encap(env[`${p}IPIP`], `${p}IPIP`) : 'Never',
     vxlanMode: encap(env[`${p}VXLAN`], `${p}VXLAN`),
     natOutgoing: bool(env[`${p}NAT_OUTGOING`], `${p}NAT_OUTGOING`, v === 4),
@@ -93,7 +99,9 @@ export function loadNodeConfig(flags: Partial<Record<string, string>>, env: Env 
   const get = (flag: string, envName: string): string | undefined => flags[flag] ?? env[envName];
   const backend = (get('networking-backend', 'CALICO_NETWORKING_BACKEND') ?? 'bird').toLowerCase();
   if (backend !== 'bird' && backend !== 'vxlan' && backend !== 'none') {
-    throw new ConfigError(`CALICO_NETWORKING_BACKEND: ${JSON.stringify(backend)} — expected bird, vxlan or none`);
+    throw new ConfigError(
+      `CALICO_NETWORKING_BACKEND: ${JSON.stringify(backend)} — expected bird, vxlan or none`,
+    );
   }
   const ipv6Requested = (get('ip6', 'IP6') ?? 'none') !== 'none';
   return {
@@ -112,7 +120,13 @@ export function loadNodeConfig(flags: Partial<Record<string, string>>, env: Env 
     healthPort: int(get('health-port', 'FELIX_HEALTHPORT'), 'FELIX_HEALTHPORT', 9099, 0, 65535),
     healthEnabled: bool(get('health-enabled', 'FELIX_HEALTHENABLED'), 'FELIX_HEALTHENABLED', true),
     metricsHost: get('metrics-host', 'FELIX_PROMETHEUSMETRICSHOST') ?? '0.0.0.0',
-    metricsPort: int(get('metrics-port', 'FELIX_PROMETHEUSMETRICSPORT'), 'FELIX_PROMETHEUSMETRICSPORT', 9091, 0, 65535),
+    metricsPort: int(
+      get('metrics-port', 'FELIX_PROMETHEUSMETRICSPORT'),
+      'FELIX_PROMETHEUSMETRICSPORT',
+      9091,
+      0,
+      65535,
+    ),
     metricsEnabled: bool(
       get('metrics-enabled', 'FELIX_PROMETHEUSMETRICSENABLED'),
       'FELIX_PROMETHEUSMETRICSENABLED',

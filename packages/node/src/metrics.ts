@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
  * Prometheus metrics for calico-node, on one registry owned by the process (no global default
@@ -7,15 +7,27 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
  */
 export class NodeMetrics {
   readonly registry = new Registry();
-  readonly inSync = new Gauge({ name: 'felix_resync_state', help: '1 when Felix is in sync with the datastore', registers: [this.registry] });
-  readonly resyncs = new Counter({ name: 'felix_resyncs_started', help: 'Full resyncs with the datastore', registers: [this.registry] });
+  readonly inSync = new Gauge({
+    name: 'felix_resync_state',
+    help: '1 when Felix is in sync with the datastore',
+    registers: [this.registry],
+  });
+  readonly resyncs = new Counter({
+    name: 'felix_resyncs_started',
+    help: 'Full resyncs with the datastore',
+    registers: [this.registry],
+  });
   readonly applyLatency = new Histogram({
     name: 'felix_int_dataplane_apply_time_seconds',
     help: 'Time to apply one batch of dataplane changes',
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
-  readonly routes = new Gauge({ name: 'felix_route_table_list_routes', help: 'Routes Felix programs', registers: [this.registry] });
+  readonly routes = new Gauge({
+    name: 'felix_route_table_list_routes',
+    help: 'Routes Felix programs',
+    registers: [this.registry],
+  });
   readonly localEndpoints = new Gauge({
     name: 'felix_active_local_endpoints',
     help: 'Workload endpoints on this node',

@@ -69,7 +69,9 @@ export async function startup(
   const node = await upsertNode(datastore, cfg, ipv4, ipv6, log);
   if (!cfg.noDefaultPools) await ensureDefaultPools(datastore, cfg, log);
 
-  const pools = ((await datastore.list('IPPool')).items as unknown as Res[]).filter((p) => !p.spec?.['disabled']);
+  const pools = ((await datastore.list('IPPool')).items as unknown as Res[]).filter(
+    (p) => !p.spec?.['disabled'],
+  );
   const labels = node.metadata.labels ?? {};
   const forNode = pools.filter((p) => selects(String(p.spec?.['nodeSelector'] ?? 'all()'), labels));
   const vxlanPools = forNode.filter((p) => (p.spec?.['vxlanMode'] ?? 'Never') !== 'Never' && isV4(p));
@@ -100,14 +102,27 @@ function selects(selector: string, labels: Record<string, string>): boolean {
   return parseSelector(selector).evaluate(labels);
 }
 
-async function resolveAddress(value: string, method: string, family: 4 | 6): Promise<HostAddress | undefined> {
+async function resolveAddress(
+  value: string,
+  method: string,
+  family: 4 | 6,
+): Promise<HostAddress | undefined> {
   if (value === 'none') return undefined;
   if (value === 'autodetect' || value === '') return autodetectAddress(method, family);
   const [address, len] = value.split('/');
-  return { iface: '', address: address!, cidr: len ? value : `${address}/${family === 4 ? 32 : 128}`, family };
+  return {
+    iface: '',
+    address: address!,
+    cidr: len ? value : `${address}/${family === 4 ? 32 : 128}`,
+    family,
+  };
 }
 
-async function createIfAbsent(ds: Datastore, kind: 'FelixConfiguration' | 'ClusterInformation', res: Res): Promise<void> {
+async function createIfAbsent(
+  ds: Datastore,
+  kind: 'FelixConfiguration' | 'ClusterInformation',
+  res: Res,
+): Promise<void> {
   try {
     await ds.create(kind, res as never);
   } catch (err) {
@@ -165,7 +180,10 @@ async function upsertNode(
     };
     try {
       const saved = existing ? await ds.update('Node', res as never) : await ds.create('Node', res as never);
-      log.info({ node: cfg.nodeName, ipv4: ipv4?.cidr, ipv6: ipv6?.cidr }, existing ? 'updated Node' : 'created Node');
+      log.info(
+        { node: cfg.nodeName, ipv4: ipv4?.cidr, ipv6: ipv6?.cidr },
+        existing ? 'updated Node' : 'created Node',
+      );
       return saved as unknown as Res;
     } catch (err) {
       if (isDatastoreError(err, 'Conflict') || isDatastoreError(err, 'AlreadyExists')) continue;
@@ -227,14 +245,17 @@ async function ensureTunnelAddress(
         pools: t.pools,
         attrs: { node: nodeName, type: t.type },
       }));
-    if (!address) throw new Error(`no address available for ${t.type} on ${nodeName} in pools ${t.pools.join(', ')}`);
+    if (!address)
+      throw new Error(`no address available for ${t.type} on ${nodeName} in pools ${t.pools.join(', ')}`);
   } else {
     await tunnels.release(t.handleId);
   }
   for (let attempt = 0; attempt < 10; attempt++) {
     const node = (await ds.get('Node', nodeName)) as unknown as Res;
     const spec: Spec = structuredClone(node.spec ?? {});
-    const [outer, inner] = t.field.includes('.') ? (t.field.split('.') as [string, string]) : [undefined, t.field];
+    const [outer, inner] = t.field.includes('.')
+      ? (t.field.split('.') as [string, string])
+      : [undefined, t.field];
     const holder: Spec = outer ? { ...((spec[outer] as Spec | undefined) ?? {}) } : spec;
     if ((holder[inner] as string | undefined) === address) return address;
     if (address) holder[inner] = address;

@@ -1,0 +1,115 @@
+/**
+ * `calico-node`: configured by flags and the environment calico/node reads. Runs until SIGTERM or
+ * SIGINT, then stops gracefully and leaves the dataplane programmed.
+ *
+ *   calico-node [--node-name N] [--ip CIDR|autodetect|none] [--ip-autodetection-method M]
+ *               [--networking-backend bird|vxlan|none] [--etcd-endpoints URLS] [--cni-socket PATH]
+ *               [--health-port P] [--metrics-port P] [--log-level L] [--nodename-file PATH]
+ */
+import { parseArgs } from 'node:util';
+import { datastoreFromConfig, loadDatastoreConfig } from '@calico-ts/datastore';
+import { pino } from 'pino';
+import { CalicoNode } from './calico-node.ts';
+import { ConfigError, loadNodeConfig } from './config.ts';
+
+const FLAGS = [
+  'node-name',
+  'ip',
+  'ip6',
+  'ip-autodetection-method',
+  'ip6-autodetection-method',
+  'as',
+  'networking-backend',
+  'no-default-pools',
+  'health-host',
+  'health-port',
+  'health-enabled',
+  'metrics-host',
+  'metrics-port',
+  'metrics-enabled',
+  'cni-socket',
+  'cni-enabled',
+  'felix-enabled',
+  'log-level',
+  'nodename-file',
+  'datastore-type',
+  'etcd-endpoints',
+  'config',
+] as const;
+
+export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: Object.fromEntries(FLAGS.map((f) => [f, { type: 'string' as const }])),
+      allowPositionals: false,
+      strict: true,
+    });
+  } catch (err) {
+    process.stderr.write(`calico-node: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const flags = parsed.values as Partial<Record<(typeof FLAGS)[number], string>>;
+  let config;
+  let datastore;
+  try {
+    config = loadNodeConfig(flags);
+    datastore = datastoreFromConfig(
+      loadDatastoreConfig({
+        flags: {
+          ...(flags['datastore-type'] ? { datastoreType: flags['datastore-type'] } : {}),
+          ...(flags['etcd-endpoints'] ? { etcdEndpoints: flags['etcd-endpoints'] } : {}),
+          ...(flags.config ? { config: flags.config } : {}),
+        },
+        file: false,
+      }),
+    );
+  } catch (err) {
+    process.stderr.write(
+      `calico-node: ${err instanceof ConfigError ? '' : 'invalid configuration: '}${(err as Error).message}\n`,
+    );
+    return 2;
+  }
+  const logger = pino({ level: config.logLevel, base: { node: config.nodeName } });
+  const bgpAgent = config.networkingBackend === 'bird' ? await loadBgpAgent() : undefined;
+  const node = new CalicoNode({ config, datastore, logger, ...(bgpAgent ? { bgpAgent } : {}) });
+
+  let stopping = false;
+  const stopped = new Promise<number>((resolve) => {
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'stopping (dataplane left in place)');
+      node
+        .stop()
+        .then(() => datastore.close())
+        .then(() => resolve(0))
+        .catch((err: Error) => {
+          logger.error({ err }, 'error while stopping');
+          resolve(1);
+        });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  try {
+    await node.start();
+  } catch (err) {
+    logger.fatal({ err: (err as Error).message }, 'start-up failed');
+    await node.stop().catch(() => {});
+    await datastore.close().catch(() => {});
+    return 1;
+  }
+  return stopped;
+}
+
+/** The BGP agent ships in @calico-ts/bgp/agent; loaded only when BGP is the networking backend. */
+async function loadBgpAgent() {
+  const { createBgpAgentFactory } = await import('./bgp-agent.ts');
+  return createBgpAgentFactory();
+}
+
+if (import.meta.main) {
+  process.exitCode = await main();
+}

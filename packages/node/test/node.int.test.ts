@@ -1,0 +1,124 @@
+import { Netlink, NetNamespace, waitFor } from '@calico-ts/kernel';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { command, describeWith, root } from '../../../test-support/requirements.ts';
+import { LabCluster, type PodHandle } from './lab-cluster.ts';
+
+describeWith(
+  [root(), command('etcd'), command('iptables')],
+  'calico-node in a two-node lab (VXLAN, no BGP)',
+  () => {
+    const cluster = new LabCluster();
+    let a1: PodHandle;
+    let a2: PodHandle;
+    let b1: PodHandle;
+
+    beforeAll(async () => {
+      await cluster.start({
+        nodes: 2,
+        env: { CALICO_IPV4POOL_CIDR: '10.244.0.0/16', CALICO_IPV4POOL_VXLAN: 'Always' },
+      });
+      // Short refresh so the hand-deleted-route test does not wait 90 s (FelixConfiguration field).
+      const fc = await cluster.datastore.get('FelixConfiguration', 'default');
+      await cluster.datastore.update('FelixConfiguration', {
+        ...fc,
+        spec: { ...fc.spec, routeRefreshInterval: '2s' },
+      } as never);
+      a1 = await cluster.addPod(cluster.nodes[0]!, 'a1');
+      a2 = await cluster.addPod(cluster.nodes[0]!, 'a2');
+      b1 = await cluster.addPod(cluster.nodes[1]!, 'b1');
+    }, 240_000);
+    afterAll(async () => {
+      await cluster.teardown();
+    }, 60_000);
+
+    it('start-up wrote the Node, the default pool and VXLAN tunnel addresses', async () => {
+      const n1 = await cluster.datastore.get('Node', cluster.nodes[0]!.name);
+      expect((n1.spec as { bgp?: { ipv4Address?: string } }).bgp?.ipv4Address).toBe('192.0.2.11/24');
+      expect((n1.spec as { ipv4VXLANTunnelAddr?: string }).ipv4VXLANTunnelAddr).toMatch(/^10\.244\./);
+      const pool = await cluster.datastore.get('IPPool', 'default-ipv4-ippool');
+      expect(pool.spec).toMatchObject({ cidr: '10.244.0.0/16', vxlanMode: 'Always', natOutgoing: true });
+      expect((await cluster.datastore.get('ClusterInformation', 'default')).spec).toMatchObject({
+        datastoreReady: true,
+      });
+    });
+
+    it('health and metrics answer', async () => {
+      const node = cluster.nodes[0]!;
+      const live = await fetch(`${node.healthUrl}/liveness`);
+      expect(live.status).toBe(200);
+      const ready = (await (await fetch(`${node.healthUrl}/readiness`)).json()) as {
+        ready: boolean;
+        components: object;
+      };
+      expect(ready.ready).toBe(true);
+      expect(Object.keys(ready.components)).toEqual(expect.arrayContaining(['calico-node', 'felix']));
+      const metrics = await (await fetch(`${node.metricsUrl}/metrics`)).text();
+      expect(metrics).toMatch(/^felix_resync_state 1$/m);
+      expect(metrics).toMatch(/^calico_cni_requests_total\{command="ADD",result="ok"\} 2$/m);
+      expect(metrics).toMatch(/^process_resident_memory_bytes \d+/m);
+    });
+
+    it('pods on the same node and across nodes reach each other (VXLAN)', async () => {
+      expect(await cluster.ping(a1, a2.ip)).toBe(true);
+      await waitFor(() => cluster.ping(a1, b1.ip), { timeoutMs: 20_000, what: 'a1 → b1 over VXLAN' });
+      expect(await cluster.ping(b1, a1.ip)).toBe(true);
+    });
+
+    it('a route deleted by hand is restored on the next refresh', async () => {
+      const node = cluster.nodes[0]!;
+      const nl = Netlink.open(node.lab.namespace);
+      try {
+        await nl.deleteRoute({ dst: `${a2.ip}/32` });
+        expect(await cluster.ping(a1, a2.ip)).toBe(false);
+        await waitFor(async () => (await nl.listRoutes({ dst: `${a2.ip}/32` })).length === 1, {
+          timeoutMs: 15_000,
+          what: 'route restored',
+        });
+        expect(await cluster.ping(a1, a2.ip)).toBe(true);
+      } finally {
+        nl.close();
+      }
+    });
+
+    it('with etcd down the dataplane stays and traffic flows; afterwards new pods are programmed', async () => {
+      await cluster.etcd.kill();
+      try {
+        expect(await cluster.ping(a1, b1.ip, 3)).toBe(true);
+        expect(await cluster.ping(b1, a2.ip, 3)).toBe(true);
+      } finally {
+        await cluster.etcd.start();
+      }
+      const b2 = await cluster.addPod(cluster.nodes[1]!, 'b2');
+      await waitFor(() => cluster.ping(a1, b2.ip), {
+        timeoutMs: 30_000,
+        what: 'a1 → new pod b2 after etcd returned',
+      });
+    });
+
+    it('restarting calico-node loses no packet between established pods', async () => {
+      const node = cluster.nodes[0]!;
+      const ns = NetNamespace.open(a1.netns);
+      // 0.2 s between pings while the node restarts; any lost reply shows in ping's summary.
+      const { execInNamespace } = await import('@calico-ts/kernel');
+      const pinging = execInNamespace(ns, 'ping', ['-i', '0.2', '-c', '60', '-W', '1', b1.ip]);
+      try {
+        await cluster.stopNode(node);
+        await cluster.startNode(node, {
+          CALICO_IPV4POOL_CIDR: '10.244.0.0/16',
+          CALICO_IPV4POOL_VXLAN: 'Always',
+        });
+        const r = await pinging;
+        expect(r.stdout).toMatch(/60 packets transmitted, 60 received, 0% packet loss/);
+      } finally {
+        ns.close();
+      }
+    }, 120_000);
+
+    it('DEL removes the pod and its endpoint', async () => {
+      await cluster.deletePod(a2);
+      const weps = (await cluster.datastore.list('WorkloadEndpoint', { namespace: 'default' })).items;
+      expect(weps.map((w) => (w.spec as { pod?: string }).pod)).not.toContain('a2');
+      expect(await cluster.ping(a1, a2.ip)).toBe(false);
+    });
+  },
+);
