@@ -25,7 +25,11 @@ control socket default: ${DEFAULT_CONTROL_SOCKET}
 
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
@@ -48,7 +52,9 @@ async function client(
   }
   const result = await callControl(control, command, params);
   if (output === 'json') {
-    process.stdout.write(`${JSON.stringify(command === 'status' ? (result as { peers: PeerStatus[] }).peers : result, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify(command === 'status' ? (result as { peers: PeerStatus[] }).peers : result, null, 2)}\n`,
+    );
     return 0;
   }
   if (command === 'status') {
@@ -57,7 +63,14 @@ async function client(
       table(
         ['ADDRESS', 'AS', 'STATE', 'UPTIME', 'RECEIVED', 'ACCEPTED', 'SENT', 'LAST ERROR'],
         peers.map((p) => [
-          p.address, String(p.asNumber), p.state, duration(p.uptimeSeconds), String(p.received), String(p.accepted), String(p.sent), p.lastError ?? '',
+          p.address,
+          String(p.asNumber),
+          p.state,
+          duration(p.uptimeSeconds),
+          String(p.received),
+          String(p.accepted),
+          String(p.sent),
+          p.lastError ?? '',
         ]),
       ),
     );
@@ -66,7 +79,14 @@ async function client(
     process.stdout.write(
       table(
         ['PREFIX', 'NEXT HOP', 'AS PATH', 'COMMUNITIES', 'BEST', 'PEER'],
-        routes.map((r) => [r.prefix, r.nextHop, r.asPath || '-', r.communities.join(' ') || '-', r.best ? '*' : '', r.peer]),
+        routes.map((r) => [
+          r.prefix,
+          r.nextHop,
+          r.asPath || '-',
+          r.communities.join(' ') || '-',
+          r.best ? '*' : '',
+          r.peer,
+        ]),
       ),
     );
   }
@@ -74,7 +94,19 @@ async function client(
 }
 
 async function main(argv: string[]): Promise<number> {
-  let parsed: ReturnType<typeof parseArgs<{ options: { config: { type: 'string'; short: 'c' }; control: { type: 'string' }; output: { type: 'string'; short: 'o' }; help: { type: 'boolean'; short: 'h' }; prefix: { type: 'string' }; best: { type: 'boolean' } }; allowPositionals: true }>>;
+  let parsed: ReturnType<
+    typeof parseArgs<{
+      options: {
+        config: { type: 'string'; short: 'c' };
+        control: { type: 'string' };
+        output: { type: 'string'; short: 'o' };
+        help: { type: 'boolean'; short: 'h' };
+        prefix: { type: 'string' };
+        best: { type: 'boolean' };
+      };
+      allowPositionals: true;
+    }>
+  >;
   try {
     parsed = parseArgs({
       args: argv,
@@ -132,12 +164,13 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGHUP', () => {
     daemon.reload().catch((e: Error) => process.stderr.write(`calico-bgpd: reload refused: ${e.message}\n`));
   });
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+  // SIGTERM: a restart (close without NOTIFICATION, peers keep our routes per RFC 4724);
+  // SIGINT: a shutdown (Cease to every peer, routes withdrawn).
+  const graceful = await new Promise<boolean>((resolve) => {
+    process.once('SIGTERM', () => resolve(true));
+    process.once('SIGINT', () => resolve(false));
   });
-  await daemon.stop();
+  await daemon.stop({ graceful });
   return 0;
 }
 

@@ -5,18 +5,38 @@
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 import { type Clock, systemClock, type TimerHandle } from './fsm/clock.ts';
 import { FsmState } from './fsm/fsm.ts';
 import { AttrInterner, type AttrSet, LOCAL_SOURCE, type Route, type RouteSource } from './rib/attr-set.ts';
 import { AdjRibIn, type BestPathChange, LocRib } from './rib/loc-rib.ts';
 import { CompiledPolicy, formatAsPath, formatCommunity, type Policy } from './rib/policy.ts';
-import { exportAttributes, type ExportTarget, importViolation, type LocalIdentity, sanitizeImported } from './rib/route-rules.ts';
+import {
+  type ExportTarget,
+  exportAttributes,
+  importViolation,
+  type LocalIdentity,
+  sanitizeImported,
+} from './rib/route-rules.ts';
 import { Session } from './session/session.ts';
 import type { SocketOptions } from './session/socket-options.ts';
 import type { PathAttributes } from './wire/attributes.ts';
-import { BGP_PORT, CeaseSubcode, ErrorCode, type FamilyKey, MAX_EXTENDED_MESSAGE_LENGTH, MAX_MESSAGE_LENGTH } from './wire/constants.ts';
-import { encodeEndOfRib, encodeRouteRefresh, packUpdates, packWithdrawals, type RouteRefreshMessage, type UpdateMessage } from './wire/messages.ts';
+import {
+  BGP_PORT,
+  CeaseSubcode,
+  ErrorCode,
+  type FamilyKey,
+  MAX_EXTENDED_MESSAGE_LENGTH,
+  MAX_MESSAGE_LENGTH,
+} from './wire/constants.ts';
+import {
+  encodeEndOfRib,
+  encodeRouteRefresh,
+  packUpdates,
+  packWithdrawals,
+  type RouteRefreshMessage,
+  type UpdateMessage,
+} from './wire/messages.ts';
 import type { Capability } from './wire/open.ts';
 import { normalizeIp, parseIp, parsePrefix, prefixAfi } from './wire/prefix.ts';
 
@@ -179,13 +199,20 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   #startedAt: number;
   #originated = new Map<string, Route>();
 
-  constructor(config: SpeakerConfig, deps: { logger?: Logger; clock?: Clock; socketOptions?: SocketOptions } = {}) {
+  constructor(
+    config: SpeakerConfig,
+    deps: { logger?: Logger; clock?: Clock; socketOptions?: SocketOptions } = {},
+  ) {
     super();
     if (!parseIp(config.routerId) || config.routerId.includes(':')) {
       throw new BgpConfigError(`routerId: "${config.routerId}" is not an IPv4 address`);
     }
     this.config = config;
-    this.#me = { asNumber: config.asNumber, routerId: config.routerId, clusterId: config.clusterId ?? config.routerId };
+    this.#me = {
+      asNumber: config.asNumber,
+      routerId: config.routerId,
+      clusterId: config.clusterId ?? config.routerId,
+    };
     this.locRib = new LocRib({ multipath: config.multipath ?? false });
     this.#log = deps.logger ?? pino({ level: 'silent' });
     this.#clock = deps.clock ?? systemClock;
@@ -196,7 +223,13 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   /** Start listening (if configured). Peers added before or after start connect on their own. */
   async start(): Promise<void> {
     const l = this.config.listen;
-    if (l) {
+    if (l && this.#socketOptions?.listen) {
+      // The listening socket is made by the SocketOptions (e.g. inside a network namespace).
+      const server = await this.#socketOptions.listen({ host: l.address, port: l.port });
+      server.on('connection', (s: net.Socket) => this.#onIncoming(s));
+      this.#server = server;
+      for (const p of this.#peers.values()) this.#installListenerKey(p.config);
+    } else if (l) {
       const server = net.createServer((s) => this.#onIncoming(s));
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -217,7 +250,18 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     return a && typeof a === 'object' ? a.port : undefined;
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stop every session. `graceful`: close the connections without NOTIFICATION so peers with
+   * graceful restart keep our routes (RFC 4724) while we restart; otherwise send Cease.
+   */
+  async stop(opts: { graceful?: boolean } = {}): Promise<void> {
+    if (opts.graceful) {
+      for (const p of this.#peers.values()) {
+        p.session.abort();
+        if (p.staleTimer) this.#clock.clearTimer(p.staleTimer);
+      }
+      this.#peers.clear();
+    }
     for (const address of [...this.#peers.keys()]) this.removePeer(address);
     const s = this.#server;
     this.#server = undefined;
@@ -250,7 +294,8 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     entry.session = this.#makeSession(entry);
     this.#peers.set(address, entry);
     this.#installListenerKey(config);
-    if (this.#server || this.config.listen === false || this.config.listen === undefined) entry.session.start();
+    if (this.#server || this.config.listen === false || this.config.listen === undefined)
+      entry.session.start();
   }
 
   removePeer(address: string): void {
@@ -276,8 +321,19 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     }
     const next = { ...cfg, address: key };
     const sessionKeys: (keyof PeerConfig)[] = [
-      'asNumber', 'port', 'localAddress', 'password', 'holdTime', 'keepaliveTime', 'connectRetryTime', 'passive',
-      'ttl', 'gtsm', 'families', 'addPathReceive', 'routeReflectorClient',
+      'asNumber',
+      'port',
+      'localAddress',
+      'password',
+      'holdTime',
+      'keepaliveTime',
+      'connectRetryTime',
+      'passive',
+      'ttl',
+      'gtsm',
+      'families',
+      'addPathReceive',
+      'routeReflectorClient',
     ];
     const restart = sessionKeys.some((k) => JSON.stringify(p.config[k]) !== JSON.stringify(next[k]));
     if (restart) {
@@ -287,8 +343,12 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     }
     const importChanged = JSON.stringify(p.config.importPolicy) !== JSON.stringify(next.importPolicy);
     const exportChanged =
-      JSON.stringify([p.config.exportPolicy, p.config.nextHopSelf, p.config.nextHopV4, p.config.nextHopV6]) !==
-      JSON.stringify([next.exportPolicy, next.nextHopSelf, next.nextHopV4, next.nextHopV6]);
+      JSON.stringify([
+        p.config.exportPolicy,
+        p.config.nextHopSelf,
+        p.config.nextHopV4,
+        p.config.nextHopV6,
+      ]) !== JSON.stringify([next.exportPolicy, next.nextHopSelf, next.nextHopV4, next.nextHopV6]);
     p.config = next;
     for (const c of p.exportCache) c.clear();
     p.importPolicy = new CompiledPolicy(next.importPolicy);
@@ -319,7 +379,13 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       });
     }
     if (opts.largeCommunities?.length) attrs.largeCommunities = opts.largeCommunities;
-    const route: Route = { prefix, pathId: 0, attrs: this.#interner.intern(attrs), source: LOCAL_SOURCE, stale: false };
+    const route: Route = {
+      prefix,
+      pathId: 0,
+      attrs: this.#interner.intern(attrs),
+      source: LOCAL_SOURCE,
+      stale: false,
+    };
     this.#originated.set(prefix, route);
     const c = this.locRib.add(route);
     if (c) this.#propagate([c]);
@@ -350,7 +416,9 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
 
   status(): SpeakerStatus {
     const now = this.#clock.now();
-    const listen = this.config.listen ? { ...this.config.listen, port: this.listenPort ?? this.config.listen.port } : null;
+    const listen = this.config.listen
+      ? { ...this.config.listen, port: this.listenPort ?? this.config.listen.port }
+      : null;
     return {
       routerId: this.config.routerId,
       asNumber: this.config.asNumber,
@@ -408,7 +476,10 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   #installListenerKey(cfg: PeerConfig): void {
     if (!cfg.password || !this.#server) return;
     if (!this.#socketOptions) {
-      this.#log.error({ peer: cfg.address }, 'TCP-MD5 password configured but no SocketOptions implementation');
+      this.#log.error(
+        { peer: cfg.address },
+        'TCP-MD5 password configured but no SocketOptions implementation',
+      );
       return;
     }
     this.#socketOptions.setListenerMd5(this.#server, cfg.address, cfg.password);
@@ -446,15 +517,23 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     const cfg = entry.config;
     const families = cfg.families ?? ['ipv4', 'ipv6'];
     const capabilities = (): Capability[] => {
-      const caps: Capability[] = families.map((f) => ({ kind: 'multiprotocol', afi: f === 'ipv4' ? 1 : 2, safi: 1 }));
+      const caps: Capability[] = families.map((f) => ({
+        kind: 'multiprotocol',
+        afi: f === 'ipv4' ? 1 : 2,
+        safi: 1,
+      }));
       caps.push({ kind: 'route-refresh' }, { kind: 'enhanced-route-refresh' });
       caps.push({ kind: 'four-octet-as', asNumber: this.config.asNumber });
       const gr = this.#grCapability();
       if (gr) caps.push(gr);
       // RFC 8950: we accept IPv4 routes with an IPv6 next hop.
-      if (families.includes('ipv4')) caps.push({ kind: 'extended-next-hop', entries: [{ afi: 1, safi: 1, nextHopAfi: 2 }] });
+      if (families.includes('ipv4'))
+        caps.push({ kind: 'extended-next-hop', entries: [{ afi: 1, safi: 1, nextHopAfi: 2 }] });
       if (cfg.addPathReceive) {
-        caps.push({ kind: 'add-path', entries: families.map((f) => ({ afi: f === 'ipv4' ? 1 : 2, safi: 1, mode: 1 as const })) });
+        caps.push({
+          kind: 'add-path',
+          entries: families.map((f) => ({ afi: f === 'ipv4' ? 1 : 2, safi: 1, mode: 1 as const })),
+        });
       }
       caps.push({ kind: 'extended-message' });
       return caps;
@@ -527,7 +606,10 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     for (const c of p.exportCache) c.clear();
     if (gr) {
       const restartTime = p.session.negotiated?.peerGracefulRestart?.restartTime ?? 120;
-      this.#log.info({ peer: p.config.address, routes: p.accepted.size, restartTime }, 'peer down: keeping routes stale (graceful restart)');
+      this.#log.info(
+        { peer: p.config.address, routes: p.accepted.size, restartTime },
+        'peer down: keeping routes stale (graceful restart)',
+      );
       const changes: BestPathChange[] = [];
       for (const [k, r] of p.accepted) {
         r.stale = true;
@@ -609,14 +691,22 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     if (m.mpUnreach) for (const n of m.mpUnreach.withdrawn) withdraw(n.prefix, n.pathId);
     if (m.treatAsWithdraw) {
       // RFC 7606 §2: the announced routes are withdrawn and the session stays up.
-      this.#log.warn({ peer: p.config.address, problems: m.problems }, 'malformed UPDATE treated as withdraw');
+      this.#log.warn(
+        { peer: p.config.address, problems: m.problems },
+        'malformed UPDATE treated as withdraw',
+      );
       for (const n of m.nlri) withdraw(n.prefix, n.pathId);
       for (const n of m.mpReach?.nlri ?? []) withdraw(n.prefix, n.pathId);
     } else {
-      if (m.problems.length) this.#log.info({ peer: p.config.address, problems: m.problems }, 'UPDATE attributes discarded');
+      if (m.problems.length)
+        this.#log.info({ peer: p.config.address, problems: m.problems }, 'UPDATE attributes discarded');
       const base = sanitizeImported(m.attributes, src);
       const violation = importViolation(base, src, this.#me);
-      const announce = (list: { prefix: string; pathId: number }[], nextHop: string | undefined, ll?: string) => {
+      const announce = (
+        list: { prefix: string; pathId: number }[],
+        nextHop: string | undefined,
+        ll?: string,
+      ) => {
         if (list.length === 0) return;
         if (!nextHop || violation) {
           for (const n of list) withdraw(n.prefix, n.pathId);
@@ -655,10 +745,20 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   }
 
   /** Run import policy for one received route and put the result in the Loc-RIB. */
-  #accept(p: PeerEntry, k: string, received: Route, unchanged: AttrSet | undefined, changes: BestPathChange[]): void {
+  #accept(
+    p: PeerEntry,
+    k: string,
+    received: Route,
+    unchanged: AttrSet | undefined,
+    changes: BestPathChange[],
+  ): void {
     let route: Route | undefined = received;
     if (!unchanged) {
-      const out = p.importPolicy.apply(received.prefix, received.attrs as PathAttributes & { nextHop: string }, this.config.asNumber);
+      const out = p.importPolicy.apply(
+        received.prefix,
+        received.attrs as PathAttributes & { nextHop: string },
+        this.config.asNumber,
+      );
       if (!out) route = undefined;
       else if (out !== received.attrs) {
         const { key: _k, asPathLength: _l, neighborAs: _n, ...plain } = out as AttrSet;
@@ -683,7 +783,8 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     const changes: BestPathChange[] = [];
     // Routes accepted while there was no policy are their own Adj-RIB-In copy.
     if (p.adjIn.routes.size === 0) for (const [k, r] of p.accepted) p.adjIn.routes.set(k, r);
-    for (const [k, r] of [...p.adjIn.routes]) this.#accept(p, k, r, p.importPolicy.empty ? r.attrs : undefined, changes);
+    for (const [k, r] of [...p.adjIn.routes])
+      this.#accept(p, k, r, p.importPolicy.empty ? r.attrs : undefined, changes);
     if (p.importPolicy.empty) p.adjIn.routes.clear();
     if (changes.length) this.#propagate(changes);
   }
@@ -713,7 +814,8 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       return;
     }
     if (m.subtype === 2 && p.refreshing.delete(fam)) {
-      for (const [k, r] of p.stale) if (r.source === p.source && p.accepted.get(k) === r) p.accepted.delete(k);
+      for (const [k, r] of p.stale)
+        if (r.source === p.source && p.accepted.get(k) === r) p.accepted.delete(k);
       this.#dropStale(p, fam);
     }
   }
@@ -730,7 +832,8 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     let selfNextHop: string | undefined;
     if (afi === 1) {
       if (!n.families.has('1/1')) return undefined;
-      selfNextHop = p.config.nextHopV4 ?? (localIsV6 ? (n.extendedNextHop.has('1/1') ? local : undefined) : local);
+      selfNextHop =
+        p.config.nextHopV4 ?? (localIsV6 ? (n.extendedNextHop.has('1/1') ? local : undefined) : local);
     } else {
       if (!n.families.has('2/1')) return undefined;
       selfNextHop = p.config.nextHopV6 ?? (localIsV6 ? local : local ? `::ffff:${local}` : undefined);
@@ -761,7 +864,10 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         const filtered = raw ? p.exportPolicy.apply(prefix, raw, this.config.asNumber) : undefined;
         if (filtered) attrs = this.#interner.intern(filtered);
         if (cacheable) {
-          if (!bySource) p.exportCache[afi]!.set(best.source, (bySource = new Map()));
+          if (!bySource) {
+            bySource = new Map();
+            p.exportCache[afi]!.set(best.source, bySource);
+          }
           bySource.set(best.attrs, attrs);
         }
       }
@@ -820,9 +926,9 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         continue;
       }
       p.adjOut.set(prefix, attrs);
-      let g = groups.get(attrs);
-      if (!g) groups.set(attrs, (g = []));
-      g.push({ prefix });
+      const g = groups.get(attrs);
+      if (g) g.push({ prefix });
+      else groups.set(attrs, [{ prefix }]);
     }
     p.pendingOut.clear();
     const out: Uint8Array[] = [];
@@ -833,7 +939,14 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     for (const [attrs, routes] of groups) {
       const afi = prefixAfi(routes[0]!.prefix);
       const { key: _k, asPathLength: _l, neighborAs: _n, nextHop, linkLocalNextHop, ...rest } = attrs;
-      const opts: Parameters<typeof packUpdates>[0] = { afi, safi: 1, attributes: rest, nextHop, routes, ctx };
+      const opts: Parameters<typeof packUpdates>[0] = {
+        afi,
+        safi: 1,
+        attributes: rest,
+        nextHop,
+        routes,
+        ctx,
+      };
       if (linkLocalNextHop) opts.linkLocalNextHop = linkLocalNextHop;
       out.push(...packUpdates(opts));
     }

@@ -50,9 +50,28 @@ protocol bgp peer_i {
 `;
     bird = await startBird(tmp.dir, 'bird', birdConfig);
     birdI = await startBird(tmp.dir, 'bird-i', birdIConfig);
-    speaker = new BgpSpeaker({ routerId: '192.0.2.22', asNumber: 64512, listen: { address: US, port: ourPort } }, { logger: pino({ level: process.env['BGP_TEST_LOG'] ?? 'silent' }) });
-    speaker.addPeer({ address: BIRD_E, asNumber: 4200000001, port: ePort, localAddress: US, holdTime: 9, connectRetryTime: 1, nextHopV6: '2001:db8::22' });
-    speaker.addPeer({ address: BIRD_I, asNumber: 64512, port: iPort, localAddress: US, holdTime: 9, connectRetryTime: 1, families: ['ipv4'] });
+    speaker = new BgpSpeaker(
+      { routerId: '192.0.2.22', asNumber: 64512, listen: { address: US, port: ourPort } },
+      { logger: pino({ level: process.env['BGP_TEST_LOG'] ?? 'silent' }) },
+    );
+    speaker.addPeer({
+      address: BIRD_E,
+      asNumber: 4200000001,
+      port: ePort,
+      localAddress: US,
+      holdTime: 9,
+      connectRetryTime: 1,
+      nextHopV6: '2001:db8::22',
+    });
+    speaker.addPeer({
+      address: BIRD_I,
+      asNumber: 64512,
+      port: iPort,
+      localAddress: US,
+      holdTime: 9,
+      connectRetryTime: 1,
+      families: ['ipv4'],
+    });
     speaker.originate('198.18.1.0/24', { communities: ['64512:1'] });
     speaker.originate('2001:db8:1::/64');
     await speaker.start();
@@ -70,11 +89,22 @@ protocol bgp peer_i {
 
   it('establishes eBGP (4-octet AS) and iBGP and exchanges IPv4 and IPv6 routes', async () => {
     await waitFor('both sessions Established', () => established(BIRD_E) && established(BIRD_I));
-    await waitFor('BIRD routes in our Loc-RIB', () => speaker.routes().filter((r) => r.peer !== 'local').length === 4);
+    await waitFor(
+      'BIRD routes in our Loc-RIB',
+      () => speaker.routes().filter((r) => r.peer !== 'local').length === 4,
+    );
     const byPrefix = new Map(speaker.routes().map((r) => [r.prefix, r]));
     expect(byPrefix.get('240.1.0.0/24')).toMatchObject({ asPath: '4200000001', nextHop: BIRD_E, best: true });
-    expect(byPrefix.get('2001:db8:100::/48')).toMatchObject({ asPath: '4200000001', nextHop: '2001:db8::21' });
-    expect(byPrefix.get('240.2.0.0/24')).toMatchObject({ asPath: '', localPref: 200, communities: ['65000:7'], peer: BIRD_I });
+    expect(byPrefix.get('2001:db8:100::/48')).toMatchObject({
+      asPath: '4200000001',
+      nextHop: '2001:db8::21',
+    });
+    expect(byPrefix.get('240.2.0.0/24')).toMatchObject({
+      asPath: '',
+      localPref: 200,
+      communities: ['65000:7'],
+      peer: BIRD_I,
+    });
     // Our routes at BIRD: eBGP with our AS prepended, iBGP with LOCAL_PREF 100.
     const out = await waitFor('our routes at BIRD', async () => {
       const o = await bird.birdc('show', 'route', 'all', '198.18.1.0/24');
@@ -116,7 +146,10 @@ protocol bgp peer_i {
     expect(stale.sort()).toEqual(['2001:db8:100::/48', '240.1.0.0/24', '240.1.1.0/24']);
     await bird.restart();
     await waitFor('re-established', () => established(BIRD_E));
-    await waitFor('stale routes refreshed', () => peer(BIRD_E).stale === 0 && speaker.routes().filter((r) => r.peer === BIRD_E).length === 3);
+    await waitFor(
+      'stale routes refreshed',
+      () => peer(BIRD_E).stale === 0 && speaker.routes().filter((r) => r.peer === BIRD_E).length === 3,
+    );
     expect(speaker.routes().some((r) => r.stale)).toBe(false);
   });
 

@@ -19,7 +19,12 @@ export function tempDir(tag: string): { dir: string; remove(): void } {
 }
 
 /** Poll `check` until it returns a truthy value or the deadline passes. */
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 20_000, everyMs = 100): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  what: string,
+  check: () => T | Promise<T>,
+  timeoutMs = 20_000,
+  everyMs = 100,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -30,7 +35,8 @@ export async function waitFor<T>(what: string, check: () => T | Promise<T>, time
     } catch (e) {
       last = e;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(last)})`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${String(last)})`);
     await delay(everyMs);
   }
 }
@@ -56,7 +62,9 @@ export async function startBird(dir: string, name: string, config: string): Prom
   const launch = async (extra: string[] = []) => {
     await run('bird', ['-c', conf, '-s', ctl, '-P', pidFile, ...extra]);
     pid = Number(readFileSync(pidFile, 'utf8').trim());
-    await waitFor(`BIRD ${name} control socket`, async () => (await run('birdc', ['-s', ctl, 'show', 'status'])).stdout.includes('Daemon is up'));
+    await waitFor(`BIRD ${name} control socket`, async () =>
+      (await run('birdc', ['-s', ctl, 'show', 'status'])).stdout.includes('Daemon is up'),
+    );
   };
   await launch();
   const alive = (p: number) => {
@@ -114,7 +122,8 @@ export async function startGobgp(dir: string, name: string, toml: string): Promi
   let output = '';
   child.stdout?.on('data', (d) => (output += d));
   child.stderr?.on('data', (d) => (output += d));
-  const gobgp = async (...args: string[]) => (await run('gobgp', ['-u', '127.0.0.1', '-p', String(apiPort), ...args])).stdout;
+  const gobgp = async (...args: string[]) =>
+    (await run('gobgp', ['-u', '127.0.0.1', '-p', String(apiPort), ...args])).stdout;
   await waitFor('gobgpd API', async () => {
     if (child.exitCode !== null) throw new Error(`gobgpd exited: ${output}`);
     return (await gobgp('global')).includes('AS');
@@ -123,7 +132,7 @@ export async function startGobgp(dir: string, name: string, toml: string): Promi
     pid: child.pid!,
     apiPort,
     gobgp,
-    json: async <T,>(...args: string[]) => JSON.parse(await gobgp(...args, '-j')) as T,
+    json: async <T>(...args: string[]) => JSON.parse(await gobgp(...args, '-j')) as T,
     log: () => output,
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;

@@ -7,13 +7,13 @@ import net from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWith } from '../../../test-support/requirements.ts';
 import {
+  type BgpMessage,
   BgpSpeaker,
   decodeMessage,
   encodeKeepalive,
   encodeOpen,
   encodeUpdate,
   MessageFramer,
-  type BgpMessage,
 } from '../src/index.ts';
 import { freePort, waitFor } from './lab.ts';
 
@@ -29,7 +29,8 @@ class RawPeer {
   constructor(port: number) {
     this.socket = net.connect({ host: US, port, localAddress: RAW });
     this.socket.on('data', (d) => {
-      for (const f of this.#framer.push(d)) this.received.push(decodeMessage(f.slice(), { fourOctetAs: true }));
+      for (const f of this.#framer.push(d))
+        this.received.push(decodeMessage(f.slice(), { fourOctetAs: true }));
     });
     this.socket.on('close', () => (this.closed = true));
     this.socket.on('error', () => {});
@@ -58,7 +59,11 @@ describeWith([], 'RFC 7606 error handling against a crafted sender', () => {
   const state = () => speaker.status().peers[0]!.state;
   const ctx = { fourOctetAs: true };
   const attrs = { origin: 0 as const, asPath: [{ type: 2 as const, asns: [65005] }], nextHop: '192.0.2.52' };
-  const prefixes = () => speaker.routes().map((r) => r.prefix).sort();
+  const prefixes = () =>
+    speaker
+      .routes()
+      .map((r) => r.prefix)
+      .sort();
 
   it('withdraws the routes of an UPDATE with ORIGIN=5 and keeps the session', async () => {
     const raw = new RawPeer(port);
@@ -68,7 +73,10 @@ describeWith([], 'RFC 7606 error handling against a crafted sender', () => {
         myAs: 65005,
         holdTime: 90,
         bgpId: '192.0.2.52',
-        capabilities: [{ kind: 'multiprotocol', afi: 1, safi: 1 }, { kind: 'four-octet-as', asNumber: 65005 }],
+        capabilities: [
+          { kind: 'multiprotocol', afi: 1, safi: 1 },
+          { kind: 'four-octet-as', asNumber: 65005 },
+        ],
       }),
     );
     await waitFor('our OPEN', () => raw.received.some((m) => m.type === 'open'));
@@ -76,12 +84,22 @@ describeWith([], 'RFC 7606 error handling against a crafted sender', () => {
     await waitFor('Established', () => state() === 'Established');
     raw.send(
       encodeUpdate(
-        { withdrawn: [], attributes: attrs, nlri: [{ prefix: '240.5.0.1/32', pathId: 0 }, { prefix: '240.5.0.2/32', pathId: 0 }] },
+        {
+          withdrawn: [],
+          attributes: attrs,
+          nlri: [
+            { prefix: '240.5.0.1/32', pathId: 0 },
+            { prefix: '240.5.0.2/32', pathId: 0 },
+          ],
+        },
         ctx,
       ),
     );
     await waitFor('two routes', () => prefixes().length === 2);
-    const bad = encodeUpdate({ withdrawn: [], attributes: attrs, nlri: [{ prefix: '240.5.0.1/32', pathId: 0 }] }, ctx);
+    const bad = encodeUpdate(
+      { withdrawn: [], attributes: attrs, nlri: [{ prefix: '240.5.0.1/32', pathId: 0 }] },
+      ctx,
+    );
     // ORIGIN is the first attribute: header 19 + withdrawn len 2 + attr len 2 + flags/type/len 3.
     expect([bad[23], bad[24], bad[25]]).toEqual([0x40, 1, 1]);
     bad[26] = 5;
@@ -93,7 +111,10 @@ describeWith([], 'RFC 7606 error handling against a crafted sender', () => {
     expect(raw.closed).toBe(false);
 
     // An unrecognised well-known attribute is not repairable: NOTIFICATION 3/2 and reset.
-    const reset = encodeUpdate({ withdrawn: [], attributes: attrs, nlri: [{ prefix: '240.5.0.3/32', pathId: 0 }] }, ctx);
+    const reset = encodeUpdate(
+      { withdrawn: [], attributes: attrs, nlri: [{ prefix: '240.5.0.3/32', pathId: 0 }] },
+      ctx,
+    );
     const withAttr = new Uint8Array(reset.length + 3);
     withAttr.set(reset.subarray(0, 23));
     withAttr.set([0x40, 99, 0], 23); // well-known (not optional) type 99, empty
@@ -106,7 +127,10 @@ describeWith([], 'RFC 7606 error handling against a crafted sender', () => {
     raw.send(withAttr);
     const n = await waitFor('NOTIFICATION', () => raw.received.find((m) => m.type === 'notification'));
     expect(n).toMatchObject({ type: 'notification', code: 3, subcode: 2 });
-    await waitFor('session reset and routes gone', () => state() !== 'Established' && prefixes().length === 0);
+    await waitFor(
+      'session reset and routes gone',
+      () => state() !== 'Established' && prefixes().length === 0,
+    );
     expect(speaker.status().peers[0]!.lastError).toMatch(/UNRECOGNIZED_WELL_KNOWN/);
     raw.socket.destroy();
   });

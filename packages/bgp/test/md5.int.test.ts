@@ -17,7 +17,8 @@ describeWith([root(), command('bird'), command('birdc')], 'TCP-MD5 with BIRD', (
 
   beforeAll(async () => {
     const socketOptions = await loadKernelSocketOptions();
-    const [pIn, pOut, pBad, bOut, bIn, bBad] = await Promise.all([1, 2, 3, 4, 5, 6].map(() => freePort()));
+    const ports = await Promise.all([1, 2, 3, 4, 5, 6].map(() => freePort()));
+    const [pIn, pOut, pBad, bOut, bIn, bBad] = ports as [number, number, number, number, number, number];
     bird = await startBird(
       tmp.dir,
       'bird',
@@ -32,8 +33,19 @@ protocol bgp md5_bad from t { local 127.0.7.25 port ${bBad} as 65007; neighbor 1
 `,
     );
     const make = async (addr: string, port: number, peer: string, peerPort: number, passive: boolean) => {
-      const s = new BgpSpeaker({ routerId: '192.0.2.72', asNumber: 64512, listen: { address: addr, port } }, { socketOptions });
-      s.addPeer({ address: peer, asNumber: 65007, port: peerPort, localAddress: addr, password: 's3cret', passive, connectRetryTime: 1 });
+      const s = new BgpSpeaker(
+        { routerId: '192.0.2.72', asNumber: 64512, listen: { address: addr, port } },
+        { socketOptions },
+      );
+      s.addPeer({
+        address: peer,
+        asNumber: 65007,
+        port: peerPort,
+        localAddress: addr,
+        password: 's3cret',
+        passive,
+        connectRetryTime: 1,
+      });
       speakers.push(s);
       await s.start();
       return s;
@@ -54,14 +66,19 @@ protocol bgp md5_bad from t { local 127.0.7.25 port ${bBad} as 65007; neighbor 1
   it('establishes with the key when BIRD connects to our listener and when we connect to BIRD', async () => {
     await waitFor('passive side Established', () => state(0) === 'Established');
     await waitFor('active side Established', () => state(1) === 'Established');
-    await waitFor('routes over both', () => speakers[0]!.routes().length === 1 && speakers[1]!.routes().length === 1);
+    await waitFor(
+      'routes over both',
+      () => speakers[0]!.routes().length === 1 && speakers[1]!.routes().length === 1,
+    );
   });
 
   it('never establishes with a wrong key; the kernel counts the MD5 failures', async () => {
     const before = tcpMd5Counters();
     await waitFor('MD5 drops counted', () => {
       const now = tcpMd5Counters();
-      return now.failure + now.notFound + now.unexpected > before.failure + before.notFound + before.unexpected;
+      return (
+        now.failure + now.notFound + now.unexpected > before.failure + before.notFound + before.unexpected
+      );
     });
     expect(state(2)).not.toBe('Established');
     expect(await bird.birdc('show', 'protocols', 'md5_bad')).not.toContain('Established');

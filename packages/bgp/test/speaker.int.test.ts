@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWith } from '../../../test-support/requirements.ts';
-import { BgpSpeaker, type BestPathChange } from '../src/index.ts';
+import { type BestPathChange, BgpSpeaker } from '../src/index.ts';
 import { freePort, waitFor } from './lab.ts';
 
 const A = '127.0.6.1';
@@ -32,12 +32,17 @@ describeWith([], 'speaker to speaker', () => {
     await b?.stop();
   });
 
-  const up = () => a.status().peers[0]!.state === 'Established' && b.status().peers[0]!.state === 'Established';
+  const up = () =>
+    a.status().peers[0]!.state === 'Established' && b.status().peers[0]!.state === 'Established';
 
   it('resolves the connection collision and exchanges routes', async () => {
     await waitFor('Established', up);
     await waitFor('routes at b', () => b.routes().length === 2);
-    expect(b.routes({ prefix: '198.18.6.0/24' })[0]).toMatchObject({ asPath: '64512', nextHop: A, communities: ['64512:6'] });
+    expect(b.routes({ prefix: '198.18.6.0/24' })[0]).toMatchObject({
+      asPath: '64512',
+      nextHop: A,
+      communities: ['64512:6'],
+    });
     expect(changes.map((c) => c.prefix).sort()).toEqual(['198.18.6.0/24', '198.18.7.0/24']);
   });
 
@@ -49,7 +54,10 @@ describeWith([], 'speaker to speaker', () => {
     });
     await waitFor('198.18.7.0/24 withdrawn at b', () => b.routes().length === 1);
     a.updatePeer({ ...a.peers()[0]!, exportPolicy: { rules: [{ set: { prependAs: { count: 2 } } }] } });
-    await waitFor('prepended at b', () => b.routes().every((r) => r.asPath === '64512 64512 64512') && b.routes().length === 2);
+    await waitFor(
+      'prepended at b',
+      () => b.routes().every((r) => r.asPath === '64512 64512 64512') && b.routes().length === 2,
+    );
     expect(up()).toBe(true);
     expect(a.status().peers[0]!.uptimeSeconds).toBeGreaterThanOrEqual(since);
   });

@@ -9,13 +9,24 @@ import { parseIp, parseIpv4, parsePrefix } from '../wire/prefix.ts';
 
 const ipv4 = z.string().refine((s) => parseIpv4(s) !== undefined, { message: 'an IPv4 address' });
 const ip = z.string().refine((s) => parseIp(s) !== undefined, { message: 'an IPv4 or IPv6 address' });
-const cidr = z.string().refine((s) => parsePrefix(s) !== undefined, { message: 'a CIDR prefix with host bits zero' });
+const cidr = z
+  .string()
+  .refine((s) => parsePrefix(s) !== undefined, { message: 'a CIDR prefix with host bits zero' });
 const asNumber = z.number().int().min(1).max(4294967295);
 const port = z.number().int().min(0).max(65535);
 // RFC 4271 §4.2: hold time is 0 or at least 3 seconds.
-const holdTime = z.number().int().min(0).max(65535).refine((n) => n === 0 || n >= 3, { message: '0 or 3..65535 seconds' });
+const holdTime = z
+  .number()
+  .int()
+  .min(0)
+  .max(65535)
+  .refine((n) => n === 0 || n >= 3, { message: '0 or 3..65535 seconds' });
 
-const prefixMatch = z.strictObject({ prefix: cidr, ge: z.number().int().optional(), le: z.number().int().optional() });
+const prefixMatch = z.strictObject({
+  prefix: cidr,
+  ge: z.number().int().optional(),
+  le: z.number().int().optional(),
+});
 const policy = z.strictObject({
   defaultAction: z.enum(['accept', 'reject']).optional(),
   rules: z.array(
@@ -34,7 +45,9 @@ const policy = z.strictObject({
           localPref: z.number().int().min(0).max(4294967295).optional(),
           med: z.number().int().min(0).max(4294967295).optional(),
           addCommunities: z.array(z.string()).optional(),
-          prependAs: z.strictObject({ as: asNumber.optional(), count: z.number().int().min(1).max(32) }).optional(),
+          prependAs: z
+            .strictObject({ as: asNumber.optional(), count: z.number().int().min(1).max(32) })
+            .optional(),
           nextHop: ip.optional(),
         })
         .optional(),
@@ -56,7 +69,10 @@ export const peerSchema = z.strictObject({
   localAddress: ip.optional(),
   ttl: z.number().int().min(1).max(255).optional(),
   gtsm: z.boolean().optional(),
-  families: z.array(z.enum(['ipv4', 'ipv6'])).min(1).optional(),
+  families: z
+    .array(z.enum(['ipv4', 'ipv6']))
+    .min(1)
+    .optional(),
   nextHopSelf: z.boolean().optional(),
   nextHopV4: ipv4.optional(),
   nextHopV6: ip.optional(),
@@ -128,7 +144,8 @@ export function validateConfig(raw: unknown, file = 'config'): BgpdConfig {
   const problems: string[] = [];
   const seen = new Set<string>();
   c.peers.forEach((p, i) => {
-    if (seen.has(p.address)) problems.push(`peers[${i}].address: got "${p.address}", expected each peer address once`);
+    if (seen.has(p.address))
+      problems.push(`peers[${i}].address: got "${p.address}", expected each peer address once`);
     seen.add(p.address);
   });
   c.originate.forEach((p, i) => {
@@ -149,7 +166,9 @@ export function loadConfig(file: string): BgpdConfig {
   try {
     raw = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (e) {
-    throw new ConfigError(file, [`not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(e as Error).message}`]);
+    throw new ConfigError(file, [
+      `not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(e as Error).message}`,
+    ]);
   }
   return validateConfig(raw, file);
 }

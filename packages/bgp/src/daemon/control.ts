@@ -36,7 +36,10 @@ export async function serveControl(path: string, handler: ControlHandler): Promi
         try {
           const req = JSON.parse(line) as { method?: unknown; params?: unknown };
           if (typeof req.method !== 'string') throw new Error('request needs a "method" string');
-          reply = { ok: true, result: await handler(req.method, (req.params ?? {}) as Record<string, unknown>) };
+          reply = {
+            ok: true,
+            result: await handler(req.method, (req.params ?? {}) as Record<string, unknown>),
+          };
         } catch (e) {
           reply = { ok: false, error: (e as Error).message };
         }
@@ -59,7 +62,12 @@ export class ControlError extends Error {
 }
 
 /** One request/answer over the control socket. */
-export function callControl(path: string, method: string, params: Record<string, unknown> = {}, timeoutMs = 10_000): Promise<unknown> {
+export function callControl(
+  path: string,
+  method: string,
+  params: Record<string, unknown> = {},
+  timeoutMs = 10_000,
+): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const sock = net.connect(path);
     let buf = '';

@@ -2,9 +2,10 @@
  * calico-bgpd: one BgpSpeaker driven by a config file, a control socket, and SIGHUP reloads
  * that apply the peer diff without touching unchanged sessions.
  */
-import type { Server } from 'node:net';
+
 import { unlinkSync } from 'node:fs';
-import { pino, type Logger } from 'pino';
+import type { Server } from 'node:net';
+import { type Logger, pino } from 'pino';
 import type { SocketOptions } from '../session/socket-options.ts';
 import { BgpSpeaker, type PeerConfig } from '../speaker.ts';
 import { type BgpdConfig, loadConfig } from './config.ts';
@@ -30,7 +31,13 @@ export class Daemon {
   #control: Server | undefined;
   #sink: KernelRouteSink | undefined;
 
-  private constructor(configFile: string, controlPath: string, config: BgpdConfig, speaker: BgpSpeaker, log: Logger) {
+  private constructor(
+    configFile: string,
+    controlPath: string,
+    config: BgpdConfig,
+    speaker: BgpSpeaker,
+    log: Logger,
+  ) {
     this.configFile = configFile;
     this.controlPath = controlPath;
     this.config = config;
@@ -73,7 +80,13 @@ export class Daemon {
     await speaker.start();
     d.#control = await serveControl(opts.controlPath, (method, params) => d.#handle(method, params));
     log.info(
-      { routerId: config.routerId, asNumber: config.asNumber, listen: config.listen, peers: config.peers.length, control: opts.controlPath },
+      {
+        routerId: config.routerId,
+        asNumber: config.asNumber,
+        listen: config.listen,
+        peers: config.peers.length,
+        control: opts.controlPath,
+      },
       'calico-bgpd started',
     );
     return d;
@@ -97,10 +110,23 @@ export class Daemon {
   }
 
   /** Re-read the config and apply the difference; unchanged sessions stay up. */
-  async reload(): Promise<{ added: string[]; removed: string[]; updated: string[]; restartNeeded: string[] }> {
+  async reload(): Promise<{
+    added: string[];
+    removed: string[];
+    updated: string[];
+    restartNeeded: string[];
+  }> {
     const next = loadConfig(this.configFile);
     const restartNeeded: string[] = [];
-    for (const k of ['routerId', 'asNumber', 'clusterId', 'listen', 'kernel', 'multipath', 'gracefulRestart'] as const) {
+    for (const k of [
+      'routerId',
+      'asNumber',
+      'clusterId',
+      'listen',
+      'kernel',
+      'multipath',
+      'gracefulRestart',
+    ] as const) {
       if (JSON.stringify(next[k]) !== JSON.stringify(this.config[k])) restartNeeded.push(k);
     }
     if (needsSocketOptions(next) && !needsSocketOptions(this.config)) {
@@ -133,12 +159,15 @@ export class Daemon {
     for (const p of newPrefixes) if (!oldPrefixes.has(p)) this.speaker.originate(p);
     this.config = { ...next, routerId: this.config.routerId, asNumber: this.config.asNumber };
     this.#log.info({ added, removed, updated, restartNeeded }, 'configuration reloaded');
-    if (restartNeeded.length) this.#log.warn({ fields: restartNeeded }, 'these changes take effect only after a restart');
+    if (restartNeeded.length)
+      this.#log.warn({ fields: restartNeeded }, 'these changes take effect only after a restart');
     return { added, removed, updated, restartNeeded };
   }
 
-  async stop(): Promise<void> {
-    await this.speaker.stop();
+  async stop(opts: { graceful?: boolean } = {}): Promise<void> {
+    await this.speaker.stop({
+      graceful: (opts.graceful ?? false) && this.config.gracefulRestart?.enabled !== false,
+    });
     const c = this.#control;
     this.#control = undefined;
     if (c) await new Promise<void>((r) => c.close(() => r()));

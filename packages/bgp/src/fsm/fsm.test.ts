@@ -36,7 +36,13 @@ describe('FSM (RFC 4271 §8)', () => {
     establish(fsm);
     expect(fsm.state).toBe(FsmState.Established);
     expect(log).toEqual([
-      'connect', 'Idle->Connect', 'open', 'Connect->OpenSent', 'keepalive', 'OpenSent->OpenConfirm', 'OpenConfirm->Established',
+      'connect',
+      'Idle->Connect',
+      'open',
+      'Connect->OpenSent',
+      'keepalive',
+      'OpenSent->OpenConfirm',
+      'OpenConfirm->Established',
     ]);
   });
 

@@ -67,7 +67,10 @@ interface Transition {
 }
 
 const S = FsmState;
-const toIdle = (...extra: Action[]): Transition => ({ to: S.Idle, do: [...extra, 'drop', 'stopTimers', 'countFailure'] });
+const toIdle = (...extra: Action[]): Transition => ({
+  to: S.Idle,
+  do: [...extra, 'drop', 'stopTimers', 'countFailure'],
+});
 const toOpenSent: Transition = { to: S.OpenSent, do: ['stopConnectRetry', 'sendOpen', 'startHoldLarge'] };
 
 /** RFC 4271 §8.2.2, one row per state; missing cells fall to the FSM-error default below. */
@@ -99,7 +102,10 @@ export const FSM_TABLE: Readonly<Record<FsmState, Partial<Record<FsmEvent, Trans
     ManualStop: { to: S.Idle, do: ['sendCeaseShutdown', 'drop', 'stopTimers', 'resetFailures'] },
     HoldTimerExpires: toIdle('sendHoldExpired'),
     TcpConnectionFails: { to: S.Active, do: ['drop', 'stopTimers', 'countFailure', 'startConnectRetry'] },
-    BgpOpen: { to: S.OpenConfirm, do: ['stopConnectRetry', 'sendKeepalive', 'startKeepalive', 'startHoldNegotiated'] },
+    BgpOpen: {
+      to: S.OpenConfirm,
+      do: ['stopConnectRetry', 'sendKeepalive', 'startKeepalive', 'startHoldNegotiated'],
+    },
     BgpHeaderErr: toIdle('sendErrorNotification'),
     BgpOpenMsgErr: toIdle('sendErrorNotification'),
     OpenCollisionDump: toIdle('sendCeaseCollision'),
@@ -228,7 +234,10 @@ export class Fsm {
    * Feed one event. `notification` is the NOTIFICATION to send for error events; `holdTime`
    * the negotiated hold time for BgpOpen.
    */
-  handle(event: FsmEvent, info: { notification?: Notification; holdTime?: number; reason?: string } = {}): void {
+  handle(
+    event: FsmEvent,
+    info: { notification?: Notification; holdTime?: number; reason?: string } = {},
+  ): void {
     const from = this.state;
     let t = FSM_TABLE[from][event];
     if (!t) {
@@ -243,7 +252,8 @@ export class Fsm {
     if (info.holdTime !== undefined) this.negotiatedHold = info.holdTime;
     this.#pending = info.notification;
     if (info.reason) this.lastError = info.reason;
-    else if (info.notification && t.to === S.Idle) this.lastError = `sent NOTIFICATION ${info.notification.code}/${info.notification.subcode}`;
+    else if (info.notification && t.to === S.Idle)
+      this.lastError = `sent NOTIFICATION ${info.notification.code}/${info.notification.subcode}`;
     this.state = t.to;
     for (const a of t.do) this.#run(a);
     this.#pending = undefined;
@@ -262,13 +272,18 @@ export class Fsm {
 
   keepaliveMs(): number {
     const hold = this.negotiatedHold;
-    const ka = this.timers.keepaliveTime !== undefined ? Math.min(this.timers.keepaliveTime, hold / 3) : hold / 3;
+    const ka =
+      this.timers.keepaliveTime !== undefined ? Math.min(this.timers.keepaliveTime, hold / 3) : hold / 3;
     return ka * 1000;
   }
 
   #scheduleRestart(): void {
     this.#clearIdleHold();
-    const ms = this.timers.idleHoldTime * 1000 * 2 ** Math.min(Math.max(this.failures - 1, 0), 5) * (0.75 + 0.25 * this.#random());
+    const ms =
+      this.timers.idleHoldTime *
+      1000 *
+      2 ** Math.min(Math.max(this.failures - 1, 0), 5) *
+      (0.75 + 0.25 * this.#random());
     this.#idleHold = this.#clock.setTimer(ms, () => {
       this.#idleHold = undefined;
       if (this.#stopped || this.state !== S.Idle) return;
@@ -366,7 +381,8 @@ export class Fsm {
   }
 
   #clear(which: 'connectRetry' | 'hold' | 'keepalive'): void {
-    const key = which === 'connectRetry' ? this.#connectRetry : which === 'hold' ? this.#hold : this.#keepalive;
+    const key =
+      which === 'connectRetry' ? this.#connectRetry : which === 'hold' ? this.#hold : this.#keepalive;
     if (key) this.#clock.clearTimer(key);
     if (which === 'connectRetry') this.#connectRetry = undefined;
     else if (which === 'hold') this.#hold = undefined;

@@ -9,7 +9,11 @@ export const DEFAULT_LOCAL_PREF = 100;
 
 function ipKey(s: string): string {
   // Compare addresses numerically: IPv4 as 4 padded octets, IPv6 zero-padded groups.
-  if (!s.includes(':')) return s.split('.').map((o) => o.padStart(3, '0')).join('.');
+  if (!s.includes(':'))
+    return s
+      .split('.')
+      .map((o) => o.padStart(3, '0'))
+      .join('.');
   return s;
 }
 

@@ -138,7 +138,9 @@ function compileMatch(m: PolicyMatch, path: string): CompiledMatch {
       const ge = x.ge ?? p.length;
       const le = x.le ?? (x.ge !== undefined ? max : p.length);
       if (ge < p.length || le < ge || le > max) {
-        throw new PolicyError(`${path}.prefixes[${i}]: need ${p.length} ≤ ge ≤ le ≤ ${max}, got ge=${ge} le=${le}`);
+        throw new PolicyError(
+          `${path}.prefixes[${i}]: need ${p.length} ≤ ge ≤ le ≤ ${max}, got ge=${ge} le=${le}`,
+        );
       }
       return { p, ge, le };
     });
@@ -171,14 +173,22 @@ function compileMatch(m: PolicyMatch, path: string): CompiledMatch {
   return out;
 }
 
-function matches(m: CompiledMatch, prefix: ParsedPrefix | undefined, a: PathAttributes & { nextHop?: string }): boolean {
+function matches(
+  m: CompiledMatch,
+  prefix: ParsedPrefix | undefined,
+  a: PathAttributes & { nextHop?: string },
+): boolean {
   if (m.prefixes) {
     if (!prefix) return false;
-    if (!m.prefixes.some((x) => prefix.length >= x.ge && prefix.length <= x.le && prefixContains(x.p, prefix))) return false;
+    if (
+      !m.prefixes.some((x) => prefix.length >= x.ge && prefix.length <= x.le && prefixContains(x.p, prefix))
+    )
+      return false;
   }
   if (m.standard || m.large) {
     const hit =
-      (a.communities ?? []).some((c) => m.standard!.has(c)) || (a.largeCommunities ?? []).some((c) => m.large!.has(c));
+      (a.communities ?? []).some((c) => m.standard!.has(c)) ||
+      (a.largeCommunities ?? []).some((c) => m.large!.has(c));
     if (!hit) return false;
   }
   if (m.asns && !(a.asPath ?? []).some((s) => s.asns.some((x) => m.asns!.has(x)))) return false;

@@ -8,10 +8,19 @@ import { exportAttributes, importViolation } from './route-rules.ts';
 
 const interner = new AttrInterner();
 const src = (peerAddress: string, o: Partial<RouteSource> = {}): RouteSource => ({
-  peerAddress, peerAs: 65001, routerId: peerAddress, ibgp: false, rrClient: false, local: false, ...o,
+  peerAddress,
+  peerAs: 65001,
+  routerId: peerAddress,
+  ibgp: false,
+  rrClient: false,
+  local: false,
+  ...o,
 });
 const route = (a: Partial<PathAttributes>, source: RouteSource, prefix = '240.0.0.0/24'): Route => ({
-  prefix, pathId: 0, stale: false, source,
+  prefix,
+  pathId: 0,
+  stale: false,
+  source,
   attrs: interner.intern({ origin: 0, asPath: [{ type: 2, asns: [65001] }], nextHop: '192.0.2.9', ...a }),
 });
 const better = (a: Route, b: Route) => expect(compareRoutes(a, b)).toBeLessThan(0);
@@ -29,8 +38,14 @@ describe('best path (bgp-anchors §1.4)', () => {
     better(route({}, s2), route({}, src('192.0.2.0', { ibgp: true })));
     better(route({}, s1), route({}, s2));
     better(route({ originatorId: '10.0.0.1' }, s2), route({}, s1));
-    better(route({ clusterList: ['1.1.1.1'] }, src('192.0.2.5', { routerId: '9.9.9.9' })), route({ clusterList: ['1.1.1.1', '2.2.2.2'] }, src('192.0.2.4', { routerId: '9.9.9.9' })));
-    better(route({}, src('192.0.2.9', { routerId: '9.9.9.9' })), route({}, src('192.0.2.10', { routerId: '9.9.9.9' })));
+    better(
+      route({ clusterList: ['1.1.1.1'] }, src('192.0.2.5', { routerId: '9.9.9.9' })),
+      route({ clusterList: ['1.1.1.1', '2.2.2.2'] }, src('192.0.2.4', { routerId: '9.9.9.9' })),
+    );
+    better(
+      route({}, src('192.0.2.9', { routerId: '9.9.9.9' })),
+      route({}, src('192.0.2.10', { routerId: '9.9.9.9' })),
+    );
   });
   it('keeps one interned attribute set for equal attributes', () => {
     expect(route({}, s1).attrs).toBe(route({}, s2).attrs);
@@ -53,7 +68,10 @@ describe('policy', () => {
   it('matches prefix lists with ge/le, communities, AS path and next hop', () => {
     const p = new CompiledPolicy({
       rules: [
-        { match: { prefixes: [{ prefix: '10.0.0.0/8', ge: 24, le: 26 }] }, set: { localPref: 300, addCommunities: ['65000:1'] } },
+        {
+          match: { prefixes: [{ prefix: '10.0.0.0/8', ge: 24, le: 26 }] },
+          set: { localPref: 300, addCommunities: ['65000:1'] },
+        },
         { match: { communities: ['65000:666'] }, action: 'reject' },
         { match: { asPathRegex: '_65099$' }, action: 'reject' },
         { match: { nextHop: ['198.18.0.0/15'] }, set: { prependAs: { count: 2 } } },
@@ -61,27 +79,48 @@ describe('policy', () => {
       defaultAction: 'reject',
     });
     const a = { origin: 0 as const, asPath: [{ type: 2 as const, asns: [65001] }], nextHop: '192.0.2.1' };
-    expect(p.apply('10.1.0.0/26', a, 64512)).toMatchObject({ localPref: 300, communities: [65000 * 65536 + 1] });
+    expect(p.apply('10.1.0.0/26', a, 64512)).toMatchObject({
+      localPref: 300,
+      communities: [65000 * 65536 + 1],
+    });
     expect(p.apply('10.1.0.0/27', a, 64512)).toBeUndefined();
     expect(p.apply('10.1.0.0/23', a, 64512)).toBeUndefined();
     expect(p.apply('240.0.0.0/24', { ...a, communities: [65000 * 65536 + 666] }, 64512)).toBeUndefined();
     expect(p.apply('240.0.0.0/24', { ...a, asPath: [{ type: 2, asns: [1, 65099] }] }, 64512)).toBeUndefined();
-    expect(p.apply('240.0.0.0/24', { ...a, nextHop: '198.18.1.1' }, 64512)?.asPath).toEqual([{ type: 2, asns: [64512, 64512, 65001] }]);
+    expect(p.apply('240.0.0.0/24', { ...a, nextHop: '198.18.1.1' }, 64512)?.asPath).toEqual([
+      { type: 2, asns: [64512, 64512, 65001] },
+    ]);
   });
   it('names the field of an invalid rule', () => {
-    expect(() => new CompiledPolicy({ rules: [{ match: { prefixes: [{ prefix: '10.0.0.0/8', ge: 4 }] } }] })).toThrow(/prefixes\[0\]/);
+    expect(
+      () => new CompiledPolicy({ rules: [{ match: { prefixes: [{ prefix: '10.0.0.0/8', ge: 4 }] } }] }),
+    ).toThrow(/prefixes\[0\]/);
   });
 });
 
 describe('route rules', () => {
   const me = { asNumber: 64512, routerId: '192.0.2.100', clusterId: '192.0.2.100' };
-  const target = { peerAddress: '192.0.2.50', peerAs: 65050, ibgp: false, rrClient: false, selfNextHop: '192.0.2.100' };
+  const target = {
+    peerAddress: '192.0.2.50',
+    peerAs: 65050,
+    ibgp: false,
+    rrClient: false,
+    selfNextHop: '192.0.2.100',
+  };
   it('rejects AS loops and reflected loops', () => {
-    expect(importViolation({ asPath: [{ type: 2, asns: [1, 64512] }] }, src('192.0.2.1'), me)).toMatch(/loop/);
-    expect(importViolation({ originatorId: '192.0.2.100' }, src('192.0.2.1', { ibgp: true }), me)).toMatch(/ORIGINATOR/);
+    expect(importViolation({ asPath: [{ type: 2, asns: [1, 64512] }] }, src('192.0.2.1'), me)).toMatch(
+      /loop/,
+    );
+    expect(importViolation({ originatorId: '192.0.2.100' }, src('192.0.2.1', { ibgp: true }), me)).toMatch(
+      /ORIGINATOR/,
+    );
   });
   it('prepends our AS, sets next hop self and strips iBGP attributes towards eBGP', () => {
-    const out = exportAttributes(route({ localPref: 200, med: 7 }, src('192.0.2.1', { ibgp: true })), target, me)!;
+    const out = exportAttributes(
+      route({ localPref: 200, med: 7 }, src('192.0.2.1', { ibgp: true })),
+      target,
+      me,
+    )!;
     expect(out.asPath).toEqual([{ type: 2, asns: [64512, 65001] }]);
     expect(out.nextHop).toBe('192.0.2.100');
     expect(out.localPref).toBeUndefined();

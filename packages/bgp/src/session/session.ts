@@ -128,6 +128,20 @@ export class Session {
     this.fsm.stop();
   }
 
+  /**
+   * Close without a NOTIFICATION (RFC 4724 §4: the peer then keeps our routes through our
+   * restart), and stay down.
+   */
+  abort(): void {
+    this.#rejectPending(CeaseSubcode.AdminShutdown);
+    const s = this.#socket;
+    if (s) {
+      this.#detach(s, false);
+      s.destroy();
+    }
+    this.fsm.stop();
+  }
+
   /** Send raw, already-encoded messages (UPDATEs from the speaker's packer). */
   send(messages: Uint8Array[], updates = true): boolean {
     let ok = true;
@@ -147,7 +161,10 @@ export class Session {
     if (st === FsmState.Established) {
       // RFC 4724 §4.2: a new connection from a GR-capable peer in Established means it restarted.
       if (this.negotiated?.peerGracefulRestart && this.negotiated.peerGracefulRestart.families.length > 0) {
-        this.#log.info({ peer: this.config.peerAddress }, 'peer reconnected while Established: graceful restart');
+        this.#log.info(
+          { peer: this.config.peerAddress },
+          'peer reconnected while Established: graceful restart',
+        );
         this.#gracefulCandidate = true;
         this.fsm.handle('TcpConnectionFails', { reason: 'peer restarted (new connection)' });
         this.#adopt(socket);
@@ -263,7 +280,10 @@ export class Session {
       this.#connectToken = token;
       so.connect(opts).then(
         (socket) => {
-          if (this.#connectToken !== token || (this.fsm.state !== FsmState.Connect && this.fsm.state !== FsmState.Active)) {
+          if (
+            this.#connectToken !== token ||
+            (this.fsm.state !== FsmState.Connect && this.fsm.state !== FsmState.Active)
+          ) {
             socket.destroy();
             return;
           }
@@ -353,7 +373,10 @@ export class Session {
   }
 
   #stateChanged(from: FsmState, to: FsmState, event: FsmEvent): void {
-    this.#log.info({ peer: this.config.peerAddress, from, to, event, lastError: this.fsm.lastError }, 'BGP state change');
+    this.#log.info(
+      { peer: this.config.peerAddress, from, to, event, lastError: this.fsm.lastError },
+      'BGP state change',
+    );
     if (to === FsmState.Established) {
       this.establishedAt = this.#clock.now();
       this.#handlers.established(this);
@@ -363,7 +386,8 @@ export class Session {
       // RFC 4724 §4.2: only a session that ended without a NOTIFICATION leaves stale routes.
       const grFamilies = this.negotiated?.peerGracefulRestart?.families.length ?? 0;
       const graceful =
-        grFamilies > 0 && (this.#gracefulCandidate || (event === 'TcpConnectionFails' && !this.#sentNotification));
+        grFamilies > 0 &&
+        (this.#gracefulCandidate || (event === 'TcpConnectionFails' && !this.#sentNotification));
       this.#gracefulCandidate = false;
       this.#handlers.down(this, { graceful, reason: this.fsm.lastError ?? event });
     }

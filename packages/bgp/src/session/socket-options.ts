@@ -27,6 +27,11 @@ export interface SocketOptions {
   setListenerMd5(server: Server, peerAddress: string, key: string | undefined): void;
   setTtl(socket: Socket, ttl: number): void;
   setMinTtl(socket: Socket, minTtl: number): void;
+  /**
+   * Optional: create the listening server (e.g. with its socket inside a network namespace).
+   * Without it the speaker listens with net.createServer in the process's own namespace.
+   */
+  listen?(opts: { host: string; port: number }): Promise<Server>;
 }
 
 export class SocketOptionsError extends Error {

@@ -132,7 +132,8 @@ function sessionReset(code: string, subcode: number, msg: string, data?: Uint8Ar
 }
 
 const u16 = (b: Uint8Array, o: number) => (b[o]! << 8) | b[o + 1]!;
-const u32 = (b: Uint8Array, o: number) => ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+const u32 = (b: Uint8Array, o: number) =>
+  ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
 
 function decodeAsPath(v: Uint8Array, asSize: 2 | 4): AsPathSegment[] {
   const segs: AsPathSegment[] = [];
@@ -169,7 +170,9 @@ export function asPathLength(path: readonly AsPathSegment[] | undefined): number
 
 /** RFC 6793 §4.2.3: rebuild the real path from AS_PATH (2-octet) and AS4_PATH. */
 function mergeAs4Path(asPath: AsPathSegment[], as4Path: AsPathSegment[]): AsPathSegment[] {
-  const as4 = as4Path.filter((s) => s.type === AsPathSegmentType.Sequence || s.type === AsPathSegmentType.Set);
+  const as4 = as4Path.filter(
+    (s) => s.type === AsPathSegmentType.Sequence || s.type === AsPathSegmentType.Set,
+  );
   const n2 = asPathLength(asPath);
   const n4 = asPathLength(as4);
   if (n2 < n4) return asPath;
@@ -205,7 +208,12 @@ function decodeMpNextHop(afi: number, nh: Uint8Array): { nextHop: string; linkLo
  * Decode the path attribute field of an UPDATE. Throws BgpError only for errors that RFC 7606
  * keeps as session resets; everything else is reported in `problems`.
  */
-export function decodeAttributes(b: Uint8Array, start: number, end: number, ctx: DecodeContext): DecodedAttributes {
+export function decodeAttributes(
+  b: Uint8Array,
+  start: number,
+  end: number,
+  ctx: DecodeContext,
+): DecodedAttributes {
   const attributes: PathAttributes = {};
   const problems: AttributeProblem[] = [];
   const seen = new Set<number>();
@@ -233,9 +241,17 @@ export function decodeAttributes(b: Uint8Array, start: number, end: number, ctx:
     const vEnd = vStart + len;
     if (vEnd > end) {
       if (code === AttrType.MpReachNlri || code === AttrType.MpUnreachNlri) {
-        throw sessionReset('BGP_UPDATE_ATTRIBUTE_LENGTH', UpdateSubcode.AttributeLength, `attribute ${code} overruns the attribute field`);
+        throw sessionReset(
+          'BGP_UPDATE_ATTRIBUTE_LENGTH',
+          UpdateSubcode.AttributeLength,
+          `attribute ${code} overruns the attribute field`,
+        );
       }
-      problems.push({ attrType: code, action: 'treat-as-withdraw', reason: `attribute ${code} overruns the attribute field` });
+      problems.push({
+        attrType: code,
+        action: 'treat-as-withdraw',
+        reason: `attribute ${code} overruns the attribute field`,
+      });
       break;
     }
     p = vEnd;
@@ -243,7 +259,11 @@ export function decodeAttributes(b: Uint8Array, start: number, end: number, ctx:
     if (seen.has(code)) {
       // RFC 7606 §3(g): MP attributes twice reset the session; others keep the first instance.
       if (code === AttrType.MpReachNlri || code === AttrType.MpUnreachNlri) {
-        throw sessionReset('BGP_UPDATE_MALFORMED_ATTRIBUTE_LIST', UpdateSubcode.MalformedAttributeList, `attribute ${code} appears twice`);
+        throw sessionReset(
+          'BGP_UPDATE_MALFORMED_ATTRIBUTE_LIST',
+          UpdateSubcode.MalformedAttributeList,
+          `attribute ${code} appears twice`,
+        );
       }
       problems.push({ attrType: code, action: 'attribute-discard', reason: `duplicate attribute ${code}` });
       continue;
@@ -261,7 +281,9 @@ export function decodeAttributes(b: Uint8Array, start: number, end: number, ctx:
         );
       }
       if (flags & AttrFlag.Transitive) {
-        (attributes.unknown ??= []).push({ flags: flags | AttrFlag.Partial, code, value: v.slice() });
+        const unknown = attributes.unknown ?? [];
+        unknown.push({ flags: flags | AttrFlag.Partial, code, value: v.slice() });
+        attributes.unknown = unknown;
       }
       // Optional non-transitive and unrecognised: quietly ignored.
       continue;
@@ -331,7 +353,11 @@ export function decodeAttributes(b: Uint8Array, start: number, end: number, ctx:
         case AttrType.As4Path:
           // RFC 6793 §4.1: a NEW speaker ignores AS4_PATH from another NEW speaker.
           if (ctx.fourOctetAs) {
-            problems.push({ attrType: code, action: 'attribute-discard', reason: 'AS4_PATH on a 4-octet session' });
+            problems.push({
+              attrType: code,
+              action: 'attribute-discard',
+              reason: 'AS4_PATH on a 4-octet session',
+            });
             break;
           }
           as4Path = decodeAsPath(v, 4);
@@ -353,7 +379,11 @@ export function decodeAttributes(b: Uint8Array, start: number, end: number, ctx:
         // RFC 7606 §7.11: without a parsable MP attribute the session goes down.
         throw sessionReset('BGP_UPDATE_OPTIONAL_ATTRIBUTE', UpdateSubcode.OptionalAttribute, e.reason);
       }
-      problems.push({ attrType: code, action: MALFORMED_ACTION[code] ?? 'treat-as-withdraw', reason: e.reason });
+      problems.push({
+        attrType: code,
+        action: MALFORMED_ACTION[code] ?? 'treat-as-withdraw',
+        reason: e.reason,
+      });
       // A discarded attribute must not linger half-decoded.
       if (code === AttrType.As4Path) as4Path = undefined;
     }
@@ -364,7 +394,8 @@ export function decodeAttributes(b: Uint8Array, start: number, end: number, ctx:
     if (attributes.aggregator && as4Aggregator && attributes.aggregator.asNumber === AS_TRANS) {
       attributes.aggregator = as4Aggregator;
     }
-    if (as4Path && attributes.asPath && aggTrans) attributes.asPath = mergeAs4Path(attributes.asPath, as4Path);
+    if (as4Path && attributes.asPath && aggTrans)
+      attributes.asPath = mergeAs4Path(attributes.asPath, as4Path);
   }
   const result: DecodedAttributes = { attributes, problems, seen };
   if (mpReach) result.mpReach = mpReach;
@@ -478,7 +509,8 @@ function attr(w: ByteWriter, flags: number, code: number, value: Uint8Array): vo
 function encodeAsPath(path: readonly AsPathSegment[], asSize: 2 | 4, confed: boolean): Uint8Array {
   const w = new ByteWriter();
   for (const s of path) {
-    if (!confed && (s.type === AsPathSegmentType.ConfedSequence || s.type === AsPathSegmentType.ConfedSet)) continue;
+    if (!confed && (s.type === AsPathSegmentType.ConfedSequence || s.type === AsPathSegmentType.ConfedSet))
+      continue;
     // A segment holds at most 255 ASes; longer sequences split.
     for (let i = 0; i < s.asns.length || (i === 0 && s.asns.length === 0); i += 255) {
       const chunk = s.asns.slice(i, i + 255);
@@ -509,7 +541,8 @@ export function encodeAttributes(a: PathAttributes, ctx: EncodeContext, includeN
   if (a.origin !== undefined) put(T, AttrType.Origin, (x) => x.u8(a.origin!));
   const path = a.asPath ?? [];
   attr(w, T, AttrType.AsPath, encodeAsPath(path, ctx.fourOctetAs ? 4 : 2, true));
-  if (includeNextHop && a.nextHop !== undefined) put(T, AttrType.NextHop, (x) => x.bytes(ipv4Bytes(a.nextHop!, 'NEXT_HOP')));
+  if (includeNextHop && a.nextHop !== undefined)
+    put(T, AttrType.NextHop, (x) => x.bytes(ipv4Bytes(a.nextHop!, 'NEXT_HOP')));
   if (a.med !== undefined) put(O, AttrType.Med, (x) => x.u32(a.med!));
   if (a.localPref !== undefined) put(T, AttrType.LocalPref, (x) => x.u32(a.localPref!));
   if (a.atomicAggregate) put(T, AttrType.AtomicAggregate, () => {});
@@ -521,10 +554,16 @@ export function encodeAttributes(a: PathAttributes, ctx: EncodeContext, includeN
       x.bytes(ipv4Bytes(ag.address, 'AGGREGATOR'));
     });
   }
-  if (a.communities?.length) put(OT, AttrType.Communities, (x) => a.communities!.forEach((c) => x.u32(c)));
-  if (a.originatorId) put(O, AttrType.OriginatorId, (x) => x.bytes(ipv4Bytes(a.originatorId!, 'ORIGINATOR_ID')));
+  if (a.communities?.length)
+    put(OT, AttrType.Communities, (x) => {
+      for (const c of a.communities!) x.u32(c);
+    });
+  if (a.originatorId)
+    put(O, AttrType.OriginatorId, (x) => x.bytes(ipv4Bytes(a.originatorId!, 'ORIGINATOR_ID')));
   if (a.clusterList?.length) {
-    put(O, AttrType.ClusterList, (x) => a.clusterList!.forEach((c) => x.bytes(ipv4Bytes(c, 'CLUSTER_LIST'))));
+    put(O, AttrType.ClusterList, (x) => {
+      for (const c of a.clusterList!) x.bytes(ipv4Bytes(c, 'CLUSTER_LIST'));
+    });
   }
   if (!ctx.fourOctetAs) {
     // RFC 6793 §4.2.2: carry the real path when any AS does not fit in two octets.
@@ -553,11 +592,12 @@ export function encodeMpNextHop(nextHop: string, linkLocal?: string): Uint8Array
   if (!g) throw new BgpError('BGP_ENCODE_BAD_ADDRESS', 0, 0, `next hop: ${nextHop} is not an IPv6 address`);
   if (!linkLocal) return g;
   const ll = parseIpv6(linkLocal);
-  if (!ll) throw new BgpError('BGP_ENCODE_BAD_ADDRESS', 0, 0, `next hop: ${linkLocal} is not an IPv6 address`);
+  if (!ll)
+    throw new BgpError('BGP_ENCODE_BAD_ADDRESS', 0, 0, `next hop: ${linkLocal} is not an IPv6 address`);
   const out = new Uint8Array(32);
   out.set(g);
   out.set(ll, 16);
   return out;
 }
 
-export { ByteWriter, attr as writeAttribute, decodeNlri };
+export { attr as writeAttribute, ByteWriter, decodeNlri };

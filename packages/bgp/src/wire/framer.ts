@@ -2,8 +2,9 @@
  * Splits a TCP byte stream into BGP messages. One growing buffer plus a read offset, frames
  * returned as views (no copy per message); compaction only when the consumed part dominates.
  */
-import { checkHeader } from './messages.ts';
+
 import { HEADER_LENGTH, MAX_MESSAGE_LENGTH } from './constants.ts';
+import { checkHeader } from './messages.ts';
 
 export class MessageFramer {
   #buf = new Uint8Array(65536);

@@ -46,7 +46,13 @@ function seeds(): Uint8Array[] {
         { kind: 'multiprotocol', afi: 1, safi: 1 },
         { kind: 'multiprotocol', afi: 2, safi: 1 },
         { kind: 'four-octet-as', asNumber: 64512 },
-        { kind: 'graceful-restart', restarting: false, notification: false, restartTime: 120, families: [{ afi: 1, safi: 1, forwardingPreserved: true }] },
+        {
+          kind: 'graceful-restart',
+          restarting: false,
+          notification: false,
+          restartTime: 120,
+          families: [{ afi: 1, safi: 1, forwardingPreserved: true }],
+        },
         { kind: 'add-path', entries: [{ afi: 1, safi: 1, mode: 3 }] },
         { kind: 'extended-next-hop', entries: [{ afi: 1, safi: 1, nextHopAfi: 2 }] },
       ],
@@ -54,10 +60,16 @@ function seeds(): Uint8Array[] {
     encodeUpdate(
       {
         withdrawn: [{ prefix: '240.1.0.0/16', pathId: 0 }],
-        nlri: [{ prefix: '240.0.0.1/32', pathId: 0 }, { prefix: '198.18.0.0/15', pathId: 0 }],
+        nlri: [
+          { prefix: '240.0.0.1/32', pathId: 0 },
+          { prefix: '198.18.0.0/15', pathId: 0 },
+        ],
         attributes: {
           origin: 0,
-          asPath: [{ type: 2, asns: [65001, 4200000001] }, { type: 1, asns: [7] }],
+          asPath: [
+            { type: 2, asns: [65001, 4200000001] },
+            { type: 1, asns: [7] },
+          ],
           nextHop: '192.0.2.1',
           med: 5,
           localPref: 100,
@@ -77,7 +89,13 @@ function seeds(): Uint8Array[] {
         withdrawn: [],
         nlri: [],
         attributes: { origin: 0, asPath: [] },
-        mpReach: { afi: 2, safi: 1, nextHop: '2001:db8::1', linkLocalNextHop: 'fe80::1', nlri: [{ prefix: '2001:db8:1::/64', pathId: 0 }] },
+        mpReach: {
+          afi: 2,
+          safi: 1,
+          nextHop: '2001:db8::1',
+          linkLocalNextHop: 'fe80::1',
+          nlri: [{ prefix: '2001:db8:1::/64', pathId: 0 }],
+        },
         mpUnreach: { afi: 2, safi: 1, withdrawn: [{ prefix: '2001:db8:2::/48', pathId: 0 }] },
       },
       ctx,
@@ -97,7 +115,8 @@ function mutate(src: Uint8Array, r: () => number): Uint8Array {
     const i = 19 + Math.floor(r() * Math.max(1, b.length - 19));
     if (op === 0 && i < b.length) b[i] = Math.floor(r() * 256);
     else if (op === 1 && i < b.length) b[i] = b[i]! ^ (1 << Math.floor(r() * 8));
-    else if (op === 2) b = b.slice(0, i); // truncate
+    else if (op === 2)
+      b = b.slice(0, i); // truncate
     else if (op === 3) {
       const extra = new Uint8Array(1 + Math.floor(r() * 8)).map(() => Math.floor(r() * 256));
       b = Uint8Array.from([...b.subarray(0, i), ...extra, ...b.subarray(i)]);
@@ -122,7 +141,8 @@ export function runFuzz(opts: { count: number; seed?: number; timeBudgetMs?: num
     { fourOctetAs: true, addPathReceive: new Set(['1/1', '2/1']) },
   ];
   for (let n = 0; n < opts.count; n++) {
-    if (opts.timeBudgetMs !== undefined && (n & 255) === 0 && performance.now() - started > opts.timeBudgetMs) break;
+    if (opts.timeBudgetMs !== undefined && (n & 255) === 0 && performance.now() - started > opts.timeBudgetMs)
+      break;
     let input: Uint8Array;
     if (r() < 0.15) {
       input = new Uint8Array(19 + Math.floor(r() * 64)).map(() => Math.floor(r() * 256));
@@ -136,13 +156,16 @@ export function runFuzz(opts: { count: number; seed?: number; timeBudgetMs?: num
     const ctx = contexts[n % contexts.length]!;
     result.count++;
     try {
-      if (n % 2 === 0) new MessageFramer().push(input).forEach((f) => decodeMessage(f, ctx));
+      if (n % 2 === 0) for (const f of new MessageFramer().push(input)) decodeMessage(f, ctx);
       else decodeMessage(input, ctx);
       result.decoded++;
     } catch (e) {
       if (e instanceof BgpError) result.rejected++;
       else if (result.crashes.length < 20) {
-        result.crashes.push({ input: Buffer.from(input).toString('hex'), error: String((e as Error)?.stack ?? e) });
+        result.crashes.push({
+          input: Buffer.from(input).toString('hex'),
+          error: String((e as Error)?.stack ?? e),
+        });
       }
     }
   }

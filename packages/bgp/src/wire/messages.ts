@@ -67,7 +67,12 @@ export interface RouteRefreshMessage {
   subtype: number;
 }
 
-export type BgpMessage = OpenMessage | UpdateMessage | NotificationMessage | KeepaliveMessage | RouteRefreshMessage;
+export type BgpMessage =
+  | OpenMessage
+  | UpdateMessage
+  | NotificationMessage
+  | KeepaliveMessage
+  | RouteRefreshMessage;
 
 const MARKER = new Uint8Array(16).fill(0xff);
 
@@ -81,7 +86,12 @@ function headerError(code: string, subcode: number, msg: string, data: Uint8Arra
 export function checkHeader(b: Uint8Array, off: number, maxLength: number): number {
   for (let i = 0; i < 16; i++) {
     if (b[off + i] !== 0xff) {
-      throw headerError('BGP_HEADER_NOT_SYNCHRONIZED', HeaderSubcode.NotSynchronized, 'bad marker', new Uint8Array(0));
+      throw headerError(
+        'BGP_HEADER_NOT_SYNCHRONIZED',
+        HeaderSubcode.NotSynchronized,
+        'bad marker',
+        new Uint8Array(0),
+      );
     }
   }
   const length = (b[off + 16]! << 8) | b[off + 17]!;
@@ -90,21 +100,39 @@ export function checkHeader(b: Uint8Array, off: number, maxLength: number): numb
   const min: Record<number, number> = { 1: 29, 2: 23, 3: 21, 4: 19, 5: 23 };
   const minimum = min[type];
   if (minimum === undefined) {
-    throw headerError('BGP_HEADER_BAD_TYPE', HeaderSubcode.BadType, `message type ${type}`, new Uint8Array([type]));
+    throw headerError(
+      'BGP_HEADER_BAD_TYPE',
+      HeaderSubcode.BadType,
+      `message type ${type}`,
+      new Uint8Array([type]),
+    );
   }
   // OPEN and KEEPALIVE stay within 4096 even with extended messages (RFC 8654 §4).
   const max = type === MessageType.Open || type === MessageType.Keepalive ? MAX_MESSAGE_LENGTH : maxLength;
   if (length < minimum || length > max || (type === MessageType.Keepalive && length !== 19)) {
-    throw headerError('BGP_HEADER_BAD_LENGTH', HeaderSubcode.BadLength, `length ${length} for type ${type}`, lengthField);
+    throw headerError(
+      'BGP_HEADER_BAD_LENGTH',
+      HeaderSubcode.BadLength,
+      `length ${length} for type ${type}`,
+      lengthField,
+    );
   }
   return length;
 }
 
 /** Decode one complete message (header included). Throws only BgpError. */
-export function decodeMessage(frame: Uint8Array, ctx: DecodeContext & { maxMessageLength?: number }): BgpMessage {
+export function decodeMessage(
+  frame: Uint8Array,
+  ctx: DecodeContext & { maxMessageLength?: number },
+): BgpMessage {
   const length = checkHeader(frame, 0, ctx.maxMessageLength ?? MAX_MESSAGE_LENGTH);
   if (length !== frame.length) {
-    throw headerError('BGP_HEADER_BAD_LENGTH', HeaderSubcode.BadLength, `frame ${frame.length} ≠ length ${length}`, frame.slice(16, 18));
+    throw headerError(
+      'BGP_HEADER_BAD_LENGTH',
+      HeaderSubcode.BadLength,
+      `frame ${frame.length} ≠ length ${length}`,
+      frame.slice(16, 18),
+    );
   }
   const body = frame.subarray(HEADER_LENGTH);
   try {
@@ -120,7 +148,13 @@ export function decodeMessage(frame: Uint8Array, ctx: DecodeContext & { maxMessa
       default: {
         if (body.length !== 4) {
           // RFC 7313 §5: ROUTE-REFRESH Message Error, Invalid Message Length.
-          throw new BgpError('BGP_ROUTE_REFRESH_BAD_LENGTH', ErrorCode.RouteRefresh, 1, `ROUTE-REFRESH of ${length} octets`, frame.slice());
+          throw new BgpError(
+            'BGP_ROUTE_REFRESH_BAD_LENGTH',
+            ErrorCode.RouteRefresh,
+            1,
+            `ROUTE-REFRESH of ${length} octets`,
+            frame.slice(),
+          );
         }
         return { type: 'route-refresh', afi: (body[0]! << 8) | body[1]!, subtype: body[2]!, safi: body[3]! };
       }
@@ -133,7 +167,12 @@ export function decodeMessage(frame: Uint8Array, ctx: DecodeContext & { maxMessa
 }
 
 function malformedList(msg: string): BgpError {
-  return new BgpError('BGP_UPDATE_MALFORMED_ATTRIBUTE_LIST', ErrorCode.Update, UpdateSubcode.MalformedAttributeList, msg);
+  return new BgpError(
+    'BGP_UPDATE_MALFORMED_ATTRIBUTE_LIST',
+    ErrorCode.Update,
+    UpdateSubcode.MalformedAttributeList,
+    msg,
+  );
 }
 
 export function decodeUpdate(b: Uint8Array, ctx: DecodeContext): UpdateMessage {
@@ -158,7 +197,11 @@ export function decodeUpdate(b: Uint8Array, ctx: DecodeContext): UpdateMessage {
     ];
     for (const [code, ok] of missing) {
       if (!ok && !problems.some((p) => p.attrType === code)) {
-        problems.push({ attrType: code, action: 'treat-as-withdraw', reason: `missing well-known attribute ${code}` });
+        problems.push({
+          attrType: code,
+          action: 'treat-as-withdraw',
+          reason: `missing well-known attribute ${code}`,
+        });
       }
     }
   }
@@ -204,7 +247,11 @@ export function encodeKeepalive(): Uint8Array {
   return frame(MessageType.Keepalive, new Uint8Array(0));
 }
 
-export function encodeNotification(code: number, subcode: number, data: Uint8Array = new Uint8Array(0)): Uint8Array {
+export function encodeNotification(
+  code: number,
+  subcode: number,
+  data: Uint8Array = new Uint8Array(0),
+): Uint8Array {
   // Data beyond the 4096 limit is cut rather than making the NOTIFICATION itself invalid.
   const d = data.subarray(0, MAX_MESSAGE_LENGTH - HEADER_LENGTH - 2);
   const body = new Uint8Array(2 + d.length);
@@ -224,7 +271,12 @@ export function encodeEndOfRib(afi: number, safi: number): Uint8Array {
   const w = new ByteWriter(16);
   w.u16(0);
   const attrs = new ByteWriter(8);
-  writeAttribute(attrs, AttrFlag.Optional, AttrType.MpUnreachNlri, new Uint8Array([afi >> 8, afi & 0xff, safi]));
+  writeAttribute(
+    attrs,
+    AttrFlag.Optional,
+    AttrType.MpUnreachNlri,
+    new Uint8Array([afi >> 8, afi & 0xff, safi]),
+  );
   w.u16(attrs.len);
   w.bytes(attrs.done());
   return frame(MessageType.Update, w.done());
@@ -278,7 +330,8 @@ export function encodeUpdate(
   w.bytes(nlriBytes(u.nlri, ap('1/1')));
   const out = frame(MessageType.Update, w.done());
   const max = ctx.maxMessageLength ?? MAX_MESSAGE_LENGTH;
-  if (out.length > max) throw new BgpError('BGP_ENCODE_TOO_LARGE', 0, 0, `UPDATE of ${out.length} octets exceeds ${max}`);
+  if (out.length > max)
+    throw new BgpError('BGP_ENCODE_TOO_LARGE', 0, 0, `UPDATE of ${out.length} octets exceeds ${max}`);
   return out;
 }
 
@@ -372,7 +425,12 @@ export function packUpdates(opts: {
 }
 
 /** Pack withdrawals for one family into as few UPDATEs as fit. */
-export function packWithdrawals(opts: { afi: number; safi: number; routes: readonly PackRoute[]; ctx: EncodeContext }): Uint8Array[] {
+export function packWithdrawals(opts: {
+  afi: number;
+  safi: number;
+  routes: readonly PackRoute[];
+  ctx: EncodeContext;
+}): Uint8Array[] {
   const { afi, safi, ctx } = opts;
   const max = ctx.maxMessageLength ?? MAX_MESSAGE_LENGTH;
   const addPath = ctx.addPathSend?.has(`${afi}/${safi}`) ?? false;

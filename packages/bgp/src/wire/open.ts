@@ -81,7 +81,8 @@ export function decodeCapability(code: number, v: Uint8Array): Capability {
     case CapabilityCode.ExtendedNextHop: {
       if (v.length % 6 !== 0) throw capabilityError(code, `length ${v.length}`);
       const entries = [];
-      for (let o = 0; o < v.length; o += 6) entries.push({ afi: u16(o), safi: u16(o + 2), nextHopAfi: u16(o + 4) });
+      for (let o = 0; o < v.length; o += 6)
+        entries.push({ afi: u16(o), safi: u16(o + 2), nextHopAfi: u16(o + 4) });
       return { kind: 'extended-next-hop', entries };
     }
     case CapabilityCode.AddPath: {
@@ -145,19 +146,33 @@ export function encodeCapability(c: Capability): Uint8Array {
 /** Decode an OPEN body (after the 19-octet header). */
 export function decodeOpen(b: Uint8Array): OpenMessage {
   if (b.length < 10) {
-    throw new BgpError('BGP_HEADER_BAD_LENGTH', ErrorCode.MessageHeader, 2, `OPEN body of ${b.length} octets`);
+    throw new BgpError(
+      'BGP_HEADER_BAD_LENGTH',
+      ErrorCode.MessageHeader,
+      2,
+      `OPEN body of ${b.length} octets`,
+    );
   }
   const version = b[0]!;
   if (version !== 4) {
     // RFC 4271 §6.2: data is the largest supported version.
-    throw openError('BGP_OPEN_UNSUPPORTED_VERSION', OpenSubcode.UnsupportedVersion, `BGP version ${version}`, new Uint8Array([0, 4]));
+    throw openError(
+      'BGP_OPEN_UNSUPPORTED_VERSION',
+      OpenSubcode.UnsupportedVersion,
+      `BGP version ${version}`,
+      new Uint8Array([0, 4]),
+    );
   }
   const myAs = (b[1]! << 8) | b[2]!;
   const holdTime = (b[3]! << 8) | b[4]!;
   const bgpId = formatIpv4(b, 5);
   const optLen = b[9]!;
   if (10 + optLen !== b.length) {
-    throw openError('BGP_OPEN_BAD_LENGTH', 0, `optional parameters length ${optLen} disagrees with the message`);
+    throw openError(
+      'BGP_OPEN_BAD_LENGTH',
+      0,
+      `optional parameters length ${optLen} disagrees with the message`,
+    );
   }
   const capabilities: Capability[] = [];
   let p = 10;
@@ -251,7 +266,8 @@ export function negotiate(local: Capability[], localHold: number, remote: OpenMe
   const rAs4 = remote.capabilities.find((c) => c.kind === 'four-octet-as');
   const addPathFor = (caps: Capability[]) => {
     const m = new Map<string, number>();
-    for (const c of caps) if (c.kind === 'add-path') for (const e of c.entries) m.set(`${e.afi}/${e.safi}`, e.mode);
+    for (const c of caps)
+      if (c.kind === 'add-path') for (const e of c.entries) m.set(`${e.afi}/${e.safi}`, e.mode);
     return m;
   };
   const la = addPathFor(local);
@@ -264,14 +280,21 @@ export function negotiate(local: Capability[], localHold: number, remote: OpenMe
     if (mode & 2 && r & 1) addPathSend.add(f);
   }
   const enh = (caps: Capability[]) =>
-    new Set(caps.flatMap((c) => (c.kind === 'extended-next-hop' ? c.entries.map((e) => `${e.afi}/${e.safi}/${e.nextHopAfi}`) : [])));
+    new Set(
+      caps.flatMap((c) =>
+        c.kind === 'extended-next-hop' ? c.entries.map((e) => `${e.afi}/${e.safi}/${e.nextHopAfi}`) : [],
+      ),
+    );
   const le = enh(local);
-  const extendedNextHop = new Set([...enh(remote.capabilities)].filter((e) => le.has(e)).map((e) => e.split('/').slice(0, 2).join('/')));
+  const extendedNextHop = new Set(
+    [...enh(remote.capabilities)].filter((e) => le.has(e)).map((e) => e.split('/').slice(0, 2).join('/')),
+  );
   return {
     fourOctetAs: has(local, 'four-octet-as') && rAs4 !== undefined,
     families,
     routeRefresh: has(local, 'route-refresh') && has(remote.capabilities, 'route-refresh'),
-    enhancedRouteRefresh: has(local, 'enhanced-route-refresh') && has(remote.capabilities, 'enhanced-route-refresh'),
+    enhancedRouteRefresh:
+      has(local, 'enhanced-route-refresh') && has(remote.capabilities, 'enhanced-route-refresh'),
     extendedMessage: has(local, 'extended-message') && has(remote.capabilities, 'extended-message'),
     addPathReceive,
     addPathSend,

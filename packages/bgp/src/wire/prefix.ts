@@ -160,14 +160,25 @@ export function prefixAfi(prefix: string): Afi {
 }
 
 function invalidNetwork(msg: string): BgpError {
-  return new BgpError('BGP_UPDATE_INVALID_NETWORK_FIELD', ErrorCode.Update, UpdateSubcode.InvalidNetworkField, msg);
+  return new BgpError(
+    'BGP_UPDATE_INVALID_NETWORK_FIELD',
+    ErrorCode.Update,
+    UpdateSubcode.InvalidNetworkField,
+    msg,
+  );
 }
 
 /**
  * Decode a run of NLRI (RFC 4271 §4.3). A bad length or an overrun is a session reset
  * (RFC 7606 §5.3), signalled as Invalid Network Field.
  */
-export function decodeNlri(buf: Uint8Array, start: number, end: number, afi: number, addPath: boolean): Nlri[] {
+export function decodeNlri(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  afi: number,
+  addPath: boolean,
+): Nlri[] {
   const maxLen = afi === Afi.Ipv4 ? 32 : 128;
   const out: Nlri[] = [];
   let p = start;
@@ -211,7 +222,13 @@ export function nlriSize(prefix: ParsedPrefix, addPath: boolean): number {
   return (addPath ? 4 : 0) + 1 + ((prefix.length + 7) >> 3);
 }
 
-export function writeNlri(out: Uint8Array, off: number, prefix: ParsedPrefix, pathId: number, addPath: boolean): number {
+export function writeNlri(
+  out: Uint8Array,
+  off: number,
+  prefix: ParsedPrefix,
+  pathId: number,
+  addPath: boolean,
+): number {
   let p = off;
   if (addPath) {
     out[p++] = pathId >>> 24;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AttrFlag, AttrType, CeaseSubcode, ErrorCode } from './constants.ts';
 import { BgpError } from './bgp-error.ts';
+import { AttrFlag, AttrType, CeaseSubcode, ErrorCode } from './constants.ts';
 import { MessageFramer } from './framer.ts';
 import {
   decodeMessage,
@@ -54,7 +54,15 @@ const NLRI_240 = hex('20 f0 00 00 01'); // 240.0.0.1/32
 
 describe('addresses and prefixes', () => {
   it('formats IPv6 per RFC 5952 and parses the forms it prints', () => {
-    for (const s of ['::', '::1', '2001:db8::', '2001:db8:1::/64'.split('/')[0]!, 'fe80::1:2', '2001:db8:0:1:1:1:1:1', '::ffff:192.0.2.1']) {
+    for (const s of [
+      '::',
+      '::1',
+      '2001:db8::',
+      '2001:db8:1::/64'.split('/')[0]!,
+      'fe80::1:2',
+      '2001:db8:0:1:1:1:1:1',
+      '::ffff:192.0.2.1',
+    ]) {
       const b = parseIpv6(s)!;
       expect(b).toBeDefined();
       expect(parseIpv6(formatIpv6(b))).toEqual(b);
@@ -154,7 +162,9 @@ describe('UPDATE', () => {
         largeCommunities: ['4200000001:1:2'],
         originatorId: '192.0.2.7',
         clusterList: ['192.0.2.8', '192.0.2.9'],
-        unknown: [{ flags: AttrFlag.Optional | AttrFlag.Transitive | AttrFlag.Partial, code: 99, value: hex('0102') }],
+        unknown: [
+          { flags: AttrFlag.Optional | AttrFlag.Transitive | AttrFlag.Partial, code: 99, value: hex('0102') },
+        ],
       },
     };
     const m = decodeMessage(encodeUpdate(u, ctx4), ctx4) as UpdateMessage;
@@ -172,7 +182,10 @@ describe('UPDATE', () => {
       nextHop: '192.0.2.1',
       aggregator: { asNumber: 4200000001, address: '192.0.2.9' },
     };
-    const bytes = encodeUpdate({ withdrawn: [], nlri: [{ prefix: '240.0.0.0/8', pathId: 0 }], attributes }, ctx2);
+    const bytes = encodeUpdate(
+      { withdrawn: [], nlri: [{ prefix: '240.0.0.0/8', pathId: 0 }], attributes },
+      ctx2,
+    );
     const asBytes = Buffer.from(bytes).toString('hex');
     expect(asBytes).toContain('fde95ba0fdea'); // 65001, AS_TRANS, 65002 as 2-octet
     const m = decodeMessage(bytes, ctx2) as UpdateMessage;
@@ -211,7 +224,11 @@ describe('UPDATE', () => {
   it('decodes ADD-PATH identifiers only where negotiated', () => {
     const ap = { fourOctetAs: true, addPathSend: new Set(['1/1']), addPathReceive: new Set(['1/1']) };
     const bytes = encodeUpdate(
-      { withdrawn: [], nlri: [{ prefix: '240.0.0.0/24', pathId: 7 }], attributes: { origin: 0, asPath: [], nextHop: '192.0.2.1' } },
+      {
+        withdrawn: [],
+        nlri: [{ prefix: '240.0.0.0/24', pathId: 7 }],
+        attributes: { origin: 0, asPath: [], nextHop: '192.0.2.1' },
+      },
       ap,
     );
     expect((decodeMessage(bytes, ap) as UpdateMessage).nlri).toEqual([{ prefix: '240.0.0.0/24', pathId: 7 }]);
@@ -223,8 +240,17 @@ describe('UPDATE', () => {
   });
 
   it('packs 100k /32s sharing attributes into ~800 per 4096-octet UPDATE', () => {
-    const routes = Array.from({ length: 100_000 }, (_, i) => ({ prefix: `240.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32` }));
-    const msgs = packUpdates({ afi: 1, safi: 1, attributes: { origin: 0, asPath: [{ type: 2, asns: [64512] }] }, nextHop: '192.0.2.1', routes, ctx: ctx4 });
+    const routes = Array.from({ length: 100_000 }, (_, i) => ({
+      prefix: `240.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32`,
+    }));
+    const msgs = packUpdates({
+      afi: 1,
+      safi: 1,
+      attributes: { origin: 0, asPath: [{ type: 2, asns: [64512] }] },
+      nextHop: '192.0.2.1',
+      routes,
+      ctx: ctx4,
+    });
     expect(msgs.length).toBeLessThanOrEqual(130);
     let n = 0;
     for (const b of msgs) {
@@ -233,21 +259,37 @@ describe('UPDATE', () => {
     }
     expect(n).toBe(100_000);
     const v6 = packUpdates({
-      afi: 2, safi: 1, attributes: { origin: 0, asPath: [] }, nextHop: '2001:db8::1',
-      routes: Array.from({ length: 2000 }, (_, i) => ({ prefix: `2001:db8:${i.toString(16)}::/48` })), ctx: ctx4,
+      afi: 2,
+      safi: 1,
+      attributes: { origin: 0, asPath: [] },
+      nextHop: '2001:db8::1',
+      routes: Array.from({ length: 2000 }, (_, i) => ({ prefix: `2001:db8:${i.toString(16)}::/48` })),
+      ctx: ctx4,
     });
-    expect(v6.reduce((s, b) => s + (decodeMessage(b, ctx4) as UpdateMessage).mpReach!.nlri.length, 0)).toBe(2000);
-    const big = packUpdates({ afi: 1, safi: 1, attributes: { origin: 0, asPath: [] }, nextHop: '192.0.2.1', routes, ctx: { ...ctx4, maxMessageLength: 65535 } });
+    expect(v6.reduce((s, b) => s + (decodeMessage(b, ctx4) as UpdateMessage).mpReach!.nlri.length, 0)).toBe(
+      2000,
+    );
+    const big = packUpdates({
+      afi: 1,
+      safi: 1,
+      attributes: { origin: 0, asPath: [] },
+      nextHop: '192.0.2.1',
+      routes,
+      ctx: { ...ctx4, maxMessageLength: 65535 },
+    });
     expect(big.length).toBeLessThan(10);
     const wd = packWithdrawals({ afi: 1, safi: 1, routes, ctx: ctx4 });
-    expect(wd.reduce((s, b) => s + (decodeMessage(b, ctx4) as UpdateMessage).withdrawn.length, 0)).toBe(100_000);
+    expect(wd.reduce((s, b) => s + (decodeMessage(b, ctx4) as UpdateMessage).withdrawn.length, 0)).toBe(
+      100_000,
+    );
     const wd6 = packWithdrawals({ afi: 2, safi: 1, routes: [{ prefix: '2001:db8::/32' }], ctx: ctx4 });
     expect((decodeMessage(wd6[0]!, ctx4) as UpdateMessage).mpUnreach?.withdrawn).toHaveLength(1);
   });
 });
 
 describe('RFC 7606 error handling', () => {
-  const decode = (attrs: Uint8Array, nlri = NLRI_240) => decodeMessage(rawUpdate(attrs, nlri), ctx4) as UpdateMessage;
+  const decode = (attrs: Uint8Array, nlri = NLRI_240) =>
+    decodeMessage(rawUpdate(attrs, nlri), ctx4) as UpdateMessage;
   const cat = (...parts: Uint8Array[]) => Uint8Array.from(parts.flatMap((p) => [...p]));
 
   it('treats ORIGIN=5 as withdraw (§7.1)', () => {
@@ -303,10 +345,18 @@ describe('RFC 7606 error handling', () => {
 describe('other messages and framing', () => {
   it('round-trips NOTIFICATION, KEEPALIVE and ROUTE-REFRESH', () => {
     expect(decodeMessage(encodeNotification(6, CeaseSubcode.AdminShutdown, hex('01')), ctx4)).toEqual({
-      type: 'notification', code: 6, subcode: 2, data: hex('01'),
+      type: 'notification',
+      code: 6,
+      subcode: 2,
+      data: hex('01'),
     });
     expect(decodeMessage(encodeKeepalive(), ctx4)).toEqual({ type: 'keepalive' });
-    expect(decodeMessage(encodeRouteRefresh(2, 1, 1), ctx4)).toEqual({ type: 'route-refresh', afi: 2, safi: 1, subtype: 1 });
+    expect(decodeMessage(encodeRouteRefresh(2, 1, 1), ctx4)).toEqual({
+      type: 'route-refresh',
+      afi: 2,
+      safi: 1,
+      subtype: 1,
+    });
   });
 
   it('frames a stream split at every byte, and rejects bad markers, lengths and types', () => {
