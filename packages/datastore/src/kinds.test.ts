@@ -11,8 +11,12 @@ import {
 
 describe('key layout', () => {
   it('puts v3 resources under Calico paths', () => {
-    expect(keyFor('IPPool', 'default-ipv4-ippool')).toBe('/calico/resources/v3/projectcalico.org/ippools/default-ipv4-ippool');
-    expect(keyFor('NetworkPolicy', 'allow', 'prod')).toBe('/calico/resources/v3/projectcalico.org/networkpolicies/prod/allow');
+    expect(keyFor('IPPool', 'default-ipv4-ippool')).toBe(
+      '/calico/resources/v3/projectcalico.org/ippools/default-ipv4-ippool',
+    );
+    expect(keyFor('NetworkPolicy', 'allow', 'prod')).toBe(
+      '/calico/resources/v3/projectcalico.org/networkpolicies/prod/allow',
+    );
     expect(() => keyFor('NetworkPolicy', 'allow')).toThrow(/namespace/);
   });
 
@@ -29,7 +33,13 @@ describe('key layout', () => {
   });
 
   it('round-trips block names for both families', () => {
-    for (const cidr of ['10.0.0.0/26', '192.168.255.192/26', 'fd00::/122', '2001:db8:0:1::1c0/122', '::/122']) {
+    for (const cidr of [
+      '10.0.0.0/26',
+      '192.168.255.192/26',
+      'fd00::/122',
+      '2001:db8:0:1::1c0/122',
+      '::/122',
+    ]) {
       expect(cidrFromBlockName(blockNameFromCidr(cidr))).toBe(cidr);
     }
     expect(parseAffinityName('a-b-c-fd00-0-0-0-0-0-0-0-122')).toEqual({ node: 'a-b-c', cidr: 'fd00::/122' });

@@ -39,14 +39,26 @@ export const KINDS = {
   Node: v3('Node', 'nodes', false, ['no', 'nos']),
   WorkloadEndpoint: v3('WorkloadEndpoint', 'workloadendpoints', true, ['wep', 'weps']),
   HostEndpoint: v3('HostEndpoint', 'hostendpoints', false, ['hep', 'heps']),
-  NetworkPolicy: v3('NetworkPolicy', 'networkpolicies', true, ['netpol', 'netpols', 'np', 'nps', 'policy', 'policies']),
+  NetworkPolicy: v3('NetworkPolicy', 'networkpolicies', true, [
+    'netpol',
+    'netpols',
+    'np',
+    'nps',
+    'policy',
+    'policies',
+  ]),
   GlobalNetworkPolicy: v3('GlobalNetworkPolicy', 'globalnetworkpolicies', false, ['gnp', 'gnps']),
   StagedNetworkPolicy: v3('StagedNetworkPolicy', 'stagednetworkpolicies', true, ['snp', 'snps']),
-  StagedGlobalNetworkPolicy: v3('StagedGlobalNetworkPolicy', 'stagedglobalnetworkpolicies', false, ['sgnp', 'sgnps']),
-  StagedKubernetesNetworkPolicy: v3('StagedKubernetesNetworkPolicy', 'stagedkubernetesnetworkpolicies', true, [
-    'sknp',
-    'sknps',
+  StagedGlobalNetworkPolicy: v3('StagedGlobalNetworkPolicy', 'stagedglobalnetworkpolicies', false, [
+    'sgnp',
+    'sgnps',
   ]),
+  StagedKubernetesNetworkPolicy: v3(
+    'StagedKubernetesNetworkPolicy',
+    'stagedkubernetesnetworkpolicies',
+    true,
+    ['sknp', 'sknps'],
+  ),
   NetworkSet: v3('NetworkSet', 'networksets', true, ['netset', 'netsets']),
   GlobalNetworkSet: v3('GlobalNetworkSet', 'globalnetworksets', false, ['gns', 'gnss']),
   Profile: v3('Profile', 'profiles', false, ['pro', 'pros']),
@@ -139,7 +151,11 @@ export function cidrFromBlockName(name: string): string | undefined {
   if (parts.length === 5 && parts.every((p) => /^\d{1,3}$/.test(p))) {
     return `${parts.slice(0, 4).join('.')}/${parts[4]}`;
   }
-  if (parts.length === 9 && parts.slice(0, 8).every((p) => /^[0-9a-f]{1,4}$/i.test(p)) && /^\d+$/.test(parts[8]!)) {
+  if (
+    parts.length === 9 &&
+    parts.slice(0, 8).every((p) => /^[0-9a-f]{1,4}$/i.test(p)) &&
+    /^\d+$/.test(parts[8]!)
+  ) {
     return `${compressIPv6(parts.slice(0, 8))}/${parts[8]}`;
   }
   return undefined;
@@ -216,7 +232,8 @@ export function keyFor(kind: KindName, name: string, namespace?: string): string
     }
     case 'BlockAffinity': {
       const parsed = parseAffinityName(name);
-      if (parsed === undefined) throw new Error(`BlockAffinity name ${JSON.stringify(name)} is not <node>-<block>`);
+      if (parsed === undefined)
+        throw new Error(`BlockAffinity name ${JSON.stringify(name)} is not <node>-<block>`);
       return `${info.keyPrefix}${parsed.node}/${familyDir(parsed.cidr)}/block/${cidrKeyPart(parsed.cidr)}`;
     }
     default:

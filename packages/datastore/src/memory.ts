@@ -70,7 +70,11 @@ export class MemoryDatastore implements Datastore {
   async create<K extends KindName>(kind: K, resource: ResourceOf<K>): Promise<ResourceOf<K>> {
     const { key, value } = prepareWrite(kind, resource, undefined);
     if (this.#entries.has(key)) {
-      throw DatastoreError.alreadyExists({ kind, name: value.metadata.name, namespace: value.metadata.namespace });
+      throw DatastoreError.alreadyExists({
+        kind,
+        name: value.metadata.name,
+        namespace: value.metadata.namespace,
+      });
     }
     return this.#store(kind, key, value as AnyResource, undefined) as ResourceOf<K>;
   }
@@ -102,8 +106,15 @@ export class MemoryDatastore implements Datastore {
     const key = keyFor(kind, name, namespace);
     const existing = this.#entries.get(key);
     if (!existing) throw DatastoreError.notFound({ kind, name, namespace });
-    if (options.resourceVersion !== undefined && options.resourceVersion !== existing.value.metadata.resourceVersion) {
-      throw DatastoreError.conflict({ kind, name, namespace }, options.resourceVersion, existing.value.metadata.resourceVersion);
+    if (
+      options.resourceVersion !== undefined &&
+      options.resourceVersion !== existing.value.metadata.resourceVersion
+    ) {
+      throw DatastoreError.conflict(
+        { kind, name, namespace },
+        options.resourceVersion,
+        existing.value.metadata.resourceVersion,
+      );
     }
     this.#entries.delete(key);
     this.#revision++;
@@ -135,7 +146,12 @@ export class MemoryDatastore implements Datastore {
       const events = diffStates(seen, now, this.revision);
       for (const [key, e] of now) seen.set(key, e.value);
       queue.push(
-        structuredClone({ type: 'resync', revision: this.revision, events, items: [...now.values()].map((e) => e.value) }),
+        structuredClone({
+          type: 'resync',
+          revision: this.revision,
+          events,
+          items: [...now.values()].map((e) => e.value),
+        }),
       );
     } else {
       for (const c of this.#log) if (Number(c.event.revision) > from) deliver(c);

@@ -27,11 +27,16 @@ export interface ValidationIssue {
   message: string;
 }
 
-export type ValidationResult<T = Resource> = { ok: true; value: T } | { ok: false; issues: ValidationIssue[] };
+export type ValidationResult<T = Resource> =
+  | { ok: true; value: T }
+  | { ok: false; issues: ValidationIssue[] };
 
 /** Formats issues one per line: `spec.cidr: "10.0.0.1/8" — must be a masked CIDR (host bits zero)`. */
 export function formatIssues(issues: readonly ValidationIssue[]): string {
   return issues
-    .map((i) => `${i.path || '(root)'}: ${i.value === undefined ? '(missing)' : JSON.stringify(i.value)} — ${i.message}`)
+    .map(
+      (i) =>
+        `${i.path || '(root)'}: ${i.value === undefined ? '(missing)' : JSON.stringify(i.value)} — ${i.message}`,
+    )
     .join('\n');
 }
