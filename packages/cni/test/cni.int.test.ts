@@ -81,6 +81,8 @@ describeWith(
       const [ns1, ns2] = [await node.pod('p1'), await node.pod('p2')];
       const r1 = await addNetworkList(list, target(ns1, 'web-1', 'c1'), [node.binDir]);
       const r2 = await addNetworkList(list, target(ns2, 'web-2', 'c2'), [node.binDir]);
+      assertSuccessResult(r1, list.cniVersion);
+      assertSuccessResult(r2, list.cniVersion);
       const ip1 = String((r1['ips'] as { address: string }[])[0]!.address).split('/')[0]!;
       const ip2 = String((r2['ips'] as { address: string }[])[0]!.address).split('/')[0]!;
       expect(ip1).toMatch(/^10\.244\./);
