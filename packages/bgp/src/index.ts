@@ -1,5 +1,6 @@
 /** @calico-ts/bgp: a BGP-4 speaker (codec, FSM, RIBs, policy) with no workspace dependencies. */
 
+export { ControlError, callControl, DEFAULT_CONTROL_SOCKET } from './daemon/control.ts';
 export { type Clock, ManualClock, systemClock, type TimerHandle } from './fsm/clock.ts';
 export {
   DEFAULT_TIMERS,

@@ -221,7 +221,7 @@ logLevel: warn
         join(tmp.dir, 'x.sock'),
       ]).catch((e: { code: number; stderr: string }) => e);
       expect('code' in r && r.code).toBe(2);
-      expect((r as { stderr: string }).stderr).toContain('asNumber: got 70000000000, expected');
+      expect((r as { stderr: string }).stderr).toContain('asNumber: got 70000000000, expected ≤ 4294967295');
       expect((r as { stderr: string }).stderr).toContain(
         'peers[0].address: got "192.0.2.300", expected an IPv4 or IPv6 address',
       );

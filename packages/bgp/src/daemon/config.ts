@@ -134,8 +134,19 @@ export function validateConfig(raw: unknown, file = 'config'): BgpdConfig {
     throw new ConfigError(
       file,
       r.error.issues.map((i) => {
-        const input = 'input' in i ? JSON.stringify(i.input) : undefined;
-        const expected = i.message.replace(/^Invalid input: /, '');
+        if (i.code === 'unrecognized_keys') {
+          return `${fieldPath(i.path)}: unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}`;
+        }
+        const input = 'input' in i && i.input !== undefined ? JSON.stringify(i.input) : undefined;
+        let expected: string;
+        if (i.code === 'invalid_type') expected = i.expected;
+        else if (i.code === 'too_big')
+          expected = `${i.origin === 'array' ? 'at most' : '≤'} ${String(i.maximum)}${i.origin === 'array' ? ' items' : ''}`;
+        else if (i.code === 'too_small')
+          expected = `${i.origin === 'array' ? 'at least' : '≥'} ${String(i.minimum)}${i.origin === 'array' ? ' items' : ''}`;
+        else if (i.code === 'invalid_value')
+          expected = `one of ${i.values.map((v) => JSON.stringify(v)).join(', ')}`;
+        else expected = i.message.replace(/^Invalid input: /, '');
         return `${fieldPath(i.path)}: ${input === undefined ? 'missing' : `got ${input}`}, expected ${expected}`;
       }),
     );

@@ -35,8 +35,10 @@ export class LocRib {
   add(route: Route): BestPathChange | undefined {
     let d = this.#dest.get(route.prefix);
     if (!d) {
-      d = { paths: [], best: undefined, multipath: NO_MULTIPATH };
+      // A literal one-element array: push() on [] would reserve 17 slots per prefix.
+      d = { paths: [route], best: undefined, multipath: NO_MULTIPATH };
       this.#dest.set(route.prefix, d);
+      return this.#decide(route.prefix, d);
     }
     const i = d.paths.findIndex((p) => p.source === route.source && p.pathId === route.pathId);
     if (i >= 0) d.paths[i] = route;

@@ -196,15 +196,11 @@ export function decodeNlri(
     if (p + 1 + n > end) throw invalidNetwork(`NLRI /${length} overruns the field`);
     let prefix: string;
     if (afi === Afi.Ipv4) {
-      const b0 = n > 0 ? buf[p + 1]! : 0;
-      const b1 = n > 1 ? buf[p + 2]! : 0;
-      const b2 = n > 2 ? buf[p + 3]! : 0;
-      let b3 = n > 3 ? buf[p + 4]! : 0;
+      let addr = 0;
+      for (let i = 0; i < n; i++) addr |= buf[p + 1 + i]! << (24 - 8 * i);
       // Trailing bits beyond the length are ignored (RFC 4271 §4.3), so mask them.
-      const bytes = [b0, b1, b2, b3];
-      if (length % 8 !== 0) bytes[n - 1] = bytes[n - 1]! & (0xff << (8 - (length % 8)));
-      b3 = bytes[3]!;
-      prefix = `${bytes[0]}.${bytes[1]}.${bytes[2]}.${b3}/${length}`;
+      if (length < 32) addr &= ~(0xffffffff >>> length);
+      prefix = ipv4PrefixText(addr >>> 0, length);
     } else {
       const bytes = new Uint8Array(16);
       bytes.set(buf.subarray(p + 1, p + 1 + n));
@@ -215,6 +211,34 @@ export function decodeNlri(
     p += 1 + n;
   }
   return out;
+}
+
+const TEXT = new Uint8Array(24);
+const TEXT_DECODER = new TextDecoder('latin1');
+
+function putDecimal(n: number, at: number): number {
+  let p = at;
+  if (n >= 100) TEXT[p++] = 48 + Math.floor(n / 100);
+  if (n >= 10) TEXT[p++] = 48 + (Math.floor(n / 10) % 10);
+  TEXT[p++] = 48 + (n % 10);
+  return p;
+}
+
+/**
+ * "a.b.c.d/len" as one flat string: template literals would build a rope of nine pieces per
+ * prefix, which costs several hundred bytes each across a 100k-route table.
+ */
+function ipv4PrefixText(addr: number, length: number): string {
+  let p = putDecimal(addr >>> 24, 0);
+  TEXT[p++] = 46;
+  p = putDecimal((addr >>> 16) & 255, p);
+  TEXT[p++] = 46;
+  p = putDecimal((addr >>> 8) & 255, p);
+  TEXT[p++] = 46;
+  p = putDecimal(addr & 255, p);
+  TEXT[p++] = 47;
+  p = putDecimal(length, p);
+  return TEXT_DECODER.decode(TEXT.subarray(0, p));
 }
 
 /** Encoded size of one NLRI. */

@@ -1,0 +1,222 @@
+// BGP receive: one eBGP session on loopback delivering 100,000 /32 prefixes from BIRD (static
+// routes, enabled after the session is up) into calico-bgpd, and the same into gobgpd (and FRR's
+// bgpd when /usr/lib/frr/bgpd exists), one receiver at a time, alternating over rounds. Measures
+// time from `birdc enable` to the receiver holding every prefix, and the receiver's peak RSS
+// (VmHWM). Prints a Markdown table for docs/benchmarks.md. `pnpm bench bgp`; BENCH_BGP_ROUTES
+// and BENCH_BGP_ROUNDS override the sizes.
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { callControl, type PeerStatus } from '@calico-ts/bgp';
+
+const run = promisify(execFile);
+const N = Number(process.env['BENCH_BGP_ROUTES'] ?? 100_000);
+const ROUNDS = Number(process.env['BENCH_BGP_ROUNDS'] ?? 2);
+const BIRD_ADDR = '127.0.9.21';
+const RECEIVER = '127.0.9.22';
+const dir = mkdtempSync(join(tmpdir(), 'calico-ts-bgp-bench-'));
+const bgpd = new URL('./bgpd.ts', import.meta.resolve('@calico-ts/bgp')).pathname;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined | false>,
+  timeoutMs: number,
+  everyMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check().catch(() => undefined);
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await delay(everyMs);
+  }
+}
+
+function peakRssMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+function staticRoutes(): string {
+  const lines: string[] = [];
+  for (let i = 0; i < N; i++) {
+    const a = ((240 << 24) >>> 0) + i;
+    lines.push(`route ${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}/32 blackhole;`);
+  }
+  return lines.join('\n');
+}
+
+interface Receiver {
+  name: string;
+  pid: number;
+  count(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+function kill(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGKILL');
+  return exited;
+}
+
+async function startOurs(port: number, birdPort: number): Promise<Receiver> {
+  const conf = join(dir, 'bgpd.yaml');
+  const control = join(dir, 'bgpd.sock');
+  writeFileSync(
+    conf,
+    `routerId: 192.0.2.22\nasNumber: 64512\nlisten: {address: "${RECEIVER}", port: ${port}}\n` +
+      `peers:\n  - {address: ${BIRD_ADDR}, asNumber: 65001, port: ${birdPort}, localAddress: ${RECEIVER}, connectRetryTime: 1, families: [ipv4]}\n` +
+      `logLevel: warn\n`,
+  );
+  const child = spawn(
+    process.execPath,
+    ['--conditions=@calico-ts/source', bgpd, '--config', conf, '--control', control],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  await until('calico-bgpd control socket', async () => existsSync(control), 20_000);
+  return {
+    name: 'calico-bgpd',
+    pid: child.pid!,
+    count: async () => ((await callControl(control, 'status')) as { peers: PeerStatus[] }).peers[0]!.accepted,
+    stop: () => kill(child),
+  };
+}
+
+async function startGobgpd(port: number, birdPort: number): Promise<Receiver> {
+  const conf = join(dir, 'gobgpd.toml');
+  const api = await freePort();
+  writeFileSync(
+    conf,
+    `[global.config]\n  as = 64512\n  router-id = "192.0.2.22"\n  port = ${port}\n  local-address-list = ["${RECEIVER}"]\n` +
+      `[[neighbors]]\n  [neighbors.config]\n    neighbor-address = "${BIRD_ADDR}"\n    peer-as = 65001\n` +
+      `  [neighbors.transport.config]\n    local-address = "${RECEIVER}"\n    remote-port = ${birdPort}\n` +
+      `  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = "ipv4-unicast"\n`,
+  );
+  const child = spawn(
+    'gobgpd',
+    ['-f', conf, '--api-hosts', `127.0.0.1:${api}`, '--pprof-disable', '-l', 'warn'],
+    {
+      stdio: ['ignore', 'ignore', 'ignore'],
+    },
+  );
+  const gobgp = async (...a: string[]) =>
+    (await run('gobgp', ['-u', '127.0.0.1', '-p', String(api), ...a])).stdout;
+  await until('gobgpd API', async () => (await gobgp('global')).includes('AS'), 20_000);
+  return {
+    name: 'gobgpd 3.10',
+    pid: child.pid!,
+    count: async () =>
+      Number(/Destination:\s*(\d+)/.exec(await gobgp('global', 'rib', 'summary', '-a', 'ipv4'))?.[1] ?? 0),
+    stop: () => kill(child),
+  };
+}
+
+async function startBird(
+  receiverPort: number,
+  birdPort: number,
+): Promise<{ birdc: (...a: string[]) => Promise<string>; stop(): void }> {
+  const conf = join(dir, 'bird.conf');
+  const ctl = join(dir, 'bird.ctl');
+  const pidFile = join(dir, 'bird.pid');
+  writeFileSync(
+    conf,
+    `router id 192.0.2.21;\nprotocol device {}\nprotocol static s100k {\n  disabled;\n  ipv4;\ninclude "${join(dir, 'static.conf')}";\n}\n` +
+      `protocol bgp receiver {\n  local ${BIRD_ADDR} port ${birdPort} as 65001;\n  neighbor ${RECEIVER} port ${receiverPort} as 64512;\n` +
+      `  multihop; connect delay time 1; connect retry time 1;\n  ipv4 { import none; export all; next hop address 192.0.2.21; };\n}\n`,
+  );
+  execFileSync('bird', ['-c', conf, '-s', ctl, '-P', pidFile]);
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  return {
+    birdc: async (...a) => (await run('birdc', ['-s', ctl, ...a])).stdout,
+    stop: () => {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    },
+  };
+}
+
+async function measure(
+  start: (port: number, birdPort: number) => Promise<Receiver>,
+): Promise<{ name: string; seconds: number; rss: number }> {
+  const [port, birdPort] = [await freePort(), await freePort()];
+  const receiver = await start(port, birdPort);
+  const bird = await startBird(port, birdPort);
+  try {
+    await until(
+      `${receiver.name} session`,
+      async () => (await bird.birdc('show', 'protocols', 'receiver')).includes('Established'),
+      60_000,
+    );
+    const t0 = performance.now();
+    await bird.birdc('enable', 's100k');
+    await until(
+      `${receiver.name} to hold ${N} prefixes`,
+      async () => (await receiver.count()) >= N,
+      300_000,
+      50,
+    );
+    const seconds = (performance.now() - t0) / 1000;
+    return { name: receiver.name, seconds, rss: peakRssMb(receiver.pid) };
+  } finally {
+    bird.stop();
+    await receiver.stop();
+  }
+}
+
+writeFileSync(join(dir, 'static.conf'), staticRoutes());
+const contenders: ((p: number, b: number) => Promise<Receiver>)[] = [startOurs, startGobgpd];
+if (existsSync('/usr/lib/frr/bgpd'))
+  process.stderr.write('FRR is installed but not wired into this bench yet\n');
+const results = new Map<string, { seconds: number; rss: number }[]>();
+try {
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = round % 2 === 0 ? contenders : [...contenders].reverse();
+    for (const c of order) {
+      const r = await measure(c);
+      process.stderr.write(
+        `round ${round + 1}: ${r.name} ${r.seconds.toFixed(2)} s, peak RSS ${r.rss.toFixed(0)} MB\n`,
+      );
+      const list = results.get(r.name) ?? [];
+      list.push(r);
+      results.set(r.name, list);
+    }
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+const best = (name: string) => [...(results.get(name) ?? [])].sort((a, b) => a.seconds - b.seconds)[0]!;
+const ours = best('calico-bgpd');
+const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+process.stdout.write(
+  `\nBGP receive, ${N} /32 from BIRD over one eBGP session (best of ${ROUNDS}; load ${load})\n\n`,
+);
+process.stdout.write(
+  '| receiver | time to all received | peak RSS | time ÷ ours |\n| --- | ---: | ---: | ---: |\n',
+);
+for (const name of results.keys()) {
+  const r = best(name);
+  process.stdout.write(
+    `| ${name} | ${r.seconds.toFixed(2)} s | ${r.rss.toFixed(0)} MB | ${(r.seconds / ours.seconds).toFixed(2)} |\n`,
+  );
+}
