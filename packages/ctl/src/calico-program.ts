@@ -8,6 +8,7 @@ import { CliError, userMessage } from './cli-error.ts';
 import { type CliIo, cliLog, LOG_LEVELS, type LogLevel, processIo } from './cli-io.ts';
 import { clientVersion } from './client-version.ts';
 import type { CommandContext, ConnectDatastore, ConnectionFlags } from './command-context.ts';
+import { clusterCommand } from './commands/cluster.ts';
 import { getCommand } from './commands/get.ts';
 import { labelCommand } from './commands/label.ts';
 import { validateCommand, writeCommand } from './commands/manifest-write.ts';
@@ -94,6 +95,7 @@ export async function run(
     labelCommand(ctx),
     patchCommand(ctx),
     versionCommand(ctx),
+    clusterCommand(ctx),
   ]) {
     program.addCommand(
       cmd.exitOverride().configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) }),
