@@ -9,7 +9,7 @@
  * prefixes inside its CIDR the rest of the chain applies (every later rule narrowed to that CIDR),
  * for the others the rule's action applies.
  */
-import type { BGPFilterRule } from '@calico-ts/datastore';
+import { asNumberValue, type BGPFilterRule } from '@calico-ts/datastore';
 import type { Policy, PolicyMatch, PolicyRule, PrefixMatch } from '../rib/policy.ts';
 import { parsePrefix, prefixContains } from '../wire/prefix.ts';
 
@@ -60,16 +60,17 @@ export function convertFilterRules(
     else if (r.cidr !== undefined || r.prefixLength !== undefined) match.prefixes = [range];
     if (r.communities?.values?.length) match.communities = [...r.communities.values];
     // BIRD: bgp_path ~ [= a b c * =]; the path starts with these ASes.
-    if (r.asPathPrefix?.length) match.asPathRegex = `^${r.asPathPrefix.join(' ')}_`;
+    if (r.asPathPrefix?.length) match.asPathRegex = `^${r.asPathPrefix.map(asNumberValue).join(' ')}_`;
     if (Object.keys(match).length > 0) rule.match = match;
     const set: NonNullable<PolicyRule['set']> = {};
     for (const [j, op] of (r.operations ?? []).entries()) {
-      if (op.addCommunity) (set.addCommunities ??= []).push(op.addCommunity.value);
+      if (op.addCommunity) set.addCommunities = [...(set.addCommunities ?? []), op.addCommunity.value];
       else if (op.prependASPath) {
-        const asns = op.prependASPath.prefix;
+        const asns = op.prependASPath.prefix.map(asNumberValue);
         if (asns.every((a) => a === asns[0]) && set.prependAs === undefined) {
           set.prependAs = { as: asns[0]!, count: asns.length };
-        } else problems.push(`${where}.operations[${j}]: only a repeated single AS can be prepended; ignored`);
+        } else
+          problems.push(`${where}.operations[${j}]: only a repeated single AS can be prepended; ignored`);
       } else if (op.setPriority) {
         problems.push(`${where}.operations[${j}]: setPriority is not supported; ignored`);
       }
@@ -95,7 +96,11 @@ export function intersectRange(a: PrefixMatch, b: PrefixMatch): PrefixMatch | un
   const pa = parsePrefix(a.prefix);
   const pb = parsePrefix(b.prefix);
   if (!pa || !pb || pa.afi !== pb.afi) return undefined;
-  const [outer, inner, innerMatch] = prefixContains(pa, pb) ? [a, pb, b] : prefixContains(pb, pa) ? [b, pa, a] : [];
+  const [outer, inner, innerMatch] = prefixContains(pa, pb)
+    ? [a, pb, b]
+    : prefixContains(pb, pa)
+      ? [b, pa, a]
+      : [];
   if (!outer || !inner || !innerMatch) return undefined;
   const range = (m: PrefixMatch, own: number) => {
     const ge = m.ge ?? own;

@@ -15,7 +15,7 @@
  * `ttlSecurity` is set.
  */
 import type { BGPPeerSpec, ResourceOf } from '@calico-ts/datastore';
-import { parseSelector } from '@calico-ts/datastore';
+import { asNumberValue, parseSelector } from '@calico-ts/datastore';
 import type { Policy } from '../rib/policy.ts';
 import type { PeerConfig } from '../speaker.ts';
 import { normalizeIp, parseIp } from '../wire/prefix.ts';
@@ -84,7 +84,7 @@ export function localNode(snapshot: AgentSnapshot, nodeName: string): LocalNode 
     ipv6: addressOf(node.spec.bgp?.ipv6Address),
     ipv4Cidr: node.spec.bgp?.ipv4Address,
     // AS: the Node's own, else the cluster's, else confd's default.
-    asNumber: node.spec.bgp?.asNumber ?? global?.asNumber ?? DEFAULT_AS_NUMBER,
+    asNumber: asOf(node.spec.bgp?.asNumber ?? global?.asNumber),
     routerId: ipv4,
     clusterId: node.spec.bgp?.routeReflectorClusterID,
     listenPort: perNode?.listenPort ?? global?.listenPort ?? DEFAULT_LISTEN_PORT,
@@ -95,18 +95,27 @@ export function localNode(snapshot: AgentSnapshot, nodeName: string): LocalNode 
 /** `ip`, `ip:port`, `[v6]:port` or bare v6 (validated by the model's ipPortProblem). */
 export function parsePeerIp(value: string): { ip: string; port: number | undefined } | undefined {
   const bracket = /^\[([^\]]+)\]:(\d+)$/.exec(value);
-  if (bracket) return parseIp(bracket[1]!) ? { ip: normalizeIp(bracket[1]!), port: Number(bracket[2]) } : undefined;
+  if (bracket)
+    return parseIp(bracket[1]!) ? { ip: normalizeIp(bracket[1]!), port: Number(bracket[2]) } : undefined;
   if (parseIp(value)) return { ip: normalizeIp(value), port: undefined };
   const v4port = /^([\d.]+):(\d+)$/.exec(value);
   if (v4port && parseIp(v4port[1]!)) return { ip: normalizeIp(v4port[1]!), port: Number(v4port[2]) };
   return undefined;
 }
 
+/** AS numbers may be written dotted ("1.10"); absent means confd's default. */
+const asOf = (v: number | string | undefined): number =>
+  v === undefined ? DEFAULT_AS_NUMBER : asNumberValue(v);
 const familyOf = (ip: string): AddressFamily => (ip.includes(':') ? 'ipv6' : 'ipv4');
 const protocolName = (prefix: string, ip: string, port?: number) =>
   `${prefix}_${ip.replace(/[.:]/g, '_')}${port !== undefined ? `_port_${port}` : ''}`;
 
-function selectorMatches(selector: string, labels: Record<string, string>, problems: string[], where: string): boolean {
+function selectorMatches(
+  selector: string,
+  labels: Record<string, string>,
+  problems: string[],
+  where: string,
+): boolean {
   try {
     return parseSelector(selector).evaluate(labels);
   } catch (err) {
@@ -123,12 +132,16 @@ export function computePeers(
   const problems: string[] = [];
   const peers: DesiredPeer[] = [];
   const taken = new Set<string>();
-  const { global, node: perNode } = bgpConfigurations(snapshot, me.name);
+  const { global } = bgpConfigurations(snapshot, me.name);
   const ownIp = (f: AddressFamily) => (f === 'ipv4' ? me.ipv4 : me.ipv6);
-  const secret = (ref: { name: string; key: string; optional?: boolean | undefined } | undefined, where: string) => {
+  const secret = (
+    ref: { name: string; key: string; optional?: boolean | undefined } | undefined,
+    where: string,
+  ) => {
     if (!ref) return undefined;
     const value = resolveSecret(ref.name, ref.key);
-    if (value === undefined && !ref.optional) problems.push(`${where}: secret ${ref.name}/${ref.key} not found`);
+    if (value === undefined && !ref.optional)
+      problems.push(`${where}: secret ${ref.name}/${ref.key} not found`);
     return value;
   };
   const add = (p: DesiredPeer): void => {
@@ -157,7 +170,10 @@ export function computePeers(
   // 1. The mesh (processMeshPeers): not on route reflectors, not to route reflectors.
   const meshEnabled = global?.nodeToNodeMeshEnabled ?? true;
   if (meshEnabled && !me.clusterId) {
-    const meshPassword = secret(global?.nodeMeshPassword?.secretKeyRef, 'BGPConfiguration default.nodeMeshPassword');
+    const meshPassword = secret(
+      global?.nodeMeshPassword?.secretKeyRef,
+      'BGPConfiguration default.nodeMeshPassword',
+    );
     const meshRestart = durationSeconds(global?.nodeMeshMaxRestartTime);
     for (const n of [...otherNodes].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
       if (n.spec.bgp?.routeReflectorClusterID) continue;
@@ -167,7 +183,7 @@ export function computePeers(
         if (!peerIp || !own || peerIp === own) continue;
         const config: PeerConfig = {
           address: peerIp,
-          asNumber: n.spec.bgp?.asNumber ?? global?.asNumber ?? DEFAULT_AS_NUMBER,
+          asNumber: asOf(n.spec.bgp?.asNumber ?? global?.asNumber),
           localAddress: own,
           families: [family],
           ttl: MULTIHOP_TTL,
@@ -193,7 +209,8 @@ export function computePeers(
   // 2. BGPPeer resources: global ones first, then those for this node (updatePeersV1 order).
   const appliesHere = (spec: BGPPeerSpec, where: string): boolean => {
     if (spec.node !== undefined) return spec.node === me.name;
-    if (spec.nodeSelector !== undefined) return selectorMatches(spec.nodeSelector, me.labels, problems, `${where}.nodeSelector`);
+    if (spec.nodeSelector !== undefined)
+      return selectorMatches(spec.nodeSelector, me.labels, problems, `${where}.nodeSelector`);
     return true;
   };
   const sorted = [...snapshot.bgpPeers].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
@@ -207,7 +224,13 @@ export function computePeers(
         problems.push(`${where}: localWorkloadSelector peerings are not supported; ignored`);
         continue;
       }
-      const targets: { ip: string; port: number | undefined; asNumber: number; clusterId: string | undefined; calicoNode: boolean }[] = [];
+      const targets: {
+        ip: string;
+        port: number | undefined;
+        asNumber: number;
+        clusterId: string | undefined;
+        calicoNode: boolean;
+      }[] = [];
       if (spec.peerIP !== undefined) {
         const parsed = parsePeerIp(spec.peerIP);
         if (!parsed) {
@@ -217,20 +240,28 @@ export function computePeers(
         const known = nodeByIp.get(parsed.ip);
         targets.push({
           ...parsed,
-          asNumber: spec.asNumber ?? DEFAULT_AS_NUMBER,
+          asNumber: asOf(spec.asNumber),
           clusterId: known?.spec.bgp?.routeReflectorClusterID,
           calicoNode: false,
         });
       } else if (spec.peerSelector !== undefined) {
         for (const n of otherNodes) {
-          if (!selectorMatches(spec.peerSelector, n.metadata.labels ?? {}, problems, `${where}.spec.peerSelector`)) continue;
+          if (
+            !selectorMatches(
+              spec.peerSelector,
+              n.metadata.labels ?? {},
+              problems,
+              `${where}.spec.peerSelector`,
+            )
+          )
+            continue;
           for (const a of [n.spec.bgp?.ipv4Address, n.spec.bgp?.ipv6Address]) {
             const ip = addressOf(a);
             if (!ip) continue;
             targets.push({
               ip,
               port: portOfNode(n.metadata.name),
-              asNumber: n.spec.bgp?.asNumber ?? global?.asNumber ?? DEFAULT_AS_NUMBER,
+              asNumber: asOf(n.spec.bgp?.asNumber ?? global?.asNumber),
               clusterId: n.spec.bgp?.routeReflectorClusterID,
               calicoNode: true,
             });
@@ -240,8 +271,10 @@ export function computePeers(
       const password = secret(spec.password?.secretKeyRef, `${where}.spec.password`);
       const keepalive = durationSeconds(spec.keepaliveTime);
       const restart = durationSeconds(spec.maxRestartTime);
-      if (spec.localASNumber !== undefined && spec.localASNumber !== me.asNumber) {
-        problems.push(`${where}.spec.localASNumber: the speaker has one AS (${me.asNumber}); ${spec.localASNumber} is not used`);
+      if (spec.localASNumber !== undefined && asOf(spec.localASNumber) !== me.asNumber) {
+        problems.push(
+          `${where}.spec.localASNumber: the speaker has one AS (${me.asNumber}); ${spec.localASNumber} is not used`,
+        );
       }
       for (const t of targets) {
         const family = familyOf(t.ip);
@@ -253,7 +286,8 @@ export function computePeers(
         if (spec.ttlSecurity) {
           // RFC 5082 GTSM; BIRD `ttl security on; multihop N`. The speaker checks one hop (TTL ≥ 254).
           config.gtsm = true;
-          if (spec.ttlSecurity > 1) problems.push(`${where}.spec.ttlSecurity: only 1 hop is enforced (asked ${spec.ttlSecurity})`);
+          if (spec.ttlSecurity > 1)
+            problems.push(`${where}.spec.ttlSecurity: only 1 hop is enforced (asked ${spec.ttlSecurity})`);
         } else config.ttl = MULTIHOP_TTL;
         if (password !== undefined) config.password = password;
         if (keepalive !== undefined) config.keepaliveTime = keepalive;
@@ -275,7 +309,6 @@ export function computePeers(
       }
     }
   }
-  void perNode;
   peers.sort((a, b) => a.name.localeCompare(b.name));
   return { peers, problems };
 }

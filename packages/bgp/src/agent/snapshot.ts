@@ -3,7 +3,7 @@
  * calculation shares (addresses in CIDR form, Go duration strings, BGPConfiguration lookup).
  */
 import type { ResourceOf } from '@calico-ts/datastore';
-import { normalizeIp, parseIp, parsePrefix, type ParsedPrefix } from '../wire/prefix.ts';
+import { normalizeIp, type ParsedPrefix, parseIp, parsePrefix } from '../wire/prefix.ts';
 
 export interface AgentSnapshot {
   nodes: readonly ResourceOf<'Node'>[];
@@ -77,7 +77,10 @@ export function durationSeconds(value: string | undefined): number | undefined {
 export function bgpConfigurations(
   snapshot: AgentSnapshot,
   nodeName: string,
-): { global: ResourceOf<'BGPConfiguration'>['spec'] | undefined; node: ResourceOf<'BGPConfiguration'>['spec'] | undefined } {
+): {
+  global: ResourceOf<'BGPConfiguration'>['spec'] | undefined;
+  node: ResourceOf<'BGPConfiguration'>['spec'] | undefined;
+} {
   const byName = (n: string) => snapshot.bgpConfigurations.find((c) => c.metadata.name === n)?.spec;
   return { global: byName('default'), node: byName(`node.${nodeName}`) };
 }
