@@ -134,4 +134,26 @@ describeWith([], 'RFC 7606 error handling against a crafted sender', () => {
     expect(speaker.status().peers[0]!.lastError).toMatch(/UNRECOGNIZED_WELL_KNOWN/);
     raw.socket.destroy();
   });
+
+  it('answers a bad OPEN with the RFC 4271 §6.2 NOTIFICATION: wrong AS 2/2, hold time 1 2/6', async () => {
+    for (const [myAs, holdTime, subcode] of [
+      [65099, 90, 2],
+      [65005, 1, 6],
+    ] as const) {
+      const raw = new RawPeer(port);
+      await waitFor('TCP up', () => raw.socket.readyState === 'open');
+      raw.send(
+        encodeOpen({
+          myAs,
+          holdTime,
+          bgpId: '192.0.2.52',
+          capabilities: [{ kind: 'four-octet-as', asNumber: myAs }],
+        }),
+      );
+      const n = await waitFor('NOTIFICATION', () => raw.received.find((m) => m.type === 'notification'));
+      expect(n).toMatchObject({ code: 2, subcode });
+      await waitFor('closed', () => raw.closed);
+      expect(state()).not.toBe('Established');
+    }
+  });
 });
