@@ -18,7 +18,7 @@ function needsSocketOptions(c: BgpdConfig): boolean {
 }
 
 function toPeerConfig(p: BgpdConfig['peers'][number]): PeerConfig {
-  // zod leaves absent optionals undefined; PeerConfig is exactOptional-free so pass through.
+  // Drop the undefined optionals zod leaves, so peer configs compare cleanly on reload.
   return Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as unknown as PeerConfig;
 }
 

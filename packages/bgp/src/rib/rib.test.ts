@@ -126,6 +126,19 @@ describe('route rules', () => {
     expect(out.localPref).toBeUndefined();
     expect(out.med).toBeUndefined();
   });
+  it('strips confederation segments towards eBGP peers', () => {
+    const r = route(
+      {
+        asPath: [
+          { type: 3, asns: [65010] },
+          { type: 2, asns: [65001] },
+        ],
+      },
+      src('192.0.2.1'),
+    );
+    expect(exportAttributes(r, target, me)!.asPath).toEqual([{ type: 2, asns: [64512, 65001] }]);
+  });
+
   it('does not pass iBGP routes to iBGP peers unless reflecting, then adds RR attributes', () => {
     const ib = { ...target, peerAs: 64512, ibgp: true };
     const r = route({}, src('192.0.2.1', { ibgp: true, peerAs: 64512 }));

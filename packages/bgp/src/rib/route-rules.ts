@@ -70,7 +70,10 @@ export function exportAttributes(
     return out;
   }
   // eBGP: prepend our AS, next hop self, drop iBGP-only attributes (RFC 4271 §5.1.2, §5.1.3).
-  const path = a.asPath ?? [];
+  // RFC 5065 §5.3: confederation segments never leave the confederation (we run none).
+  const path = (a.asPath ?? []).filter(
+    (s) => s.type !== AsPathSegmentType.ConfedSequence && s.type !== AsPathSegmentType.ConfedSet,
+  );
   const first = path[0];
   out.asPath =
     first?.type === AsPathSegmentType.Sequence && first.asns.length < 255

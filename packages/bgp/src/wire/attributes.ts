@@ -304,6 +304,9 @@ export function decodeAttributes(
           break;
         case AttrType.NextHop:
           if (len !== 4) throw new Malformed(`NEXT_HOP length ${len}`);
+          // RFC 4271 §6.3: a semantically wrong next hop (0/8, class D/E) means the route is ignored.
+          if (v[0] === 0 || v[0]! >= 224)
+            throw new Malformed(`NEXT_HOP ${formatIpv4(v)} is not a unicast address`);
           attributes.nextHop = formatIpv4(v);
           break;
         case AttrType.Med:

@@ -299,6 +299,11 @@ describe('RFC 7606 error handling', () => {
     expect(m.problems[0]?.action).toBe('treat-as-withdraw');
   });
 
+  it('treats a multicast or zero NEXT_HOP as withdraw (RFC 4271 §6.3)', () => {
+    expect(decode(cat(ORIGIN_IGP, ASPATH_4, hex('40 03 04 e0 00 00 01'))).treatAsWithdraw).toBe(true);
+    expect(decode(cat(ORIGIN_IGP, ASPATH_4, hex('40 03 04 00 00 00 00'))).treatAsWithdraw).toBe(true);
+  });
+
   it('treats a missing mandatory attribute as withdraw (§3 d)', () => {
     expect(decode(cat(ORIGIN_IGP, ASPATH_4)).treatAsWithdraw).toBe(true);
   });
