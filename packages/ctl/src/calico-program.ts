@@ -12,6 +12,7 @@ import { clusterCommand } from './commands/cluster.ts';
 import { getCommand } from './commands/get.ts';
 import { labelCommand } from './commands/label.ts';
 import { validateCommand, writeCommand } from './commands/manifest-write.ts';
+import { nodeCommand } from './commands/node-status.ts';
 import { patchCommand } from './commands/patch.ts';
 import { versionCommand } from './commands/version.ts';
 import { connectDatastore, DEFAULT_CONFIG_PATH } from './datastore-connection.ts';
@@ -95,6 +96,7 @@ export async function run(
     labelCommand(ctx),
     patchCommand(ctx),
     versionCommand(ctx),
+    nodeCommand(ctx),
     clusterCommand(ctx),
   ]) {
     program.addCommand(
