@@ -22,6 +22,12 @@ export async function syncHandle(
       const current = a.n === 0 && spec ? spec : (await store.getBlock(cidr))?.spec;
       counts.set(cidr, current ? (countsByHandle(current).get(handleId) ?? 0) : 0);
     }
+    // A new pod's handle does not exist yet: try the create first and save a read (and a NotFound)
+    // on the hot path; AlreadyExists brings us back here to read and update it.
+    if (a.n === 0 && [...counts.values()].every((n) => n > 0)) {
+      await store.createHandle(handleId, Object.fromEntries(counts));
+      return;
+    }
     const handle = await store.getHandle(handleId);
     const blocks: Record<string, number> = { ...(handle?.spec.block ?? {}) };
     for (const [cidr, n] of counts) {

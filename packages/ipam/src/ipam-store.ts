@@ -86,7 +86,8 @@ export class IpamStore {
         return await attempt({ n, ambiguous });
       } catch (err) {
         if (isDatastoreError(err, 'Conflict') || isDatastoreError(err, 'AlreadyExists')) {
-          // AlreadyExists reaches here only from creates whose attempt chose to re-read and retry.
+          // AlreadyExists comes from creates that lost a race (or guessed wrong that the object
+          // was new): like a conflict, the next attempt re-reads.
           conflicts++;
           if (conflicts > this.policy.maxConflicts) {
             throw new IpamError(
