@@ -261,6 +261,22 @@ describeWith(
       ]);
       expect(s.routes).toMatchObject({ exported: 1, blackholes: 1 });
       expect(s.routes.installed).toBeGreaterThanOrEqual(NODES - 1);
+      // The operator's view: the real CLI (packages/ctl) reading the same socket.
+      const cli = await execInNamespace(undefined, process.execPath, [
+        '--conditions=@calico-ts/source',
+        join(HERE, '../../ctl/src/cli.ts'),
+        'node',
+        'status',
+        '--control',
+        controlSocket(1),
+      ]);
+      expect(cli.exitCode).toBe(0);
+      expect(cli.stdout).toMatch(/^Calico process is running\.\n\nIPv4 BGP status\n/);
+      expect(cli.stdout).toMatch(/\| 192\.0\.2\.1 +\| global +\| up +\| \d\d:\d\d:\d\d \| Established \|/);
+      expect(cli.stdout).toMatch(
+        /\| 192\.0\.2\.13 +\| node-to-node mesh \| up +\| \d\d:\d\d:\d\d \| Established \|/,
+      );
+      expect(cli.stdout).toContain('IPv6 BGP status\nNo IPv6 peers found.\n');
     }, 60_000);
 
     it('a block claimed in etcd reaches the other nodes without a restart', async () => {
