@@ -6,6 +6,17 @@ export {
   WORKLOAD_GATEWAY_V6,
 } from './calico-plugin.ts';
 export { CNI_ERROR, CniError, type CniErrorJson, isCniError } from './errors.ts';
+export {
+  CONFLIST_FILE,
+  calicoConflist,
+  DEFAULT_CHAINED_PLUGINS,
+  DEFAULT_CNI_BIN_DIR,
+  DEFAULT_CNI_CONF_DIR,
+  type InstallCniOptions,
+  type InstallCniResult,
+  InstallError,
+  installCni,
+} from './install.ts';
 export { IpamAdapter } from './ipam-adapter.ts';
 export { CalicoIpamPlugin } from './ipam-plugin.ts';
 export { HOST_VETH_MAC, LinuxWorkloadDataplane } from './linux-dataplane.ts';

@@ -1,3 +1,5 @@
-import { runShim } from '../shim.ts';
+#!/usr/bin/env node
+// Runnable in place (dist/calico.cjs); the installer swaps this line for its own shebang.
+import { main } from '../shim.ts';
 
-process.exitCode = await runShim('calico');
+main('calico');
