@@ -179,8 +179,13 @@ interface PeerEntry {
   received: number;
   /** Families where an enhanced route refresh (RFC 7313) is in progress. */
   refreshing: Set<FamilyKey>;
+  /** EoRR messages owed to the peer once pending routes are out. */
+  endOfRefresh: [number, number][];
   sentEndOfRib: boolean;
 }
+
+/** Prefixes packed per event-loop turn (about 25 UPDATEs of /32s). */
+const FLUSH_SLICE = 20_000;
 
 export class BgpConfigError extends Error {
   readonly code = 'BGP_CONFIG_INVALID';
@@ -289,6 +294,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       exportPolicy: new CompiledPolicy(config.exportPolicy),
       received: 0,
       refreshing: new Set(),
+      endOfRefresh: [],
       sentEndOfRib: false,
     };
     entry.session = this.#makeSession(entry);
@@ -602,6 +608,8 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     const gr = this.config.gracefulRestart?.enabled !== false && info.graceful;
     p.adjOut.clear();
     p.pendingOut.clear();
+    p.flushScheduled = false;
+    p.endOfRefresh = [];
     p.refreshing.clear();
     for (const c of p.exportCache) c.clear();
     if (gr) {
@@ -799,8 +807,9 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         if (FAMILY_KEY[prefixAfi(prefix) === 1 ? 'ipv4' : 'ipv6'] === fam) p.adjOut.delete(prefix);
       }
       this.#exportAll(p, fam);
+      // EoRR goes out once the re-sent routes have (see #flush).
+      if (enhanced) p.endOfRefresh.push([m.afi, m.safi]);
       this.#flush(p);
-      if (enhanced) p.session.send([encodeRouteRefresh(m.afi, m.safi, 2)], false);
       return;
     }
     if (m.subtype === 1) {
@@ -908,7 +917,11 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     });
   }
 
-  /** Pack pending changes: withdrawals per family, announcements per (family, attribute set). */
+  /**
+   * Pack pending changes: withdrawals per family, announcements per (family, attribute set).
+   * At most FLUSH_SLICE prefixes per turn; when the socket buffer is full the rest waits for
+   * 'drain' (anchors §5.3), so a table dump neither blocks the event loop nor piles up in memory.
+   */
   #flush(p: PeerEntry): void {
     const s = p.session;
     const n = s.negotiated;
@@ -920,7 +933,10 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     };
     const withdrawals: Record<number, { prefix: string }[]> = { 1: [], 2: [] };
     const groups = new Map<AttrSet, { prefix: string }[]>();
+    let taken = 0;
     for (const [prefix, attrs] of p.pendingOut) {
+      if (taken++ >= FLUSH_SLICE) break;
+      p.pendingOut.delete(prefix);
       if (attrs === null) {
         if (p.adjOut.delete(prefix)) withdrawals[prefixAfi(prefix)]!.push({ prefix });
         continue;
@@ -930,7 +946,6 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       if (g) g.push({ prefix });
       else groups.set(attrs, [{ prefix }]);
     }
-    p.pendingOut.clear();
     const out: Uint8Array[] = [];
     for (const afi of [1, 2]) {
       const routes = withdrawals[afi]!;
@@ -950,7 +965,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       if (linkLocalNextHop) opts.linkLocalNextHop = linkLocalNextHop;
       out.push(...packUpdates(opts));
     }
-    if (!p.sentEndOfRib) {
+    if (!p.sentEndOfRib && p.pendingOut.size === 0) {
       // RFC 4724 §2: End-of-RIB after the initial table for every family.
       p.sentEndOfRib = true;
       for (const f of n.families) {
@@ -958,6 +973,19 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         out.push(encodeEndOfRib(afi!, safi!));
       }
     }
-    if (out.length) s.send(out);
+    if (p.pendingOut.size === 0) {
+      for (const [afi, safi] of p.endOfRefresh) out.push(encodeRouteRefresh(afi, safi, 2));
+      p.endOfRefresh = [];
+    }
+    const writable = out.length ? s.send(out) : true;
+    if (p.pendingOut.size === 0) return;
+    if (writable) this.#scheduleFlush(p);
+    else {
+      p.flushScheduled = true;
+      s.onceDrained(() => {
+        p.flushScheduled = false;
+        this.#flush(p);
+      });
+    }
   }
 }

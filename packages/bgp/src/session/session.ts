@@ -150,6 +150,16 @@ export class Session {
     return ok;
   }
 
+  /** Call `fn` once the socket's write buffer has drained (or right away without a socket). */
+  onceDrained(fn: () => void): void {
+    const s = this.#socket;
+    if (!s || !s.writableNeedDrain) {
+      setImmediate(fn);
+      return;
+    }
+    s.once('drain', fn);
+  }
+
   get socket(): net.Socket | undefined {
     return this.#socket;
   }
