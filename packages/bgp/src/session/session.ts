@@ -153,7 +153,7 @@ export class Session {
   /** Call `fn` once the socket's write buffer has drained (or right away without a socket). */
   onceDrained(fn: () => void): void {
     const s = this.#socket;
-    if (!s || !s.writableNeedDrain) {
+    if (!s?.writableNeedDrain) {
       setImmediate(fn);
       return;
     }
