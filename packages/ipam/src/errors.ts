@@ -26,7 +26,7 @@ export type IpamErrorCode =
   | 'DatastoreUnavailable'
   /** A pool's nodeSelector needs the Node resource, which does not exist. */
   | 'NodeNotFound'
-  /** A pool's nodeSelector cannot be evaluated here. */
+  /** A pool's nodeSelector cannot be parsed. */
   | 'SelectorUnsupported'
   | 'InvalidArgument';
 

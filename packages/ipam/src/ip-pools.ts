@@ -5,8 +5,7 @@
  * node; pools with assignmentMode Manual serve only requests that name them.
  */
 
-import type { AnyResource } from '@calico-ts/datastore';
-import * as datastore from '@calico-ts/datastore';
+import { type AnyResource, parseSelector, type Selector } from '@calico-ts/datastore';
 import { type Cidr, cidrContains, formatCidr, parseCidr } from './cidr.ts';
 import { IpamError } from './errors.ts';
 
@@ -68,27 +67,22 @@ export function selectsAllNodes(selector: string): boolean {
 
 export type SelectorMatcher = (selector: string, labels: Readonly<Record<string, string>>) => boolean;
 
-type ParseSelector = (text: string) => { evaluate(labels: Readonly<Record<string, string>>): boolean };
-
-/**
- * The selector language lives in @calico-ts/datastore; until that package exports parseSelector
- * only all()/empty selectors can be evaluated, and a pool with any other nodeSelector fails with
- * SelectorUnsupported instead of being silently used or skipped.
- */
+/** Evaluates nodeSelectors with the datastore package's selector engine (parsed once per text). */
 export function defaultSelectorMatcher(): SelectorMatcher {
-  const parse = (datastore as Record<string, unknown>)['parseSelector'] as ParseSelector | undefined;
-  const cache = new Map<string, ReturnType<ParseSelector>>();
+  const cache = new Map<string, Selector>();
   return (selector, labels) => {
     if (selectsAllNodes(selector)) return true;
-    if (!parse) {
-      throw new IpamError(
-        'SelectorUnsupported',
-        `nodeSelector ${JSON.stringify(selector)} cannot be evaluated: this build of @calico-ts/datastore has no selector engine; use all() or pass IpamOptions.selectorMatcher`,
-      );
-    }
     let sel = cache.get(selector);
     if (!sel) {
-      sel = parse(selector);
+      try {
+        sel = parseSelector(selector);
+      } catch (err) {
+        throw new IpamError(
+          'SelectorUnsupported',
+          `pool nodeSelector ${JSON.stringify(selector)} cannot be parsed: ${(err as Error).message}; fix the IPPool's spec.nodeSelector`,
+          { cause: err },
+        );
+      }
       cache.set(selector, sel);
     }
     return sel.evaluate(labels);
