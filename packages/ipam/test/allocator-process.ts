@@ -17,11 +17,6 @@ if (!endpoint || !node || !countText) {
   process.exit(2);
 }
 const count = Number(countText);
-// A rejection nobody awaited (seen from inside the etcd client while etcd restarts) must not kill
-// this node mid-burst: say so loudly on stderr and let the awaited operations decide the outcome.
-process.on('unhandledRejection', (err) => {
-  console.error(`unhandled rejection in allocator ${node}:`, err);
-});
 const report = (o: object) => process.stdout.write(`@@${JSON.stringify(o)}\n`);
 
 const ds = new EtcdDatastore({ endpoints: endpoint, dialTimeoutMs: 3_000, requestTimeoutMs: 5_000 });
