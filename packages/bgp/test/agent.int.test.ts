@@ -91,7 +91,7 @@ describeWith(
       ((await queryControlSocket(controlSocket(i), { command: 'status' })) as { status: BgpAgentStatus })
         .status;
 
-    const routes = (i: number) => lab.node(i).netlink.listRoutes({ family: 4, protocol: 80 });
+    const routes = (i: number) => lab.node(i).netlink.listRoutes({ family: 4, protocol: 12 });
     /** `<dst> → gateways` for proto-80 unicast routes, `blackhole` for blackholes. */
     async function routeTable(i: number): Promise<Map<string, string>> {
       const out = new Map<string, string>();
@@ -188,7 +188,7 @@ describeWith(
       rmSync(dir, { recursive: true, force: true });
     }, 60_000);
 
-    it('every node learns every other node’s block (proto 80, via that node) and blackholes its own', async () => {
+    it('every node learns every other node’s block (proto bird, via that node) and blackholes its own', async () => {
       for (let i = 1; i <= NODES; i++) {
         await waitFor(
           `node ${i} routes`,

@@ -1,13 +1,17 @@
+import { BgpAgent } from '@calico-ts/bgp/agent';
 import type { BgpAgentFactory } from './calico-node.ts';
 
 /**
- * Wires @calico-ts/bgp's node agent into calico-node. Until that agent exists, BGP networking is
- * refused at start-up rather than silently running without routes.
+ * The BGP agent inside calico-node (BIRD + confd in Calico). Felix programs the blackholes for this
+ * node's blocks, so the agent installs only the routes it learns (`proto bird`).
  */
-export function createBgpAgentFactory(): BgpAgentFactory {
-  return () => {
-    throw new Error(
-      'CALICO_NETWORKING_BACKEND=bird needs the BGP agent, which this build does not include yet; use vxlan or none',
-    );
-  };
+export function createBgpAgentFactory(options: { statusSocket?: string } = {}): BgpAgentFactory {
+  return ({ datastore, nodeName, logger }) =>
+    new BgpAgent({
+      datastore,
+      nodeName,
+      logger,
+      blackholes: false,
+      ...(options.statusSocket ? { statusSocket: options.statusSocket } : {}),
+    });
 }

@@ -38,7 +38,7 @@ const FLAGS = [
 ] as const;
 
 export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
       args: argv,
@@ -51,8 +51,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     return 2;
   }
   const flags = parsed.values as Partial<Record<(typeof FLAGS)[number], string>>;
-  let config;
-  let datastore;
+  let config: ReturnType<typeof loadNodeConfig>;
+  let datastore: ReturnType<typeof datastoreFromConfig>;
   try {
     config = loadNodeConfig(flags);
     datastore = datastoreFromConfig(
@@ -72,7 +72,10 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     return 2;
   }
   const logger = pino({ level: config.logLevel, base: { node: config.nodeName } });
-  const bgpAgent = config.networkingBackend === 'bird' ? await loadBgpAgent() : undefined;
+  const bgpAgent =
+    config.networkingBackend === 'bird'
+      ? await loadBgpAgent(process.env['CALICO_BGP_STATUS_SOCKET'])
+      : undefined;
   const node = new CalicoNode({ config, datastore, logger, ...(bgpAgent ? { bgpAgent } : {}) });
 
   let stopping = false;
@@ -105,9 +108,9 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
 }
 
 /** The BGP agent ships in @calico-ts/bgp/agent; loaded only when BGP is the networking backend. */
-async function loadBgpAgent() {
+async function loadBgpAgent(statusSocket: string | undefined) {
   const { createBgpAgentFactory } = await import('./bgp-agent.ts');
-  return createBgpAgentFactory();
+  return createBgpAgentFactory(statusSocket ? { statusSocket } : {});
 }
 
 if (import.meta.main) {

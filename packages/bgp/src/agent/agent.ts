@@ -66,8 +66,13 @@ export interface BgpAgentOptions {
   holdTime?: number | undefined;
   /** Seconds between connection attempts (BIRD template: `connect retry time 5`). */
   connectRetryTime?: number | undefined;
-  /** rtnetlink protocol of the routes we install (default 80, Calico's). */
+  /** rtnetlink protocol of the routes we install (default 12, `proto bird` as in Calico). */
   routeProtocol?: number | undefined;
+  /**
+   * Install blackhole routes for this node's blocks (default true). calico-node turns it off:
+   * there Felix programs them, as in Calico.
+   */
+  blackholes?: boolean | undefined;
   /** After a restart, how long to keep routes from before while peers resend (default: restart time). */
   convergenceTimeoutMs?: number | undefined;
   /** Full recomputation and kernel comparison this often (default 30 s; repairs drift, rereads secrets). */
@@ -144,6 +149,7 @@ export class BgpAgent {
   readonly #learned = new Map<string, string[]>();
   #installed = 0;
   #blackholes = 0;
+  readonly #blackholesEnabled: boolean;
   /** Routes found in the kernel at start: we are restarting and keep them until peers resend. */
   #converged = true;
   #endOfRib = new Set<string>();
@@ -157,6 +163,7 @@ export class BgpAgent {
     this.#o = options;
     this.#log = options.logger ?? pino({ level: 'silent' });
     this.#protocol = options.routeProtocol ?? CALICO_ROUTE_PROTOCOL;
+    this.#blackholesEnabled = options.blackholes ?? true;
     let resolve!: () => void;
     const promise = new Promise<void>((r) => (resolve = r));
     this.#firstSync = { promise, resolve };
@@ -572,6 +579,7 @@ export class BgpAgent {
         pools: intent.pools,
         localBlocks: intent.localBlocks,
         programClusterRoutes: intent.programClusterRoutes,
+        blackholes: this.#blackholesEnabled,
       },
       learned,
     );

@@ -21,7 +21,12 @@ import type { LocalNode } from './peers.ts';
 import { type PoolRouting, poolContaining } from './routes.ts';
 import { subnetOf } from './snapshot.ts';
 
-export const CALICO_ROUTE_PROTOCOL = 80;
+/**
+ * rtnetlink protocol of the routes the agent installs: RTPROT_BIRD (12), what Calico's BIRD-learned
+ * routes carry (`proto bird` in `ip route`). Felix owns protocol 80 (blackholes for local blocks,
+ * IPIP and VXLAN routes), so the two never remove each other's routes.
+ */
+export const CALICO_ROUTE_PROTOCOL = 12;
 export const IPIP_DEVICE = 'tunl0';
 export const VXLAN_DEVICE = 'vxlan.calico';
 
@@ -50,6 +55,8 @@ export interface KernelProgrammingContext {
   pools: readonly PoolRouting[];
   localBlocks: readonly string[];
   programClusterRoutes: ProgramClusterRoutes;
+  /** Blackhole this node's own blocks. Off under calico-node, where Felix programs them. */
+  blackholes?: boolean;
 }
 
 export interface KernelRouteCalculation {
@@ -65,7 +72,7 @@ export function desiredKernelRoutes(
   const routes = new Map<string, KernelRouteIntent>();
   const skipped: KernelRouteCalculation['skipped'] = [];
   const blocks = ctx.localBlocks.map((b) => parsePrefix(b)).filter((b): b is ParsedPrefix => b !== undefined);
-  for (const b of ctx.localBlocks) routes.set(b, { dst: b, type: 'blackhole', nexthops: [] });
+  if (ctx.blackholes ?? true) for (const b of ctx.localBlocks) routes.set(b, { dst: b, type: 'blackhole', nexthops: [] });
   const ownAddresses = new Set([ctx.me.ipv4, ctx.me.ipv6].filter((a) => a !== undefined));
   const subnet = subnetOf(ctx.me.ipv4Cidr);
   for (const r of learned) {

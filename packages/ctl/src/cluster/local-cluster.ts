@@ -198,6 +198,7 @@ export class LocalCluster {
           CALICO_IPV4POOL_VXLAN: o.backend === 'vxlan' ? 'Always' : 'Never',
           CALICO_CNI_AGENT_SOCKET: join(dir, 'cni.sock'),
           CALICO_NODENAME_FILE: join(dir, 'nodename'),
+          CALICO_BGP_STATUS_SOCKET: join(dir, 'bgp.ctl'),
           CALICO_LOG_LEVEL: process.env['CALICO_LOG_LEVEL'] ?? 'warn',
         },
         stdio: ['ignore', 'inherit', 'inherit'],
