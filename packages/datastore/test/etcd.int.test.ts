@@ -8,43 +8,47 @@ import { startTcpProxy } from './tcp-proxy.ts';
 import { WatchReader } from './watch-reader.ts';
 
 describeWith([command('etcd')], 'etcd backend', () => {
-  datastoreContract('etcd', async () => {
-    const etcd = await startEtcd();
-    const clients: EtcdDatastore[] = [];
-    const client = (endpoint = etcd.endpoint): EtcdDatastore => {
-      const c = new EtcdDatastore({ endpoints: endpoint, dialTimeoutMs: 2_000, requestTimeoutMs: 5_000 });
-      clients.push(c);
-      return c;
-    };
-    const admin = client();
-    return {
-      client: () => client(),
-      compact: (revision) => admin.compact(revision),
-      partitionedClient: async () => {
-        const proxy = await startTcpProxy(etcd.endpoint);
-        const store = client(proxy.endpoint);
-        return {
-          store,
-          cut: () => proxy.cut(),
-          heal: () => proxy.heal(),
-          close: async () => {
-            await store.close();
-            await proxy.close();
-          },
-        };
-      },
-      kill: () => etcd.kill(),
-      restart: () => etcd.start(),
-      unreachableClient: async () => {
-        const endpoint = `http://127.0.0.1:${await freePort()}`;
-        return { store: client(endpoint), endpoint };
-      },
-      close: async () => {
-        for (const c of clients) await c.close();
-        await etcd.stop();
-      },
-    };
-  });
+  datastoreContract(
+    'etcd',
+    async () => {
+      const etcd = await startEtcd();
+      const clients: EtcdDatastore[] = [];
+      const client = (endpoint = etcd.endpoint): EtcdDatastore => {
+        const c = new EtcdDatastore({ endpoints: endpoint, dialTimeoutMs: 2_000, requestTimeoutMs: 5_000 });
+        clients.push(c);
+        return c;
+      };
+      const admin = client();
+      return {
+        client: () => client(),
+        compact: (revision) => admin.compact(revision),
+        partitionedClient: async () => {
+          const proxy = await startTcpProxy(etcd.endpoint);
+          const store = client(proxy.endpoint);
+          return {
+            store,
+            cut: () => proxy.cut(),
+            heal: () => proxy.heal(),
+            close: async () => {
+              await store.close();
+              await proxy.close();
+            },
+          };
+        },
+        kill: () => etcd.kill(),
+        restart: () => etcd.start(),
+        unreachableClient: async () => {
+          const endpoint = `http://127.0.0.1:${await freePort()}`;
+          return { store: client(endpoint), endpoint };
+        },
+        close: async () => {
+          for (const c of clients) await c.close();
+          await etcd.stop();
+        },
+      };
+    },
+    { partition: true, restart: true, unreachable: true },
+  );
 
   it('bookmarks changes under the watched range that are not of the watched kinds', async () => {
     const etcd = await startEtcd();
