@@ -18,6 +18,20 @@ export { EtcdDatastore, type EtcdDatastoreOptions, type EtcdTlsOptions } from '.
 export * from './kinds.ts';
 export { MemoryDatastore } from './memory.ts';
 export * from './model/index.ts';
+export {
+  cidrContains,
+  cidrsOverlap,
+  familyBits,
+  formatIp,
+  formatMaskedCidr,
+  type IpFamily,
+  isMasked,
+  networkAddress,
+  type ParsedCidr,
+  type ParsedIp,
+  parseCidr,
+  parseIp,
+} from './model/ip.ts';
 export * from './resource.ts';
 export * from './selector/index.ts';
 export { InvalidResourceError } from './write-path.ts';

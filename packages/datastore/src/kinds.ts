@@ -3,6 +3,8 @@
  * accepts for each, and where each is stored (Calico's etcd key layout). Schemas live in
  * `model/`; this file knows only identity and placement, so the key layout has one home.
  */
+import { formatIp, parseIp } from './model/ip.ts';
+
 export const CALICO_API_VERSION = 'projectcalico.org/v3';
 export const K8S_NETWORKING_API_VERSION = 'networking.k8s.io/v1';
 
@@ -162,33 +164,16 @@ export function cidrFromBlockName(name: string): string | undefined {
 }
 
 function expandIPv6(addr: string): string[] {
-  const [head, tail] = addr.split('::') as [string, string | undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const fill = tail === undefined ? [] : Array(8 - h.length - t.length).fill('0');
-  return [...h, ...fill, ...t].map((g) => Number.parseInt(g, 16).toString(16));
+  const ip = parseIp(addr);
+  if (ip?.family !== 6) throw new Error(`not an IPv6 address: ${addr}`);
+  return Array.from({ length: 8 }, (_, i) => ((ip.value >> BigInt((7 - i) * 16)) & 0xffffn).toString(16));
 }
 
 function compressIPv6(groups: string[]): string {
-  const g = groups.map((x) => Number.parseInt(x, 16).toString(16));
-  // RFC 5952 §4.2: compress the longest run (≥ 2) of zero groups, the first one on a tie.
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== '0') {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === '0') j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (best < 0) return g.join(':');
-  return `${g.slice(0, best).join(':')}::${g.slice(best + bestLen).join(':')}`;
+  return formatIp(
+    6,
+    groups.reduce((acc, g) => (acc << 16n) | BigInt(Number.parseInt(g, 16)), 0n),
+  );
 }
 
 /** The CIDR as it appears inside an IPAM key: `10.0.0.0-26`, `fd00::-122` (Calico's layout). */

@@ -1,5 +1,6 @@
 import { createSocket } from 'node:dgram';
 import { networkInterfaces } from 'node:os';
+import { cidrContains, familyBits, parseCidr, parseIp } from '@calico-ts/datastore';
 
 /**
  * Underlay address autodetection, as calico/node's IP_AUTODETECTION_METHOD: `first-found`,
@@ -142,29 +143,12 @@ export function sourceAddressFor(dest: string, family: 4 | 6): Promise<string> {
   });
 }
 
-function toBigInt(ip: string): { v: bigint; bits: number } | undefined {
-  if (ip.includes(':')) {
-    const [head, tail] = ip.split('::') as [string, string | undefined];
-    const h = head ? head.split(':') : [];
-    const t = tail ? tail.split(':') : [];
-    const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-    if (groups.length !== 8) return undefined;
-    return {
-      v: groups.reduce((acc, g) => (acc << 16n) | BigInt(Number.parseInt(g || '0', 16)), 0n),
-      bits: 128,
-    };
-  }
-  const parts = ip.split('.').map(Number);
-  if (parts.length !== 4 || parts.some((p) => !(p >= 0 && p <= 255))) return undefined;
-  return { v: parts.reduce((acc, p) => (acc << 8n) | BigInt(p), 0n), bits: 32 };
-}
-
 export function inCidr(ip: string, cidr: string): boolean {
-  const [net, lenStr] = cidr.split('/');
-  const a = toBigInt(ip);
-  const n = toBigInt(net ?? '');
-  if (!a || !n || a.bits !== n.bits) return false;
-  const len = BigInt(lenStr ?? a.bits);
-  const shift = BigInt(a.bits) - len;
-  return a.v >> shift === n.v >> shift;
+  const a = parseIp(ip);
+  const net = parseCidr(cidr);
+  return (
+    a !== undefined &&
+    net !== undefined &&
+    cidrContains(net, { family: a.family, address: a.value, prefixLength: familyBits(a.family) })
+  );
 }

@@ -1,7 +1,10 @@
 /**
  * Just enough address arithmetic for the calculation graph: parse IPv4/IPv6 CIDRs to bigints so
- * that containment ("which pool holds this block") and same-subnet tests are exact.
+ * that containment ("which pool holds this block") and same-subnet tests are exact. Address
+ * parsing and printing are the datastore's; this adds the calculation graph's CIDR view.
  */
+import { formatIp, parseIp } from '@calico-ts/datastore';
+
 export interface Cidr {
   readonly family: 4 | 6;
   /** Network address (host bits cleared). */
@@ -11,60 +14,7 @@ export interface Cidr {
   readonly text: string;
 }
 
-export function parseIp(text: string): { family: 4 | 6; value: bigint } | undefined {
-  if (text.includes(':')) {
-    const value = parseIPv6(text);
-    return value === undefined ? undefined : { family: 6, value };
-  }
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
-  let value = 0n;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255) return undefined;
-    value = (value << 8n) | BigInt(n);
-  }
-  return { family: 4, value };
-}
-
-function parseIPv6(text: string): bigint | undefined {
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const head = halves[0] ? halves[0].split(':') : [];
-  const tail = halves.length === 2 && halves[1] ? halves[1].split(':') : [];
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 1 ? missing !== 0 : missing < 1) return undefined;
-  const groups = [...head, ...Array<string>(halves.length === 2 ? missing : 0).fill('0'), ...tail];
-  let value = 0n;
-  for (const g of groups) {
-    if (!/^[0-9a-f]{1,4}$/i.test(g)) return undefined;
-    value = (value << 16n) | BigInt(Number.parseInt(g, 16));
-  }
-  return value;
-}
-
-export function formatIp(family: 4 | 6, value: bigint): string {
-  if (family === 4) {
-    return [24n, 16n, 8n, 0n].map((s) => String((value >> s) & 255n)).join('.');
-  }
-  const groups: string[] = [];
-  for (let i = 7; i >= 0; i--) groups.push(((value >> BigInt(i * 16)) & 0xffffn).toString(16));
-  // RFC 5952 §4.2.3: compress the longest run of zero groups.
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    let j = i;
-    while (j < 8 && groups[j] === '0') j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j === i ? i + 1 : j;
-  }
-  if (best < 0) return groups.join(':');
-  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
-}
+export { formatIp, parseIp } from '@calico-ts/datastore';
 
 /** Parses `a.b.c.d/n` (or a bare address, taken as a host route); host bits are cleared. */
 export function parseCidr(text: string): Cidr | undefined {
