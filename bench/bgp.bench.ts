@@ -142,8 +142,18 @@ async function startBird(
       `protocol bgp receiver {\n  local ${BIRD_ADDR} port ${birdPort} as 65001;\n  neighbor ${RECEIVER} port ${receiverPort} as 64512;\n` +
       `  multihop; connect delay time 1; connect retry time 1;\n  ipv4 { import none; export all; next hop address 192.0.2.21; };\n}\n`,
   );
+  rmSync(pidFile, { force: true });
   execFileSync('bird', ['-c', conf, '-s', ctl, '-P', pidFile]);
-  const pid = Number(readFileSync(pidFile, 'utf8'));
+  // The pid file appears after BIRD daemonizes; a 0 here would make kill() hit our own group.
+  const pid = await until(
+    'BIRD pid file',
+    async () => {
+      const p = Number(readFileSync(pidFile, 'utf8').trim());
+      return Number.isInteger(p) && p > 1 ? p : undefined;
+    },
+    10_000,
+    20,
+  );
   return {
     birdc: async (...a) => (await run('birdc', ['-s', ctl, ...a])).stdout,
     stop: () => {

@@ -31,7 +31,7 @@ protocol bgp peer_e {
   local ${BIRD_E} port ${ePort} as 4200000001;
   neighbor ${US} port ${ourPort} as 64512;
   multihop; hold time 9; connect delay time 1; connect retry time 2; error wait time 1,2;
-  graceful restart on;
+  graceful restart on; graceful restart time 8;
   ipv4 { import all; export all; next hop self; };
   ipv6 { import all; export all; next hop address 2001:db8::21; };
 }
@@ -168,5 +168,15 @@ protocol bgp peer_i {
       bird.signal('SIGCONT');
     }
     await waitFor('back after SIGCONT', () => established(BIRD_E) && established(BIRD_I), 30_000);
+  });
+
+  it('drops stale routes when a restarting peer does not come back within its restart time', async () => {
+    await waitFor('Established', () => established(BIRD_E));
+    await bird.stop();
+    await waitFor('stale', () => peer(BIRD_E).stale === 3);
+    const t0 = Date.now();
+    await waitFor('stale routes dropped after the 8 s restart time', () => peer(BIRD_E).stale === 0, 20_000);
+    expect(Date.now() - t0).toBeGreaterThan(5000);
+    expect(speaker.routes().filter((r) => r.peer === BIRD_E)).toEqual([]);
   });
 });

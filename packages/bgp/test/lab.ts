@@ -59,14 +59,6 @@ export async function startBird(dir: string, name: string, config: string): Prom
   const pidFile = join(dir, `${name}.pid`);
   writeFileSync(conf, config);
   let pid = 0;
-  const launch = async (extra: string[] = []) => {
-    await run('bird', ['-c', conf, '-s', ctl, '-P', pidFile, ...extra]);
-    pid = Number(readFileSync(pidFile, 'utf8').trim());
-    await waitFor(`BIRD ${name} control socket`, async () =>
-      (await run('birdc', ['-s', ctl, 'show', 'status'])).stdout.includes('Daemon is up'),
-    );
-  };
-  await launch();
   const alive = (p: number) => {
     try {
       process.kill(p, 0);
@@ -74,6 +66,28 @@ export async function startBird(dir: string, name: string, config: string): Prom
     } catch {
       return false;
     }
+  };
+  const launch = async (extra: string[] = []) => {
+    // BIRD writes its pid file after daemonizing, so the file may still be empty or stale right
+    // after `bird` returns. Never act on such a pid: process.kill(0, …) hits our own group.
+    rmSync(pidFile, { force: true });
+    await run('bird', ['-c', conf, '-s', ctl, '-P', pidFile, ...extra]);
+    pid = await waitFor(
+      `BIRD ${name} pid file`,
+      () => {
+        const p = Number(readFileSync(pidFile, 'utf8').trim());
+        return Number.isInteger(p) && p > 1 && alive(p) ? p : undefined;
+      },
+      10_000,
+      20,
+    );
+    await waitFor(`BIRD ${name} control socket`, async () =>
+      (await run('birdc', ['-s', ctl, 'show', 'status'])).stdout.includes('Daemon is up'),
+    );
+  };
+  await launch();
+  const signal = (sig: NodeJS.Signals) => {
+    if (pid > 1) process.kill(pid, sig);
   };
   const bird: Bird = {
     ctl,
@@ -86,12 +100,12 @@ export async function startBird(dir: string, name: string, config: string): Prom
       const m = /(\d+) of \d+ routes/.exec(out);
       return m ? Number(m[1]) : 0;
     },
-    signal: (sig) => process.kill(pid, sig),
+    signal,
     stop: async () => {
-      if (!pid || !alive(pid)) return;
+      if (pid <= 1 || !alive(pid)) return;
       const p = pid;
-      process.kill(p, 'SIGCONT');
-      process.kill(p, 'SIGKILL');
+      signal('SIGCONT');
+      signal('SIGKILL');
       await waitFor(`BIRD ${name} exit`, () => !alive(p), 5000, 20);
     },
     restart: (extra) => launch(extra),
