@@ -15,7 +15,9 @@ import { KernelExportUnavailable } from './daemon/kernel-sink.ts';
 import type { PeerStatus, RouteEntry } from './speaker.ts';
 
 const USAGE = `usage:
-  calico-bgpd --config FILE [--control SOCKET]     run the daemon
+  calico-bgpd --config FILE [--control SOCKET] [-r]
+                                                  run the daemon (-r: after a restart, set the
+                                                  graceful-restart R bit so peers keep our routes)
   calico-bgpd status [--control SOCKET] [-o json]  BGP sessions
   calico-bgpd routes [--control SOCKET] [-o json] [--prefix CIDR] [--best]
                                                   the Loc-RIB (every path; * marks the best)
@@ -94,32 +96,18 @@ async function client(
 }
 
 async function main(argv: string[]): Promise<number> {
-  let parsed: ReturnType<
-    typeof parseArgs<{
-      options: {
-        config: { type: 'string'; short: 'c' };
-        control: { type: 'string' };
-        output: { type: 'string'; short: 'o' };
-        help: { type: 'boolean'; short: 'h' };
-        prefix: { type: 'string' };
-        best: { type: 'boolean' };
-      };
-      allowPositionals: true;
-    }>
-  >;
+  const options = {
+    config: { type: 'string', short: 'c' },
+    control: { type: 'string' },
+    output: { type: 'string', short: 'o' },
+    help: { type: 'boolean', short: 'h' },
+    prefix: { type: 'string' },
+    best: { type: 'boolean' },
+    'graceful-restart': { type: 'boolean', short: 'r' },
+  } as const;
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>;
   try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        config: { type: 'string', short: 'c' },
-        control: { type: 'string' },
-        output: { type: 'string', short: 'o' },
-        help: { type: 'boolean', short: 'h' },
-        prefix: { type: 'string' },
-        best: { type: 'boolean' },
-      },
-      allowPositionals: true,
-    });
+    parsed = parseArgs({ args: argv, options, allowPositionals: true });
   } catch (e) {
     process.stderr.write(`calico-bgpd: ${(e as Error).message}\n${USAGE}`);
     return 2;
@@ -156,7 +144,11 @@ async function main(argv: string[]): Promise<number> {
   }
   let daemon: Daemon;
   try {
-    daemon = await Daemon.start({ configFile: values.config, controlPath: control });
+    daemon = await Daemon.start({
+      configFile: values.config,
+      controlPath: control,
+      restarting: values['graceful-restart'] ?? false,
+    });
   } catch (e) {
     process.stderr.write(`calico-bgpd: ${(e as Error).message}\n`);
     return e instanceof ConfigError || e instanceof KernelExportUnavailable ? 2 : 1;

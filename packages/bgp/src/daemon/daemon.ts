@@ -46,7 +46,13 @@ export class Daemon {
   }
 
   /** Validate everything first (ConfigError / KernelExportUnavailable → exit 2), then start. */
-  static async start(opts: { configFile: string; controlPath: string; logger?: Logger }): Promise<Daemon> {
+  static async start(opts: {
+    configFile: string;
+    controlPath: string;
+    logger?: Logger;
+    /** We are coming back from a restart: set the GR R bit (like `gobgpd -r`). */
+    restarting?: boolean;
+  }): Promise<Daemon> {
     const config = loadConfig(opts.configFile);
     const sink = createKernelSink(config.kernel);
     const log = opts.logger ?? pino({ level: config.logLevel });
@@ -65,6 +71,8 @@ export class Daemon {
         Object.entries(config.gracefulRestart).filter(([, v]) => v !== undefined),
       );
     }
+    if (opts.restarting)
+      speakerConfig.gracefulRestart = { ...speakerConfig.gracefulRestart, restarting: true };
     const deps: ConstructorParameters<typeof BgpSpeaker>[1] = { logger: log };
     if (socketOptions) deps.socketOptions = socketOptions;
     const speaker = new BgpSpeaker(speakerConfig, deps);
