@@ -1,0 +1,395 @@
+// calico-node end to end, on a real 2-node cluster (LocalCluster: etcd on the lab underlay, one
+// calico-node process per node namespace, pods through the real CNI plugin binaries):
+// (1) VXLAN: 50 pods added one after another on node 2; for each, the time from CNI ADD returning
+//     to the first TCP SYN from a pod on node 1 that the new pod's own kernel answers (RST from a
+//     closed port, or accept), probed every 10 ms by one long-running probe process in the node-1
+//     pod; also when Felix's /32 route to the new pod appears on node 2 (netlink event), to see
+//     where the time goes, and the ADD latency itself. The probe's own cost is measured against an
+//     already-reachable pod first.
+// (2) iperf3 single stream, interleaved rounds: node→node over the underlay vs pod→pod across nodes,
+//     in VXLAN and BGP mode; Gbit/s and the pod/node ratio.
+// (3) calico-node spawn-to-ready and RSS per node.
+// Prints Markdown rows for docs/benchmarks.md. `pnpm bench node`; BENCH_PODS, BENCH_ROUNDS,
+// BENCH_IPERF_SECONDS, BENCH_BGP=0 override the defaults.
+//
+// Run with argv[2] === 'probe' this file is the probe itself (see runProbe).
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { NetNamespace as NetNamespaceHandle } from '@calico-ts/kernel';
+
+const PODS = Number(process.env['BENCH_PODS'] ?? 50);
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
+const IPERF_SECONDS = Number(process.env['BENCH_IPERF_SECONDS'] ?? 10);
+const WITH_BGP = process.env['BENCH_BGP'] !== '0';
+const PROBE_INTERVAL_MS = 10;
+const PROBE_PORT = 9; // closed in every pod: the pod's kernel answers a SYN with RST
+const IPERF_PORT = 5201;
+
+const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6; // CLOCK_MONOTONIC, shared by processes
+
+// ---------------------------------------------------------------------------------------------
+// The probe: reads `<id> <ip>` lines, starts a TCP connect to ip:PROBE_PORT every PROBE_INTERVAL_MS
+// until one is answered (connected or refused = the target's kernel replied), then prints
+// `{"id","gotMs","sentMs","answeredMs","attempts"}` (monotonic ms). Other errors (unreachable,
+// timeout) are what "not yet reachable" looks like and are ignored.
+// ---------------------------------------------------------------------------------------------
+function runProbe(): void {
+  const rl = createInterface({ input: process.stdin });
+  rl.on('line', (line) => {
+    const [id, ip] = line.trim().split(' ');
+    if (!id || !ip) return;
+    const gotMs = nowMs();
+    const sockets = new Set<Socket>();
+    let attempts = 0;
+    let done = false;
+    const finish = (out: Record<string, unknown>): void => {
+      if (done) return;
+      done = true;
+      clearInterval(timer);
+      clearTimeout(deadline);
+      for (const s of sockets) s.destroy();
+      process.stdout.write(`${JSON.stringify({ id, gotMs, attempts, ...out })}\n`);
+    };
+    const attempt = (): void => {
+      attempts++;
+      const sentMs = nowMs();
+      const s = connect({ host: ip, port: PROBE_PORT });
+      sockets.add(s);
+      // A dropped SYN is retransmitted only after 1 s; newer attempts cover the gap meanwhile.
+      s.setTimeout(1000, () => s.destroy());
+      s.once('connect', () => finish({ sentMs, answeredMs: nowMs(), how: 'connect' }));
+      s.once('error', (e: NodeJS.ErrnoException) => {
+        if (e.code === 'ECONNREFUSED') finish({ sentMs, answeredMs: nowMs(), how: 'refused' });
+      });
+      s.once('close', () => sockets.delete(s));
+    };
+    const timer = setInterval(attempt, PROBE_INTERVAL_MS);
+    const deadline = setTimeout(() => finish({ error: 'not reachable within 30 s' }), 30_000);
+    attempt();
+  });
+  rl.on('close', () => process.exit(0));
+}
+
+interface ProbeAnswer {
+  id: string;
+  gotMs: number;
+  sentMs?: number;
+  answeredMs?: number;
+  attempts: number;
+  how?: string;
+  error?: string;
+}
+
+const pct = (xs: readonly number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+};
+const ms = (x: number): string => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
+const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+const log = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+interface ModeResult {
+  backend: 'vxlan' | 'bgp';
+  readyMs: number[];
+  rssMb: number[];
+  rssAfterMb: number[];
+  podMtu: string;
+  add?: {
+    nsMs: number[];
+    addMs: number[];
+    /** From ADD start. */
+    routeMs: number[];
+    routeToReachMs: number[];
+    /** From ADD return. */
+    reachMs: number[];
+    probeOverheadMs: number[];
+    probeRttMs: number[];
+    how: Map<string, number>;
+    pingOk: number;
+  };
+  iperf: { node: number[]; pod: number[] };
+  loadStart: string;
+  loadEnd: string;
+}
+
+function rssOf(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+async function runMode(backend: 'vxlan' | 'bgp', measureAdds: boolean): Promise<ModeResult> {
+  const [{ LocalCluster }, kernel, cni] = await Promise.all([
+    import('../packages/ctl/src/cluster/local-cluster.ts'),
+    import('@calico-ts/kernel'),
+    import('@calico-ts/cni'),
+  ]);
+  const { execInNamespace, NetNamespace, waitFor } = kernel;
+  const name = `bn${randomBytes(2).toString('hex')}`;
+  const stateDir = mkdtempSync(join(tmpdir(), `calico-ts-${name}-`));
+  const loadStart = loadavg();
+  // Ready times: from the log line that precedes the first calico-node spawn to each "is ready".
+  let nodesStartMs = 0;
+  const readyMs: number[] = [];
+  const cluster = new LocalCluster({
+    name,
+    nodes: 2,
+    backend,
+    poolCidr: '10.244.0.0/16',
+    podsPerNode: 2,
+    stateDir,
+    etcdPort: 0,
+    log: (line) => {
+      if (line.startsWith('etcd is up')) nodesStartMs = nowMs();
+      if (/^calico-node .* is ready$/.test(line)) readyMs.push(nowMs() - nodesStartMs);
+      log(`[${name}] ${line}`);
+    },
+  });
+  const opened: NetNamespaceHandle[] = [];
+  const open = (path: string) => {
+    const ns = NetNamespace.open(path);
+    opened.push(ns);
+    return ns;
+  };
+  try {
+    await cluster.up();
+    const lab = cluster.lab!;
+    const [n1, n2] = [lab.nodes[0]!, lab.nodes[1]!];
+    const state = JSON.parse(readFileSync(join(stateDir, 'state.json'), 'utf8')) as { pids: number[] };
+    const nodePids = state.pids.slice(1); // [0] is etcd
+    const rssMb = nodePids.map(rssOf);
+    const client = cluster.pods.find((p) => p.node === n1.name)!;
+    const server = cluster.pods.find((p) => p.node === n2.name)!;
+    const clientNs = open(client.netns);
+    const serverNs = open(server.netns);
+    const mtuOut = await execInNamespace(clientNs, 'ip', ['-o', 'link', 'show', 'eth0']);
+    const podMtu = /mtu (\d+)/.exec(mtuOut.stdout)?.[1] ?? '?';
+    for (const r of await cluster.checkConnectivity())
+      if (!r.ok) throw new Error(`${backend}: ${r.from} → ${r.to} not reachable after cluster up`);
+
+    let add: ModeResult['add'];
+    if (measureAdds) add = await measurePodAdds();
+
+    // iperf3: one server in node 2 and one in the node-2 pod for the whole run (pinned to core 0),
+    // clients pinned to core 1; node and pod runs alternate, the order flipping every round.
+    const startServer = async (ns: NetNamespaceHandle) => {
+      await lab.spawn(ns, 'iperf3', ['-s', '-p', String(IPERF_PORT), '-A', '0'], {
+        stdio: 'ignore',
+      });
+      // iperf3 block-buffers its banner into a pipe, so ask the kernel whether it listens.
+      await waitFor(
+        async () =>
+          (await execInNamespace(ns, 'ss', ['-Hltn', `sport = :${IPERF_PORT}`])).stdout.includes(
+            `:${IPERF_PORT}`,
+          ),
+        { timeoutMs: 10_000, what: `iperf3 server in ${ns.name}` },
+      );
+    };
+    await startServer(n2.namespace);
+    await startServer(serverNs);
+    const iperf = { node: [] as number[], pod: [] as number[] };
+    const run = async (kind: 'node' | 'pod'): Promise<number> => {
+      const [ns, target] = kind === 'node' ? [n1.namespace, n2.ipv4] : [clientNs, server.ip];
+      const r = await execInNamespace(ns, 'iperf3', [
+        '-c',
+        target,
+        '-p',
+        String(IPERF_PORT),
+        '-t',
+        String(IPERF_SECONDS),
+        '-A',
+        '1',
+        '-J',
+      ]);
+      if (r.exitCode !== 0)
+        throw new Error(`iperf3 ${kind} → ${target}: ${r.stdout.slice(0, 400)} ${r.stderr}`);
+      const j = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } };
+      return j.end.sum_received.bits_per_second / 1e9;
+    };
+    for (let round = 0; round < ROUNDS; round++) {
+      const order: ('node' | 'pod')[] = round % 2 === 0 ? ['node', 'pod'] : ['pod', 'node'];
+      for (const kind of order) {
+        const g = await run(kind);
+        iperf[kind].push(g);
+        log(
+          `[${name}] ${backend} round ${round + 1}: ${kind}→${kind} ${g.toFixed(2)} Gbit/s (load ${loadavg()})`,
+        );
+      }
+    }
+    const rssAfterMb = nodePids.map(rssOf);
+    return { backend, readyMs, rssMb, rssAfterMb, podMtu, add, iperf, loadStart, loadEnd: loadavg() };
+
+    async function measurePodAdds(): Promise<NonNullable<ModeResult['add']>> {
+      const probe = await lab.spawn(
+        clientNs,
+        process.execPath,
+        ['--conditions=@calico-ts/source', fileURLToPath(import.meta.url), 'probe'],
+        { stdio: ['pipe', 'pipe', 'inherit'] },
+      );
+      const waiting = new Map<string, (a: ProbeAnswer) => void>();
+      createInterface({ input: probe.child.stdout! }).on('line', (line) => {
+        const a = JSON.parse(line) as ProbeAnswer;
+        waiting.get(a.id)?.(a);
+        waiting.delete(a.id);
+      });
+      const ask = (id: string, ip: string): { writtenMs: number; answer: Promise<ProbeAnswer> } => {
+        const answer = new Promise<ProbeAnswer>((resolve) => waiting.set(id, resolve));
+        const writtenMs = nowMs();
+        probe.child.stdin!.write(`${id} ${ip}\n`);
+        return { writtenMs, answer };
+      };
+      // The probe's own cost, against the pod on node 2 that is already reachable: hand-over
+      // (command written → probe has it) and SYN → RST round trip.
+      const probeOverheadMs: number[] = [];
+      const probeRttMs: number[] = [];
+      // The first command also waits for the probe to finish loading; it is not counted.
+      for (let i = 0; i <= 20; i++) {
+        const q = ask(`warm${i}`, server.ip);
+        const a = await q.answer;
+        if (i === 0) continue;
+        if (a.error || a.answeredMs === undefined || a.sentMs === undefined)
+          throw new Error(`probe to the reachable ${server.ip}: ${a.error}`);
+        probeOverheadMs.push(a.gotMs - q.writtenMs);
+        probeRttMs.push(a.answeredMs - a.sentMs);
+      }
+
+      // Felix's /32 route to each new pod on node 2, as the kernel announces it.
+      const routeSeenMs = new Map<string, number>();
+      const sub = n2.netlink.subscribe(['route'], (ev) => {
+        if (ev.kind === 'route' && ev.action === 'new' && ev.route.dst.endsWith('/32'))
+          if (!routeSeenMs.has(ev.route.dst)) routeSeenMs.set(ev.route.dst, nowMs());
+      });
+      const conflist = {
+        cniVersion: '1.0.0',
+        name: 'k8s-pod-network',
+        plugins: [
+          {
+            type: 'calico',
+            agent_socket: join(stateDir, n2.name, 'cni.sock'),
+            ipam: { type: 'calico-ipam' },
+          },
+        ],
+      };
+      const out = {
+        nsMs: [] as number[],
+        addMs: [] as number[],
+        routeMs: [] as number[],
+        routeToReachMs: [] as number[],
+        reachMs: [] as number[],
+      };
+      const how = new Map<string, number>();
+      let pingOk = 0;
+      try {
+        for (let i = 0; i < PODS; i++) {
+          const t0 = nowMs();
+          const labPod = await lab.addPod(n2.index, `b${i}`);
+          const t1 = nowMs();
+          const netns = `/run/netns/${labPod.name}`;
+          const result = await cni.addNetworkList(
+            conflist,
+            {
+              containerId: labPod.name,
+              netns,
+              ifname: 'eth0',
+              args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${labPod.name}`,
+              hostNetns: n2.name,
+            },
+            [join(stateDir, 'bin')],
+          );
+          const addedMs = nowMs();
+          const ip = String((result['ips'] as { address: string }[])[0]!.address).split('/')[0]!;
+          // LocalCluster.down() runs CNI DEL for every pod it lists.
+          cluster.pods.push({ name: labPod.name, node: n2.name, netns, ip, result });
+          const a = await ask(labPod.name, ip).answer;
+          if (a.error || a.answeredMs === undefined) throw new Error(`${labPod.name} (${ip}): ${a.error}`);
+          out.nsMs.push(t1 - t0);
+          out.addMs.push(addedMs - t1);
+          out.reachMs.push(a.answeredMs - addedMs);
+          how.set(a.how ?? '?', (how.get(a.how ?? '?') ?? 0) + 1);
+          const seen = routeSeenMs.get(`${ip}/32`);
+          if (seen !== undefined) {
+            out.routeMs.push(seen - t1);
+            out.routeToReachMs.push(a.answeredMs - seen);
+          }
+          // The same path answers ICMP too (not timed).
+          if ((await execInNamespace(clientNs, 'ping', ['-c', '1', '-W', '1', ip])).exitCode === 0) pingOk++;
+          log(
+            `[${name}] pod ${i + 1}/${PODS} ${ip}: ADD ${ms(addedMs - t1)} ms, /32 route at ${seen === undefined ? '—' : ms(seen - t1)} ms, reachable ${ms(a.answeredMs - addedMs)} ms after ADD returned (${a.attempts} attempts)`,
+          );
+        }
+      } finally {
+        sub.close();
+        probe.child.stdin!.end();
+        await probe.stop();
+      }
+      return { ...out, probeOverheadMs, probeRttMs, how, pingOk };
+    }
+  } finally {
+    for (const ns of opened) ns.close();
+    await cluster.down().catch((e: unknown) => log(`[${name}] teardown: ${String(e)}`));
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    log('node bench: needs root (network namespaces); skipped');
+    return;
+  }
+  const started = new Date();
+  const results: ModeResult[] = [await runMode('vxlan', true)];
+  if (WITH_BGP) results.push(await runMode('bgp', false));
+
+  const p = (s: string) => process.stdout.write(`${s}\n`);
+  p(`\ncalico-node bench, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`);
+  for (const r of results)
+    p(`${r.backend}: load average ${r.loadStart} at start, ${r.loadEnd} at end; pod eth0 MTU ${r.podMtu}`);
+  const v = results[0]!.add!;
+  p(`\n| measurement (VXLAN, ${PODS} pods added one after another on node 2) | p50 | p99 | max |`);
+  p('| --- | ---: | ---: | ---: |');
+  const row = (label: string, xs: number[]) =>
+    p(`| ${label} | ${ms(pct(xs, 50))} ms | ${ms(pct(xs, 99))} ms | ${ms(Math.max(...xs))} ms |`);
+  row('pod netns creation (before ADD)', v.nsMs);
+  row('CNI ADD (plugin exec → result)', v.addMs);
+  row('**CNI ADD returned → reachable from a node-1 pod**', v.reachMs);
+  row(`of which: ADD started → Felix's /32 route on node 2 (${v.routeMs.length} seen)`, v.routeMs);
+  row('of which: /32 route on node 2 → reachable', v.routeToReachMs);
+  row('probe: command hand-over', v.probeOverheadMs);
+  row('probe: SYN → RST round trip to a reachable pod', v.probeRttMs);
+  p(
+    `\nanswers: ${[...v.how].map(([k, n]) => `${k} ${n}`).join(', ')}; ICMP echo afterwards ok for ${v.pingOk}/${PODS}`,
+  );
+  p(`\n| mode | node→node Gbit/s | pod→pod Gbit/s | pod ÷ node | rounds (node / pod) |`);
+  p('| --- | ---: | ---: | ---: | --- |');
+  for (const r of results) {
+    const med = (xs: number[]) => pct(xs, 50);
+    const ratios = r.iperf.pod.map((x, i) => x / r.iperf.node[i]!);
+    p(
+      `| ${r.backend} | ${med(r.iperf.node).toFixed(2)} | ${med(r.iperf.pod).toFixed(2)} | ${(100 * med(ratios)).toFixed(0)} % (rounds ${ratios.map((x) => `${(100 * x).toFixed(0)}`).join(', ')}) | ${r.iperf.node.map((x) => x.toFixed(2)).join(', ')} / ${r.iperf.pod.map((x) => x.toFixed(2)).join(', ')} |`,
+    );
+  }
+  const ratio = (r: ModeResult) =>
+    pct(
+      r.iperf.pod.map((x, i) => x / r.iperf.node[i]!),
+      50,
+    );
+  if (results.length === 2)
+    p(
+      `\nVXLAN pod→pod as a share of BGP (native) pod→pod, each against its own node→node: ${((100 * ratio(results[0]!)) / ratio(results[1]!)).toFixed(0)} %`,
+    );
+  p(`\n| mode | calico-node spawn → ready | RSS per node, 2 pods each | RSS after the run |`);
+  p('| --- | --- | --- | --- |');
+  for (const r of results)
+    p(
+      `| ${r.backend} | ${r.readyMs.map((x) => `${ms(x)} ms`).join(', ')} | ${r.rssMb.map((x) => `${x.toFixed(0)} MB`).join(', ')} | ${r.rssAfterMb.map((x) => `${x.toFixed(0)} MB`).join(', ')} |`,
+    );
+}
+
+if (process.argv[2] === 'probe') runProbe();
+else await main();
