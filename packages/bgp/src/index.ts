@@ -32,7 +32,7 @@ export {
   importViolation,
   type LocalIdentity,
 } from './rib/route-rules.ts';
-export { Session, type SessionConfig, type SessionHandlers } from './session/session.ts';
+export { resolveCollision, Session, type SessionConfig, type SessionHandlers } from './session/session.ts';
 export { type ConnectOptions, type SocketOptions, SocketOptionsError } from './session/socket-options.ts';
 export * from './speaker.ts';
 export * from './wire/index.ts';

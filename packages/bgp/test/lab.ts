@@ -4,10 +4,12 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { type BgpMessage, decodeMessage, MessageFramer } from '../src/index.ts';
 
 export { freePort } from '../../../test-support/etcd.ts';
 
@@ -172,4 +174,35 @@ export function staticRoutes(n: number, base = 240 << 24): string {
     lines.push(`route ${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}/32 blackhole;`);
   }
   return lines.join('\n');
+}
+
+/**
+ * A hand-driven BGP endpoint for the one thing real speakers never do: send malformed messages.
+ * It records every message it receives.
+ */
+export class RawPeer {
+  readonly socket: net.Socket;
+  received: BgpMessage[] = [];
+  closed = false;
+  #framer = new MessageFramer();
+
+  constructor(socket: net.Socket) {
+    this.socket = socket;
+    socket.on('data', (d) => {
+      for (const f of this.#framer.push(d))
+        this.received.push(decodeMessage(f.slice(), { fourOctetAs: true }));
+    });
+    socket.on('close', () => {
+      this.closed = true;
+    });
+    socket.on('error', () => {});
+  }
+
+  static connect(host: string, port: number, localAddress: string): RawPeer {
+    return new RawPeer(net.connect({ host, port, localAddress }));
+  }
+
+  send(b: Uint8Array): void {
+    this.socket.write(b);
+  }
 }

@@ -3,43 +3,13 @@
  * because real speakers never send malformed UPDATEs) checks treat-as-withdraw keeps the session
  * and an unrecognised well-known attribute resets it with NOTIFICATION 3/2.
  */
-import net from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeWith } from '../../../test-support/requirements.ts';
-import {
-  type BgpMessage,
-  BgpSpeaker,
-  decodeMessage,
-  encodeKeepalive,
-  encodeOpen,
-  encodeUpdate,
-  MessageFramer,
-} from '../src/index.ts';
-import { freePort, waitFor } from './lab.ts';
+import { BgpSpeaker, encodeKeepalive, encodeOpen, encodeUpdate } from '../src/index.ts';
+import { freePort, RawPeer, waitFor } from './lab.ts';
 
 const US = '127.0.5.1';
 const RAW = '127.0.5.2';
-
-class RawPeer {
-  socket: net.Socket;
-  received: BgpMessage[] = [];
-  closed = false;
-  #framer = new MessageFramer();
-
-  constructor(port: number) {
-    this.socket = net.connect({ host: US, port, localAddress: RAW });
-    this.socket.on('data', (d) => {
-      for (const f of this.#framer.push(d))
-        this.received.push(decodeMessage(f.slice(), { fourOctetAs: true }));
-    });
-    this.socket.on('close', () => (this.closed = true));
-    this.socket.on('error', () => {});
-  }
-
-  send(b: Uint8Array): void {
-    this.socket.write(b);
-  }
-}
 
 describeWith([], 'RFC 7606 error handling against a crafted sender', () => {
   let speaker: BgpSpeaker;
@@ -66,7 +36,7 @@ describeWith([], 'RFC 7606 error handling against a crafted sender', () => {
       .sort();
 
   it('withdraws the routes of an UPDATE with ORIGIN=5 and keeps the session', async () => {
-    const raw = new RawPeer(port);
+    const raw = RawPeer.connect(US, port, RAW);
     await waitFor('TCP up', () => raw.socket.readyState === 'open');
     raw.send(
       encodeOpen({
@@ -140,7 +110,7 @@ describeWith([], 'RFC 7606 error handling against a crafted sender', () => {
       [65099, 90, 2],
       [65005, 1, 6],
     ] as const) {
-      const raw = new RawPeer(port);
+      const raw = RawPeer.connect(US, port, RAW);
       await waitFor('TCP up', () => raw.socket.readyState === 'open');
       raw.send(
         encodeOpen({

@@ -60,6 +60,20 @@ function ipNumber(s: string): number {
   return b ? ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0 : 0;
 }
 
+/**
+ * RFC 4271 §6.8: of two connections between the same pair, the one initiated by the side with
+ * the higher BGP Identifier survives. `existingIsOutgoing`: we opened the connection already in
+ * OpenSent/OpenConfirm; the other one is the peer's new inbound connection.
+ */
+export function resolveCollision(
+  localId: string,
+  remoteId: string,
+  existingIsOutgoing: boolean,
+): 'keep-existing' | 'take-new' {
+  const localWins = ipNumber(localId) > ipNumber(remoteId);
+  return localWins === existingIsOutgoing ? 'keep-existing' : 'take-new';
+}
+
 interface PendingInbound {
   socket: net.Socket;
   framer: MessageFramer;
@@ -228,10 +242,8 @@ export class Session {
       this.#rejectPending(CeaseSubcode.ConnectionRejected);
       return;
     }
-    // RFC 4271 §6.8: the side with the higher BGP Identifier keeps the connection it initiated.
-    const localWins = ipNumber(this.config.routerId) > ipNumber(open.bgpId);
-    const existingIsOutgoing = this.#outgoing;
-    const keepExisting = localWins === existingIsOutgoing;
+    const keepExisting =
+      resolveCollision(this.config.routerId, open.bgpId, this.#outgoing) === 'keep-existing';
     this.#log.info({ peer: this.config.peerAddress, keepExisting }, 'connection collision');
     if (keepExisting) {
       this.#rejectPending(CeaseSubcode.ConnectionCollision);
