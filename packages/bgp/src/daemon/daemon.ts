@@ -54,7 +54,7 @@ export class Daemon {
     restarting?: boolean;
   }): Promise<Daemon> {
     const config = loadConfig(opts.configFile);
-    const sink = createKernelSink(config.kernel);
+    const sink = await createKernelSink(config.kernel);
     const log = opts.logger ?? pino({ level: config.logLevel });
     let socketOptions: SocketOptions | undefined;
     if (needsSocketOptions(config)) socketOptions = await loadKernelSocketOptions();
