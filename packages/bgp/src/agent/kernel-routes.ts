@@ -72,7 +72,8 @@ export function desiredKernelRoutes(
   const routes = new Map<string, KernelRouteIntent>();
   const skipped: KernelRouteCalculation['skipped'] = [];
   const blocks = ctx.localBlocks.map((b) => parsePrefix(b)).filter((b): b is ParsedPrefix => b !== undefined);
-  if (ctx.blackholes ?? true) for (const b of ctx.localBlocks) routes.set(b, { dst: b, type: 'blackhole', nexthops: [] });
+  if (ctx.blackholes ?? true)
+    for (const b of ctx.localBlocks) routes.set(b, { dst: b, type: 'blackhole', nexthops: [] });
   const ownAddresses = new Set([ctx.me.ipv4, ctx.me.ipv6].filter((a) => a !== undefined));
   const subnet = subnetOf(ctx.me.ipv4Cidr);
   for (const r of learned) {
