@@ -1,6 +1,7 @@
 // BGP receive: one eBGP session on loopback delivering 100,000 /32 prefixes from BIRD (static
-// routes, enabled after the session is up) into calico-bgpd, and the same into gobgpd (and FRR's
-// bgpd when /usr/lib/frr/bgpd exists), one receiver at a time, alternating over rounds. Measures
+// routes, enabled after the session is up) into calico-bgpd, and the same into gobgpd and FRR's
+// bgpd (when /usr/lib/frr/bgpd exists and runs; otherwise the reason is printed), one receiver at a
+// time, the order rotating over rounds. Measures
 // time from `birdc enable` to the receiver holding every prefix, and the receiver's peak RSS
 // (VmHWM). Prints a Markdown table for docs/benchmarks.md. `pnpm bench bgp`; BENCH_BGP_ROUTES
 // and BENCH_BGP_ROUNDS override the sizes.
@@ -129,6 +130,105 @@ async function startGobgpd(port: number, birdPort: number): Promise<Receiver> {
   };
 }
 
+const FRR_BGPD = '/usr/lib/frr/bgpd';
+
+// Why FRR cannot be measured here, or undefined when it can.
+function frrMissing(): string | undefined {
+  if (!existsSync(FRR_BGPD)) return `${FRR_BGPD} not found (Debian package frr not installed)`;
+  try {
+    execFileSync(FRR_BGPD, ['-v'], { stdio: 'ignore' });
+  } catch (e) {
+    return `${FRR_BGPD} -v failed: ${(e as Error).message}`;
+  }
+  return undefined;
+}
+
+function frrVersion(): string {
+  const v = /version\s+(\S+)/.exec(execFileSync(FRR_BGPD, ['-v'], { encoding: 'utf8' }))?.[1];
+  return `FRR ${v ?? '?'} bgpd`;
+}
+
+// One command over bgpd's vty socket, speaking vtysh's protocol (command + NUL; the answer ends
+// with three NULs and a status byte). Same as `vtysh --vty_socket <dir> -d bgpd -c <cmd>`, minus
+// the ~50-200 ms of exec'ing vtysh on every poll, so FRR is polled as cheaply as calico-bgpd.
+function vtyCommand(socket: string, cmd: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const s = net.createConnection(socket);
+    s.setTimeout(10_000, () => s.destroy(new Error(`vty ${cmd}: timeout`)));
+    s.once('error', reject);
+    s.on('data', (d: Buffer) => {
+      chunks.push(d);
+      const b = Buffer.concat(chunks);
+      const n = b.length;
+      if (n >= 4 && b[n - 4] === 0 && b[n - 3] === 0 && b[n - 2] === 0) {
+        s.end();
+        if (b[n - 1] === 0) resolve(b.subarray(0, n - 4).toString('utf8'));
+        else reject(new Error(`vty ${cmd}: status ${b[n - 1]}`));
+      }
+    });
+    s.write(`${cmd}\0`);
+  });
+}
+
+// FRR's bgpd on its own: no zebra (-Z), no kernel (-n), no user switch (-S), listening only on
+// RECEIVER:port, its vty socket and pid file in a fresh temp dir; queried over that vty socket.
+// Never Debian's frr service. Next hops cannot be resolved without zebra; pfxRcd counts what was
+// received and accepted into the peer's table, as the other receivers' counters do.
+async function startFrr(port: number, birdPort: number): Promise<Receiver> {
+  const frrDir = mkdtempSync(join(dir, 'frr-'));
+  const conf = join(frrDir, 'bgpd.conf');
+  writeFileSync(
+    conf,
+    `frr defaults traditional\nhostname bench\nlog stdout warnings\n` +
+      `router bgp 64512\n bgp router-id 192.0.2.22\n no bgp ebgp-requires-policy\n no bgp network import-check\n` +
+      ` neighbor ${BIRD_ADDR} remote-as 65001\n neighbor ${BIRD_ADDR} port ${birdPort}\n` +
+      ` neighbor ${BIRD_ADDR} update-source ${RECEIVER}\n neighbor ${BIRD_ADDR} ebgp-multihop 255\n` +
+      ` neighbor ${BIRD_ADDR} timers connect 1\n address-family ipv4 unicast\n  neighbor ${BIRD_ADDR} activate\n` +
+      ` exit-address-family\n`,
+  );
+  const child = spawn(
+    FRR_BGPD,
+    [
+      '-Z',
+      '-S',
+      '-n',
+      '-p',
+      String(port),
+      '-l',
+      RECEIVER,
+      '-P',
+      '0',
+      '-f',
+      conf,
+      '-i',
+      join(frrDir, 'bgpd.pid'),
+      '--vty_socket',
+      frrDir,
+    ],
+    { stdio: ['ignore', 'ignore', 'ignore'] },
+  );
+  const summary = async () =>
+    JSON.parse(await vtyCommand(join(frrDir, 'bgpd.vty'), 'show bgp ipv4 unicast summary json')) as {
+      peers?: Record<string, { pfxRcd?: number }>;
+    };
+  try {
+    await until('FRR bgpd vty', async () => (await summary()).peers?.[BIRD_ADDR] !== undefined, 20_000);
+  } catch (e) {
+    await kill(child);
+    throw e;
+  }
+  return {
+    name: frrVersion(),
+    pid: child.pid!,
+    count: async () => (await summary()).peers?.[BIRD_ADDR]?.pfxRcd ?? 0,
+    stop: async () => {
+      await kill(child);
+      rmSync(frrDir, { recursive: true, force: true });
+    },
+  };
+}
+
 async function startBird(
   receiverPort: number,
   birdPort: number,
@@ -196,12 +296,15 @@ async function measure(
 
 writeFileSync(join(dir, 'static.conf'), staticRoutes());
 const contenders: ((p: number, b: number) => Promise<Receiver>)[] = [startOurs, startGobgpd];
-if (existsSync('/usr/lib/frr/bgpd'))
-  process.stderr.write('FRR is installed but not wired into this bench yet\n');
+const noFrr = frrMissing();
+if (noFrr) process.stderr.write(`FRR not measured: ${noFrr}\n`);
+else contenders.push(startFrr);
 const results = new Map<string, { seconds: number; rss: number }[]>();
 try {
   for (let round = 0; round < ROUNDS; round++) {
-    const order = round % 2 === 0 ? contenders : [...contenders].reverse();
+    // Rotate the order so every receiver takes every slot in turn.
+    const k = round % contenders.length;
+    const order = [...contenders.slice(k), ...contenders.slice(0, k)];
     for (const c of order) {
       const r = await measure(c);
       process.stderr.write(
@@ -219,14 +322,32 @@ const best = (name: string) => [...(results.get(name) ?? [])].sort((a, b) => a.s
 const ours = best('calico-bgpd');
 const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 process.stdout.write(
-  `\nBGP receive, ${N} /32 from BIRD over one eBGP session (best of ${ROUNDS}; load ${load})\n\n`,
+  `\nBGP receive, ${N} /32 from BIRD over one eBGP session (best of ${ROUNDS}; ${new Date().toISOString()}; load ${load})\n\n`,
 );
 process.stdout.write(
-  '| receiver | time to all received | peak RSS | time ÷ ours |\n| --- | ---: | ---: | ---: |\n',
+  '| receiver | time to all received | peak RSS | time ÷ ours | RSS ÷ ours |\n| --- | ---: | ---: | ---: | ---: |\n',
 );
 for (const name of results.keys()) {
   const r = best(name);
+  const rounds = results
+    .get(name)!
+    .map((x) => x.seconds.toFixed(2))
+    .join(', ');
+  const rssRounds = results
+    .get(name)!
+    .map((x) => x.rss.toFixed(0))
+    .join(', ');
   process.stdout.write(
-    `| ${name} | ${r.seconds.toFixed(2)} s | ${r.rss.toFixed(0)} MB | ${(r.seconds / ours.seconds).toFixed(2)} |\n`,
+    `| ${name} | ${r.seconds.toFixed(2)} s (rounds: ${rounds}) | ${r.rss.toFixed(0)} MB (rounds: ${rssRounds}) | ` +
+      `${(r.seconds / ours.seconds).toFixed(2)} | ${(r.rss / ours.rss).toFixed(2)} |\n`,
   );
 }
+process.stdout.write('\n');
+for (const name of results.keys()) {
+  if (name === 'calico-bgpd') continue;
+  const r = best(name);
+  process.stdout.write(
+    `ours ÷ ${name}: time ${(ours.seconds / r.seconds).toFixed(2)}, peak RSS ${(ours.rss / r.rss).toFixed(2)}\n`,
+  );
+}
+if (noFrr) process.stdout.write(`FRR not measured: ${noFrr}\n`);

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Sourced by scripts/up.sh and scripts/test.sh: installs whatever this machine lacks and skips what is
-# there. Debian packages (etcd, BIRD, GoBGP, iptables, ipset, CNI plugins, iperf3), Node 24 kept
+# there. Debian packages (etcd, BIRD, GoBGP, FRR, iptables, ipset, CNI plugins, iperf3), Node 24 kept
 # project-local when the system Node is older than 22, pnpm, and the workspace's dependencies.
 set -euo pipefail
 
@@ -11,7 +11,7 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 
 APT_PACKAGES=(
   etcd-server etcd-client bird2 gobgpd iproute2 iptables ipset nftables iputils-ping
-  iperf3 hyperfine containernetworking-plugins conntrack procps
+  iperf3 hyperfine containernetworking-plugins conntrack procps frr
 )
 
 ensure_apt() {
@@ -27,8 +27,8 @@ ensure_apt() {
   log "installing Debian packages: ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian's etcd-server and bird2 start system services on install; our tests start their own.
-  for svc in etcd bird; do
+  # Debian's etcd-server, bird2 and frr start system services on install; our tests start their own.
+  for svc in etcd bird frr; do
     systemctl disable --now "$svc" >/dev/null 2>&1 || true
   done
 }
