@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig, type Options } from 'tsup';
 
 type EsbuildPlugin = NonNullable<Options['esbuildPlugins']>[number];
@@ -29,7 +30,11 @@ const shimOnly: EsbuildPlugin = {
 
 /** The two plugin binaries; tests build these into a temp dir (test/cni-fixture.ts). */
 export const pluginBinaries: Options = {
-  entry: { calico: 'src/bin/calico.ts', 'calico-ipam': 'src/bin/calico-ipam.ts' },
+  // Absolute, so that builds started from elsewhere (tests, bench) find them.
+  entry: {
+    calico: fileURLToPath(new URL('src/bin/calico.ts', import.meta.url)),
+    'calico-ipam': fileURLToPath(new URL('src/bin/calico-ipam.ts', import.meta.url)),
+  },
   // CommonJS, not ESM: an ESM entry makes Node set up its ESM loader first, ~10–15 ms of every
   // plugin call (measured: README "Start-up"). The installed copies carry no extension and sit
   // where no package.json says "module", so Node runs them as CommonJS too.
@@ -38,8 +43,10 @@ export const pluginBinaries: Options = {
   platform: 'node',
   // One file per binary: no chunk shared between the two (it would have to be installed too).
   splitting: false,
-  // Leave `node:` specifiers to the plugin above (tsup's own would mark them external first).
+  // Leave every bare specifier to the plugin above: tsup's own would mark `node:` ones and the
+  // package's dependencies external before it sees them.
   removeNodeProtocol: false,
+  noExternal: [/.*/],
   esbuildPlugins: [shimOnly],
   sourcemap: false,
   clean: false,
