@@ -8,7 +8,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { addNetworkList, type Conflist, delNetworkList } from '@calico-ts/cni';
+import { addNetworkList, type Conflist, delNetworkList, InstallError, installCni } from '@calico-ts/cni';
 import { EtcdDatastore } from '@calico-ts/datastore';
 import {
   createLab,
@@ -152,16 +152,7 @@ export class LocalCluster {
     this.#writeState();
 
     const entries = entryPoints();
-    const binDir = join(o.stateDir, 'bin');
-    mkdirSync(binDir, { recursive: true });
-    for (const name of ['calico', 'calico-ipam']) {
-      const file = join(binDir, name);
-      writeFileSync(
-        file,
-        `#!/bin/sh\nexec ${process.execPath} ${entries.execArgv.join(' ')} ${entries.plugin(name)}\n`,
-      );
-      chmodSync(file, 0o755);
-    }
+    this.#installPlugins(entries);
 
     for (const node of this.lab.nodes) await this.#startNode(node, entries);
     for (const node of this.lab.nodes) {
@@ -177,6 +168,29 @@ export class LocalCluster {
         const pod = await this.addPod(node, `pod${i}`);
         o.log(`pod ${pod.name} on ${pod.node}: ${pod.ip}`);
       }
+    }
+  }
+
+  /**
+   * The CNI plugins as a node would have them: the built shim put in place by installCni when the
+   * cni package is built (fast start), else launchers that run the plugin from source.
+   */
+  #installPlugins(entries: ReturnType<typeof entryPoints>): void {
+    const binDir = join(this.o.stateDir, 'bin');
+    try {
+      installCni({ binDir, confDir: join(this.o.stateDir, 'net.d') });
+      return;
+    } catch (err) {
+      if (!(err instanceof InstallError && err.code === 'BUNDLE_MISSING')) throw err;
+    }
+    mkdirSync(binDir, { recursive: true });
+    for (const name of ['calico', 'calico-ipam']) {
+      const file = join(binDir, name);
+      writeFileSync(
+        file,
+        `#!/bin/sh\nexec ${process.execPath} ${entries.execArgv.join(' ')} ${entries.plugin(name)}\n`,
+      );
+      chmodSync(file, 0o755);
     }
   }
 
