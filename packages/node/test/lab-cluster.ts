@@ -202,6 +202,30 @@ export class LabCluster {
     return (await this.inPod(from, 'ping', ['-c', String(count), '-W', '2', to])).exitCode === 0;
   }
 
+  /** What a person would look at when cross-node traffic fails: routes, VXLAN neighbours, FDB, Felix's health. */
+  async diagnose(): Promise<string> {
+    const out: string[] = [];
+    for (const n of this.nodes) {
+      for (const [cmd, args] of [
+        ['ip', ['route', 'show', 'table', 'all']],
+        ['ip', ['neigh', 'show', 'dev', 'vxlan.calico']],
+        ['bridge', ['fdb', 'show', 'dev', 'vxlan.calico']],
+        ['ip', ['-d', 'link', 'show', 'vxlan.calico']],
+      ] as const) {
+        const r = await execInNamespace(n.lab.namespace, cmd, [...args]);
+        out.push(`--- ${n.name}: ${cmd} ${args.join(' ')}\n${r.stdout}${r.stderr}`);
+      }
+      try {
+        out.push(`--- ${n.name}: readiness\n${await (await fetch(`${n.healthUrl}/readiness`)).text()}`);
+      } catch (err) {
+        out.push(`--- ${n.name}: readiness unreachable: ${(err as Error).message}`);
+      }
+    }
+    for (const node of (await this.datastore.list('Node')).items)
+      out.push(`--- Node ${node.metadata.name}: ${JSON.stringify(node.spec)}`);
+    return out.join('\n');
+  }
+
   async teardown(): Promise<void> {
     for (const n of this.nodes) await n.process?.stop(5_000).catch(() => {});
     for (const r of this.#relays) await r.close().catch(() => {});

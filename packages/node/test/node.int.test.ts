@@ -60,7 +60,11 @@ describeWith(
 
     it('pods on the same node and across nodes reach each other (VXLAN)', async () => {
       expect(await cluster.ping(a1, a2.ip)).toBe(true);
-      await waitFor(() => cluster.ping(a1, b1.ip), { timeoutMs: 20_000, what: 'a1 → b1 over VXLAN' });
+      try {
+        await waitFor(() => cluster.ping(a1, b1.ip), { timeoutMs: 20_000, what: 'a1 → b1 over VXLAN' });
+      } catch (err) {
+        throw new Error(`${(err as Error).message}\n${await cluster.diagnose()}`);
+      }
       expect(await cluster.ping(b1, a1.ip)).toBe(true);
     });
 
