@@ -3,7 +3,8 @@
 // (1) VXLAN: 50 pods added one after another on node 2; for each, the time from CNI ADD returning
 //     to the first TCP SYN from a pod on node 1 that the new pod's own kernel answers (RST from a
 //     closed port, or accept), probed every 10 ms by one long-running probe process in the node-1
-//     pod; also when Felix's /32 route to the new pod appears on node 2 (netlink event), to see
+//     pod; also when Felix's /32 route (netlink event) and the endpoint's iptables rules (`nft monitor`)
+//     for the new pod appear on node 2, to see
 //     where the time goes, and the ADD latency itself. The probe's own cost is measured against an
 //     already-reachable pod first.
 // (2) iperf3 single stream, interleaved rounds: node→node over the underlay vs pod→pod across nodes,
