@@ -291,10 +291,37 @@ export class LocalCluster {
     return results;
   }
 
+  /** Routes, VXLAN neighbours and FDB of every node: what to look at when pods cannot reach each other. */
+  async diagnose(): Promise<string> {
+    const out: string[] = [];
+    for (const n of this.lab?.nodes ?? []) {
+      for (const [cmd, args] of [
+        ['ip', ['route', 'show', 'table', 'all']],
+        ['ip', ['neigh', 'show', 'dev', 'vxlan.calico']],
+        ['bridge', ['fdb', 'show', 'dev', 'vxlan.calico']],
+      ] as const) {
+        const r = await execInNamespace(n.namespace, cmd, [...args]);
+        out.push(`--- ${n.name}: ${cmd} ${args.join(' ')}\n${r.stdout}${r.stderr}`);
+      }
+      try {
+        out.push(
+          `--- ${n.name}: readiness ${await (await fetch(`${this.#healthUrls.get(n.name)}/readiness`)).text()}`,
+        );
+      } catch (err) {
+        out.push(`--- ${n.name}: readiness unreachable: ${(err as Error).message}`);
+      }
+    }
+    for (const node of (await this.datastore?.list('Node'))?.items ?? []) {
+      out.push(`--- Node ${node.metadata.name}: ${JSON.stringify(node.spec)}`);
+    }
+    return out.join('\n');
+  }
+
   #writeState(): void {
     const state: StateFile = {
       name: this.o.name,
-      pids: this.#processes.map((p) => p.pid),
+      // Our own pid first: `calico cluster down` asks this process to tear down what it made.
+      pids: [process.pid, ...this.#processes.map((p) => p.pid)],
       etcdEndpoint: this.#etcdEndpoint,
       nodes: this.lab?.nodes.map((n) => n.name) ?? [],
     };
