@@ -82,8 +82,7 @@ function wep(pod: string, node: string, iface: string, ip: string) {
   } as never;
 }
 
-async function nodeKernel(): Promise<MemoryKernel> {
-  const k = new MemoryKernel();
+async function nodeKernel(k: MemoryKernel = new MemoryKernel()): Promise<MemoryKernel> {
   k.addLink('lo', { kind: undefined, mtu: 65536 });
   k.addLink('eth0', { kind: undefined, mtu: 1500 });
   await k.addAddress('eth0', '192.0.2.11/24');
@@ -287,6 +286,58 @@ describe('Felix against an in-memory kernel', () => {
       protocol: 80,
     });
     expect(kernel.linkByName('tunl0')).toMatchObject({ mtu: 1480, up: true });
+  });
+
+  it('does not lose a change that arrives while an apply is in flight (a node joining mid-apply)', async () => {
+    // Every ipset write waits on a gate the test holds, so an apply is reliably in flight when
+    // the next change arrives.
+    class GatedKernel extends MemoryKernel {
+      gate: Promise<void> = Promise.resolve();
+      blocked = false;
+      override async applyIpsets(...args: Parameters<MemoryKernel['applyIpsets']>): Promise<void> {
+        // The last write of an apply (stale sets removed): what it writes was read before it.
+        if (args[1].removeStale) {
+          this.blocked = true;
+          await this.gate;
+          this.blocked = false;
+        }
+        return super.applyIpsets(...args);
+      }
+    }
+    const kernel = (await nodeKernel(new GatedKernel())) as GatedKernel;
+    const ds = new MemoryDatastore();
+    await seedCluster(ds);
+    const seen: string[] = [];
+    felix = new Felix({
+      datastore: ds,
+      nodeName: 'node-a',
+      kernel,
+      config: { routeRefreshInterval: 0 },
+      onIntent: (batch) => {
+        for (const u of batch) if (u.type === 'vtepUpdate') seen.push(u.vtep.node);
+      },
+    });
+    felix.start();
+    await felix.whenReady();
+    let release!: () => void;
+    kernel.gate = new Promise((r) => (release = r));
+    const node = (name: string, ip: string, tunnel: string) =>
+      ds.create('Node', {
+        apiVersion: 'projectcalico.org/v3',
+        kind: 'Node',
+        metadata: meta(name),
+        spec: { bgp: { ipv4Address: ip }, ipv4VXLANTunnelAddr: tunnel },
+      } as never);
+    await node('node-c', '192.0.2.13/24', '10.65.2.1');
+    await until(() => kernel.blocked, 'an apply to reach the ipset write');
+    await node('node-d', '192.0.2.14/24', '10.65.3.1');
+    await until(() => seen.includes('node-d'), 'node-d to reach the intent stream mid-apply');
+    kernel.gate = Promise.resolve();
+    release();
+    await until(
+      () => (kernel.ipsets.get('cali40all-vxlan-net')?.members ?? []).includes('192.0.2.14/32'),
+      'node-d in all-vxlan-net',
+    );
   });
 
   it('stop() leaves the dataplane in place', async () => {

@@ -68,6 +68,7 @@ export class Felix extends EventEmitter<FelixEvents> {
   #flushScheduled = false;
   #applying: Promise<void> | undefined;
   #applyAgain = false;
+  #deferred: (() => void)[] = [];
   #stopped = true;
   #inSyncSince: string | undefined;
   #lastApply: ApplyStats | undefined;
@@ -151,8 +152,18 @@ export class Felix extends EventEmitter<FelixEvents> {
 
   #onNetlink(event: NetlinkEvent): void {
     if (event.kind !== 'link') return;
-    this.#dataplane.onLinkChange();
+    this.#toDataplane(() => this.#dataplane.onLinkChange());
     this.#scheduleApply();
+  }
+
+  /**
+   * Changes to the dataplane's desired state wait while an apply is running: the managers clear
+   * their dirty marks when they finish, so a change made mid-apply would be forgotten and never
+   * programmed. Deferred changes are handed over just before the next apply starts.
+   */
+  #toDataplane(change: () => void): void {
+    if (this.#applying) this.#deferred.push(change);
+    else change();
   }
 
   #scheduleFlush(): void {
@@ -165,8 +176,10 @@ export class Felix extends EventEmitter<FelixEvents> {
       const batch = this.#graph.flush();
       if (batch.length === 0) return;
       this.#onIntent?.(batch);
-      this.#dataplane.onUpdates(batch);
-      this.#rearmTimers();
+      this.#toDataplane(() => {
+        this.#dataplane.onUpdates(batch);
+        this.#rearmTimers();
+      });
       this.#scheduleApply();
     });
   }
@@ -177,6 +190,8 @@ export class Felix extends EventEmitter<FelixEvents> {
       this.#applyAgain = true;
       return;
     }
+    // Hand over what arrived during the last apply, before this one starts.
+    for (const change of this.#deferred.splice(0)) change();
     this.#applying = this.#runApply().finally(() => {
       this.#applying = undefined;
       if (this.#applyAgain) {
@@ -213,7 +228,7 @@ export class Felix extends EventEmitter<FelixEvents> {
     if (this.#retryTimer || this.#stopped) return;
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
-      this.#dataplane.refreshRoutes();
+      this.#toDataplane(() => this.#dataplane.refreshRoutes());
       this.#scheduleApply();
     }, RETRY_MS);
     this.#retryTimer.unref();
@@ -229,7 +244,7 @@ export class Felix extends EventEmitter<FelixEvents> {
     const every = (seconds: number, fn: () => void) => {
       if (seconds <= 0) return;
       const t = setInterval(() => {
-        fn();
+        this.#toDataplane(fn);
         this.#scheduleApply();
       }, seconds * 1000);
       t.unref();
