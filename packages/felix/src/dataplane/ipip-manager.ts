@@ -5,7 +5,8 @@
  * and the rest of the dataplane carries on.
  */
 import { isKernelError, type Link } from '@calico-ts/kernel';
-import type { DataplaneUpdate, HostMetadata, RouteIntent } from '../calc/dataplane-update.ts';
+import type { DataplaneUpdate } from '../calc/dataplane-update.ts';
+import { ClusterState } from './cluster-state.ts';
 import type { ApplyContext, Manager } from './manager.ts';
 import { CALICO_ROUTE_PROTOCOL, type DesiredRoute } from './route-table.ts';
 import { IPIP_DEVICE } from './static-chains.ts';
@@ -20,8 +21,7 @@ export class IpipUnavailableError extends Error {
 export class IpipManager implements Manager {
   readonly name = 'ipip';
   readonly #nodeName: string;
-  #routes = new Map<string, RouteIntent>();
-  #hosts = new Map<string, HostMetadata>();
+  readonly #state = new ClusterState();
   #dirty = true;
   /** Set while IPIP is wanted but the kernel cannot provide it. */
   unavailable: string | undefined;
@@ -31,25 +31,7 @@ export class IpipManager implements Manager {
   }
 
   onUpdate(msg: DataplaneUpdate): void {
-    switch (msg.type) {
-      case 'routeUpdate':
-        this.#routes.set(msg.route.dst, msg.route);
-        break;
-      case 'routeRemove':
-        this.#routes.delete(msg.dst);
-        break;
-      case 'hostMetadataUpdate':
-        this.#hosts.set(msg.hostname, msg.metadata);
-        break;
-      case 'hostMetadataRemove':
-        this.#hosts.delete(msg.hostname);
-        break;
-      case 'configUpdate':
-        break;
-      default:
-        return;
-    }
-    this.#dirty = true;
+    if (this.#state.apply(msg)) this.#dirty = true;
   }
 
   markForResync(): void {
@@ -58,7 +40,7 @@ export class IpipManager implements Manager {
 
   desiredRoutes(): DesiredRoute[] {
     const out: DesiredRoute[] = [];
-    for (const r of this.#routes.values()) {
+    for (const r of this.#state.routes.values()) {
       if (r.ipPoolType !== 'ipip' || (r.type !== 'remoteBlock' && r.type !== 'remoteWorkload')) continue;
       if (!r.dstNodeIp || r.dstNodeName === this.#nodeName || r.dst.includes(':')) continue;
       out.push({
@@ -108,7 +90,7 @@ export class IpipManager implements Manager {
   }
 
   async #configure(ctx: ApplyContext, link: Link): Promise<void> {
-    const me = this.#hosts.get(this.#nodeName);
+    const me = this.#state.hosts.get(this.#nodeName);
     const parentMtu = me?.ipv4Addr
       ? [...ctx.links.values()].find((l) =>
           ctx.addresses.some((a) => a.index === l.index && a.address === me.ipv4Addr),

@@ -8,7 +8,8 @@
  */
 import type { Link } from '@calico-ts/kernel';
 import { cidrContains, parseCidr } from '../calc/cidr.ts';
-import type { DataplaneUpdate, HostMetadata, IpamPool, RouteIntent, Vtep } from '../calc/dataplane-update.ts';
+import type { DataplaneUpdate, Vtep } from '../calc/dataplane-update.ts';
+import { ClusterState } from './cluster-state.ts';
 import type { ApplyContext, Manager } from './manager.ts';
 import { CALICO_ROUTE_PROTOCOL, type DesiredNeighbour, type DesiredRoute } from './route-table.ts';
 import { VXLAN_DEVICE } from './static-chains.ts';
@@ -19,10 +20,7 @@ export const VXLAN_OVERHEAD = 50;
 export class VxlanManager implements Manager {
   readonly name = 'vxlan';
   readonly #nodeName: string;
-  #vteps = new Map<string, Vtep>();
-  #routes = new Map<string, RouteIntent>();
-  #pools = new Map<string, IpamPool>();
-  #hosts = new Map<string, HostMetadata>();
+  readonly #state = new ClusterState();
   #dirty = true;
 
   constructor(nodeName: string) {
@@ -30,37 +28,7 @@ export class VxlanManager implements Manager {
   }
 
   onUpdate(msg: DataplaneUpdate): void {
-    switch (msg.type) {
-      case 'vtepUpdate':
-        this.#vteps.set(msg.vtep.node, msg.vtep);
-        break;
-      case 'vtepRemove':
-        this.#vteps.delete(msg.node);
-        break;
-      case 'routeUpdate':
-        this.#routes.set(msg.route.dst, msg.route);
-        break;
-      case 'routeRemove':
-        this.#routes.delete(msg.dst);
-        break;
-      case 'ipamPoolUpdate':
-        this.#pools.set(msg.id, msg.pool);
-        break;
-      case 'ipamPoolRemove':
-        this.#pools.delete(msg.id);
-        break;
-      case 'hostMetadataUpdate':
-        this.#hosts.set(msg.hostname, msg.metadata);
-        break;
-      case 'hostMetadataRemove':
-        this.#hosts.delete(msg.hostname);
-        break;
-      case 'configUpdate':
-        break;
-      default:
-        return;
-    }
-    this.#dirty = true;
+    if (this.#state.apply(msg)) this.#dirty = true;
   }
 
   markForResync(): void {
@@ -71,7 +39,7 @@ export class VxlanManager implements Manager {
     if (!this.#dirty) return;
     const { config, kernel, links } = ctx;
     const existing = links.get(VXLAN_DEVICE);
-    const me = this.#vteps.get(this.#nodeName);
+    const me = this.#state.vteps.get(this.#nodeName);
     if (!config.vxlanEnabled || !me) {
       if (!config.vxlanEnabled && existing) {
         await kernel.netlink.deleteLink(VXLAN_DEVICE, { ifExists: true });
@@ -92,7 +60,7 @@ export class VxlanManager implements Manager {
     links.set(VXLAN_DEVICE, device);
     await this.#ensureAddress(ctx, device, `${me.ipv4Addr}/32`);
 
-    const remotes = [...this.#vteps.values()].filter((v) => v.node !== this.#nodeName);
+    const remotes = [...this.#state.vteps.values()].filter((v) => v.node !== this.#nodeName);
     await this.#syncFdb(ctx, remotes);
     ctx.routes.setNeighbours(
       'vxlan',
@@ -104,11 +72,11 @@ export class VxlanManager implements Manager {
 
   #desiredRoutes(ctx: ApplyContext, parent: Link): DesiredRoute[] {
     const out: DesiredRoute[] = [];
-    for (const r of this.#routes.values()) {
+    for (const r of this.#state.routes.values()) {
       if (r.type !== 'remoteBlock' && r.type !== 'remoteWorkload') continue;
       if (r.dstNodeName === this.#nodeName || r.dst.includes(':')) continue;
       if (r.ipPoolType === 'vxlan') {
-        const vtep = r.dstNodeName ? this.#vteps.get(r.dstNodeName) : undefined;
+        const vtep = r.dstNodeName ? this.#state.vteps.get(r.dstNodeName) : undefined;
         if (!vtep) continue;
         out.push({
           dst: r.dst,
@@ -134,7 +102,7 @@ export class VxlanManager implements Manager {
   #inCrossSubnetPool(dst: string): boolean {
     const c = parseCidr(dst);
     if (!c) return false;
-    for (const p of this.#pools.values()) {
+    for (const p of this.#state.pools.values()) {
       const pc = parseCidr(p.cidr);
       if (pc && p.vxlanMode === 'CrossSubnet' && cidrContains(pc, c)) return true;
     }
