@@ -12,7 +12,7 @@ import type {
 import { DatastoreError } from './errors.ts';
 import { EventQueue } from './event-queue.ts';
 import { KIND_NAMES, type KindName, keyFor, prefixFor, refFromKey } from './kinds.ts';
-import type { ResourceOf } from './model/index.ts';
+import type { ResourceInput, ResourceOf } from './model/index.ts';
 import { diffStates, prepareWrite } from './write-path.ts';
 
 interface Entry {
@@ -67,7 +67,7 @@ export class MemoryDatastore implements Datastore {
     return { items, revision: this.revision };
   }
 
-  async create<K extends KindName>(kind: K, resource: ResourceOf<K>): Promise<ResourceOf<K>> {
+  async create<K extends KindName>(kind: K, resource: ResourceInput<K>): Promise<ResourceOf<K>> {
     const { key, value } = prepareWrite(kind, resource, undefined);
     if (this.#entries.has(key)) {
       throw DatastoreError.alreadyExists({
@@ -79,7 +79,7 @@ export class MemoryDatastore implements Datastore {
     return this.#store(kind, key, value as AnyResource, undefined) as ResourceOf<K>;
   }
 
-  async update<K extends KindName>(kind: K, resource: ResourceOf<K>): Promise<ResourceOf<K>> {
+  async update<K extends KindName>(kind: K, resource: ResourceInput<K>): Promise<ResourceOf<K>> {
     const ref = { kind, name: resource.metadata?.name, namespace: resource.metadata?.namespace };
     const existing = this.#entries.get(keyFor(kind, ref.name, ref.namespace));
     if (!existing) throw DatastoreError.notFound(ref);
@@ -91,7 +91,7 @@ export class MemoryDatastore implements Datastore {
     return this.#store(kind, key, value as AnyResource, existing.value) as ResourceOf<K>;
   }
 
-  async apply<K extends KindName>(kind: K, resource: ResourceOf<K>): Promise<ResourceOf<K>> {
+  async apply<K extends KindName>(kind: K, resource: ResourceInput<K>): Promise<ResourceOf<K>> {
     const existing = this.#entries.get(keyFor(kind, resource.metadata?.name, resource.metadata?.namespace));
     const { key, value } = prepareWrite(kind, resource, existing?.value);
     return this.#store(kind, key, value as AnyResource, existing?.value) as ResourceOf<K>;

@@ -1,8 +1,14 @@
-import { type AnyResource, type Datastore, keyFor, MemoryDatastore } from '@calico-ts/datastore';
+import {
+  type AnyResource,
+  type Datastore,
+  keyFor,
+  MemoryDatastore,
+  type ResourceInput,
+} from '@calico-ts/datastore';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Syncer, type SyncerUpdate, type SyncStatus } from './syncer.ts';
 
-function pool(name: string, cidr: string): AnyResource {
+function pool(name: string, cidr: string): ResourceInput<'IPPool'> {
   return { apiVersion: 'projectcalico.org/v3', kind: 'IPPool', metadata: { name }, spec: { cidr } };
 }
 
