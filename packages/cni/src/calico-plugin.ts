@@ -242,29 +242,36 @@ export class CalicoPlugin {
   async del(req: CniRequest): Promise<void> {
     const id = this.identity(req);
     const errors: string[] = [];
-    // Only remove the endpoint if it belongs to this container: a newer sandbox of the same pod
-    // may already own it (Calico CmdDelK8s does the same check).
-    try {
-      const wep = await this.#o.datastore.get('WorkloadEndpoint', id.wepName, id.namespace);
-      const spec = (wep.spec ?? {}) as { containerID?: string };
-      if (!spec.containerID || spec.containerID === req.containerId) {
-        await this.#o.datastore.delete('WorkloadEndpoint', id.wepName, id.namespace, {
-          resourceVersion: wep.metadata.resourceVersion!,
-        });
+    const removeEndpoint = async (): Promise<void> => {
+      // Only remove the endpoint if it belongs to this container: a newer sandbox of the same pod
+      // may already own it (Calico CmdDelK8s does the same check).
+      try {
+        const wep = await this.#o.datastore.get('WorkloadEndpoint', id.wepName, id.namespace);
+        const spec = (wep.spec ?? {}) as { containerID?: string };
+        if (!spec.containerID || spec.containerID === req.containerId) {
+          await this.#o.datastore.delete('WorkloadEndpoint', id.wepName, id.namespace, {
+            resourceVersion: wep.metadata.resourceVersion!,
+          });
+        }
+      } catch (err) {
+        if (!isDatastoreError(err, 'NotFound')) errors.push((err as Error).message);
       }
-    } catch (err) {
-      if (!isDatastoreError(err, 'NotFound')) errors.push((err as Error).message);
-    }
-    try {
-      const netns = req.netns && (await this.#o.dataplane.netnsExists(req.netns)) ? req.netns : undefined;
-      await this.#o.dataplane.tearDown({
-        ...(netns ? { netns } : {}),
-        containerIfname: req.ifname,
-        hostIfname: id.hostIfname,
-      });
-    } catch (err) {
-      errors.push((err as Error).message);
-    }
+    };
+    const removeInterfaces = async (): Promise<void> => {
+      try {
+        const netns = req.netns && (await this.#o.dataplane.netnsExists(req.netns)) ? req.netns : undefined;
+        await this.#o.dataplane.tearDown({
+          ...(netns ? { netns } : {}),
+          containerIfname: req.ifname,
+          hostIfname: id.hostIfname,
+        });
+      } catch (err) {
+        errors.push((err as Error).message);
+      }
+    };
+    // The endpoint and the interfaces go at once; the addresses only after the interfaces, so an
+    // address is never handed to a new pod while the old pod's /32 route still points at it.
+    await Promise.all([removeEndpoint(), removeInterfaces()]);
     try {
       await this.#o.ipam.releaseByHandle(ipamHandle(req.config.name, req.containerId));
     } catch (err) {

@@ -109,6 +109,12 @@ export class LinuxWorkloadDataplane implements WorkloadDataplane {
   }
 
   async tearDown(net: { netns?: string; containerIfname: string; hostIfname: string }): Promise<void> {
+    // The host end is ours by name; deleting it removes the pair (and the /32 route) in one
+    // request, without opening the pod's namespace.
+    if (await this.#host.findLink(net.hostIfname)) {
+      await this.#host.deleteLink(net.hostIfname, { ifExists: true });
+      return;
+    }
     if (net.netns && (await this.netnsExists(net.netns))) {
       const pod = NetNamespace.open(net.netns);
       const podNl = Netlink.open(pod);
@@ -121,7 +127,6 @@ export class LinuxWorkloadDataplane implements WorkloadDataplane {
         pod.close();
       }
     }
-    await this.#host.deleteLink(net.hostIfname, { ifExists: true });
   }
 
   async check(net: WorkloadNetwork): Promise<string[]> {
