@@ -13,6 +13,7 @@ export {
 } from './config.ts';
 export * from './datastore.ts';
 export * from './documents.ts';
+export * from './calico-constants.ts';
 export * from './errors.ts';
 export { EtcdDatastore, type EtcdDatastoreOptions, type EtcdTlsOptions } from './etcd-datastore.ts';
 export * from './kinds.ts';
