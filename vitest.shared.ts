@@ -12,7 +12,8 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 120_000,
-    reporters: ['default', 'json'],
-    outputFile: { json: '.reports/vitest.json' },
+    // The accounting reporter writes .reports/accounting.json: passed, failed (tests, suites, files
+    // and unhandled errors) and declared skips, added up by scripts/test-summary.mjs.
+    reporters: ['default', new URL('./test-support/accounting-reporter.ts', import.meta.url).pathname],
   },
 });

@@ -1,29 +1,37 @@
-// Adds up the vitest JSON reports of every package and prints one closing line,
-// "N passed, N failed, N skipped", so the run's result is readable at a glance.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+// Adds up the `.reports/accounting.json` that test-support/accounting-reporter.ts writes in every
+// package and prints the closing line "N passed, N failed, N skipped" from what really ran: a
+// file that failed to load, a suite whose hook threw, a test that was meant to run but did not
+// and an unhandled error each count as failed; only tests declared skipped count as skipped.
+// A package that wrote no report (its test run crashed, or it was replayed from a cache that
+// predates this run) is a failure too.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
+const since = Number(process.env.TEST_RUN_STARTED_MS ?? 0);
 let passed = 0;
 let failed = 0;
 let skipped = 0;
-const missing = [];
-for (const pkg of readdirSync(join(root, 'packages'))) {
-  const report = join(root, 'packages', pkg, '.reports', 'vitest.json');
+const problems = [];
+for (const pkg of readdirSync(join(root, 'packages')).sort()) {
+  if (!existsSync(join(root, 'packages', pkg, 'package.json'))) continue;
+  const report = join(root, 'packages', pkg, '.reports', 'accounting.json');
   if (!existsSync(report)) {
-    missing.push(pkg);
+    problems.push(`${pkg}: no test report (the test run did not finish)`);
+    failed += 1;
+    continue;
+  }
+  if (statSync(report).mtimeMs < since) {
+    problems.push(`${pkg}: its test report is older than this run (replayed, not run)`);
+    failed += 1;
     continue;
   }
   const r = JSON.parse(readFileSync(report, 'utf8'));
-  passed += r.numPassedTests;
-  failed += r.numFailedTests;
-  skipped += r.numPendingTests + r.numTodoTests;
-  for (const file of r.testResults) {
-    for (const t of file.assertionResults) {
-      if (t.status === 'failed') console.error(`FAILED ${pkg}: ${t.fullName}`);
-    }
-  }
+  passed += r.passed;
+  failed += r.failed;
+  skipped += r.skipped;
+  for (const f of r.failures) problems.push(`${pkg}: ${f.where}: ${f.why}`);
 }
-if (missing.length > 0) console.error(`no test report from: ${missing.join(', ')}`);
+for (const p of problems) console.error(`FAILED ${p}`);
 console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
-process.exit(failed > 0 || missing.length > 0 ? 1 : 0);
+process.exit(failed > 0 ? 1 : 0);
