@@ -1,7 +1,8 @@
 import { type AnyResource, KINDS, type KindInfo, type KindName } from '@calico-ts/datastore';
 import { stringify } from 'yaml';
 import { CliError } from './cli-error.ts';
-import { layoutTable, type TableContext, tableHeadings, tableRows } from './resource-table.ts';
+import { type TableContext, tableHeadings, tableRows } from './resource-table.ts';
+import { tabwriterTable } from './text-table.ts';
 
 export const OUTPUT_FORMATS = ['ps', 'wide', 'yaml', 'json', 'name'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -54,7 +55,7 @@ export function renderResources(
         options.format === 'wide',
         options.allNamespaces && info.namespaced,
       );
-      return layoutTable([headings, ...tableRows(kind, headings, items, options.table)]);
+      return tabwriterTable([headings, ...tableRows(kind, headings, items, options.table)]);
     }
   }
 }

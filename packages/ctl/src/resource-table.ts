@@ -196,23 +196,6 @@ export function tableRows(
   return items.map((r) => headings.map((h) => cells[h]!(r, ctx)));
 }
 
-/**
- * Lays rows out like Go's tabwriter as calicoctl configures it (minwidth 5, padding 3, spaces):
- * every column but the last is as wide as its widest cell plus three, and at least five.
- */
-export function layoutTable(rows: readonly (readonly string[])[]): string {
-  const widths: number[] = [];
-  for (const row of rows) {
-    row.forEach((cell, i) => {
-      if (i < row.length - 1) widths[i] = Math.max(widths[i] ?? 5, cell.length + 3);
-    });
-  }
-  return rows
-    .map((row) => row.map((cell, i) => (i < row.length - 1 ? cell.padEnd(widths[i]!) : cell)).join(''))
-    .map((line) => `${line}\n`)
-    .join('');
-}
-
 function count(v: unknown): number {
   return Array.isArray(v) ? v.length : 0;
 }
