@@ -37,16 +37,5 @@ export {
 } from './protocol.ts';
 export { type CalicoNetConf, type CniCommand, type CniRequest, parseRequest } from './request.ts';
 export { type CniResult, parseResult, renderResult } from './result.ts';
-export {
-  addNetworkList,
-  type Conflist,
-  checkNetworkList,
-  delNetworkList,
-  type Invocation,
-  invokePlugin,
-  type PluginAnswer,
-  PluginFailedError,
-  pluginConfig,
-} from './runtime-client.ts';
 export { CniServer, DEFAULT_AGENT_SOCKET } from './server.ts';
 export { SUPPORTED_VERSIONS } from './versions.ts';

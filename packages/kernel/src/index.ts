@@ -50,18 +50,6 @@ export {
   type SavedTable,
   type TablePlan,
 } from './iptables.ts';
-export {
-  createLab,
-  LAB_GATEWAY_V4,
-  LAB_GATEWAY_V6,
-  Lab,
-  type LabNode,
-  type LabOptions,
-  type LabPod,
-  labNodeIpv4,
-  labNodeIpv6,
-  removeLab,
-} from './lab.ts';
 export { logger } from './logger.ts';
 export {
   createNamespace,
@@ -114,7 +102,6 @@ export {
   setIpForwarding,
   writeSysctl,
 } from './sysctl.ts';
-export { relayTcp, type TcpRelay, type TcpRelayOptions } from './tcp-relay.ts';
 export {
   type ConnectOptions,
   connectTcp,
