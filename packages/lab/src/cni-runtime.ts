@@ -2,7 +2,7 @@
  * A container runtime's side of CNI (a small libcni): builds each plugin's stdin from a conflist
  * the way libcni does (name, cniVersion, runtimeConfig, prevResult), sets the CNI_* variables,
  * execs the plugin binaries found on CNI_PATH, runs ADD forward and DEL backward with the final
- * result. The local lab (`calico cluster up`) and the tests drive pods through it.
+ * result. LabCluster (`calico cluster up`), the tests and the benchmarks drive pods through it.
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';

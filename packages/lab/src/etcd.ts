@@ -1,13 +1,18 @@
 /**
- * Starts a real etcd (Debian's etcd-server) for a test: a temporary data dir, client and peer URLs
- * on free loopback ports (etcd 3.4 has no usable unix-socket URL form), stopped by pid.
+ * A managed etcd (Debian's etcd-server) for tests, benchmarks and lab clusters: a data dir (a
+ * temporary one unless given), client and peer URLs on free loopback ports (etcd 3.4 has no usable
+ * unix-socket URL form) or on an address inside a network namespace, stopped by pid.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { TcpRelay } from '../packages/kernel/src/index.ts';
+import { NetNamespace } from '@calico-ts/kernel';
+import { LabError } from './errors.ts';
+import { relayTcp, type TcpRelay } from './tcp-relay.ts';
 
 export interface EtcdProcess {
   /** Endpoint for clients: `http://127.0.0.1:<port>` (or the in-namespace URL with `netns`). */
@@ -15,16 +20,20 @@ export interface EtcdProcess {
   /** Endpoint for clients in this process (a relay into the namespace with `netns`). */
   localEndpoint: string;
   dataDir: string;
-  pid: number;
+  /** The etcd process's pid (changes when it is started again). */
+  readonly pid: number;
   /** Kill (SIGKILL) without removing data; start() again brings it back with the same data. */
   kill(): Promise<void>;
   start(): Promise<void>;
-  /** Stop and remove the data dir. */
-  stop(): Promise<void>;
+  /** Stop (SIGTERM, then SIGKILL after `graceMs`), close the relay, remove a temporary data dir. */
+  stop(graceMs?: number): Promise<void>;
 }
 
 export interface StartEtcdOptions {
+  /** Directory for the data (`<dir>/data`); kept on stop. Default: a temporary one, removed on stop. */
   dir?: string;
+  /** Member name (default `etcd`). */
+  name?: string;
   /**
    * Run etcd inside this named network namespace (e.g. a lab's underlay), listening on `host`
    * port 2379. `endpoint` is then the in-namespace URL and `localEndpoint` a loopback relay into
@@ -32,27 +41,46 @@ export interface StartEtcdOptions {
    */
   netns?: string;
   host?: string;
+  /** With `netns`: the loopback port of the relay (default 0 = any free port). */
+  relayPort?: number;
+  /**
+   * `capture` (default): keep etcd's output to explain a failed start. `inherit`: etcd's stderr
+   * goes to ours (a long-running lab, where the user should see etcd's errors).
+   */
+  output?: 'capture' | 'inherit';
+  /** How long to wait for /health (default 20 s). */
+  timeoutMs?: number;
 }
 
 export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdProcess> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'calico-ts-etcd-'));
   const dataDir = join(dir, 'data');
-  const inNs = options.netns !== undefined;
+  const name = options.name ?? 'etcd';
+  const netns = options.netns;
   const host = options.host ?? '127.0.0.1';
-  const [clientPort, peerPort] = inNs ? [2379, 2380] : [await freePort(), await freePort()];
+  const [clientPort, peerPort] = netns !== undefined ? [2379, 2380] : [await freePort(), await freePort()];
   const clientUrl = `http://${host}:${clientPort}`;
   const peerUrl = `http://${host}:${peerPort}`;
   let relay: TcpRelay | undefined;
+  let relayNs: NetNamespace | undefined;
   let localPort = clientPort;
-  if (inNs) {
-    // Loaded only here: most users of this helper have no business with the kernel package.
-    const { NetNamespace, relayTcp } = await import('../packages/kernel/src/index.ts');
+  if (netns !== undefined) {
+    relayNs = NetNamespace.open(netns);
     relay = await relayTcp({
-      listen: { host: '127.0.0.1', port: 0 },
-      target: { host, port: clientPort, namespace: NetNamespace.open(options.netns!) },
+      listen: { host: '127.0.0.1', port: options.relayPort ?? 0 },
+      target: { host, port: clientPort, namespace: relayNs },
+    }).catch((err: unknown) => {
+      relayNs?.close();
+      throw err;
     });
     localPort = relay.port;
   }
+  const release = async (): Promise<void> => {
+    await relay?.close();
+    relayNs?.close();
+    if (!options.dir) rmSync(dir, { recursive: true, force: true });
+  };
+  const timeoutMs = options.timeoutMs ?? 20_000;
   let child: ChildProcess | undefined;
   let output = '';
 
@@ -60,7 +88,7 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdPro
     output = '';
     const argv = [
       '--name',
-      'test',
+      name,
       '--data-dir',
       dataDir,
       '--listen-client-urls',
@@ -72,33 +100,49 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdPro
       '--initial-advertise-peer-urls',
       peerUrl,
       '--initial-cluster',
-      `test=${peerUrl}`,
+      `${name}=${peerUrl}`,
+      // etcd 3.4's default logger ignores --log-level for raft chatter; zap honours it.
+      '--logger',
+      'zap',
       '--log-level',
       'error',
     ];
-    child = inNs
-      ? spawn('ip', ['netns', 'exec', options.netns!, 'etcd', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn('etcd', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const stdio: StdioOptions =
+      options.output === 'inherit' ? ['ignore', 'ignore', 'inherit'] : ['ignore', 'pipe', 'pipe'];
+    // `ip netns exec` execs etcd, so the child's pid is etcd's.
+    child =
+      netns !== undefined
+        ? spawn('ip', ['netns', 'exec', netns, 'etcd', ...argv], { stdio })
+        : spawn('etcd', argv, { stdio });
     child.stdout?.on('data', (d) => (output += d));
     child.stderr?.on('data', (d) => (output += d));
-    const deadline = Date.now() + 20_000;
+    const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if (child.exitCode !== null) throw new Error(`etcd exited with ${child.exitCode}: ${output}`);
+      if (child.exitCode !== null)
+        throw new LabError('NotReady', `etcd exited with ${child.exitCode}: ${output}`);
       if (await healthy(localPort)) return;
       await delay(50);
     }
-    throw new Error(`etcd did not become healthy within 20 s: ${output}`);
+    throw new LabError('NotReady', `etcd did not become healthy within ${timeoutMs} ms: ${output}`);
   };
 
-  const kill = async (): Promise<void> => {
+  const signal = async (sig: NodeJS.Signals, graceMs?: number): Promise<void> => {
     const c = child;
     if (!c || c.exitCode !== null || c.signalCode !== null) return;
     const exited = new Promise((r) => c.once('exit', r));
-    c.kill('SIGKILL');
+    c.kill(sig);
+    const timer = graceMs === undefined ? undefined : setTimeout(() => c.kill('SIGKILL'), graceMs);
     await exited;
+    clearTimeout(timer);
   };
 
-  await start();
+  try {
+    await start();
+  } catch (err) {
+    await signal('SIGKILL');
+    await release();
+    throw err;
+  }
   return {
     endpoint: clientUrl,
     localEndpoint: `http://127.0.0.1:${localPort}`,
@@ -106,21 +150,19 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdPro
     get pid() {
       return child?.pid ?? -1;
     },
-    kill,
+    kill: () => signal('SIGKILL'),
     start,
-    stop: async () => {
-      await kill();
-      await relay?.close();
-      if (!options.dir) rmSync(dir, { recursive: true, force: true });
+    stop: async (graceMs = 5_000) => {
+      await signal('SIGTERM', graceMs);
+      await release();
     },
   };
 }
 
 /** A port the kernel just handed out on loopback; free again once we close it. */
-export async function freePort(): Promise<number> {
-  const net = await import('node:net');
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
-    const srv = net.createServer();
+    const srv = createServer();
     srv.once('error', reject);
     srv.listen(0, '127.0.0.1', () => {
       const { port } = srv.address() as { port: number };
@@ -129,10 +171,9 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function healthy(port: number): Promise<boolean> {
-  const http = await import('node:http');
+function healthy(port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = http.request({ host: '127.0.0.1', port, path: '/health', timeout: 1000 }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path: '/health', timeout: 1000 }, (res) => {
       let body = '';
       res.on('data', (d) => (body += d));
       res.on('end', () => resolve(res.statusCode === 200 && body.includes('true')));

@@ -1,17 +1,25 @@
 /**
  * The local lab fabric: a small data centre built from network namespaces. An underlay namespace
- * holds a bridge (the switch) with the gateway address 192.0.2.1 (RFC 5737 TEST-NET-1; IPv6
- * 2001:db8::1, RFC 3849); node namespaces hang off it by veth with 192.0.2.<10+i>/24 and a
+ * holds a bridge (the switch) with the gateway address 198.51.100.1 (RFC 5737 TEST-NET-2, a range
+ * the host does not use: these machines' own eth0 sits in TEST-NET-1, 192.0.2.0/24; IPv6
+ * 2001:db8::1, RFC 3849); node namespaces hang off it by veth with 198.51.100.<10+i>/24 and a
  * default route through the gateway, as real hosts have (proxy ARP on cali interfaces answers
  * for 169.254.1.1 only when the node has a route to it). Pod namespaces are created inside a
  * node's routing domain later by the CNI plugin. Nothing is added to our own namespace.
  */
-import { KernelError } from './errors.ts';
+import {
+  createNamespace,
+  deleteNamespace,
+  listNamespaces,
+  type NamespaceProcess,
+  Netlink,
+  type NetNamespace,
+  type SpawnInNamespaceOptions,
+  setIpForwarding,
+  spawnInNamespace,
+} from '@calico-ts/kernel';
+import { LabError } from './errors.ts';
 import { logger } from './logger.ts';
-import { createNamespace, deleteNamespace, listNamespaces, type NetNamespace } from './namespace.ts';
-import { Netlink } from './netlink.ts';
-import { type NamespaceProcess, type SpawnInNamespaceOptions, spawnInNamespace } from './process.ts';
-import { setIpForwarding } from './sysctl.ts';
 
 export interface LabOptions {
   /** Run-unique prefix for every namespace and interface name (≤ 10 characters). */
@@ -43,11 +51,15 @@ export interface LabPod {
   namespace: NetNamespace;
 }
 
-export const LAB_GATEWAY_V4 = '192.0.2.1';
+/** The underlay's IPv4 subnet; node i (1-based) is .<10+i>, the gateway (the switch) is .1. */
+export const LAB_SUBNET_V4 = '198.51.100.0/24';
+export const LAB_GATEWAY_V4 = '198.51.100.1';
+/** The underlay's IPv6 subnet (with `ipv6: true`); node i is 2001:db8::<hex(10+i)>. */
+export const LAB_SUBNET_V6 = '2001:db8::/64';
 export const LAB_GATEWAY_V6 = '2001:db8::1';
 const MAX_NODES = 200;
 
-export const labNodeIpv4 = (i: number): string => `192.0.2.${10 + i}`;
+export const labNodeIpv4 = (i: number): string => `198.51.100.${10 + i}`;
 export const labNodeIpv6 = (i: number): string => `2001:db8::${(10 + i).toString(16)}`;
 
 export class Lab {
@@ -71,14 +83,10 @@ export class Lab {
   static async start(options: LabOptions): Promise<Lab> {
     const { prefix } = options;
     if (!/^[a-z0-9][a-z0-9-]{0,9}$/.test(prefix)) {
-      throw new KernelError('Invalid', {
-        operation: `creating lab "${prefix}": prefix must be 1–10 of [a-z0-9-]`,
-      });
+      throw new LabError('Invalid', `creating lab "${prefix}": prefix must be 1–10 of [a-z0-9-]`);
     }
     if (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > MAX_NODES) {
-      throw new KernelError('Invalid', {
-        operation: `creating lab ${prefix} with ${options.nodes} nodes (1–${MAX_NODES})`,
-      });
+      throw new LabError('Invalid', `creating lab ${prefix} with ${options.nodes} nodes (1–${MAX_NODES})`);
     }
     const ulName = `${prefix}-ul`;
     const created: string[] = [];
@@ -151,7 +159,7 @@ export class Lab {
   /** A node by 1-based index or namespace name. */
   node(ref: number | string): LabNode {
     const n = this.nodes.find((x) => x.index === ref || x.name === ref);
-    if (!n) throw new KernelError('Invalid', { operation: `finding lab node ${ref} in ${this.prefix}` });
+    if (!n) throw new LabError('Invalid', `finding lab node ${ref} in ${this.prefix}: no such node`);
     return n;
   }
 

@@ -1,278 +1,378 @@
 /**
- * `calico cluster up`: a small data centre on this machine. The kernel lab gives an underlay
- * namespace (the switch, 192.0.2.1) and N node namespaces; etcd runs on the underlay like a
- * management-network etcd; each node runs a real calico-node; demo pods are plumbed through the
- * real CNI plugin binaries, exactly as a container runtime on that node would. Nothing is added to
- * this machine's own network namespace except a loopback listener that relays to etcd.
+ * A small calico-ts cluster on this machine — `calico cluster up`, the calico-node integration
+ * tests and the node benchmark all run this one. The fabric gives an underlay namespace (the
+ * switch, 198.51.100.1) and N node namespaces; etcd runs on the underlay like a management-network
+ * etcd; each node runs a real calico-node process; pods are plumbed through the real CNI plugin
+ * binaries, exactly as a container runtime on that node would. Nothing is added to this machine's
+ * own network namespace except loopback listeners that relay to etcd and to each node's health
+ * and metrics ports.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { addNetworkList, type Conflist, delNetworkList, InstallError, installCni } from '@calico-ts/cni';
-import { EtcdDatastore } from '@calico-ts/datastore';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
-  createLab,
+  type CommandResult,
   execInNamespace,
-  type Lab,
-  type LabNode,
   type NamespaceProcess,
   NetNamespace,
-  relayTcp,
-  removeLab,
-  type TcpRelay,
   waitFor,
 } from '@calico-ts/kernel';
+import { type CalicoPrograms, installPlugins } from './calico-programs.ts';
+import { addNetworkList, type Conflist, delNetworkList } from './cni-runtime.ts';
+import { LabError } from './errors.ts';
+import { type EtcdProcess, startEtcd } from './etcd.ts';
+import { createLab, LAB_GATEWAY_V4, LAB_SUBNET_V4, type Lab, type LabNode, removeLab } from './fabric.ts';
+import { logger } from './logger.ts';
+import { relayTcp, type TcpRelay } from './tcp-relay.ts';
 
-export interface ClusterOptions {
+/** calico-node's health and Prometheus ports inside each node (Calico's defaults). */
+const HEALTH_PORT = 9099;
+const METRICS_PORT = 9091;
+const STATE_FILE = 'state.json';
+
+export interface LabClusterOptions {
+  /** The cluster's name: the prefix of every namespace (1–10 of [a-z0-9-]). */
   name: string;
   nodes: number;
-  backend: 'vxlan' | 'bgp';
-  poolCidr: string;
-  podsPerNode: number;
-  stateDir: string;
-  /** Loopback port of the relay to etcd (0 = any free port). */
-  etcdPort: number;
-  log: (line: string) => void;
+  /** What the nodes run: calico-node and the CNI plugins (see calicoPrograms). */
+  programs: CalicoPrograms;
+  /** How pods on different nodes reach each other (default vxlan; bgp = plain routing, no tunnel). */
+  backend?: 'vxlan' | 'bgp';
+  /** The IPv4 pod pool calico-node creates (default 10.244.0.0/16). */
+  poolCidr?: string;
+  /** Pods `pod1…podN` that up() adds on every node (default 0). */
+  podsPerNode?: number;
+  /** More calico-node environment for every node; wins over the lab's own. */
+  env?: Record<string, string>;
+  /**
+   * The cluster's directory: etcd data, CNI bin dir, per-node sockets, state.json. Default: a new
+   * temporary directory. down() removes it.
+   */
+  dir?: string;
+  /** Loopback port of the relay to etcd (default 0 = any free port). */
+  etcdPort?: number;
+  /** How long each calico-node may take to become ready (default 90 s). */
+  readyTimeoutMs?: number;
+  /** Progress lines for a person (default: none). */
+  log?: (line: string) => void;
+}
+
+/** A fabric node with its calico-node. */
+export interface ClusterNode extends LabNode {
+  /** This node's directory (sockets, nodename file). */
+  dir: string;
+  /** calico-node's CNI socket; the conflist's `agent_socket`. */
+  cniSocket: string;
+  /** The running calico-node, undefined while stopped. */
+  process: NamespaceProcess | undefined;
+  /** Loopback relays to calico-node's health (9099) and metrics (9091) ports. */
+  healthUrl: string;
+  metricsUrl: string;
 }
 
 export interface ClusterPod {
+  /** `<node>-<pod>`: the pod's namespace name, container ID and K8S_POD_NAME. */
   name: string;
-  node: string;
+  node: ClusterNode;
+  /** The namespace's path, as CNI_NETNS. */
   netns: string;
+  /** Its first address from the CNI result. */
   ip: string;
+  /** The final CNI ADD result (what a runtime caches and hands to DEL). */
   result: Record<string, unknown>;
+  /**
+   * When addPod was called, the namespace was ready (CNI ADD started) and ADD returned, in
+   * CLOCK_MONOTONIC milliseconds (`process.hrtime`), comparable across processes.
+   */
+  times: { requested: number; addStarted: number; addReturned: number };
 }
 
+export interface PodReachability {
+  from: string;
+  to: string;
+  ok: boolean;
+}
+
+/** What diagnose() lists from a datastore when given one (an EtcdDatastore fits). */
+export interface NodeLister {
+  list(kind: 'Node'): Promise<{ items: readonly { metadata: { name: string }; spec?: unknown }[] }>;
+}
+
+/** What `removeLabCluster` needs from another process; written to `<dir>/state.json`. */
 interface StateFile {
   name: string;
+  /** The owning process first, then etcd, then the calico-nodes. */
   pids: number[];
   etcdEndpoint: string;
   nodes: string[];
 }
 
-export class ClusterError extends Error {
-  override readonly name = 'ClusterError';
-}
+const monotonicMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 
-export const stateDirFor = (name: string): string => `/run/calico-ts/${name}`;
-
-/** Where the calico-node and plugin entry points are: source when run from source, dist when built. */
-function entryPoints(): { node: string; plugin: (name: string) => string; execArgv: string[] } {
-  const nodeIndex = fileURLToPath(import.meta.resolve('@calico-ts/node'));
-  const cniIndex = fileURLToPath(import.meta.resolve('@calico-ts/cni'));
-  const fromSource = nodeIndex.endsWith('.ts');
-  return {
-    node: join(dirname(nodeIndex), fromSource ? 'main.ts' : 'main.js'),
-    plugin: (name) =>
-      fromSource ? join(dirname(cniIndex), 'bin', `${name}.ts`) : join(dirname(cniIndex), `${name}.js`),
-    execArgv: fromSource ? ['--conditions=@calico-ts/source'] : [],
-  };
-}
-
-export class LocalCluster {
-  readonly o: ClusterOptions;
-  lab: Lab | undefined;
-  datastore: EtcdDatastore | undefined;
+export class LabCluster {
+  readonly name: string;
+  readonly options: Readonly<LabClusterOptions>;
+  #dir: string | undefined;
+  #lab: Lab | undefined;
+  #etcd: EtcdProcess | undefined;
+  readonly nodes: ClusterNode[] = [];
+  /** Pods added and not deleted, in order; down() runs CNI DEL for each. */
   readonly pods: ClusterPod[] = [];
   readonly #relays: TcpRelay[] = [];
-  readonly #processes: NamespaceProcess[] = [];
-  #etcdEndpoint = '';
-  readonly #healthUrls = new Map<string, string>();
+  #down = false;
 
-  constructor(options: ClusterOptions) {
-    this.o = options;
+  constructor(options: LabClusterOptions) {
+    this.name = options.name;
+    this.options = options;
   }
 
-  get etcdEndpoint(): string {
-    return this.#etcdEndpoint;
+  #log(line: string): void {
+    this.options.log?.(line);
   }
 
+  /** The fabric (underlay, node and pod namespaces; spawn() for more processes stopped on down()). */
+  get lab(): Lab {
+    if (!this.#lab) throw new LabError('Invalid', `lab cluster ${this.name} is not up`);
+    return this.#lab;
+  }
+
+  get etcd(): EtcdProcess {
+    if (!this.#etcd) throw new LabError('Invalid', `lab cluster ${this.name} has no etcd yet`);
+    return this.#etcd;
+  }
+
+  /** The cluster's directory (see LabClusterOptions.dir). */
+  get dir(): string {
+    if (!this.#dir) throw new LabError('Invalid', `lab cluster ${this.name} is not up`);
+    return this.#dir;
+  }
+
+  /** CNI_PATH of every node: the plugins (built binaries or launchers). */
+  get cniBinDir(): string {
+    return join(this.dir, 'bin');
+  }
+
+  /**
+   * Builds everything: fabric, etcd on the underlay, the CNI plugins, calico-node on every node
+   * (then waits until each is ready), and `podsPerNode` pods per node. On failure, what was built
+   * stays for down() to remove (callers call down() in a finally or afterAll).
+   */
   async up(): Promise<void> {
-    const { o } = this;
+    const o = this.options;
     if (process.getuid?.() !== 0)
-      throw new ClusterError('calico cluster up needs root (it creates network namespaces)');
-    if (existsSync(join(o.stateDir, 'state.json'))) {
-      throw new ClusterError(
-        `a cluster named ${o.name} already exists (${o.stateDir}); run "calico cluster down --name ${o.name}" first`,
-      );
-    }
-    mkdirSync(o.stateDir, { recursive: true });
-    o.log(`creating lab ${o.name}: underlay 192.0.2.0/24 and ${o.nodes} node namespaces`);
-    this.lab = await createLab({ prefix: o.name, nodes: o.nodes });
+      throw new LabError('NeedsRoot', 'a lab cluster needs root (it creates network namespaces)');
+    if (o.dir !== undefined && existsSync(join(o.dir, STATE_FILE)))
+      throw new LabError('Exists', `a cluster named ${this.name} already exists (${o.dir})`);
+    this.#dir = o.dir ?? mkdtempSync(join(tmpdir(), `calico-ts-${this.name}-`));
+    mkdirSync(this.#dir, { recursive: true });
+    this.#log(`creating lab ${this.name}: underlay ${LAB_SUBNET_V4} and ${o.nodes} node namespaces`);
+    this.#lab = await createLab({ prefix: this.name, nodes: o.nodes });
 
-    // etcd on the underlay, reached from here through a loopback relay.
-    const ul = this.lab.underlay;
-    const etcd = await this.lab.spawn(
-      ul.namespace,
-      'etcd',
-      [
-        '--name',
-        o.name,
-        '--data-dir',
-        join(o.stateDir, 'etcd'),
-        '--listen-client-urls',
-        'http://192.0.2.1:2379',
-        '--advertise-client-urls',
-        'http://192.0.2.1:2379',
-        '--listen-peer-urls',
-        'http://192.0.2.1:2380',
-        '--initial-advertise-peer-urls',
-        'http://192.0.2.1:2380',
-        '--initial-cluster',
-        `${o.name}=http://192.0.2.1:2380`,
-        // etcd 3.4's default logger ignores --log-level for raft chatter; zap honours it.
-        '--logger',
-        'zap',
-        '--log-level',
-        'error',
-      ],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    this.#processes.push(etcd);
-    const relay = await relayTcp({
-      listen: { host: '127.0.0.1', port: o.etcdPort },
-      target: { host: '192.0.2.1', port: 2379, namespace: ul.namespace },
+    this.#etcd = await startEtcd({
+      dir: join(this.#dir, 'etcd'),
+      name: this.name,
+      netns: this.#lab.underlay.name,
+      host: LAB_GATEWAY_V4,
+      relayPort: o.etcdPort ?? 0,
+      output: 'inherit',
+      timeoutMs: 30_000,
     });
-    this.#relays.push(relay);
-    this.#etcdEndpoint = `http://127.0.0.1:${relay.port}`;
-    this.datastore = new EtcdDatastore({ endpoints: [this.#etcdEndpoint] });
-    const ds = this.datastore;
-    await waitFor(
-      async () => {
-        try {
-          await ds.list('ClusterInformation');
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      { timeoutMs: 30_000, what: 'etcd on the underlay' },
-    );
-    o.log(`etcd is up at http://192.0.2.1:2379 (from this host: ${this.#etcdEndpoint})`);
+    this.#log(`etcd is up at ${this.#etcd.endpoint} (from this host: ${this.#etcd.localEndpoint})`);
     this.#writeState();
 
-    const entries = entryPoints();
-    this.#installPlugins(entries);
+    installPlugins(o.programs, { binDir: this.cniBinDir, confDir: join(this.#dir, 'net.d') });
 
-    for (const node of this.lab.nodes) await this.#startNode(node, entries);
-    for (const node of this.lab.nodes) {
-      await waitFor(() => this.#ready(node.name), {
-        timeoutMs: 90_000,
-        what: `calico-node ${node.name} ready`,
+    for (const fabricNode of this.#lab.nodes) {
+      const dir = join(this.#dir, fabricNode.name);
+      mkdirSync(dir, { recursive: true });
+      const health = await this.#relayInto(fabricNode, HEALTH_PORT);
+      const metrics = await this.#relayInto(fabricNode, METRICS_PORT);
+      this.nodes.push({
+        ...fabricNode,
+        dir,
+        cniSocket: join(dir, 'cni.sock'),
+        process: undefined,
+        healthUrl: `http://127.0.0.1:${health.port}`,
+        metricsUrl: `http://127.0.0.1:${metrics.port}`,
       });
-      o.log(`calico-node ${node.name} (${node.ipv4}) is ready`);
+    }
+    for (const node of this.nodes) await this.#spawnNode(node);
+    for (const node of this.nodes) {
+      await this.waitReady(node);
+      this.#log(`calico-node ${node.name} (${node.ipv4}) is ready`);
     }
 
-    for (const node of this.lab.nodes) {
-      for (let i = 1; i <= o.podsPerNode; i++) {
+    for (const node of this.nodes) {
+      for (let i = 1; i <= (o.podsPerNode ?? 0); i++) {
         const pod = await this.addPod(node, `pod${i}`);
-        o.log(`pod ${pod.name} on ${pod.node}: ${pod.ip}`);
+        this.#log(`pod ${pod.name} on ${node.name}: ${pod.ip}`);
       }
     }
   }
 
-  /**
-   * The CNI plugins as a node would have them: the built shim put in place by installCni when the
-   * cni package is built (fast start), else launchers that run the plugin from source.
-   */
-  #installPlugins(entries: ReturnType<typeof entryPoints>): void {
-    const binDir = join(this.o.stateDir, 'bin');
-    try {
-      installCni({ binDir, confDir: join(this.o.stateDir, 'net.d') });
-      return;
-    } catch (err) {
-      if (!(err instanceof InstallError && err.code === 'BUNDLE_MISSING')) throw err;
-    }
-    mkdirSync(binDir, { recursive: true });
-    for (const name of ['calico', 'calico-ipam']) {
-      const file = join(binDir, name);
-      writeFileSync(
-        file,
-        `#!/bin/sh\nexec ${process.execPath} ${entries.execArgv.join(' ')} ${entries.plugin(name)}\n`,
-      );
-      chmodSync(file, 0o755);
-    }
+  async #relayInto(node: LabNode, port: number): Promise<TcpRelay> {
+    const relay = await relayTcp({
+      listen: { host: '127.0.0.1', port: 0 },
+      target: { host: '127.0.0.1', port, namespace: node.namespace },
+    });
+    this.#relays.push(relay);
+    return relay;
   }
 
-  async #startNode(node: LabNode, entries: ReturnType<typeof entryPoints>): Promise<void> {
-    const { o } = this;
-    const dir = join(o.stateDir, node.name);
-    mkdirSync(dir, { recursive: true });
-    const proc = await this.lab!.spawn(
-      node.namespace,
-      process.execPath,
-      [...entries.execArgv, entries.node],
-      {
-        env: {
-          ...process.env,
-          NODENAME: node.name,
-          ETCD_ENDPOINTS: 'http://192.0.2.1:2379',
-          CALICO_NETWORKING_BACKEND: o.backend === 'bgp' ? 'bird' : 'vxlan',
-          CALICO_IPV4POOL_CIDR: o.poolCidr,
-          CALICO_IPV4POOL_VXLAN: o.backend === 'vxlan' ? 'Always' : 'Never',
-          CALICO_CNI_AGENT_SOCKET: join(dir, 'cni.sock'),
-          CALICO_NODENAME_FILE: join(dir, 'nodename'),
-          CALICO_BGP_STATUS_SOCKET: join(dir, 'bgp.ctl'),
-          CALICO_LOG_LEVEL: process.env['CALICO_LOG_LEVEL'] ?? 'warn',
-        },
-        stdio: ['ignore', 'inherit', 'inherit'],
-      },
-    );
-    this.#processes.push(proc);
-    const health = await relayTcp({
-      listen: { host: '127.0.0.1', port: 0 },
-      target: { host: '127.0.0.1', port: 9099, namespace: node.namespace },
+  /** calico-node's environment on a node: Calico's variables, pointed at this lab. */
+  #nodeEnv(node: ClusterNode): NodeJS.ProcessEnv {
+    const o = this.options;
+    const backend = o.backend ?? 'vxlan';
+    return {
+      ...process.env,
+      NODENAME: node.name,
+      ETCD_ENDPOINTS: this.etcd.endpoint,
+      CALICO_NETWORKING_BACKEND: backend === 'bgp' ? 'bird' : 'vxlan',
+      CALICO_IPV4POOL_CIDR: o.poolCidr ?? '10.244.0.0/16',
+      CALICO_IPV4POOL_VXLAN: backend === 'vxlan' ? 'Always' : 'Never',
+      CALICO_CNI_AGENT_SOCKET: node.cniSocket,
+      CALICO_NODENAME_FILE: join(node.dir, 'nodename'),
+      CALICO_BGP_STATUS_SOCKET: join(node.dir, 'bgp.ctl'),
+      CALICO_LOG_LEVEL: process.env['CALICO_LOG_LEVEL'] ?? 'warn',
+      ...o.env,
+    };
+  }
+
+  async #spawnNode(node: ClusterNode): Promise<void> {
+    const [command, ...args] = this.options.programs.calicoNode;
+    if (command === undefined) throw new LabError('Invalid', 'programs.calicoNode is empty');
+    node.process = await this.lab.spawn(node, command, args, {
+      env: this.#nodeEnv(node),
+      stdio: ['ignore', 'inherit', 'inherit'],
     });
-    this.#relays.push(health);
-    this.#healthUrls.set(node.name, `http://127.0.0.1:${health.port}`);
     this.#writeState();
   }
 
-  async #ready(node: string): Promise<boolean> {
+  /** Starts calico-node on a node (again, after stopNode) and waits until it is ready. */
+  async startNode(node: ClusterNode): Promise<void> {
+    await this.#spawnNode(node);
+    await this.waitReady(node);
+  }
+
+  /** Stops a node's calico-node (SIGTERM; it leaves the dataplane as it is). */
+  async stopNode(node: ClusterNode, graceMs = 10_000): Promise<void> {
+    await node.process?.stop(graceMs);
+    node.process = undefined;
+  }
+
+  async #ready(node: ClusterNode): Promise<boolean> {
     try {
-      return (await fetch(`${this.#healthUrls.get(node)}/readiness`)).status === 200;
+      return (await fetch(`${node.healthUrl}/readiness`)).status === 200;
     } catch {
       return false;
     }
   }
 
-  #conflist(node: string): Conflist {
+  /** Waits until the node's calico-node answers 200 on /readiness; fails at once if it exits. */
+  async waitReady(node: ClusterNode, timeoutMs = this.options.readyTimeoutMs ?? 90_000): Promise<void> {
+    let settled = false;
+    const proc = node.process;
+    const exited = proc?.exited.then((e) => {
+      if (!settled)
+        throw new LabError(
+          'NotReady',
+          `calico-node ${node.name} (pid ${proc.pid}) exited with ${e.code ?? e.signal} before it was ready`,
+        );
+    });
+    exited?.catch(() => undefined);
+    try {
+      await Promise.race([
+        waitFor(async () => settled || (await this.#ready(node)), {
+          timeoutMs,
+          what: `calico-node ${node.name} ready`,
+        }),
+        ...(exited ? [exited] : []),
+      ]);
+    } finally {
+      settled = true;
+    }
+  }
+
+  /** The network config a runtime on this node uses: the calico plugin with calico-ipam. */
+  conflist(node: ClusterNode): Conflist {
     return {
       cniVersion: '1.0.0',
       name: 'k8s-pod-network',
-      plugins: [
-        {
-          type: 'calico',
-          agent_socket: join(this.o.stateDir, node, 'cni.sock'),
-          ipam: { type: 'calico-ipam' },
-        },
-      ],
+      plugins: [{ type: 'calico', agent_socket: node.cniSocket, ipam: { type: 'calico-ipam' } }],
     };
   }
 
-  async addPod(node: LabNode, pod: string): Promise<ClusterPod> {
-    const labPod = await this.lab!.addPod(node.index, pod);
-    const netns = `/run/netns/${labPod.name}`;
-    const result = await addNetworkList(
-      this.#conflist(node.name),
-      {
-        containerId: labPod.name,
-        netns,
-        ifname: 'eth0',
-        args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${labPod.name}`,
-        hostNetns: node.name,
-      },
-      [join(this.o.stateDir, 'bin')],
-    );
+  #target(node: ClusterNode, name: string) {
+    return {
+      containerId: name,
+      netns: `/run/netns/${name}`,
+      ifname: 'eth0',
+      args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${name}`,
+      hostNetns: node.name,
+    };
+  }
+
+  #node(ref: ClusterNode | number): ClusterNode {
+    const node = typeof ref === 'number' ? this.nodes.find((n) => n.index === ref) : ref;
+    if (!node) throw new LabError('Invalid', `finding node ${String(ref)} in lab cluster ${this.name}`);
+    return node;
+  }
+
+  /**
+   * A pod `<node>-<pod>` on a node (by ClusterNode or 1-based index): a namespace, then CNI ADD
+   * through the plugins on CNI_PATH, run in the node's namespace as that node's runtime would.
+   */
+  async addPod(ref: ClusterNode | number, pod: string): Promise<ClusterPod> {
+    const node = this.#node(ref);
+    const requested = monotonicMs();
+    const fabricPod = await this.lab.addPod(node.index, pod);
+    const addStarted = monotonicMs();
+    const target = this.#target(node, fabricPod.name);
+    const result = await addNetworkList(this.conflist(node), target, [this.cniBinDir]);
+    const addReturned = monotonicMs();
     const ip = String((result['ips'] as { address: string }[])[0]!.address).split('/')[0]!;
-    const p = { name: labPod.name, node: node.name, netns, ip, result };
+    const p: ClusterPod = {
+      name: fabricPod.name,
+      node,
+      netns: target.netns,
+      ip,
+      result,
+      times: { requested, addStarted, addReturned },
+    };
     this.pods.push(p);
     return p;
   }
 
-  /** Pings every pod from every other pod; returns the failures. */
-  async checkConnectivity(): Promise<{ from: string; to: string; ok: boolean }[]> {
-    const results: { from: string; to: string; ok: boolean }[] = [];
+  /** CNI DEL of a pod (its namespace stays until down()). */
+  async deletePod(pod: ClusterPod): Promise<void> {
+    const i = this.pods.indexOf(pod);
+    if (i >= 0) this.pods.splice(i, 1);
+    await delNetworkList(
+      this.conflist(pod.node),
+      this.#target(pod.node, pod.name),
+      [this.cniBinDir],
+      pod.result,
+    );
+  }
+
+  /** Runs a command to completion inside a pod's namespace. */
+  async inPod(pod: ClusterPod, command: string, args: readonly string[]): Promise<CommandResult> {
+    const ns = NetNamespace.open(pod.netns);
+    try {
+      return await execInNamespace(ns, command, args);
+    } finally {
+      ns.close();
+    }
+  }
+
+  /** Whether `count` pings from a pod to an address are answered. */
+  async ping(from: ClusterPod, to: string, count = 1): Promise<boolean> {
+    return (await this.inPod(from, 'ping', ['-c', String(count), '-W', '2', to])).exitCode === 0;
+  }
+
+  /** Pings every pod from every other pod (each pair retried up to 15 s). */
+  async checkConnectivity(): Promise<PodReachability[]> {
+    const results: PodReachability[] = [];
     for (const from of this.pods) {
       const ns = NetNamespace.open(from.netns);
       try {
@@ -291,12 +391,16 @@ export class LocalCluster {
     return results;
   }
 
-  /** Routes, VXLAN neighbours and FDB of every node: what to look at when pods cannot reach each other. */
-  async diagnose(): Promise<string> {
+  /**
+   * What a person looks at when pods cannot reach each other: every node's routes, VXLAN device,
+   * neighbours and FDB, and calico-node's readiness; with a datastore, the Node resources too.
+   */
+  async diagnose(datastore?: NodeLister): Promise<string> {
     const out: string[] = [];
-    for (const n of this.lab?.nodes ?? []) {
+    for (const n of this.nodes) {
       for (const [cmd, args] of [
         ['ip', ['route', 'show', 'table', 'all']],
+        ['ip', ['-d', 'link', 'show', 'vxlan.calico']],
         ['ip', ['neigh', 'show', 'dev', 'vxlan.calico']],
         ['bridge', ['fdb', 'show', 'dev', 'vxlan.calico']],
       ] as const) {
@@ -304,57 +408,74 @@ export class LocalCluster {
         out.push(`--- ${n.name}: ${cmd} ${args.join(' ')}\n${r.stdout}${r.stderr}`);
       }
       try {
-        out.push(
-          `--- ${n.name}: readiness ${await (await fetch(`${this.#healthUrls.get(n.name)}/readiness`)).text()}`,
-        );
+        out.push(`--- ${n.name}: readiness\n${await (await fetch(`${n.healthUrl}/readiness`)).text()}`);
       } catch (err) {
         out.push(`--- ${n.name}: readiness unreachable: ${(err as Error).message}`);
       }
     }
-    for (const node of (await this.datastore?.list('Node'))?.items ?? []) {
-      out.push(`--- Node ${node.metadata.name}: ${JSON.stringify(node.spec)}`);
+    if (datastore) {
+      try {
+        for (const node of (await datastore.list('Node')).items)
+          out.push(`--- Node ${node.metadata.name}: ${JSON.stringify(node.spec)}`);
+      } catch (err) {
+        out.push(`--- Nodes unreadable: ${(err as Error).message}`);
+      }
     }
     return out.join('\n');
   }
 
   #writeState(): void {
+    if (!this.#dir) return;
     const state: StateFile = {
-      name: this.o.name,
-      // Our own pid first: `calico cluster down` asks this process to tear down what it made.
-      pids: [process.pid, ...this.#processes.map((p) => p.pid)],
-      etcdEndpoint: this.#etcdEndpoint,
-      nodes: this.lab?.nodes.map((n) => n.name) ?? [],
+      name: this.name,
+      // Our own pid first: removeLabCluster asks this process to tear down what it made.
+      pids: [
+        process.pid,
+        ...(this.#etcd ? [this.#etcd.pid] : []),
+        ...this.nodes.flatMap((n) => (n.process ? [n.process.pid] : [])),
+      ],
+      etcdEndpoint: this.#etcd?.localEndpoint ?? '',
+      nodes: this.nodes.map((n) => n.name),
     };
-    writeFileSync(join(this.o.stateDir, 'state.json'), `${JSON.stringify(state, null, 2)}\n`);
+    writeFileSync(join(this.#dir, STATE_FILE), `${JSON.stringify(state, null, 2)}\n`);
   }
 
-  /** Tears everything down: pods (CNI DEL), processes by pid, namespaces, relays, state. */
+  /**
+   * Tears everything down, whatever up() got to: pods (CNI DEL), calico-nodes, etcd, relays,
+   * processes started with lab.spawn (all by pid), namespaces, the directory. Safe to call twice.
+   */
   async down(): Promise<void> {
+    if (this.#down) return;
+    this.#down = true;
     for (const p of this.pods.splice(0)) {
       await delNetworkList(
-        this.#conflist(p.node),
-        { containerId: p.name, netns: p.netns, ifname: 'eth0', hostNetns: p.node },
-        [join(this.o.stateDir, 'bin')],
+        this.conflist(p.node),
+        this.#target(p.node, p.name),
+        [this.cniBinDir],
         p.result,
-      ).catch(() => undefined);
+      ).catch((err: unknown) => logger.debug({ err, pod: p.name }, 'CNI DEL on teardown'));
     }
     // calico-nodes first (they leave the dataplane as it is), etcd last, so nothing logs an outage.
-    for (const p of this.#processes.slice(1).reverse()) await p.stop(10_000).catch(() => undefined);
-    await this.datastore?.close().catch(() => undefined);
-    await this.#processes[0]?.stop(10_000).catch(() => undefined);
+    for (const n of [...this.nodes].reverse()) await this.stopNode(n).catch(() => undefined);
+    await this.#etcd?.stop(10_000).catch(() => undefined);
     for (const r of this.#relays.splice(0)) await r.close().catch(() => undefined);
-    await this.lab?.teardown();
-    rmSync(this.o.stateDir, { recursive: true, force: true });
+    try {
+      await this.#lab?.teardown();
+    } finally {
+      if (this.#dir) rmSync(this.#dir, { recursive: true, force: true });
+    }
   }
 }
 
 /**
- * `calico cluster down` from another process: stops the recorded processes by pid and removes the
- * lab's namespaces. Returns what was removed.
+ * Removes a lab cluster from another process (`calico cluster down`): asks the processes recorded
+ * in `<dir>/state.json` to stop (the owning process first, which tears down what it made), kills
+ * what is left after 15 s, then removes the lab's namespaces and the directory. Returns what was
+ * removed.
  */
-export async function downByName(name: string, stateDir = stateDirFor(name)): Promise<string[]> {
+export async function removeLabCluster(name: string, dir: string): Promise<string[]> {
   const removed: string[] = [];
-  const statePath = join(stateDir, 'state.json');
+  const statePath = join(dir, STATE_FILE);
   if (existsSync(statePath)) {
     const state = JSON.parse(readFileSync(statePath, 'utf8')) as StateFile;
     for (const pid of state.pids) {
@@ -373,7 +494,7 @@ export async function downByName(name: string, stateDir = stateDirFor(name)): Pr
     });
   }
   removed.push(...(await removeLab(name)).map((n) => `namespace ${n}`));
-  rmSync(stateDir, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true });
   return removed;
 }
 

@@ -1,6 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import type { NetNamespace } from './namespace.ts';
-import { connectTcp, listenTcp } from './tcp-socket-options.ts';
+import { connectTcp, listenTcp, type NetNamespace } from '@calico-ts/kernel';
 
 export interface TcpRelayOptions {
   /** Where the relay listens; `namespace` omitted = our own namespace. */
@@ -18,7 +17,7 @@ export interface TcpRelay {
 /**
  * Forwards TCP connections between network namespaces from inside one process: sockets are created
  * in their namespace (setns around socket(2)), so no process has to run there. The lab uses it to
- * let a client on this host reach a service on the lab's underlay (etcd on 192.0.2.1) and the
+ * let a client on this host reach a service on the lab's underlay (etcd on 198.51.100.1) and the
  * reverse, without adding any address or route to either namespace.
  */
 export async function relayTcp(options: TcpRelayOptions): Promise<TcpRelay> {

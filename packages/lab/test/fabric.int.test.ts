@@ -1,17 +1,9 @@
 import { execFileSync } from 'node:child_process';
+import { execInNamespace, isKernelError, listNamespaces, readSysctl, waitFor } from '@calico-ts/kernel';
 import { afterAll, expect, it } from 'vitest';
 import { command, describeWith, root } from '../../../test-support/requirements.ts';
 import { runPrefix } from '../../../test-support/run-id.ts';
-import {
-  createLab,
-  execInNamespace,
-  isKernelError,
-  type Lab,
-  listNamespaces,
-  readSysctl,
-  removeLab,
-  waitFor,
-} from '../src/index.ts';
+import { createLab, isLabError, LAB_GATEWAY_V4, type Lab, labNodeIpv4, removeLab } from '../src/index.ts';
 
 const prefix = runPrefix('kt');
 
@@ -35,13 +27,15 @@ describeWith([root(), command('ip'), command('ping')], 'lab fabric', () => {
     lab = await createLab({ prefix, nodes: 3, ipv6: true, router: true });
     expect(lab.namespaces).toEqual([`${prefix}-ul`, `${prefix}-n1`, `${prefix}-n2`, `${prefix}-n3`]);
     const n1 = lab.node(1);
-    expect(n1.ipv4).toBe('192.0.2.11');
+    expect(n1.ipv4).toBe('198.51.100.11');
+    expect(labNodeIpv4(1)).toBe(n1.ipv4);
     expect(n1.ipv6).toBe('2001:db8::b');
     const routes = await n1.netlink.listRoutes({ dst: 'default' });
-    expect(routes[0]?.gateway).toBe('192.0.2.1');
+    expect(routes[0]?.gateway).toBe(LAB_GATEWAY_V4);
+    expect(LAB_GATEWAY_V4).toBe('198.51.100.1');
     expect(readSysctl('net.ipv4.ip_forward', n1.namespace)).toBe('1');
     expect(readSysctl('net.ipv4.ip_forward', lab.underlay.namespace)).toBe('1');
-    await waitFor(() => ping(n1.namespace, '192.0.2.1'), { what: 'gateway reachable', timeoutMs: 10_000 });
+    await waitFor(() => ping(n1.namespace, LAB_GATEWAY_V4), { what: 'gateway reachable', timeoutMs: 10_000 });
     await waitFor(() => ping(n1.namespace, lab!.node(3).ipv4), { what: 'n3 reachable', timeoutMs: 10_000 });
     await waitFor(() => ping(lab!.node(2).namespace, '2001:db8::b'), {
       what: 'n1 reachable over IPv6',
@@ -70,7 +64,7 @@ describeWith([root(), command('ip'), command('ping')], 'lab fabric', () => {
 
   it('cleans up after a failed create and rejects bad options', async () => {
     const bad = await createLab({ prefix: 'Bad_Prefix!', nodes: 1 }).catch((e: unknown) => e);
-    expect(isKernelError(bad, 'Invalid')).toBe(true);
+    expect(isLabError(bad, 'Invalid')).toBe(true);
     // Occupy n2's namespace name so the second node fails half way.
     const clash = `${prefix}x`;
     execFileSync('ip', ['netns', 'add', `${clash}-n2`]);

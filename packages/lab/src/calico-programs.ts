@@ -1,0 +1,100 @@
+/**
+ * What a lab node runs — calico-node and the two CNI plugins — as programs (argv), the way a host
+ * runs installed software. The lab does not import @calico-ts/node or @calico-ts/cni: their
+ * integration tests use the lab, so depending on them would make a cycle. The caller, which
+ * depends on them, says where they are (`calicoPrograms({ node: import.meta.resolve(…), … })`).
+ */
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type CniPluginName = 'calico' | 'calico-ipam';
+export const CNI_PLUGIN_NAMES: readonly CniPluginName[] = ['calico', 'calico-ipam'];
+
+/**
+ * @calico-ts/cni's `installCni`, as far as the lab uses it: puts the built plugin binaries into
+ * binDir, or throws an error whose `code` is `BUNDLE_MISSING` when they are not built.
+ */
+export type InstallCni = (options: { binDir: string; confDir: string }) => unknown;
+
+export interface CalicoPrograms {
+  /** argv that starts calico-node; the lab sets its environment. */
+  readonly calicoNode: readonly string[];
+  /** argv of each CNI plugin, for the `#!/bin/sh` launchers the lab puts on CNI_PATH. */
+  readonly cniPlugins: Readonly<Record<CniPluginName, readonly string[]>>;
+  /** When given and the plugins are built, the built binaries go on CNI_PATH instead of launchers. */
+  readonly installCni?: InstallCni | undefined;
+}
+
+const toPath = (entry: string): string => (entry.startsWith('file:') ? fileURLToPath(entry) : entry);
+
+/**
+ * argv that runs a script (path or file: URL) on this Node: TypeScript source with the workspace's
+ * source condition (so it finds the other packages' source), built JavaScript as it is.
+ */
+export function nodeProgram(entry: string): string[] {
+  const file = toPath(entry);
+  return file.endsWith('.ts')
+    ? [process.execPath, '--conditions=@calico-ts/source', file]
+    : [process.execPath, file];
+}
+
+/**
+ * The programs of @calico-ts/node and @calico-ts/cni from their package entries as the caller
+ * resolves them — `src/index.ts` from source, `dist/index.js` built: calico-node is `main` beside
+ * the entry, the plugins `bin/<name>.ts` (source) or `<name>.cjs` (built). Pass cni's `installCni`
+ * to use the built plugin binaries when there are.
+ */
+export function calicoPrograms(entries: {
+  node: string;
+  cni: string;
+  installCni?: InstallCni;
+}): CalicoPrograms {
+  const nodeEntry = toPath(entries.node);
+  const cniEntry = toPath(entries.cni);
+  const plugin = (name: CniPluginName): string[] =>
+    nodeProgram(
+      cniEntry.endsWith('.ts')
+        ? join(dirname(cniEntry), 'bin', `${name}.ts`)
+        : join(dirname(cniEntry), `${name}.cjs`),
+    );
+  return {
+    calicoNode: nodeProgram(join(dirname(nodeEntry), nodeEntry.endsWith('.ts') ? 'main.ts' : 'main.js')),
+    cniPlugins: { calico: plugin('calico'), 'calico-ipam': plugin('calico-ipam') },
+    installCni: entries.installCni,
+  };
+}
+
+const shellQuote = (arg: string): string =>
+  /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+
+/** Writes an executable `#!/bin/sh` launcher per plugin into binDir that execs its argv. */
+export function writeLaunchers(binDir: string, programs: Readonly<Record<string, readonly string[]>>): void {
+  mkdirSync(binDir, { recursive: true });
+  for (const [name, argv] of Object.entries(programs)) {
+    const file = join(binDir, name);
+    writeFileSync(file, `#!/bin/sh\nexec ${argv.map(shellQuote).join(' ')}\n`);
+    chmodSync(file, 0o755);
+  }
+}
+
+/**
+ * Puts the CNI plugins on CNI_PATH (binDir), as a node's install step would: the built binaries
+ * through `installCni` when there are (they start in a quarter of the time), else launchers that
+ * run the plugins from `cniPlugins`. Returns which it did.
+ */
+export function installPlugins(
+  programs: CalicoPrograms,
+  dirs: { binDir: string; confDir: string },
+): 'built' | 'launchers' {
+  if (programs.installCni) {
+    try {
+      programs.installCni(dirs);
+      return 'built';
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'BUNDLE_MISSING') throw err;
+    }
+  }
+  writeLaunchers(dirs.binDir, programs.cniPlugins);
+  return 'launchers';
+}

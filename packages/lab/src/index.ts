@@ -1,0 +1,47 @@
+export {
+  type CalicoPrograms,
+  CNI_PLUGIN_NAMES,
+  type CniPluginName,
+  calicoPrograms,
+  type InstallCni,
+  installPlugins,
+  nodeProgram,
+  writeLaunchers,
+} from './calico-programs.ts';
+export {
+  addNetworkList,
+  type Conflist,
+  checkNetworkList,
+  delNetworkList,
+  type Invocation,
+  invokePlugin,
+  type PluginAnswer,
+  PluginFailedError,
+  pluginConfig,
+} from './cni-runtime.ts';
+export { isLabError, LabError, type LabErrorCode } from './errors.ts';
+export { type EtcdProcess, freePort, type StartEtcdOptions, startEtcd } from './etcd.ts';
+export {
+  createLab,
+  LAB_GATEWAY_V4,
+  LAB_GATEWAY_V6,
+  LAB_SUBNET_V4,
+  LAB_SUBNET_V6,
+  Lab,
+  type LabNode,
+  type LabOptions,
+  type LabPod,
+  labNodeIpv4,
+  labNodeIpv6,
+  removeLab,
+} from './fabric.ts';
+export {
+  type ClusterNode,
+  type ClusterPod,
+  LabCluster,
+  type LabClusterOptions,
+  type NodeLister,
+  type PodReachability,
+  removeLabCluster,
+} from './lab-cluster.ts';
+export { relayTcp, type TcpRelay, type TcpRelayOptions } from './tcp-relay.ts';
