@@ -32,6 +32,8 @@ export const WORKLOAD_INTERFACE_PREFIX = 'cali';
 export const WORKLOAD_GATEWAY_V4 = '169.254.1.1';
 /** The MAC every host-side workload veth carries. */
 export const HOST_VETH_MAC = 'ee:ee:ee:ee:ee:ee';
+/** The pod's IPv6 gateway: the link-local (EUI-64) address of the host veth, from HOST_VETH_MAC. */
+export const WORKLOAD_GATEWAY_V6 = 'fe80::ecee:eeff:feee:eeee';
 
 /** Bytes each encapsulation adds to a packet; the pod MTU is the underlay's less this. */
 export const ENCAPSULATION_OVERHEAD = { vxlan: 50, vxlanV6: 70, ipip: 20 } as const;
@@ -50,3 +52,17 @@ export const WORKLOAD_INTERFACE_SYSCTLS_V4 = {
 } as const;
 /** IPv6 counterpart, applied when the endpoint has IPv6 addresses: no RAs, proxy NDP, forwarding. */
 export const WORKLOAD_INTERFACE_SYSCTLS_V6 = { acceptRa: 0, proxyNdp: true, ipv6Forwarding: true } as const;
+
+export type WorkloadInterfaceSysctls = typeof WORKLOAD_INTERFACE_SYSCTLS_V4 &
+  Partial<typeof WORKLOAD_INTERFACE_SYSCTLS_V6>;
+
+/**
+ * The sysctls of one workload's host-side interface: the IPv4 set always, the IPv6 set too when
+ * the workload has IPv6 addresses. The CNI plugin applies them when it creates the veth and
+ * Felix when it sees the interface, so both write the same values.
+ */
+export function workloadInterfaceSysctls(options: { ipv6: boolean }): WorkloadInterfaceSysctls {
+  return options.ipv6
+    ? { ...WORKLOAD_INTERFACE_SYSCTLS_V4, ...WORKLOAD_INTERFACE_SYSCTLS_V6 }
+    : { ...WORKLOAD_INTERFACE_SYSCTLS_V4 };
+}

@@ -41,17 +41,6 @@ export class ManifestSyntaxError extends Error {
   }
 }
 
-function describePosition(p: DocumentPosition): string {
-  return p.item === undefined
-    ? `document ${p.document + 1}`
-    : `document ${p.document + 1}, item ${p.item + 1}`;
-}
-
-/** `document 2, item 1 (line 14)` — for messages that point into a manifest. */
-export function formatPosition(p: DocumentPosition): string {
-  return `${describePosition(p)} (line ${p.line})`;
-}
-
 function validKindsList(): string {
   return KIND_NAMES.map((k) => {
     const info: KindInfo = KINDS[k];

@@ -1,3 +1,4 @@
+export * from './calico-constants.ts';
 export {
   type DatastoreConfig,
   type DatastoreSettings,
@@ -13,7 +14,6 @@ export {
 } from './config.ts';
 export * from './datastore.ts';
 export * from './documents.ts';
-export * from './calico-constants.ts';
 export * from './errors.ts';
 export { EtcdDatastore, type EtcdDatastoreOptions, type EtcdTlsOptions } from './etcd-datastore.ts';
 export * from './kinds.ts';
@@ -21,16 +21,20 @@ export { MemoryDatastore } from './memory.ts';
 export * from './model/index.ts';
 export {
   cidrContains,
+  cidrContainsIp,
+  cidrSize,
   cidrsOverlap,
   familyBits,
   formatIp,
   formatMaskedCidr,
   type IpFamily,
   isMasked,
+  maskedCidr,
   networkAddress,
   type ParsedCidr,
   type ParsedIp,
   parseCidr,
+  parseCidrOrIp,
   parseIp,
 } from './model/ip.ts';
 export * from './resource.ts';

@@ -5,12 +5,12 @@
  */
 import { z } from 'zod';
 import {
-  familyBits,
   formatMaskedCidr,
   type IpFamily,
   isMasked,
   type ParsedCidr,
   parseCidr,
+  parseCidrOrIp,
   parseIp,
 } from './ip.ts';
 import { labelKeyProblem, labelValueProblem } from './names.ts';
@@ -43,11 +43,7 @@ export interface CidrRules {
 }
 
 export function cidrProblem(value: string, rules: CidrRules = {}): string | undefined {
-  let cidr: ParsedCidr | undefined = parseCidr(value);
-  if (!cidr && rules.allowBareIp) {
-    const ip = parseIp(value);
-    if (ip) cidr = { family: ip.family, address: ip.value, prefixLength: familyBits(ip.family) };
-  }
+  const cidr: ParsedCidr | undefined = rules.allowBareIp ? parseCidrOrIp(value) : parseCidr(value);
   const example = rules.family === 6 ? 'fd00::/64' : '10.0.0.0/16';
   if (!cidr) {
     return `expected ${rules.family ? `${familyWord(rules.family)} ` : 'a '}CIDR such as ${example}${rules.allowBareIp ? ' (or a single address)' : ''}`;

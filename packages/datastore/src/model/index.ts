@@ -5,7 +5,7 @@
  */
 import type { z } from 'zod';
 import { DatastoreError } from '../errors.ts';
-import { KINDS, type KindInfo, type KindName } from '../kinds.ts';
+import { KINDS, type KindInfo, type KindName, kindNameOf } from '../kinds.ts';
 import { formatIssues, type ValidationResult } from '../resource.ts';
 import {
   type BGPConfigurationSpec,
@@ -194,9 +194,14 @@ export {
 export {
   DEFAULT_BLOCK_SIZE,
   ENCAPSULATION_MODES,
+  type EncapsulationMode,
+  type EncapsulationType,
+  encapsulatedBetween,
   IP_POOL_USES,
+  type IPPoolEncapsulation,
   type IPPoolSpec,
   type IPReservationSpec,
+  poolEncapsulation,
 } from './ippool.ts';
 export type {
   KubernetesNetworkPolicySpec,
@@ -225,32 +230,57 @@ export {
 } from './policy-rule.ts';
 export type { Metadata } from './resource-schema.ts';
 
-type AnyStored = { metadata: Metadata; spec: Record<string, unknown> };
+/** What a kind's schema produces, before the defaults that depend on other fields. */
+type Parsed<K extends KindName> = z.output<SchemaMap[K]>;
+
+/** The schemas again, typed per kind so that `validateResource<K>` knows what each one produces. */
+const SCHEMA_OF: { readonly [K in KindName]: z.ZodType<Parsed<K>> } = SCHEMAS;
+
+/** Stored policies always carry `types`, defaulted from which rule lists are present. */
+function withPolicyTypes<
+  S extends { types?: PolicyType[] | undefined; ingress?: unknown[]; egress?: unknown[] },
+>(spec: S): WithTypes<S> {
+  return { ...spec, types: spec.types ?? defaultPolicyTypes(spec) };
+}
+
+function withKubernetesPolicyTypes<
+  S extends { policyTypes?: ('Ingress' | 'Egress')[] | undefined; egress?: unknown[] },
+>(spec: S): Omit<S, 'policyTypes'> & { policyTypes: ('Ingress' | 'Egress')[] } {
+  return { ...spec, policyTypes: spec.policyTypes ?? defaultKubernetesPolicyTypes(spec) };
+}
 
 /**
- * Defaults that depend on other fields, which a schema's static `.default()` cannot express
- * (and which must stay out of the schema so it still converts to JSON Schema).
+ * How a parsed object becomes the stored one: defaults that depend on other fields, which a
+ * schema's static `.default()` cannot express (and which must stay out of the schema so it still
+ * converts to JSON Schema). Most kinds are stored as parsed.
  */
-const DERIVED: Partial<Record<KindName, (resource: AnyStored) => Record<string, unknown>>> = {
-  IPPool: (r) => deriveIPPoolSpec(r.spec as never),
-  BGPConfiguration: (r) => deriveBGPConfigurationSpec(r.metadata.name, r.spec as BGPConfigurationSpec),
-  NetworkPolicy: withPolicyTypes,
-  GlobalNetworkPolicy: withPolicyTypes,
-  StagedNetworkPolicy: withPolicyTypes,
-  StagedGlobalNetworkPolicy: withPolicyTypes,
-  KubernetesNetworkPolicy: withKubernetesPolicyTypes,
-  StagedKubernetesNetworkPolicy: withKubernetesPolicyTypes,
+const STORED: { readonly [K in KindName]: (parsed: Parsed<K>) => ResourceOf<K> } = {
+  IPPool: (r) => ({ ...r, spec: deriveIPPoolSpec(r.spec) }),
+  BGPConfiguration: (r) => ({ ...r, spec: deriveBGPConfigurationSpec(r.metadata.name, r.spec) }),
+  BGPPeer: (r) => r,
+  BGPFilter: (r) => r,
+  Node: (r) => r,
+  WorkloadEndpoint: (r) => r,
+  HostEndpoint: (r) => r,
+  NetworkPolicy: (r) => ({ ...r, spec: withPolicyTypes(r.spec) }),
+  GlobalNetworkPolicy: (r) => ({ ...r, spec: withPolicyTypes(r.spec) }),
+  StagedNetworkPolicy: (r) => ({ ...r, spec: withPolicyTypes(r.spec) }),
+  StagedGlobalNetworkPolicy: (r) => ({ ...r, spec: withPolicyTypes(r.spec) }),
+  StagedKubernetesNetworkPolicy: (r) => ({ ...r, spec: withKubernetesPolicyTypes(r.spec) }),
+  NetworkSet: (r) => r,
+  GlobalNetworkSet: (r) => r,
+  Profile: (r) => r,
+  Tier: (r) => r,
+  FelixConfiguration: (r) => r,
+  IPAMConfiguration: (r) => r,
+  KubeControllersConfiguration: (r) => r,
+  ClusterInformation: (r) => r,
+  IPReservation: (r) => r,
+  IPAMBlock: (r) => r,
+  BlockAffinity: (r) => r,
+  IPAMHandle: (r) => r,
+  KubernetesNetworkPolicy: (r) => ({ ...r, spec: withKubernetesPolicyTypes(r.spec) }),
 };
-
-function withPolicyTypes(r: AnyStored): Record<string, unknown> {
-  const spec = r.spec as { types?: PolicyType[]; ingress?: unknown[]; egress?: unknown[] };
-  return { ...r.spec, types: spec.types ?? defaultPolicyTypes(spec) };
-}
-
-function withKubernetesPolicyTypes(r: AnyStored): Record<string, unknown> {
-  const spec = r.spec as { policyTypes?: PolicyType[]; egress?: unknown[] };
-  return { ...r.spec, policyTypes: spec.policyTypes ?? defaultKubernetesPolicyTypes(spec) };
-}
 
 /** The zod schema of one kind (for OpenAPI generation, or composing larger schemas). */
 export function schemaFor<K extends KindName>(kind: K): (typeof SCHEMAS)[K] {
@@ -265,7 +295,6 @@ export function validateResource<K extends KindName>(
   kind: K,
   input: unknown,
 ): ValidationResult<ResourceOf<K>> {
-  const schema: z.ZodType = SCHEMAS[kind];
   // What users write may leave apiVersion/kind to the kind being validated (ResourceInput).
   let candidate = input;
   if (input !== null && typeof input === 'object' && !Array.isArray(input)) {
@@ -275,12 +304,20 @@ export function validateResource<K extends KindName>(
       candidate = { ...obj, apiVersion: obj.apiVersion ?? info.apiVersion, kind: obj.kind ?? info.kind };
     }
   }
-  const parsed = schema.safeParse(candidate, { reportInput: true, error: issueMessage });
+  const parsed = SCHEMA_OF[kind].safeParse(candidate, { reportInput: true, error: issueMessage });
   if (!parsed.success) return { ok: false, issues: toValidationIssues(parsed.error.issues, candidate) };
-  const value = parsed.data as AnyStored;
-  const derive = DERIVED[kind];
-  if (derive) value.spec = derive(value);
-  return { ok: true, value: value as unknown as ResourceOf<K> };
+  return { ok: true, value: STORED[kind](parsed.data) };
+}
+
+/**
+ * Narrows a resource of any kind to kind K by its apiVersion and kind. Every datastore write
+ * validated the object, so a stored resource of that kind has that kind's typed spec.
+ */
+export function isResourceOf<K extends KindName>(
+  kind: K,
+  resource: ResourceOf<KindName>,
+): resource is ResourceOf<K> {
+  return kindNameOf(resource.apiVersion, resource.kind) === kind;
 }
 
 /** Like validateResource, but returns the defaulted resource or throws DatastoreError `Invalid`. */

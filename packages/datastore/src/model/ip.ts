@@ -92,6 +92,17 @@ export function parseCidr(text: string): ParsedCidr | undefined {
   return { family: ip.family, address: ip.value, prefixLength };
 }
 
+/**
+ * Parses `addr/len`, or a bare address as its full-length prefix (`10.0.0.5` → `10.0.0.5/32`),
+ * as Calico's `cidr` validator and a workload's ipNetworks accept.
+ */
+export function parseCidrOrIp(text: string): ParsedCidr | undefined {
+  const cidr = parseCidr(text);
+  if (cidr) return cidr;
+  const ip = parseIp(text);
+  return ip ? { family: ip.family, address: ip.value, prefixLength: familyBits(ip.family) } : undefined;
+}
+
 function hostMask(family: IpFamily, prefixLength: number): bigint {
   return (1n << BigInt(familyBits(family) - prefixLength)) - 1n;
 }
@@ -102,6 +113,16 @@ export function networkAddress(cidr: ParsedCidr): bigint {
 
 export function isMasked(cidr: ParsedCidr): boolean {
   return (cidr.address & hostMask(cidr.family, cidr.prefixLength)) === 0n;
+}
+
+/** The same network with host bits cleared: `10.0.0.5/8` → `10.0.0.0/8`. */
+export function maskedCidr(cidr: ParsedCidr): ParsedCidr {
+  return { family: cidr.family, address: networkAddress(cidr), prefixLength: cidr.prefixLength };
+}
+
+/** Number of addresses the CIDR spans. */
+export function cidrSize(cidr: ParsedCidr): bigint {
+  return 1n << BigInt(familyBits(cidr.family) - cidr.prefixLength);
 }
 
 /** The CIDR in canonical form with host bits cleared: `10.0.0.5/8` → `10.0.0.0/8`. */
@@ -120,5 +141,13 @@ export function cidrsOverlap(a: ParsedCidr, b: ParsedCidr): boolean {
 export function cidrContains(outer: ParsedCidr, inner: ParsedCidr): boolean {
   return (
     outer.family === inner.family && outer.prefixLength <= inner.prefixLength && cidrsOverlap(outer, inner)
+  );
+}
+
+/** True when address `ip` lies inside `cidr`. */
+export function cidrContainsIp(cidr: ParsedCidr, ip: ParsedIp): boolean {
+  return (
+    cidr.family === ip.family &&
+    cidrsOverlap(cidr, { family: ip.family, address: ip.value, prefixLength: familyBits(ip.family) })
   );
 }

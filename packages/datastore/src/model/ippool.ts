@@ -10,6 +10,7 @@ import { kindSchema } from './resource-schema.ts';
 import { selectorString } from './selector-field.ts';
 
 export const ENCAPSULATION_MODES = ['Never', 'Always', 'CrossSubnet'] as const;
+export type EncapsulationMode = (typeof ENCAPSULATION_MODES)[number];
 export const IP_POOL_USES = ['Workload', 'Tunnel', 'LoadBalancer'] as const;
 
 /** Calico's default block size per address family. */
@@ -104,3 +105,37 @@ export const ipReservationSpecSchema = z
   .prefault({});
 export type IPReservationSpec = z.output<typeof ipReservationSpecSchema>;
 export const ipReservationSchema = kindSchema('IPReservation', ipReservationSpecSchema);
+
+/** The tunnel a pool's traffic takes between nodes. */
+export type EncapsulationType = 'none' | 'ipip' | 'vxlan';
+
+export interface IPPoolEncapsulation {
+  type: EncapsulationType;
+  /** When the tunnel is used: `Always`, or `CrossSubnet` (only between nodes on different subnets); `Never` with type `none`. */
+  mode: EncapsulationMode;
+}
+
+/**
+ * Which encapsulation a pool uses, the one reading of `vxlanMode` / `ipipMode`: VXLAN when
+ * vxlanMode is on, otherwise IPIP when ipipMode is on, otherwise none (validation refuses a pool
+ * with both on; VXLAN wins should one be stored anyway, as in Felix's route resolver).
+ */
+export function poolEncapsulation(spec: {
+  readonly ipipMode: EncapsulationMode;
+  readonly vxlanMode: EncapsulationMode;
+}): IPPoolEncapsulation {
+  if (spec.vxlanMode !== 'Never') return { type: 'vxlan', mode: spec.vxlanMode };
+  if (spec.ipipMode !== 'Never') return { type: 'ipip', mode: spec.ipipMode };
+  return { type: 'none', mode: 'Never' };
+}
+
+/**
+ * Whether traffic of a pool with this encapsulation is tunnelled between two nodes: always in
+ * `Always` mode, only across subnets in `CrossSubnet` mode (same-subnet peers are routed directly).
+ */
+export function encapsulatedBetween(encapsulation: IPPoolEncapsulation, sameSubnet: boolean): boolean {
+  return (
+    encapsulation.type !== 'none' &&
+    (encapsulation.mode === 'Always' || (encapsulation.mode === 'CrossSubnet' && !sameSubnet))
+  );
+}

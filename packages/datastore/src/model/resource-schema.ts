@@ -88,9 +88,12 @@ export function kindSchema<K extends KindName, S extends z.ZodType>(
   options: KindOptions<z.output<S>> = {},
 ) {
   const info = KINDS[kind];
+  // Reading a property of KINDS[K] widens it to every kind's value; name the kind's own literal
+  // types so that the schema's output matches ResourceOf<K>.
+  type Info = (typeof KINDS)[K];
   const schema = z.strictObject({
-    apiVersion: z.literal(info.apiVersion),
-    kind: z.literal(info.kind),
+    apiVersion: z.literal<Info['apiVersion']>(info.apiVersion),
+    kind: z.literal<Info['kind']>(info.kind),
     metadata: metadataSchema(options.nameProblem ?? subdomainProblem),
     spec,
     status: z.unknown().optional(),
