@@ -10,17 +10,6 @@ export {
   SyscallError,
 } from './errors.ts';
 export {
-  bytesToIp,
-  bytesToMac,
-  formatPrefix,
-  type IpFamily,
-  ipFamily,
-  ipToBytes,
-  macToBytes,
-  type Prefix,
-  parsePrefix,
-} from './ip-address.ts';
-export {
   type IpsetFamily,
   type IpsetPlan,
   type IpsetSpec,
@@ -81,7 +70,6 @@ export {
   type NextHop,
   type Route,
   type RouteNextHop,
-  RouteProtocols,
   type RouteScope,
   RouteScopes,
   type RouteType,

@@ -1,4 +1,9 @@
-/** IP addresses, prefixes and MACs as the kernel sees them (network-order bytes). */
+/**
+ * Address text ↔ network-order bytes, which is all netlink, ipset and socket options need. The
+ * address model (parsing, CIDR arithmetic, canonical text) is @calico-ts/datastore's `parseIp` /
+ * `parseCidr`; this package depends on no workspace package, so it keeps only this byte encoding
+ * and does not export it.
+ */
 import { isIPv4, isIPv6 } from 'node:net';
 import { KernelError } from './errors.ts';
 

@@ -115,6 +115,12 @@ describe('address, route and neighbour messages', () => {
     });
   });
 
+  it('gives a route without a protocol RTPROT_BOOT (3), as `ip route add` does; deletes carry none', () => {
+    expect(buildRoute({ dst: '10.65.0.1/32', dev: 9 }).readUInt8(5)).toBe(3);
+    expect(parseRoute(buildRoute({ dst: '10.65.0.1/32', dev: 9 })).protocol).toBe(3);
+    expect(buildRoute({ dst: '10.65.0.1/32', dev: 9, protocol: 80 }, true).readUInt8(5)).toBe(0);
+  });
+
   it('gives device routes link scope, blackholes universe scope, big tables RTA_TABLE + compat', () => {
     expect(buildRoute({ dst: '10.65.0.1/32', dev: 9 }).readUInt8(6)).toBe(253);
     const bh = buildRoute({ dst: '10.65.0.0/26', type: 'blackhole', table: 1000 });

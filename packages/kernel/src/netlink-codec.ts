@@ -136,8 +136,11 @@ export type RouteType = keyof typeof RouteTypes;
 export const RouteScopes = { universe: 0, site: 200, link: 253, host: 254, nowhere: 255 } as const;
 export type RouteScope = keyof typeof RouteScopes;
 
-/** Well-known rtm_protocol values (uapi/linux/rtnetlink.h); Calico's own is 80 (Felix DefaultRouteProto). */
-export const RouteProtocols = { kernel: 2, boot: 3, static: 4, bird: 12, calico: 80 } as const;
+/**
+ * rtm_protocol RTPROT_BOOT (uapi/linux/rtnetlink.h): what a route added without a protocol carries,
+ * as with `ip route add`. Which protocols mean what to Calico is @calico-ts/datastore's RouteProtocol.
+ */
+export const RTPROT_BOOT = 3;
 
 // ---------------------------------------------------------------------------------------------
 // attributes
@@ -488,7 +491,7 @@ export interface RouteSpec {
   dev?: number | undefined;
   /** Routing table (default 254, main). */
   table?: number | undefined;
-  /** rtm_protocol: who owns the route (default 3, boot — as `ip route add`). */
+  /** rtm_protocol: who owns the route (default RTPROT_BOOT, as `ip route add`). */
   protocol?: number | undefined;
   /** Default: link for a unicast route without gateway, host for local, universe otherwise. */
   scope?: RouteScope | undefined;
@@ -524,7 +527,7 @@ export function buildRoute(spec: RouteSpec, forDelete = false): Buffer {
     dstLen: dst.length,
     // Tables above 255 only fit in RTA_TABLE; rtm_table then carries RT_TABLE_COMPAT as iproute2 does.
     table: table > 255 ? RT_TABLE_COMPAT : table,
-    protocol: forDelete ? 0 : (spec.protocol ?? RouteProtocols.boot),
+    protocol: forDelete ? 0 : (spec.protocol ?? RTPROT_BOOT),
     scope: forDelete ? RouteScopes.nowhere : RouteScopes[scope],
     type: RouteTypes[type],
     flags: spec.onlink ? RTNH_F_ONLINK : 0,
