@@ -1,6 +1,6 @@
 import { type Datastore, EtcdDatastore, KIND_NAMES } from '@calico-ts/datastore';
+import { type EtcdProcess, startEtcd } from '@calico-ts/lab';
 import { describe } from 'vitest';
-import { type EtcdProcess, startEtcd } from '../../../test-support/etcd.ts';
 import { command, describeWith } from '../../../test-support/requirements.ts';
 import { cliSuite } from './cli-suite.ts';
 

@@ -6,9 +6,9 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type EtcdProcess, freePort, startEtcd } from '@calico-ts/lab';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { type EtcdProcess, freePort, startEtcd } from '../../../test-support/etcd.ts';
 import { command, describeWith } from '../../../test-support/requirements.ts';
 
 const CLI = new URL('../src/cli.ts', import.meta.url).pathname;

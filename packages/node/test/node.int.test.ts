@@ -1,25 +1,37 @@
-import { Netlink, NetNamespace, waitFor } from '@calico-ts/kernel';
+import { EtcdDatastore } from '@calico-ts/datastore';
+import { execInNamespace, Netlink, NetNamespace, waitFor } from '@calico-ts/kernel';
+import { type ClusterPod, calicoPrograms, LabCluster, labNodeIpv4 } from '@calico-ts/lab';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { command, describeWith, root } from '../../../test-support/requirements.ts';
-import { LabCluster, type PodHandle } from './lab-cluster.ts';
+import { runPrefix } from '../../../test-support/run-id.ts';
 
 describeWith(
   [root(), command('etcd'), command('iptables')],
   'calico-node in a two-node lab (VXLAN, no BGP)',
   () => {
-    const cluster = new LabCluster();
-    let a1: PodHandle;
-    let a2: PodHandle;
-    let b1: PodHandle;
+    // calico-node and the CNI plugins from this workspace's source.
+    const cluster = new LabCluster({
+      name: runPrefix('nd'),
+      nodes: 2,
+      backend: 'vxlan',
+      poolCidr: '10.244.0.0/16',
+      programs: calicoPrograms({
+        node: import.meta.resolve('@calico-ts/node'),
+        cni: import.meta.resolve('@calico-ts/cni'),
+      }),
+      readyTimeoutMs: 60_000,
+    });
+    let datastore: EtcdDatastore;
+    let a1: ClusterPod;
+    let a2: ClusterPod;
+    let b1: ClusterPod;
 
     beforeAll(async () => {
-      await cluster.start({
-        nodes: 2,
-        env: { CALICO_IPV4POOL_CIDR: '10.244.0.0/16', CALICO_IPV4POOL_VXLAN: 'Always' },
-      });
+      await cluster.up();
+      datastore = new EtcdDatastore({ endpoints: [cluster.etcd.localEndpoint] });
       // Short refresh so the hand-deleted-route test does not wait 90 s (FelixConfiguration field).
-      const fc = await cluster.datastore.get('FelixConfiguration', 'default');
-      await cluster.datastore.update('FelixConfiguration', {
+      const fc = await datastore.get('FelixConfiguration', 'default');
+      await datastore.update('FelixConfiguration', {
         ...fc,
         spec: { ...fc.spec, routeRefreshInterval: '2s' },
       } as never);
@@ -28,16 +40,17 @@ describeWith(
       b1 = await cluster.addPod(cluster.nodes[1]!, 'b1');
     }, 240_000);
     afterAll(async () => {
-      await cluster.teardown();
+      await datastore?.close();
+      await cluster.down();
     }, 60_000);
 
     it('start-up wrote the Node, the default pool and VXLAN tunnel addresses', async () => {
-      const n1 = await cluster.datastore.get('Node', cluster.nodes[0]!.name);
-      expect((n1.spec as { bgp?: { ipv4Address?: string } }).bgp?.ipv4Address).toBe('192.0.2.11/24');
+      const n1 = await datastore.get('Node', cluster.nodes[0]!.name);
+      expect((n1.spec as { bgp?: { ipv4Address?: string } }).bgp?.ipv4Address).toBe(`${labNodeIpv4(1)}/24`);
       expect((n1.spec as { ipv4VXLANTunnelAddr?: string }).ipv4VXLANTunnelAddr).toMatch(/^10\.244\./);
-      const pool = await cluster.datastore.get('IPPool', 'default-ipv4-ippool');
+      const pool = await datastore.get('IPPool', 'default-ipv4-ippool');
       expect(pool.spec).toMatchObject({ cidr: '10.244.0.0/16', vxlanMode: 'Always', natOutgoing: true });
-      expect((await cluster.datastore.get('ClusterInformation', 'default')).spec).toMatchObject({
+      expect((await datastore.get('ClusterInformation', 'default')).spec).toMatchObject({
         datastoreReady: true,
       });
     });
@@ -63,14 +76,14 @@ describeWith(
       try {
         await waitFor(() => cluster.ping(a1, b1.ip), { timeoutMs: 20_000, what: 'a1 → b1 over VXLAN' });
       } catch (err) {
-        throw new Error(`${(err as Error).message}\n${await cluster.diagnose()}`);
+        throw new Error(`${(err as Error).message}\n${await cluster.diagnose(datastore)}`);
       }
       expect(await cluster.ping(b1, a1.ip)).toBe(true);
     });
 
     it('a route deleted by hand is restored on the next refresh', async () => {
       const node = cluster.nodes[0]!;
-      const nl = Netlink.open(node.lab.namespace);
+      const nl = Netlink.open(node.namespace);
       try {
         await nl.deleteRoute({ dst: `${a2.ip}/32` });
         expect(await cluster.ping(a1, a2.ip)).toBe(false);
@@ -103,14 +116,10 @@ describeWith(
       const node = cluster.nodes[0]!;
       const ns = NetNamespace.open(a1.netns);
       // 0.2 s between pings while the node restarts; any lost reply shows in ping's summary.
-      const { execInNamespace } = await import('@calico-ts/kernel');
       const pinging = execInNamespace(ns, 'ping', ['-i', '0.2', '-c', '60', '-W', '1', b1.ip]);
       try {
         await cluster.stopNode(node);
-        await cluster.startNode(node, {
-          CALICO_IPV4POOL_CIDR: '10.244.0.0/16',
-          CALICO_IPV4POOL_VXLAN: 'Always',
-        });
+        await cluster.startNode(node);
         const r = await pinging;
         expect(r.stdout).toMatch(/60 packets transmitted, 60 received, 0% packet loss/);
       } finally {
@@ -120,8 +129,9 @@ describeWith(
 
     it('DEL removes the pod and its endpoint', async () => {
       await cluster.deletePod(a2);
-      const weps = (await cluster.datastore.list('WorkloadEndpoint', { namespace: 'default' })).items;
-      expect(weps.map((w) => (w.spec as { pod?: string }).pod)).not.toContain('a2');
+      const weps = (await datastore.list('WorkloadEndpoint', { namespace: 'default' })).items;
+      expect(weps.map((w) => (w.spec as { pod?: string }).pod)).toContain(a1.name);
+      expect(weps.map((w) => (w.spec as { pod?: string }).pod)).not.toContain(a2.name);
       expect(await cluster.ping(a1, a2.ip)).toBe(false);
     });
   },

@@ -1,7 +1,11 @@
+import { installCni } from '@calico-ts/cni';
+import { calicoPrograms, isLabError, LabCluster, removeLabCluster } from '@calico-ts/lab';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CliError } from '../cli-error.ts';
-import { ClusterError, downByName, LocalCluster, stateDirFor } from '../cluster/local-cluster.ts';
 import type { CommandContext } from '../command-context.ts';
+
+/** Where `calico cluster up` keeps a cluster's state, so `calico cluster down` finds it. */
+export const stateDirFor = (name: string): string => `/run/calico-ts/${name}`;
 
 function intArg(min: number, max: number) {
   return (v: string): number => {
@@ -60,14 +64,21 @@ export function clusterCommand(ctx: CommandContext): Command {
         check?: boolean;
       }) => {
         const log = (line: string) => ctx.io.stdout(`${line}\n`);
-        const c = new LocalCluster({
+        const c = new LabCluster({
           name: opts.name,
           nodes: opts.nodes,
           backend: opts.backend,
           poolCidr: opts.poolCidr,
           podsPerNode: opts.pods,
-          stateDir: stateDirFor(opts.name),
+          dir: stateDirFor(opts.name),
           etcdPort: opts.etcdPort,
+          // calico-node and the plugins as this CLI resolves them: source or built, like itself;
+          // the built plugin binaries are installed when there are (they start faster).
+          programs: calicoPrograms({
+            node: import.meta.resolve('@calico-ts/node'),
+            cni: import.meta.resolve('@calico-ts/cni'),
+            installCni,
+          }),
           log,
         });
         let exitCode = 0;
@@ -77,13 +88,16 @@ export function clusterCommand(ctx: CommandContext): Command {
           const failed = results.filter((r) => !r.ok);
           log(`pod-to-pod: ${results.length - failed.length}/${results.length} pings answered`);
           for (const f of failed) log(`  no answer: ${f.from} → ${f.to}`);
-          if (failed.length > 0) exitCode = 1;
+          if (failed.length > 0) {
+            exitCode = 1;
+            log(await c.diagnose());
+          }
           log('');
           log(`Cluster "${opts.name}" is running. From this host:`);
-          log(`  export ETCD_ENDPOINTS=${c.etcdEndpoint}`);
+          log(`  export ETCD_ENDPOINTS=${c.etcd.localEndpoint}`);
           log('  calico get nodes; calico get ippools -o wide; calico get workloadendpoints -A');
           log(
-            `  ip netns exec ${c.pods[0]?.netns.split('/').pop() ?? `${opts.name}-n1`} ping ${c.pods.at(-1)?.ip ?? '<pod ip>'}`,
+            `  ip netns exec ${c.pods[0]?.name ?? `${opts.name}-n1`} ping ${c.pods.at(-1)?.ip ?? '<pod ip>'}`,
           );
           if (opts.check) return;
           log('Press Ctrl-C to stop it (or run "calico cluster down" from another shell).');
@@ -92,7 +106,11 @@ export function clusterCommand(ctx: CommandContext): Command {
             process.once('SIGTERM', () => resolve());
           });
         } catch (err) {
-          if (err instanceof ClusterError) throw new CliError(err.message);
+          if (isLabError(err, 'NeedsRoot'))
+            throw new CliError('calico cluster up needs root (it creates network namespaces)');
+          if (isLabError(err, 'Exists'))
+            throw new CliError(`${err.message}; run "calico cluster down --name ${opts.name}" first`);
+          if (isLabError(err)) throw new CliError(err.message);
           throw err;
         } finally {
           log(`tearing down cluster ${opts.name}`);
@@ -107,7 +125,7 @@ export function clusterCommand(ctx: CommandContext): Command {
     .summary('Stop a cluster started by "calico cluster up" and remove its namespaces')
     .addOption(new Option('--name <NAME>', 'cluster name').default('calico').argParser(nameArg))
     .action(async (opts: { name: string }) => {
-      const removed = await downByName(opts.name);
+      const removed = await removeLabCluster(opts.name, stateDirFor(opts.name));
       ctx.io.stdout(
         removed.length > 0 ? `removed ${removed.join(', ')}\n` : `no cluster named ${opts.name}\n`,
       );
