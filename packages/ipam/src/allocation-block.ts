@@ -7,14 +7,21 @@
  * ordinals go to the tail of `unallocated` so the most recently released address is reused last;
  * each allocation is stamped with the block's sequence number at the write that made it.
  */
-import type { IPAMBlockSpec } from '@calico-ts/datastore';
-import { type Cidr, cidrContains, cidrSize, formatIp, type IpFamily, parseCidr } from './cidr.ts';
+import {
+  cidrContainsIp,
+  cidrSize,
+  formatIp,
+  type IPAMBlockSpec,
+  type ParsedCidr,
+  type ParsedIp,
+} from '@calico-ts/datastore';
+import { cidrFromText } from './cidr.ts';
 
 export type BlockSpec = IPAMBlockSpec;
 type Attribute = BlockSpec['attributes'][number];
 
 /** Addresses in one block are capped by the model at 65536, so ordinals are plain numbers. */
-export function blockOrdinals(cidr: Cidr): number {
+export function blockOrdinals(cidr: ParsedCidr): number {
   return Number(cidrSize(cidr));
 }
 
@@ -24,7 +31,7 @@ export function blockOrdinals(cidr: Cidr): number {
  * or a stale release carrying an old number could free an address someone holds now.
  */
 export function newBlockSpec(cidrText: string, affinity: string | undefined, nowMs: number): BlockSpec {
-  const n = blockOrdinals(parseCidr(cidrText));
+  const n = blockOrdinals(cidrFromText(cidrText));
   const spec: BlockSpec = {
     cidr: cidrText,
     strictAffinity: false,
@@ -59,14 +66,14 @@ export function isEmpty(spec: BlockSpec): boolean {
 }
 
 export function addressOf(spec: BlockSpec, ordinal: number): string {
-  const c = parseCidr(spec.cidr);
-  return formatIp(c.base + BigInt(ordinal), c.family);
+  const c = cidrFromText(spec.cidr);
+  return formatIp(c.family, c.address + BigInt(ordinal));
 }
 
 /** The ordinal of an address in the block, or undefined when the block does not hold it. */
-export function ordinalOf(spec: BlockSpec, family: IpFamily, value: bigint): number | undefined {
-  const c = parseCidr(spec.cidr);
-  return cidrContains(c, family, value) ? Number(value - c.base) : undefined;
+export function ordinalOf(spec: BlockSpec, ip: ParsedIp): number | undefined {
+  const c = cidrFromText(spec.cidr);
+  return cidrContainsIp(c, ip) ? Number(ip.value - c.address) : undefined;
 }
 
 function sameSecondary(

@@ -1,5 +1,6 @@
 /**
- * Claiming and releasing a node's affinity to a block, Calico's two-phase protocol
+ * A node's affinities to blocks: loading them, claiming the next free block, releasing one or all.
+ * Claims and releases follow Calico's two-phase protocol
  * (libcalico-go ipam `claimAffineBlock` / `releaseBlockAffinity`):
  *
  *   claim:   BlockAffinity pending  →  create IPAMBlock (affinity host:<node>)  →  affinity confirmed
@@ -9,10 +10,55 @@
  * block create is the arbiter: exactly one create succeeds. A crash between steps leaves a pending
  * or pendingDeletion affinity, which the next claim/release of that block finishes and check() reports.
  */
-import { isDatastoreError } from '@calico-ts/datastore';
+import { formatMaskedCidr, isDatastoreError } from '@calico-ts/datastore';
+import type { AffineBlockCache } from './affine-blocks.ts';
 import { hostAffinity, isEmpty, newBlockSpec } from './allocation-block.ts';
+import { blocksInOrder } from './block-order.ts';
+import { cidrFromText } from './cidr.ts';
 import { IpamError } from './errors.ts';
+import type { IpPool } from './ip-pools.ts';
 import type { AffinityResource, BlockResource, IpamStore } from './ipam-store.ts';
+
+/**
+ * The node's affine blocks by CIDR: its affinities that are not being released, with their blocks.
+ * A pending affinity whose block is the node's is a claim that died before confirming: finished here.
+ */
+export async function loadAffineBlocks(store: IpamStore, node: string): Promise<Map<string, BlockResource>> {
+  const affinities = await store.retry(`list affinities of ${node}`, () => store.listAffinities(node));
+  const mine = hostAffinity(node);
+  const loaded = new Map<string, BlockResource>();
+  await Promise.all(
+    affinities.map(async (a) => {
+      if (a.spec.state === 'pendingDeletion') return;
+      const block = await store.retry(`read block ${a.spec.cidr}`, () => store.getBlock(a.spec.cidr));
+      if (block?.spec.affinity !== mine) return;
+      if (a.spec.state === 'pending') await confirmAffinity(store, a);
+      loaded.set(block.spec.cidr, block);
+    }),
+  );
+  return loaded;
+}
+
+/** Claims the next block nobody holds in the pools (each pool in the node's own order); undefined when none is left. */
+export async function claimNextBlock(
+  store: IpamStore,
+  node: string,
+  pools: readonly IpPool[],
+): Promise<BlockResource | undefined> {
+  const existing = new Set(
+    (await store.retry('list blocks', () => store.listBlocks())).map((b) => b.spec.cidr),
+  );
+  for (const pool of pools) {
+    for (const c of blocksInOrder(pool.cidr, pool.blockSize, node)) {
+      const cidr = formatMaskedCidr(c);
+      if (existing.has(cidr)) continue;
+      const block = await claimBlock(store, node, cidr);
+      if (block) return block;
+      existing.add(cidr);
+    }
+  }
+  return undefined;
+}
 
 /** Claims `cidr` for `node`: the block, now affine to the node; undefined when another node has it. */
 export async function claimBlock(
@@ -74,7 +120,7 @@ async function dropAffinity(store: IpamStore, affinity: AffinityResource): Promi
   await store.retry(`drop affinity ${affinity.metadata.name}`, async (a) => {
     if (a.n > 0) current = await store.getAffinity(affinity.spec.node, affinity.spec.cidr);
     if (current === undefined) return;
-    await store.softDelete('BlockAffinity', current);
+    await store.softDeleteAffinity(current);
   });
 }
 
@@ -99,7 +145,7 @@ export async function releaseBlockAffinity(
     const [block, affinity] = await Promise.all([store.getBlock(cidr), store.getAffinity(node, cidr)]);
     if (block === undefined || block.spec.affinity !== mine) {
       // Nothing of ours in the block: only a stale affinity (if any) to clean up.
-      if (affinity) await store.softDelete('BlockAffinity', affinity);
+      if (affinity) await store.softDeleteAffinity(affinity);
       return 'absent';
     }
     const empty = isEmpty(block.spec);
@@ -117,13 +163,55 @@ export async function releaseBlockAffinity(
     // The block write is compare-and-swap on the version read above: if an allocation landed
     // meanwhile, this conflicts and the whole release is recomputed.
     if (empty) {
-      await store.softDelete('IPAMBlock', block);
+      await store.softDeleteBlock(block);
     } else {
       const { affinity: _a, affinityClaimTime: _t, ...spec } = block.spec;
       await store.updateBlock(block, spec);
     }
-    if (marked) await store.softDelete('BlockAffinity', marked);
+    if (marked) await store.softDeleteAffinity(marked);
     store.log.info({ node, cidr, empty }, 'released block affinity');
     return empty ? 'deleted' : 'unaffined';
   });
+}
+
+/** Releases a node's affinity to one block (deleted if empty, else kept without affinity). */
+export async function releaseNodeAffinity(
+  store: IpamStore,
+  cache: AffineBlockCache,
+  block: string,
+  node: string,
+  options: ReleaseAffinityOptions = {},
+): Promise<void> {
+  const cidr = formatMaskedCidr(cidrFromText(block, { requireMasked: true }));
+  try {
+    await releaseBlockAffinity(store, node, cidr, options);
+  } finally {
+    cache.delete(node, cidr);
+  }
+}
+
+/**
+ * Releases every affinity of a node (the node went away). With mustBeEmpty, blocks that still
+ * have allocations are kept and listed in `kept`.
+ */
+export async function releaseHostAffinities(
+  store: IpamStore,
+  cache: AffineBlockCache,
+  node: string,
+  options: ReleaseAffinityOptions = {},
+): Promise<{ released: string[]; kept: string[] }> {
+  const affinities = await store.retry(`list affinities of ${node}`, () => store.listAffinities(node));
+  const released: string[] = [];
+  const kept: string[] = [];
+  for (const a of affinities) {
+    try {
+      await releaseNodeAffinity(store, cache, a.spec.cidr, node, options);
+      released.push(a.spec.cidr);
+    } catch (err) {
+      if (!(err instanceof IpamError && err.code === 'BlockNotEmpty')) throw err;
+      kept.push(a.spec.cidr);
+    }
+  }
+  cache.forgetNode(node);
+  return { released, kept };
 }

@@ -2,12 +2,13 @@
  * The order in which a node tries a pool's blocks. Calico starts each node at a pseudo-random
  * block seeded by the FNV-32 hash of its hostname, then walks sequentially with wrap-around
  * (libcalico-go ipam `randomBlockGenerator`): nodes booting together don't all race for the first
- * free block (projectcalico/cni-plugin#165), yet one node always tries the same blocks first.
+ * free block, yet one node always tries the same blocks first.
  *
  * The seed is Calico's (FNV-1 32-bit of the hostname); the generator drawn from it is our own
  * (splitmix64), so start indexes do not equal Calico's Go math/rand values.
  */
-import { blockCount, type Cidr, nthBlock } from './cidr.ts';
+import type { ParsedCidr } from '@calico-ts/datastore';
+import { blockCount, nthBlock } from './cidr.ts';
 
 /** FNV-1 32-bit (Go's hash/fnv New32): multiply by the prime, then xor each byte. */
 export function fnv1_32(text: string): number {
@@ -43,7 +44,7 @@ export function startBlockIndex(node: string, count: bigint): bigint {
 }
 
 /** The pool's blocks in the order `node` tries them: from its start index, wrapping around. */
-export function* blocksInOrder(pool: Cidr, blockSize: number, node: string): Generator<Cidr> {
+export function* blocksInOrder(pool: ParsedCidr, blockSize: number, node: string): Generator<ParsedCidr> {
   const count = blockCount(pool, blockSize);
   const start = startBlockIndex(node, count);
   for (let i = 0n; i < count; i++) yield nthBlock(pool, blockSize, (start + i) % count);

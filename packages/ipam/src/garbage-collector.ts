@@ -15,7 +15,7 @@ import {
   isEmpty,
 } from './allocation-block.ts';
 import { releaseBlockAffinity } from './block-affinity.ts';
-import { parseCidr } from './cidr.ts';
+import { cidrFromText } from './cidr.ts';
 import { IpamError } from './errors.ts';
 import type { BlockResource, IpamStore } from './ipam-store.ts';
 
@@ -134,7 +134,7 @@ export class GarbageCollector {
     const seen = new Set<string>();
     // Blocks per node and family: a node's last block is kept so its next pod starts warm.
     const held = new Map<string, number>();
-    const familyKey = (b: BlockResource) => `${b.spec.affinity}|${parseCidr(b.spec.cidr).family}`;
+    const familyKey = (b: BlockResource) => `${b.spec.affinity}|${cidrFromText(b.spec.cidr).family}`;
     for (const b of blocks) if (b.spec.affinity) held.set(familyKey(b), (held.get(familyKey(b)) ?? 0) + 1);
 
     for (const b of blocks) {
@@ -156,7 +156,7 @@ export class GarbageCollector {
       try {
         if (node === undefined) {
           // Affinity-less and empty: nobody will allocate here again, delete it (CAS on the version seen).
-          await this.#store.softDelete('IPAMBlock', b);
+          await this.#store.softDeleteBlock(b);
         } else {
           if ((held.get(familyKey(b)) ?? 0) <= 1) continue;
           await releaseBlockAffinity(this.#store, node, cidr, { mustBeEmpty: true });

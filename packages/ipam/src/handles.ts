@@ -52,7 +52,7 @@ async function writeHandle(
     return;
   }
   if (empty) {
-    await store.softDelete('IPAMHandle', handle);
+    await store.softDeleteHandle(handle);
     return;
   }
   if (sameCounts(handle.spec.block, blocks)) return;

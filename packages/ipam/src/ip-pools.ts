@@ -5,57 +5,50 @@
  * node; pools with assignmentMode Manual serve only requests that name them.
  */
 
-import { type AnyResource, parseSelector, type Selector } from '@calico-ts/datastore';
-import { type Cidr, cidrContains, formatCidr, parseCidr } from './cidr.ts';
+import {
+  cidrContainsIp,
+  formatMaskedCidr,
+  type ParsedCidr,
+  type ParsedIp,
+  parseCidr,
+  parseSelector,
+  type ResourceOf,
+  type Selector,
+} from '@calico-ts/datastore';
+import { cidrFromText } from './cidr.ts';
 import { IpamError } from './errors.ts';
 
-export type IntendedUse = 'Workload' | 'Tunnel' | 'LoadBalancer';
+export type IntendedUse = ResourceOf<'IPPool'>['spec']['allowedUses'][number];
 
 export interface IpPool {
   name: string;
-  cidr: Cidr;
+  /** The pool's network, host bits clear. */
+  cidr: ParsedCidr;
   cidrText: string;
   blockSize: number;
   disabled: boolean;
   nodeSelector: string;
   allowedUses: IntendedUse[];
-  assignmentMode: 'Automatic' | 'Manual';
+  assignmentMode: ResourceOf<'IPPool'>['spec']['assignmentMode'];
 }
 
 /**
- * Reads an IPPool resource with Calico's defaults (block size /26 or /122, allowedUses Workload
- * and Tunnel, assignmentMode Automatic, nodeSelector all()). Reads the spec loosely because the
- * typed IPPool model may still accept any spec.
+ * What IPAM needs of an IPPool. The stored spec already carries Calico's defaults (block size /26
+ * or /122, allowedUses Workload and Tunnel, assignmentMode Automatic, nodeSelector all()); an
+ * empty allowedUses list means those two uses, as in Calico.
  */
-export function poolFromResource(r: AnyResource): IpPool {
-  const spec = (r.spec ?? {}) as Record<string, unknown>;
-  const name = r.metadata.name;
-  if (typeof spec['cidr'] !== 'string') {
-    throw new IpamError(
-      'InvalidArgument',
-      `IPPool ${name}: spec.cidr is missing; expected a CIDR such as 10.244.0.0/16`,
-    );
-  }
-  const cidr = parseCidr(spec['cidr']);
-  const defaultBlock = cidr.family === 4 ? 26 : 122;
-  const blockSize = typeof spec['blockSize'] === 'number' ? spec['blockSize'] : defaultBlock;
-  if (blockSize < cidr.prefix || blockSize > (cidr.family === 4 ? 32 : 128)) {
-    throw new IpamError(
-      'InvalidArgument',
-      `IPPool ${name}: spec.blockSize ${blockSize} does not fit in ${spec['cidr']}; expected ${cidr.prefix}–${cidr.family === 4 ? 32 : 128}`,
-    );
-  }
-  const uses =
-    Array.isArray(spec['allowedUses']) && spec['allowedUses'].length > 0 ? spec['allowedUses'] : undefined;
+export function poolFromResource(r: ResourceOf<'IPPool'>): IpPool {
+  const { spec } = r;
+  const cidr = cidrFromText(spec.cidr);
   return {
-    name,
+    name: r.metadata.name,
     cidr,
-    cidrText: formatCidr(cidr),
-    blockSize,
-    disabled: spec['disabled'] === true,
-    nodeSelector: typeof spec['nodeSelector'] === 'string' ? spec['nodeSelector'] : '',
-    allowedUses: (uses as IntendedUse[] | undefined) ?? ['Workload', 'Tunnel'],
-    assignmentMode: spec['assignmentMode'] === 'Manual' ? 'Manual' : 'Automatic',
+    cidrText: formatMaskedCidr(cidr),
+    blockSize: spec.blockSize,
+    disabled: spec.disabled,
+    nodeSelector: spec.nodeSelector,
+    allowedUses: spec.allowedUses.length > 0 ? [...spec.allowedUses] : ['Workload', 'Tunnel'],
+    assignmentMode: spec.assignmentMode,
   };
 }
 
@@ -155,14 +148,11 @@ export async function eligiblePools(
 }
 
 function canonicalCidrText(text: string): string | undefined {
-  try {
-    return formatCidr(parseCidr(text));
-  } catch {
-    return undefined;
-  }
+  const cidr = parseCidr(text);
+  return cidr && formatMaskedCidr(cidr);
 }
 
 /** The pool holding an address, if any. */
-export function poolOf(pools: readonly IpPool[], family: 4 | 6, value: bigint): IpPool | undefined {
-  return pools.find((p) => cidrContains(p.cidr, family, value));
+export function poolOf(pools: readonly IpPool[], ip: ParsedIp): IpPool | undefined {
+  return pools.find((p) => cidrContainsIp(p.cidr, ip));
 }

@@ -3,7 +3,6 @@
  * handles, Calico's soft delete, and the retry loop every read-modify-write runs in.
  */
 import {
-  type AnyResource,
   affinityName,
   blockNameFromCidr,
   CALICO_API_VERSION,
@@ -19,6 +18,8 @@ import type { Logger } from './logger.ts';
 export type BlockResource = ResourceOf<'IPAMBlock'>;
 export type AffinityResource = ResourceOf<'BlockAffinity'>;
 export type HandleResource = ResourceOf<'IPAMHandle'>;
+/** The kinds IPAM deletes in two steps (mark, then delete that version). */
+type SoftDeleted = 'IPAMBlock' | 'BlockAffinity' | 'IPAMHandle';
 
 export interface IpamConfig {
   /** Only allocate from blocks affine to the node: never borrow. */
@@ -156,7 +157,7 @@ export class IpamStore {
 
   async listPools(): Promise<IpPool[]> {
     const { items } = await this.ds.list('IPPool');
-    return items.map((p) => poolFromResource(p as AnyResource));
+    return items.map(poolFromResource);
   }
 
   async getConfig(): Promise<IpamConfig> {
@@ -266,20 +267,36 @@ export class IpamStore {
    * Calico's soft delete (design/ipam/ipam-datastore.md): mark `deleted` by compare-and-swap, then
    * delete that exact version. A reader that meets a marked object treats it as absent and may
    * finish the delete, so a crash between the two steps leaves nothing half-alive. Throws Conflict
-   * when the object changed since it was read.
+   * when the block changed since it was read.
    */
-  async softDelete(kind: 'IPAMBlock' | 'BlockAffinity' | 'IPAMHandle', r: AnyResource): Promise<void> {
+  async softDeleteBlock(b: BlockResource): Promise<void> {
     this.writes++;
-    const spec = { ...(r.spec as Record<string, unknown>), deleted: true };
-    const marked = (await this.ds.update(kind, { ...r, spec } as never)) as AnyResource;
-    await this.#finishDelete(kind, marked);
+    const marked = await this.ds.update('IPAMBlock', { ...b, spec: { ...b.spec, deleted: true } });
+    await this.#finishDelete('IPAMBlock', marked.metadata);
   }
 
-  async #finishDelete(kind: 'IPAMBlock' | 'BlockAffinity' | 'IPAMHandle', r: AnyResource): Promise<void> {
+  /** Soft delete of a BlockAffinity (see softDeleteBlock). */
+  async softDeleteAffinity(a: AffinityResource): Promise<void> {
+    this.writes++;
+    const marked = await this.ds.update('BlockAffinity', { ...a, spec: { ...a.spec, deleted: true } });
+    await this.#finishDelete('BlockAffinity', marked.metadata);
+  }
+
+  /** Soft delete of an IPAMHandle (see softDeleteBlock). */
+  async softDeleteHandle(h: HandleResource): Promise<void> {
+    this.writes++;
+    const marked = await this.ds.update('IPAMHandle', { ...h, spec: { ...h.spec, deleted: true } });
+    await this.#finishDelete('IPAMHandle', marked.metadata);
+  }
+
+  async #finishDelete(
+    kind: SoftDeleted,
+    metadata: { name: string; resourceVersion?: string },
+  ): Promise<void> {
     this.writes++;
     try {
-      await this.ds.delete(kind, r.metadata.name, undefined, {
-        resourceVersion: r.metadata.resourceVersion!,
+      await this.ds.delete(kind, metadata.name, undefined, {
+        resourceVersion: metadata.resourceVersion!,
       });
     } catch (err) {
       // Someone else finished it (NotFound) or it was already re-created (Conflict): either way done.
@@ -287,12 +304,12 @@ export class IpamStore {
     }
   }
 
-  async #liveOrFinishDelete<K extends 'IPAMBlock' | 'BlockAffinity' | 'IPAMHandle'>(
+  async #liveOrFinishDelete<K extends SoftDeleted>(
     kind: K,
     r: ResourceOf<K>,
   ): Promise<ResourceOf<K> | undefined> {
     if (!r.spec.deleted) return r;
-    await this.#finishDelete(kind, r as AnyResource);
+    await this.#finishDelete(kind, r.metadata);
     return undefined;
   }
 

@@ -1,0 +1,176 @@
+/**
+ * Giving addresses back (libcalico-go ipam `ReleaseIPs` / `ReleaseByHandle`): each block is
+ * written once by compare-and-swap, then the handles it changed are set from the block. Every
+ * release is pinned to the allocation's sequence number, so a late or repeated release never
+ * frees an address that was handed out again.
+ */
+import type { AffineBlockCache } from './affine-blocks.ts';
+import {
+  addressOf,
+  allocationSequence,
+  type BlockSpec,
+  type OrdinalRelease,
+  ordinalOf,
+  ordinalsOfHandle,
+  releaseOrdinals,
+  stampWrite,
+} from './allocation-block.ts';
+import { ipFromText } from './cidr.ts';
+import { syncHandle } from './handles.ts';
+import type { IpamStore } from './ipam-store.ts';
+import { blocksOfHandle, locateBlocks } from './lookup.ts';
+
+export interface ReleaseRequest {
+  address: string;
+  /** Release only if the allocation still carries this sequence number (from AssignedAddress). */
+  sequenceNumber?: number;
+  /** Release only if the address belongs to this handle. */
+  handleId?: string;
+}
+
+export interface ReleaseResult {
+  released: string[];
+  /** Addresses that were not allocated (already free, or in no block). */
+  notAllocated: string[];
+  /** Allocated, but not released: reallocated since (BadSequenceNumber) or another handle's. */
+  rejected: { address: string; reason: 'BadSequenceNumber' | 'OtherHandle' }[];
+}
+
+/** Releases addresses; each block is written once (CAS), then the affected handles. */
+export async function releaseIPs(
+  store: IpamStore,
+  cache: AffineBlockCache,
+  ips: readonly (string | ReleaseRequest)[],
+): Promise<ReleaseResult> {
+  const result: ReleaseResult = { released: [], notAllocated: [], rejected: [] };
+  const requests = ips.map((x) => (typeof x === 'string' ? { address: x } : x));
+  const byBlock = await locateBlocks(
+    store,
+    requests.map((r) => r.address),
+  );
+  const handleBlocks = new Map<string, Map<string, BlockSpec>>();
+  for (const r of requests) if (!byBlock.has(r.address)) result.notAllocated.push(r.address);
+  const perBlock = new Map<string, ReleaseRequest[]>();
+  for (const r of requests) {
+    const cidr = byBlock.get(r.address);
+    if (cidr) perBlock.set(cidr, [...(perBlock.get(cidr) ?? []), r]);
+  }
+  await Promise.all(
+    [...perBlock].map(async ([cidr, reqs]) => {
+      const outcome = await releaseInBlock(store, cache, cidr, reqs);
+      result.released.push(...outcome.released);
+      result.notAllocated.push(...outcome.notAllocated);
+      result.rejected.push(...outcome.rejected);
+      for (const h of outcome.handles) {
+        if (h === undefined) continue;
+        const m = handleBlocks.get(h) ?? new Map<string, BlockSpec>();
+        if (outcome.spec) m.set(cidr, outcome.spec);
+        handleBlocks.set(h, m);
+      }
+    }),
+  );
+  await Promise.all([...handleBlocks].map(([h, blocks]) => syncHandle(store, h, blocks)));
+  return result;
+}
+
+/** Releases every address of a handle (all-or-none per block) and deletes the handle. */
+export async function releaseByHandle(
+  store: IpamStore,
+  cache: AffineBlockCache,
+  handleId: string,
+): Promise<string[]> {
+  const cidrs = await blocksOfHandle(store, handleId);
+  const released: string[] = [];
+  const touched = new Map<string, BlockSpec | undefined>();
+  await Promise.all(
+    cidrs.map(async (cidr) => {
+      const block = await store.retry(`read block ${cidr}`, () => store.getBlock(cidr));
+      if (!block) {
+        touched.set(cidr, undefined);
+        return;
+      }
+      const addrs = ordinalsOfHandle(block.spec, handleId).map((o) => ({
+        address: addressOf(block.spec, o),
+        handleId,
+      }));
+      if (addrs.length === 0) {
+        touched.set(cidr, undefined);
+        return;
+      }
+      const outcome = await releaseInBlock(store, cache, cidr, addrs);
+      released.push(...outcome.released);
+      touched.set(cidr, outcome.spec);
+    }),
+  );
+  await syncHandle(store, handleId, touched);
+  return released;
+}
+
+async function releaseInBlock(
+  store: IpamStore,
+  cache: AffineBlockCache,
+  cidr: string,
+  requests: readonly ReleaseRequest[],
+): Promise<ReleaseResult & { handles: Set<string | undefined>; spec: BlockSpec | undefined }> {
+  const ords = new Map<number, ReleaseRequest>();
+  let pinned: OrdinalRelease[] | undefined;
+  let lastOutcome: ReturnType<typeof releaseOrdinals> | undefined;
+  let spec: BlockSpec | undefined;
+  await store.retry(`release addresses in ${cidr}`, async (a) => {
+    const block = await store.getBlock(cidr);
+    if (!block) {
+      lastOutcome = undefined;
+      return;
+    }
+    if (!pinned) {
+      // Pin each release to the allocation seen now (its sequence number), so a retry after a
+      // lost answer cannot free the address if it was released and handed out again meanwhile.
+      pinned = requests.map((r) => {
+        const ordinal = ordinalOf(block.spec, ipFromText(r.address))!;
+        ords.set(ordinal, r);
+        const seq = r.sequenceNumber ?? allocationSequence(block.spec, ordinal);
+        return {
+          ordinal,
+          ...(seq === undefined ? {} : { sequenceNumber: seq }),
+          ...(r.handleId === undefined ? {} : { handleId: r.handleId }),
+        };
+      });
+    }
+    const next = structuredClone(block.spec);
+    const outcome = releaseOrdinals(next, pinned);
+    if (a.ambiguous && lastOutcome && outcome.released.length === 0) {
+      // Our previous write landed: keep its outcome.
+      spec = block.spec;
+      return;
+    }
+    lastOutcome = outcome;
+    spec = block.spec;
+    if (outcome.released.length === 0) return;
+    stampWrite(next);
+    const written = await store.updateBlock(block, next);
+    spec = written.spec;
+    // Keep the affine-block cache current so the next allocation's CAS does not fail on it.
+    cache.refresh(written);
+  });
+  const addr = (o: number) => ords.get(o)!.address;
+  const o = lastOutcome;
+  if (!o) {
+    return {
+      released: [],
+      notAllocated: requests.map((r) => r.address),
+      rejected: [],
+      handles: new Set(),
+      spec,
+    };
+  }
+  return {
+    released: o.released.map(addr),
+    notAllocated: o.notAllocated.map(addr),
+    rejected: [
+      ...o.badSequence.map((x) => ({ address: addr(x), reason: 'BadSequenceNumber' as const })),
+      ...o.otherHandle.map((x) => ({ address: addr(x), reason: 'OtherHandle' as const })),
+    ],
+    handles: new Set(o.handles.values()),
+    spec,
+  };
+}
