@@ -203,6 +203,7 @@ export {
   type IPReservationSpec,
   poolEncapsulation,
 } from './ippool.ts';
+export * from './k8s-network-policy-conversion.ts';
 export type {
   KubernetesNetworkPolicySpec,
   LabelSelector,

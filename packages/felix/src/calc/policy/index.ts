@@ -1,0 +1,86 @@
+/**
+ * Network policy without I/O: compile policies, profiles and tiers; resolve an endpoint's tiers;
+ * keep the selector IP sets up to date; render iptables chains; evaluate a flow. The dataplane
+ * and `calico policy explain` share all of it.
+ */
+export {
+  type DirectionVerdict,
+  evaluateDirection,
+  evaluateFlow,
+  type FlowDecision,
+  type FlowPacket,
+  type FlowPeer,
+  type FlowTraceStep,
+  type FlowVerdict,
+  type IpsetMembership,
+  packetProtocolNumber,
+  ruleMatchesPacket,
+} from './flow-evaluator.ts';
+export {
+  type IcmpMatch,
+  type IpsetSpec,
+  type NamedPortProtocol,
+  namedPortIpsetId,
+  type ParsedRule,
+  type ParsedRuleSide,
+  type PortRange,
+  parseRule,
+  type RuleAction,
+} from './parsed-rule.ts';
+export {
+  type CompiledPolicy,
+  type CompiledProfile,
+  comparePolicies,
+  compareTiers,
+  compileGlobalNetworkPolicy,
+  compileKubernetesNetworkPolicy,
+  compileNetworkPolicy,
+  compileProfile,
+  effectiveLabels,
+  endpointOwnLabels,
+  endpointProfiles,
+  PolicyCatalog,
+  type PolicyCatalogInput,
+  type PolicyEndpoint,
+  type ResolvedEndpointPolicy,
+  type ResolvedTier,
+  type TierView,
+} from './policy-catalog.ts';
+export {
+  type EnforcedPolicyKind,
+  lengthLimitedId,
+  MAX_CHAIN_NAME_LENGTH,
+  type PolicyDirection,
+  type PolicyId,
+  policyChainName,
+  policyIdString,
+  profileChainName,
+} from './policy-id.ts';
+export { policyStageRules, resolvedPolicyStage, tierInfos } from './policy-stage.ts';
+export {
+  chainRestoreLines,
+  type IpFamily,
+  PORT_PROTOCOLS,
+  policyChains,
+  policyIpsetName,
+  profileChains,
+  type RenderOptions,
+  renderParsedRule,
+  renderRuleList,
+  ruleForFamily,
+  splitPortList,
+} from './rule-render.ts';
+export {
+  type EndpointPort,
+  type IndexedItem,
+  type IpsetDelta,
+  SelectorIndex,
+} from './selector-index.ts';
+export {
+  type EntitySelectors,
+  entityRuleSelectorText,
+  entitySelectors,
+  globalNetworkPolicySelectorText,
+  networkPolicySelectorText,
+  prefixSelectorLabels,
+} from './selector-scoping.ts';

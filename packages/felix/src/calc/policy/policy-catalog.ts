@@ -1,0 +1,381 @@
+/**
+ * The policy half of Felix's calculation graph, without I/O: policies, profiles and tiers
+ * compiled once (effective selector, parsed rules, IP sets), and for an endpoint the ordered
+ * tiers of policies that select it in each direction plus its profiles (felix/calc
+ * policy_sorter.go, active_rules_calculator.go; policy-semantics §2.3–2.5, §2.7). The dataplane
+ * renders from this resolution and `calico policy explain` evaluates it: one calculation.
+ */
+import {
+  type GlobalNetworkPolicySpec,
+  K8S_NETWORK_POLICY_NAME_PREFIX,
+  kubernetesNetworkPolicyToCalico,
+  LABEL_NAMESPACE,
+  LABEL_SERVICE_ACCOUNT,
+  type Labels,
+  type NetworkPolicySpec,
+  parseSelector,
+  type ResourceOf,
+  type Rule,
+  SERVICE_ACCOUNT_PROFILE_PREFIX,
+  type Selector,
+  WELL_KNOWN_TIER_ORDERS,
+} from '@calico-ts/datastore';
+import { type IpsetSpec, type ParsedRule, parseRule } from './parsed-rule.ts';
+import { type PolicyDirection, type PolicyId, policyIdString } from './policy-id.ts';
+import { globalNetworkPolicySelectorText, networkPolicySelectorText } from './selector-scoping.ts';
+
+export interface CompiledPolicy {
+  id: PolicyId;
+  /** policyIdString(id): `np/<ns>/<name>`, `gnp/<name>`, `knp/<ns>/<name>`. */
+  key: string;
+  /** The name Calico shows (`knp.default.<name>` for a Kubernetes policy). */
+  calicoName: string;
+  tier: string;
+  order: number | undefined;
+  /** Effective selector: the policy's own, scoped to its namespace / namespace and SA selectors. */
+  selector: Selector;
+  /** Directions the policy governs (its `types`; an empty list governs both, as Felix reads old data). */
+  governs: Readonly<Record<PolicyDirection, boolean>>;
+  rules: Readonly<Record<PolicyDirection, readonly ParsedRule[]>>;
+  /** The v3 rules the parsed ones came from, index for index (for explain). */
+  sourceRules: Readonly<Record<PolicyDirection, readonly Rule[]>>;
+  /** preDNAT / doNotTrack policies only act on host endpoints and never join the normal tiers. */
+  preDNAT: boolean;
+  doNotTrack: boolean;
+  ipsets: ReadonlyMap<string, IpsetSpec>;
+}
+
+export interface CompiledProfile {
+  name: string;
+  rules: Readonly<Record<PolicyDirection, readonly ParsedRule[]>>;
+  sourceRules: Readonly<Record<PolicyDirection, readonly Rule[]>>;
+  labelsToApply: Labels;
+  ipsets: ReadonlyMap<string, IpsetSpec>;
+}
+
+export interface TierView {
+  name: string;
+  order: number | undefined;
+  defaultAction: 'Deny' | 'Pass';
+  /** False for a tier named by policies but with no Tier object: it sorts after all others. */
+  exists: boolean;
+}
+
+type PolicySpecFields = Pick<NetworkPolicySpec, 'tier' | 'order' | 'types' | 'ingress' | 'egress'>;
+
+function compile(
+  id: PolicyId,
+  calicoName: string,
+  spec: PolicySpecFields,
+  selectorText: string,
+  extras: { preDNAT?: boolean | undefined; doNotTrack?: boolean | undefined },
+): CompiledPolicy {
+  const ipsets = new Map<string, IpsetSpec>();
+  const ingress = spec.ingress ?? [];
+  const egress = spec.egress ?? [];
+  const both = spec.types.length === 0;
+  return {
+    id,
+    key: policyIdString(id),
+    calicoName,
+    tier: spec.tier,
+    order: spec.order,
+    selector: parseSelector(selectorText),
+    governs: {
+      ingress: both || spec.types.includes('Ingress'),
+      egress: both || spec.types.includes('Egress'),
+    },
+    rules: {
+      ingress: ingress.map((r) => parseRule(r, id.namespace, ipsets)),
+      egress: egress.map((r) => parseRule(r, id.namespace, ipsets)),
+    },
+    sourceRules: { ingress, egress },
+    preDNAT: extras.preDNAT === true,
+    doNotTrack: extras.doNotTrack === true,
+    ipsets,
+  };
+}
+
+export function compileNetworkPolicy(policy: ResourceOf<'NetworkPolicy'>): CompiledPolicy {
+  const namespace = policy.metadata.namespace ?? 'default';
+  const name = policy.metadata.name;
+  // A stored Calico policy named knp.default.<x> is what older Calico wrote for Kubernetes policy x.
+  const id: PolicyId = name.startsWith(K8S_NETWORK_POLICY_NAME_PREFIX)
+    ? { kind: 'KubernetesNetworkPolicy', namespace, name: name.slice(K8S_NETWORK_POLICY_NAME_PREFIX.length) }
+    : { kind: 'NetworkPolicy', namespace, name };
+  return compile(id, name, policy.spec, networkPolicySelectorText(namespace, policy.spec), {});
+}
+
+export function compileGlobalNetworkPolicy(policy: ResourceOf<'GlobalNetworkPolicy'>): CompiledPolicy {
+  const spec: GlobalNetworkPolicySpec = policy.spec;
+  const id: PolicyId = { kind: 'GlobalNetworkPolicy', namespace: undefined, name: policy.metadata.name };
+  return compile(id, policy.metadata.name, spec, globalNetworkPolicySelectorText(spec), spec);
+}
+
+export function compileKubernetesNetworkPolicy(
+  policy: ResourceOf<'KubernetesNetworkPolicy'>,
+): CompiledPolicy {
+  return compileNetworkPolicy(kubernetesNetworkPolicyToCalico(policy));
+}
+
+export function compileProfile(profile: ResourceOf<'Profile'>): CompiledProfile {
+  const ipsets = new Map<string, IpsetSpec>();
+  const ingress = profile.spec.ingress ?? [];
+  const egress = profile.spec.egress ?? [];
+  return {
+    name: profile.metadata.name,
+    rules: {
+      ingress: ingress.map((r) => parseRule(r, undefined, ipsets)),
+      egress: egress.map((r) => parseRule(r, undefined, ipsets)),
+    },
+    sourceRules: { ingress, egress },
+    labelsToApply: { ...(profile.spec.labelsToApply ?? {}) },
+    ipsets,
+  };
+}
+
+/** What resolution needs to know about an endpoint (workload or host endpoint). */
+export interface PolicyEndpoint {
+  /** Namespace of a workload endpoint; undefined for host endpoints. */
+  namespace: string | undefined;
+  /** The endpoint's own labels. */
+  labels: Labels;
+  /** Profiles in the endpoint's order (a pod: `kns.<ns>`, then `ksa.<ns>.<sa>`). */
+  profiles: readonly string[];
+  serviceAccount?: string | undefined;
+}
+
+/** Calico only writes the service-account label for names shorter than 63 characters. */
+const MAX_SERVICE_ACCOUNT_LABEL = 63;
+
+/**
+ * The profiles an endpoint uses: its own list, plus `ksa.<ns>.<sa>` when it runs as a service
+ * account that the list does not name (Calico's pod conversion lists both).
+ */
+export function endpointProfiles(endpoint: PolicyEndpoint): string[] {
+  const profiles = [...endpoint.profiles];
+  if (endpoint.serviceAccount && endpoint.namespace !== undefined) {
+    const ksa = `${SERVICE_ACCOUNT_PROFILE_PREFIX}${endpoint.namespace}.${endpoint.serviceAccount}`;
+    if (!profiles.includes(ksa)) profiles.push(ksa);
+  }
+  return profiles;
+}
+
+/**
+ * The labels selectors see on an endpoint (label_inheritance_index.go): labels inherited from
+ * its profiles (an earlier profile wins), overridden by its own labels, which include
+ * `projectcalico.org/namespace` and `projectcalico.org/serviceaccount`.
+ */
+export function effectiveLabels(
+  own: Labels,
+  profiles: readonly string[],
+  profileLabels: (profile: string) => Labels | undefined,
+): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (let i = profiles.length - 1; i >= 0; i--) Object.assign(labels, profileLabels(profiles[i]!) ?? {});
+  return Object.assign(labels, own);
+}
+
+/** The endpoint's own labels plus the ones Calico derives from its namespace and service account. */
+export function endpointOwnLabels(endpoint: PolicyEndpoint): Record<string, string> {
+  const own: Record<string, string> = { ...endpoint.labels };
+  if (endpoint.namespace !== undefined) own[LABEL_NAMESPACE] ??= endpoint.namespace;
+  const sa = endpoint.serviceAccount;
+  if (sa && sa.length < MAX_SERVICE_ACCOUNT_LABEL) own[LABEL_SERVICE_ACCOUNT] ??= sa;
+  return own;
+}
+
+export interface ResolvedTier {
+  name: string;
+  defaultAction: 'Deny' | 'Pass';
+  /** Policies of the tier that select the endpoint and govern this direction, in order. */
+  policies: CompiledPolicy[];
+}
+
+export interface ResolvedEndpointPolicy {
+  /** The labels the policies were matched against. */
+  labels: Readonly<Record<string, string>>;
+  /** Only tiers with at least one applicable policy: the others are skipped entirely. */
+  tiers: Readonly<Record<PolicyDirection, readonly ResolvedTier[]>>;
+  /** Every tier with a policy selecting the endpoint (either direction), in tier order. */
+  tierOrder: readonly string[];
+  /** Known profiles in the endpoint's order; unknown names are listed in `missingProfiles`. */
+  profiles: readonly CompiledProfile[];
+  missingProfiles: readonly string[];
+}
+
+function compareOptionalOrder(a: number | undefined, b: number | undefined): number {
+  if (a === b) return 0;
+  if (a === undefined) return 1;
+  if (b === undefined) return -1;
+  return a - b;
+}
+
+/** `TierLess`: existing tiers first, by order (unset last), then name. */
+export function compareTiers(a: TierView, b: TierView): number {
+  if (a.exists !== b.exists) return a.exists ? -1 : 1;
+  return compareOptionalOrder(a.order, b.order) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+}
+
+/** `PolKVLess`: by order (unset = after every ordered policy), then by name/namespace/kind. */
+export function comparePolicies(a: CompiledPolicy, b: CompiledPolicy): number {
+  const tie = (p: CompiledPolicy) => `${p.calicoName}/${p.id.namespace ?? ''}/${p.id.kind}`;
+  const ta = tie(a);
+  const tb = tie(b);
+  return compareOptionalOrder(a.order, b.order) || (ta < tb ? -1 : ta > tb ? 1 : 0);
+}
+
+export interface PolicyCatalogInput {
+  networkPolicies?: readonly ResourceOf<'NetworkPolicy'>[];
+  globalNetworkPolicies?: readonly ResourceOf<'GlobalNetworkPolicy'>[];
+  kubernetesNetworkPolicies?: readonly ResourceOf<'KubernetesNetworkPolicy'>[];
+  tiers?: readonly ResourceOf<'Tier'>[];
+  profiles?: readonly ResourceOf<'Profile'>[];
+}
+
+/**
+ * Every policy, profile and tier, kept compiled and updated one object at a time. Staged
+ * policies are not accepted: they never change connectivity.
+ */
+export class PolicyCatalog {
+  #policies = new Map<string, CompiledPolicy>();
+  #profiles = new Map<string, CompiledProfile>();
+  #tiers = new Map<string, ResourceOf<'Tier'>>();
+
+  static from(input: PolicyCatalogInput): PolicyCatalog {
+    const catalog = new PolicyCatalog();
+    for (const t of input.tiers ?? []) catalog.setTier(t);
+    for (const p of input.profiles ?? []) catalog.setProfile(p);
+    for (const p of input.networkPolicies ?? []) catalog.setNetworkPolicy(p);
+    for (const p of input.globalNetworkPolicies ?? []) catalog.setGlobalNetworkPolicy(p);
+    for (const p of input.kubernetesNetworkPolicies ?? []) catalog.setKubernetesNetworkPolicy(p);
+    return catalog;
+  }
+
+  /** Adds or replaces a NetworkPolicy; returns its compiled form. */
+  setNetworkPolicy(policy: ResourceOf<'NetworkPolicy'>): CompiledPolicy {
+    return this.#add(compileNetworkPolicy(policy));
+  }
+
+  setGlobalNetworkPolicy(policy: ResourceOf<'GlobalNetworkPolicy'>): CompiledPolicy {
+    return this.#add(compileGlobalNetworkPolicy(policy));
+  }
+
+  /** Adds or replaces a Kubernetes NetworkPolicy, converted as Calico converts it. */
+  setKubernetesNetworkPolicy(policy: ResourceOf<'KubernetesNetworkPolicy'>): CompiledPolicy {
+    return this.#add(compileKubernetesNetworkPolicy(policy));
+  }
+
+  #add(compiled: CompiledPolicy): CompiledPolicy {
+    this.#policies.set(compiled.key, compiled);
+    return compiled;
+  }
+
+  /** Removes a policy by key (policyIdString); true if it was known. */
+  removePolicy(key: string): boolean {
+    return this.#policies.delete(key);
+  }
+
+  setProfile(profile: ResourceOf<'Profile'>): CompiledProfile {
+    const compiled = compileProfile(profile);
+    this.#profiles.set(compiled.name, compiled);
+    return compiled;
+  }
+
+  removeProfile(name: string): boolean {
+    return this.#profiles.delete(name);
+  }
+
+  setTier(tier: ResourceOf<'Tier'>): void {
+    this.#tiers.set(tier.metadata.name, tier);
+  }
+
+  removeTier(name: string): boolean {
+    return this.#tiers.delete(name);
+  }
+
+  policy(key: string): CompiledPolicy | undefined {
+    return this.#policies.get(key);
+  }
+
+  policies(): CompiledPolicy[] {
+    return [...this.#policies.values()];
+  }
+
+  profile(name: string): CompiledProfile | undefined {
+    return this.#profiles.get(name);
+  }
+
+  profiles(): CompiledProfile[] {
+    return [...this.#profiles.values()];
+  }
+
+  /** Labels a profile gives its endpoints (for effectiveLabels and the selector index). */
+  profileLabels = (name: string): Labels | undefined => this.#profiles.get(name)?.labelsToApply;
+
+  /**
+   * A tier as policy ordering sees it. The fixed tiers exist even without an object (Calico
+   * creates them): `default` denies at its end, `kube-admin` and `kube-baseline` pass.
+   */
+  tier(name: string): TierView {
+    const obj = this.#tiers.get(name);
+    const wellKnown = WELL_KNOWN_TIER_ORDERS[name];
+    if (obj)
+      return {
+        name,
+        order: obj.spec.order ?? wellKnown,
+        defaultAction: obj.spec.defaultAction,
+        exists: true,
+      };
+    if (wellKnown !== undefined) {
+      return { name, order: wellKnown, defaultAction: name === 'default' ? 'Deny' : 'Pass', exists: true };
+    }
+    return { name, order: undefined, defaultAction: 'Deny', exists: false };
+  }
+
+  /** Every IP set some policy or profile refers to. */
+  ipsets(): Map<string, IpsetSpec> {
+    const all = new Map<string, IpsetSpec>();
+    for (const p of this.#policies.values()) for (const [id, s] of p.ipsets) all.set(id, s);
+    for (const p of this.#profiles.values()) for (const [id, s] of p.ipsets) all.set(id, s);
+    return all;
+  }
+
+  /** The policies whose selector matches these (effective) labels, in any tier or direction. */
+  policiesSelecting(labels: Labels): CompiledPolicy[] {
+    return [...this.#policies.values()].filter((p) => p.selector.evaluate(labels));
+  }
+
+  /** The endpoint's tiers, policies and profiles per direction (policy-semantics §2.5). */
+  resolve(endpoint: PolicyEndpoint): ResolvedEndpointPolicy {
+    const profileNames = endpointProfiles(endpoint);
+    const labels = effectiveLabels(endpointOwnLabels(endpoint), profileNames, this.profileLabels);
+    const byTier = new Map<string, CompiledPolicy[]>();
+    for (const p of this.policiesSelecting(labels)) {
+      if (p.preDNAT || p.doNotTrack) continue;
+      const list = byTier.get(p.tier) ?? [];
+      list.push(p);
+      byTier.set(p.tier, list);
+    }
+    const tierViews = [...byTier.keys()].map((n) => this.tier(n)).sort(compareTiers);
+    const forDirection = (direction: PolicyDirection): ResolvedTier[] =>
+      tierViews.flatMap((t) => {
+        const policies = (byTier.get(t.name) ?? []).filter((p) => p.governs[direction]).sort(comparePolicies);
+        return policies.length > 0 ? [{ name: t.name, defaultAction: t.defaultAction, policies }] : [];
+      });
+    const profiles: CompiledProfile[] = [];
+    const missingProfiles: string[] = [];
+    for (const name of profileNames) {
+      const p = this.#profiles.get(name);
+      if (p) profiles.push(p);
+      else missingProfiles.push(name);
+    }
+    return {
+      labels,
+      tiers: { ingress: forDirection('ingress'), egress: forDirection('egress') },
+      tierOrder: tierViews.map((t) => t.name),
+      profiles,
+      missingProfiles,
+    };
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * Identity of policies and profiles as Felix names them: `PolicyID.ID()` (`<kind>/<ns>/<name>`,
+ * felix/types/policy_id.go) and the iptables chain names derived from it with
+ * `GetLengthLimitedID` (felix/hashutils), so chain names stay within iptables' 28 characters.
+ */
+import { createHash } from 'node:crypto';
+
+/** The policy kinds Felix enforces. Staged kinds are never enforced (policy-semantics §2.10). */
+export type EnforcedPolicyKind = 'NetworkPolicy' | 'GlobalNetworkPolicy' | 'KubernetesNetworkPolicy';
+
+export interface PolicyId {
+  kind: EnforcedPolicyKind;
+  /** Undefined for GlobalNetworkPolicy. */
+  namespace: string | undefined;
+  /** For KubernetesNetworkPolicy the Kubernetes object's name (its Calico name is `knp.default.<name>`). */
+  name: string;
+}
+
+const KIND_SHORT_NAMES: Readonly<Record<EnforcedPolicyKind, string>> = {
+  NetworkPolicy: 'np',
+  GlobalNetworkPolicy: 'gnp',
+  KubernetesNetworkPolicy: 'knp',
+};
+
+/** `np/<ns>/<name>`, `gnp/<name>`, `knp/<ns>/<name>`: the key policies are known by everywhere. */
+export function policyIdString(id: PolicyId): string {
+  const kind = KIND_SHORT_NAMES[id.kind];
+  return id.namespace ? `${kind}/${id.namespace}/${id.name}` : `${kind}/${id.name}`;
+}
+
+/** iptables refuses longer chain names (iptables/table.go MaxChainNameLength). */
+export const MAX_CHAIN_NAME_LENGTH = 28;
+
+/**
+ * `prefix + suffix` when it fits in `maxLength`, else `prefix + "_" + ` the base64url SHA-256 of
+ * the suffix cut to fit (also when it fits exactly but starts with "_", so a shortened name can
+ * never equal a literal one).
+ */
+export function lengthLimitedId(prefix: string, suffix: string, maxLength = MAX_CHAIN_NAME_LENGTH): string {
+  const s = suffix === '' ? '_' : suffix;
+  const total = prefix.length + s.length;
+  if (total > maxLength || (total === maxLength && s.startsWith('_'))) {
+    const hash = createHash('sha256').update(s).digest('base64url');
+    return `${prefix}_${hash.slice(0, maxLength - 1 - prefix.length)}`;
+  }
+  return prefix + s;
+}
+
+export type PolicyDirection = 'ingress' | 'egress';
+
+/** `cali-pi-<id>` (ingress) / `cali-po-<id>` (egress) for a policy key from policyIdString. */
+export function policyChainName(direction: PolicyDirection, policyKey: string): string {
+  return lengthLimitedId(direction === 'ingress' ? 'cali-pi-' : 'cali-po-', policyKey);
+}
+
+/** `cali-pri-<profile>` (ingress) / `cali-pro-<profile>` (egress). */
+export function profileChainName(direction: PolicyDirection, profileName: string): string {
+  return lengthLimitedId(direction === 'ingress' ? 'cali-pri-' : 'cali-pro-', profileName);
+}
