@@ -1,7 +1,7 @@
 // CNI ADD/DEL latency: our installed `calico` binary (the bundled shim, talking to a CniServer
 // hosted in this process with CalicoPlugin, real IPAM on a real etcd and the netlink dataplane)
-// against Debian's Go `ptp` + `host-local`, side by side in one run. Everything happens inside a
-// throwaway "node" namespace; every pod gets a fresh namespace. Both plugins are exec'd the same
+// against Debian's Go `ptp` + `host-local`, side by side in one run. Everything happens inside the
+// node of a throwaway one-node lab fabric; every pod gets a fresh namespace. Both plugins are exec'd the same
 // way (`nsenter --net=<node> -- <binary>`, clean env), so the exec floor is the same for both.
 // Steps: VERSION; 200 sequential ADDs then their DELs, ours and the peer's alternating call by
 // call; then 30 concurrent ADDs (and DELs), three rounds, first mover alternating.
@@ -16,19 +16,17 @@ import {
   CalicoPlugin,
   CniServer,
   CONFLIST_FILE,
-  type Conflist,
   IpamAdapter,
   installCni,
   LinuxWorkloadDataplane,
-  pluginConfig,
   type RequestHandler,
 } from '@calico-ts/cni';
 import { EtcdDatastore } from '@calico-ts/datastore';
 import { Ipam } from '@calico-ts/ipam';
-import { createNamespace, deleteNamespace, Netlink, setIpForwarding } from '@calico-ts/kernel';
+import { createNamespace, deleteNamespace } from '@calico-ts/kernel';
+import { type Conflist, createLab, pluginConfig, startEtcd } from '@calico-ts/lab';
 import { build } from 'tsup';
 import { pluginBinaries } from '../packages/cni/tsup.config.ts';
-import { startEtcd } from '../test-support/etcd.ts';
 import { runPrefix } from '../test-support/run-id.ts';
 
 const SEQUENTIAL = Number(process.env['BENCH_CNI_SEQUENTIAL'] ?? 200);
@@ -37,7 +35,8 @@ const ROUNDS = Number(process.env['BENCH_CNI_ROUNDS'] ?? 3);
 const VERSIONS = 50;
 
 const prefix = runPrefix('cb');
-const nodeNs = `${prefix}-node`;
+// The node is node 1 of a one-node lab fabric (its namespace is `<prefix>-n1`).
+const nodeNs = `${prefix}-n1`;
 const dir = mkdtempSync(join(tmpdir(), `calico-ts-${prefix}-`));
 const binDir = join(dir, 'bin');
 const namespaces: string[] = [];
@@ -200,24 +199,9 @@ function timedParts<T extends object>(part: string, target: T): T {
 async function setUp(): Promise<{ ours: Contender; peer: Contender }> {
   const etcd = await startEtcd();
   cleanups.push(() => etcd.stop());
-  const ns = await createNamespace(nodeNs);
-  cleanups.push(async () => {
-    ns.close();
-    await deleteNamespace(nodeNs, { ifExists: true });
-  });
-  const nl = Netlink.open(ns);
-  try {
-    // As in the CNI tests: a veth whose far end stays in the node stands in for the NIC.
-    await nl.setLink('lo', { up: true });
-    await nl.createVeth({ name: 'uplink', peer: { name: 'uplink-far' } });
-    await nl.setLink('uplink-far', { up: true });
-    await nl.setLink('uplink', { up: true });
-    await nl.addAddress('uplink', '192.0.2.10/24');
-    await nl.addRoute({ dst: '0.0.0.0/0', gateway: '192.0.2.1', dev: 'uplink', onlink: true });
-  } finally {
-    nl.close();
-  }
-  setIpForwarding({ ipv4: true }, ns);
+  const lab = await createLab({ prefix, nodes: 1 });
+  cleanups.push(() => lab.teardown());
+  const node = lab.node(1);
 
   const datastore = new EtcdDatastore({ endpoints: [etcd.endpoint] });
   cleanups.push(() => datastore.close());
@@ -232,10 +216,10 @@ async function setUp(): Promise<{ ours: Contender; peer: Contender }> {
     apiVersion: 'projectcalico.org/v3',
     kind: 'Node',
     metadata: { name: nodeName },
-    spec: { bgp: { ipv4Address: '192.0.2.10/24' } },
+    spec: { bgp: { ipv4Address: `${node.ipv4}/24` } },
   } as never);
   const ipam = new IpamAdapter(new Ipam(datastore, { unavailableTimeoutMs: 5_000 }), datastore);
-  const dataplane = new LinuxWorkloadDataplane({ hostNs: ns });
+  const dataplane = new LinuxWorkloadDataplane({ hostNs: node.namespace });
   cleanups.push(() => dataplane.close());
   const calico = new CalicoPlugin({
     nodeName,

@@ -8,8 +8,8 @@ import {
   type ResourceInput,
   type ResourceOf,
 } from '@calico-ts/datastore';
+import { startEtcd } from '@calico-ts/lab';
 import { Etcd3 } from 'etcd3';
-import { startEtcd } from '../test-support/etcd.ts';
 
 const N = Number(process.env['BENCH_N'] ?? 10_000);
 /** Requests in flight at once: a busy calico-node or controller, not one serial caller. */

@@ -8,12 +8,14 @@
 import { randomBytes } from 'node:crypto';
 import { MemoryDatastore } from '@calico-ts/datastore';
 import { FELIX_KINDS, Felix, MemoryKernel } from '@calico-ts/felix';
-import { createLab, execInNamespace } from '@calico-ts/kernel';
+import { execInNamespace } from '@calico-ts/kernel';
+import { createLab, labNodeIpv4 } from '@calico-ts/lab';
 
 const WORKLOADS = Number(process.env['BENCH_WORKLOADS'] ?? 110);
 const REMOTES = Number(process.env['BENCH_REMOTE_NODES'] ?? 500);
 const LOCAL = 'bench-node';
-const LOCAL_IP = '192.0.2.11';
+// The address node 1 of the lab fabric has (kernelRun runs Felix there).
+const LOCAL_IP = labNodeIpv4(1);
 const iface = (i: number) => `cali${i.toString(16).padStart(11, '0')}`;
 const remoteIp = (i: number) => `198.18.${i >> 8}.${i & 255}`;
 // Remote node i owns 10.(1 + i/256).(i%256).0/26 area; local blocks are 10.0.0.0/26, 10.0.0.64/26…

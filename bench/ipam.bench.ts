@@ -15,7 +15,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { CALICO_API_VERSION, EtcdDatastore } from '@calico-ts/datastore';
 import { Ipam } from '@calico-ts/ipam';
-import { startEtcd } from '../test-support/etcd.ts';
+import { startEtcd } from '@calico-ts/lab';
 
 const NODES = 10;
 const PER_NODE = 100;

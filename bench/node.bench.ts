@@ -1,5 +1,5 @@
-// calico-node end to end, on a real 2-node cluster (LocalCluster: etcd on the lab underlay, one
-// calico-node process per node namespace, pods through the real CNI plugin binaries):
+// calico-node end to end, on a real 2-node cluster (LabCluster from @calico-ts/lab: etcd on the lab
+// underlay, one calico-node process per node namespace, pods through the real CNI plugin binaries):
 // (1) VXLAN: 50 pods added one after another on node 2; for each, the time from CNI ADD returning
 //     to the first TCP SYN from a pod on node 1 that the new pod's own kernel answers (RST from a
 //     closed port, or accept), probed every 10 ms by one long-running probe process in the node-1
@@ -15,10 +15,8 @@
 //
 // Run with argv[2] === 'probe' this file is the probe itself (see runProbe).
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { NetNamespace as NetNamespaceHandle } from '@calico-ts/kernel';
@@ -130,26 +128,26 @@ function rssOf(pid: number): number {
 }
 
 async function runMode(backend: 'vxlan' | 'bgp', measureAdds: boolean): Promise<ModeResult> {
-  const [{ LocalCluster }, kernel, cni] = await Promise.all([
-    import('../packages/ctl/src/cluster/local-cluster.ts'),
-    import('@calico-ts/kernel'),
-    import('@calico-ts/cni'),
-  ]);
-  const { execInNamespace, NetNamespace, waitFor } = kernel;
+  // Loaded here, not at the top: the probe process runs this file too and needs none of it.
+  const [{ calicoPrograms, LabCluster }, { execInNamespace, NetNamespace, waitFor }, { installCni }] =
+    await Promise.all([import('@calico-ts/lab'), import('@calico-ts/kernel'), import('@calico-ts/cni')]);
   const name = `bn${randomBytes(2).toString('hex')}`;
-  const stateDir = mkdtempSync(join(tmpdir(), `calico-ts-${name}-`));
   const loadStart = loadavg();
   // Ready times: from the log line that precedes the first calico-node spawn to each "is ready".
   let nodesStartMs = 0;
   const readyMs: number[] = [];
-  const cluster = new LocalCluster({
+  const cluster = new LabCluster({
     name,
     nodes: 2,
     backend,
     poolCidr: '10.244.0.0/16',
     podsPerNode: 2,
-    stateDir,
-    etcdPort: 0,
+    // calico-node from source, the plugins as a node gets them (built and installed) when built.
+    programs: calicoPrograms({
+      node: import.meta.resolve('@calico-ts/node'),
+      cni: import.meta.resolve('@calico-ts/cni'),
+      installCni,
+    }),
     log: (line) => {
       if (line.startsWith('etcd is up')) nodesStartMs = nowMs();
       if (/^calico-node .* is ready$/.test(line)) readyMs.push(nowMs() - nodesStartMs);
@@ -164,13 +162,12 @@ async function runMode(backend: 'vxlan' | 'bgp', measureAdds: boolean): Promise<
   };
   try {
     await cluster.up();
-    const lab = cluster.lab!;
-    const [n1, n2] = [lab.nodes[0]!, lab.nodes[1]!];
-    const state = JSON.parse(readFileSync(join(stateDir, 'state.json'), 'utf8')) as { pids: number[] };
-    const nodePids = state.pids.slice(1); // [0] is etcd
+    const lab = cluster.lab;
+    const [n1, n2] = [cluster.nodes[0]!, cluster.nodes[1]!];
+    const nodePids = cluster.nodes.map((n) => n.process!.pid);
     const rssMb = nodePids.map(rssOf);
-    const client = cluster.pods.find((p) => p.node === n1.name)!;
-    const server = cluster.pods.find((p) => p.node === n2.name)!;
+    const client = cluster.pods.find((p) => p.node === n1)!;
+    const server = cluster.pods.find((p) => p.node === n2)!;
     const clientNs = open(client.netns);
     const serverNs = open(server.netns);
     const mtuOut = await execInNamespace(clientNs, 'ip', ['-o', 'link', 'show', 'eth0']);
@@ -281,17 +278,6 @@ async function runMode(backend: 'vxlan' | 'bgp', measureAdds: boolean): Promise<
         if (ev.kind === 'route' && ev.action === 'new' && ev.route.dst.endsWith('/32'))
           if (!routeSeenMs.has(ev.route.dst)) routeSeenMs.set(ev.route.dst, nowMs());
       });
-      const conflist = {
-        cniVersion: '1.0.0',
-        name: 'k8s-pod-network',
-        plugins: [
-          {
-            type: 'calico',
-            agent_socket: join(stateDir, n2.name, 'cni.sock'),
-            ipam: { type: 'calico-ipam' },
-          },
-        ],
-      };
       const out = {
         nsMs: [] as number[],
         addMs: [] as number[],
@@ -306,27 +292,12 @@ async function runMode(backend: 'vxlan' | 'bgp', measureAdds: boolean): Promise<
       let pingOk = 0;
       try {
         for (let i = 0; i < PODS; i++) {
-          const t0 = nowMs();
-          const labPod = await lab.addPod(n2.index, `b${i}`);
-          const t1 = nowMs();
-          const netns = `/run/netns/${labPod.name}`;
-          const result = await cni.addNetworkList(
-            conflist,
-            {
-              containerId: labPod.name,
-              netns,
-              ifname: 'eth0',
-              args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${labPod.name}`,
-              hostNetns: n2.name,
-            },
-            [join(stateDir, 'bin')],
-          );
-          const addedMs = nowMs();
-          const ip = String((result['ips'] as { address: string }[])[0]!.address).split('/')[0]!;
-          // LocalCluster.down() runs CNI DEL for every pod it lists.
-          cluster.pods.push({ name: labPod.name, node: n2.name, netns, ip, result });
-          const a = await ask(labPod.name, ip).answer;
-          if (a.error || a.answeredMs === undefined) throw new Error(`${labPod.name} (${ip}): ${a.error}`);
+          // LabCluster.down() runs CNI DEL for every pod it added.
+          const pod = await cluster.addPod(n2, `b${i}`);
+          const { requested: t0, addStarted: t1, addReturned: addedMs } = pod.times;
+          const { ip, result } = pod;
+          const a = await ask(pod.name, ip).answer;
+          if (a.error || a.answeredMs === undefined) throw new Error(`${pod.name} (${ip}): ${a.error}`);
           out.nsMs.push(t1 - t0);
           out.addMs.push(addedMs - t1);
           out.reachMs.push(a.answeredMs - addedMs);
@@ -362,7 +333,6 @@ async function runMode(backend: 'vxlan' | 'bgp', measureAdds: boolean): Promise<
   } finally {
     for (const ns of opened) ns.close();
     await cluster.down().catch((e: unknown) => log(`[${name}] teardown: ${String(e)}`));
-    rmSync(stateDir, { recursive: true, force: true });
   }
 }
 

@@ -1,22 +1,23 @@
 /**
- * One "node" for CNI tests: a network namespace with an uplink (so proxy ARP has a route to answer
- * for 169.254.1.1), a real etcd, IPAM on it, calico-node's CNI server hosted in the test process,
- * and a CNI_PATH directory holding our two plugins plus Debian's reference plugins for chaining.
+ * One "node" for CNI tests: a one-node lab fabric (the node's eth0 on the underlay with a default
+ * route, so proxy ARP has a route to answer for 169.254.1.1), a real etcd, IPAM on it,
+ * calico-node's CNI server hosted in the test process, and a CNI_PATH directory holding our two
+ * plugins plus Debian's reference plugins for chaining.
  */
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { EtcdDatastore } from '@calico-ts/datastore';
 import { Ipam } from '@calico-ts/ipam';
 import {
-  createNamespace,
-  deleteNamespace,
-  Netlink,
-  type NetNamespace,
-  setIpForwarding,
-} from '@calico-ts/kernel';
+  CNI_PLUGIN_NAMES,
+  createLab,
+  type EtcdProcess,
+  nodeProgram,
+  startEtcd,
+  writeLaunchers,
+} from '@calico-ts/lab';
 import { build } from 'tsup';
-import { type EtcdProcess, startEtcd } from '../../../test-support/etcd.ts';
 import { runPrefix } from '../../../test-support/run-id.ts';
 import { CalicoPlugin } from '../src/calico-plugin.ts';
 import { installCni } from '../src/install.ts';
@@ -63,14 +64,12 @@ async function writePlugins(dir: string, binDir: string, kind: PluginBinaries): 
     await buildPluginBundles(bundleDir);
     installCni({ binDir, confDir: join(dir, 'net.d'), bundleDir });
   } else {
-    for (const name of ['calico', 'calico-ipam']) {
-      const file = join(binDir, name);
-      writeFileSync(
-        file,
-        `#!/bin/sh\nexec ${process.execPath} --conditions=@calico-ts/source ${join(PACKAGE_ROOT, 'src', 'bin', `${name}.ts`)}\n`,
-      );
-      chmodSync(file, 0o755);
-    }
+    writeLaunchers(
+      binDir,
+      Object.fromEntries(
+        CNI_PLUGIN_NAMES.map((name) => [name, nodeProgram(join(PACKAGE_ROOT, 'src', 'bin', `${name}.ts`))]),
+      ),
+    );
   }
   for (const name of ['portmap', 'tuning', 'bandwidth', 'ptp', 'host-local', 'loopback']) {
     symlinkSync(`/usr/lib/cni/${name}`, join(binDir, name));
@@ -86,8 +85,6 @@ export async function startCniNode(options: {
   const dir = mkdtempSync(join(tmpdir(), `calico-ts-${prefix}-`));
   const binDir = join(dir, 'bin');
   mkdirSync(binDir);
-  const nodeNs = `${prefix}-node`;
-  const pods: string[] = [];
   const cleanups: (() => Promise<void> | void)[] = [() => rmSync(dir, { recursive: true, force: true })];
   const teardown = async (): Promise<void> => {
     for (const c of cleanups.reverse()) {
@@ -102,26 +99,11 @@ export async function startCniNode(options: {
     await writePlugins(dir, binDir, options.plugins ?? 'installed');
     const etcd = await startEtcd();
     cleanups.push(() => etcd.stop());
-    const ns: NetNamespace = await createNamespace(nodeNs);
-    cleanups.push(async () => {
-      ns.close();
-      await deleteNamespace(nodeNs, { ifExists: true });
-    });
-    for (const p of pods) cleanups.push(() => deleteNamespace(p, { ifExists: true }));
-    const nl = Netlink.open(ns);
-    const nodeAddress = '192.0.2.10';
-    try {
-      await nl.setLink('lo', { up: true });
-      // No dummy module here: a veth pair whose far end stays in the node stands in for the NIC.
-      await nl.createVeth({ name: 'uplink', peer: { name: 'uplink-far' } });
-      await nl.setLink('uplink-far', { up: true });
-      await nl.setLink('uplink', { up: true });
-      await nl.addAddress('uplink', `${nodeAddress}/24`);
-      await nl.addRoute({ dst: '0.0.0.0/0', gateway: '192.0.2.1', dev: 'uplink', onlink: true });
-    } finally {
-      nl.close();
-    }
-    setIpForwarding({ ipv4: true }, ns);
+    const lab = await createLab({ prefix, nodes: 1 });
+    cleanups.push(() => lab.teardown());
+    const labNode = lab.nodes[0]!;
+    const nodeNs = labNode.name;
+    const nodeAddress = labNode.ipv4;
 
     const datastore = new EtcdDatastore({ endpoints: [etcd.endpoint] });
     cleanups.push(() => datastore.close());
@@ -140,7 +122,7 @@ export async function startCniNode(options: {
     } as never);
     const ipam = new Ipam(datastore, { unavailableTimeoutMs: 3_000 });
     const port = new IpamAdapter(ipam, datastore);
-    const dataplane = new LinuxWorkloadDataplane({ hostNs: ns });
+    const dataplane = new LinuxWorkloadDataplane({ hostNs: labNode.namespace });
     cleanups.push(() => dataplane.close());
     const socketPath = join(dir, 'cni.sock');
     const calico = new CalicoPlugin({ nodeName, datastore, ipam: port, dataplane, defaultMtu: 1450 });
@@ -162,13 +144,7 @@ export async function startCniNode(options: {
       binDir,
       confDir: join(dir, 'net.d'),
       socketPath,
-      pod: async (name: string) => {
-        const podNs = `${prefix}-${name}`;
-        pods.push(podNs);
-        cleanups.push(() => deleteNamespace(podNs, { ifExists: true }));
-        (await createNamespace(podNs)).close();
-        return `/run/netns/${podNs}`;
-      },
+      pod: async (name: string) => `/run/netns/${(await lab.addPod(labNode.index, name)).name}`,
       teardown,
     };
   } catch (err) {

@@ -1,17 +1,16 @@
 import { execInNamespace, Netlink, NetNamespace } from '@calico-ts/kernel';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { command, describeWith, root } from '../../../test-support/requirements.ts';
-import { type CniNode, startCniNode } from './cni-fixture.ts';
 import {
   addNetworkList,
-  assertErrorResult,
-  assertSuccessResult,
   type Conflist,
   checkNetworkList,
   delNetworkList,
   invokePlugin,
   pluginConfig,
-} from './runtime.ts';
+} from '@calico-ts/lab';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { command, describeWith, root } from '../../../test-support/requirements.ts';
+import { type CniNode, startCniNode } from './cni-fixture.ts';
+import { assertErrorResult, assertSuccessResult } from './cni-spec-checks.ts';
 
 describeWith(
   [root(), command('etcd'), command('ip')],

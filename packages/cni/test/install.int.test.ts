@@ -1,18 +1,20 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execInNamespace, NetNamespace, relayTcp, type TcpRelay } from '@calico-ts/kernel';
+import { execInNamespace, NetNamespace } from '@calico-ts/kernel';
+import {
+  addNetworkList,
+  type Conflist,
+  delNetworkList,
+  invokePlugin,
+  relayTcp,
+  type TcpRelay,
+} from '@calico-ts/lab';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { command, describeWith, root } from '../../../test-support/requirements.ts';
 import { CONFLIST_FILE, type InstallCniOptions, installCni } from '../src/install.ts';
 import { buildPluginBundles, type CniNode, startCniNode } from './cni-fixture.ts';
-import {
-  addNetworkList,
-  assertSuccessResult,
-  type Conflist,
-  delNetworkList,
-  invokePlugin,
-} from './runtime.ts';
+import { assertSuccessResult } from './cni-spec-checks.ts';
 
 describeWith(
   [root(), command('etcd'), command('ip'), command('iptables')],

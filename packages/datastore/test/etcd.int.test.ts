@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
+import { freePort, startEtcd } from '@calico-ts/lab';
 import { expect, it } from 'vitest';
-import { freePort, startEtcd } from '../../../test-support/etcd.ts';
 import { command, describeWith } from '../../../test-support/requirements.ts';
 import { EtcdDatastore } from '../src/index.ts';
 import { datastoreContract, ipPool } from './contract.ts';

@@ -1,20 +1,22 @@
 /**
- * Felix against the real kernel: a two-node lab fabric (kernel package), one Felix per node in
- * this process, pods as namespaces with a `cali…` veth, WorkloadEndpoints written directly (as
- * Calico's own Felix FV tests do). Asserts traffic, not rule text.
+ * Felix against the real kernel and a real etcd: a two-node lab fabric (@calico-ts/lab), the lab's
+ * managed etcd on loopback, one Felix per node in this process, pods as namespaces with a `cali…`
+ * veth, WorkloadEndpoints written directly (as Calico's own Felix FV tests do). Asserts traffic,
+ * not rule text.
  */
 import { createHash } from 'node:crypto';
-import { type Datastore, MemoryDatastore } from '@calico-ts/datastore';
+import { type Datastore, EtcdDatastore } from '@calico-ts/datastore';
+import { execInNamespace, Netlink, waitFor } from '@calico-ts/kernel';
 import {
   createLab,
-  execInNamespace,
+  type EtcdProcess,
+  LAB_GATEWAY_V4,
   type Lab,
   type LabNode,
   type LabPod,
   labNodeIpv4,
-  Netlink,
-  waitFor,
-} from '@calico-ts/kernel';
+  startEtcd,
+} from '@calico-ts/lab';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { command, describeWith, root } from '../../../test-support/requirements.ts';
 import { runPrefix } from '../../../test-support/run-id.ts';
@@ -33,10 +35,11 @@ interface Pod {
 }
 
 describeWith(
-  [root(), command('iptables'), command('ipset'), command('ping')],
+  [root(), command('etcd'), command('iptables'), command('ipset'), command('ping')],
   'Felix in a lab fabric',
   () => {
     let lab: Lab;
+    let etcd: EtcdProcess;
     let ds: Datastore;
     const felixes: Felix[] = [];
     const pods = new Map<string, Pod>();
@@ -101,7 +104,8 @@ describeWith(
 
     beforeAll(async () => {
       lab = await createLab({ prefix: runPrefix('fx'), nodes: 2 });
-      ds = new MemoryDatastore();
+      etcd = await startEtcd();
+      ds = new EtcdDatastore({ endpoints: [etcd.endpoint] });
       await ds.create('IPPool', {
         apiVersion: 'projectcalico.org/v3',
         kind: 'IPPool',
@@ -147,6 +151,8 @@ describeWith(
 
     afterAll(async () => {
       for (const f of felixes) await f.stop();
+      await ds?.close();
+      await etcd?.stop();
       await lab?.teardown();
     });
 
@@ -223,14 +229,14 @@ describeWith(
       const port = 40000 + Math.floor(Math.random() * 20000);
       const listener = await lab.spawn(lab.underlay.namespace, process.execPath, [
         '-e',
-        `require('node:net').createServer((s) => { console.log('peer ' + s.remoteAddress); s.end('ok'); }).listen(${port}, '192.0.2.1', () => console.log('listening'));`,
+        `require('node:net').createServer((s) => { console.log('peer ' + s.remoteAddress); s.end('ok'); }).listen(${port}, '${LAB_GATEWAY_V4}', () => console.log('listening'));`,
       ]);
       let out = '';
       listener.child.stdout?.on('data', (d) => (out += d));
       await waitFor(() => out.includes('listening'), { timeoutMs: 10_000, what: 'listener' });
       const client = await execInNamespace(pods.get('a1')!.lab.namespace, process.execPath, [
         '-e',
-        `const s = require('node:net').connect(${port}, '192.0.2.1'); s.on('data', () => { s.end(); }); s.on('error', (e) => { console.error(e.message); process.exit(1); });`,
+        `const s = require('node:net').connect(${port}, '${LAB_GATEWAY_V4}'); s.on('data', () => { s.end(); }); s.on('error', (e) => { console.error(e.message); process.exit(1); });`,
       ]);
       expect(client.stderr).toBe('');
       await waitFor(() => out.includes('peer '), { timeoutMs: 10_000, what: 'connection seen' });

@@ -6,8 +6,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CALICO_API_VERSION, EtcdDatastore } from '@calico-ts/datastore';
+import { type EtcdProcess, startEtcd } from '@calico-ts/lab';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type EtcdProcess, startEtcd } from '../../../test-support/etcd.ts';
 import { command, describeWith } from '../../../test-support/requirements.ts';
 import { Ipam } from '../src/index.ts';
 

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { CALICO_API_VERSION, EtcdDatastore } from '@calico-ts/datastore';
-import { startEtcd } from '../../../test-support/etcd.ts';
+import { startEtcd } from '@calico-ts/lab';
 import { Ipam } from '../src/index.ts';
 
 const etcd = await startEtcd();

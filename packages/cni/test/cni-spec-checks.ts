@@ -1,10 +1,8 @@
 /**
- * Test side of the runtime client: re-exports the client and adds checks of every answer against
- * the CNI spec's result and error shapes.
+ * Checks of plugin answers against the CNI spec's result and error shapes; the runtime side that
+ * execs the plugins (a small libcni) is the lab's (`@calico-ts/lab`).
  */
-export * from '../src/runtime-client.ts';
-
-import type { PluginAnswer } from '../src/runtime-client.ts';
+import type { PluginAnswer } from '@calico-ts/lab';
 
 /** CNI SPEC §"Success": the shape every ADD result must have. Throws naming the first deviation. */
 export function assertSuccessResult(json: unknown, version: string): void {
