@@ -12,7 +12,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { callControl, type PeerStatus } from '@calico-ts/bgp';
+import { type BgpdControlMethods, callControl } from '@calico-ts/bgp';
 import {
   type Bird,
   freePort,
@@ -36,7 +36,7 @@ const MONITOR_AS = 65200;
 const testerAddr = (i: number) => `127.0.13.${11 + i}`;
 const testerAs = (i: number) => 65001 + i;
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-const bgpd = new URL('./bgpd.ts', import.meta.resolve('@calico-ts/bgp')).pathname;
+const bgpd = new URL('./bgpd.ts', import.meta.resolve('@calico-ts/bgp-agent')).pathname;
 
 const tmp = tempDir('fanin');
 /** Every pid we started, to check at the end that none is left. */
@@ -106,7 +106,7 @@ async function startOurs(port: number, monitorPort: number, testerPorts: number[
     'calico-bgpd control socket',
     async () => {
       if (child.exitCode !== null) throw new Error(`calico-bgpd exited with ${child.exitCode}`);
-      return existsSync(control) && ((await callControl(control, 'status')) as { peers: PeerStatus[] });
+      return existsSync(control) && (await callControl<BgpdControlMethods, 'status'>(control, 'status'));
     },
     30_000,
     100,

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { callControl, type PeerStatus } from '@calico-ts/bgp';
+import { type BgpdControlMethods, callControl } from '@calico-ts/bgp';
 
 const run = promisify(execFile);
 const N = Number(process.env['BENCH_BGP_ROUTES'] ?? 100_000);
@@ -20,7 +20,7 @@ const ROUNDS = Number(process.env['BENCH_BGP_ROUNDS'] ?? 2);
 const BIRD_ADDR = '127.0.9.21';
 const RECEIVER = '127.0.9.22';
 const dir = mkdtempSync(join(tmpdir(), 'calico-ts-bgp-bench-'));
-const bgpd = new URL('./bgpd.ts', import.meta.resolve('@calico-ts/bgp')).pathname;
+const bgpd = new URL('./bgpd.ts', import.meta.resolve('@calico-ts/bgp-agent')).pathname;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -96,7 +96,8 @@ async function startOurs(port: number, birdPort: number): Promise<Receiver> {
   return {
     name: 'calico-bgpd',
     pid: child.pid!,
-    count: async () => ((await callControl(control, 'status')) as { peers: PeerStatus[] }).peers[0]!.accepted,
+    count: async () =>
+      (await callControl<BgpdControlMethods, 'status'>(control, 'status')).peers[0]!.accepted,
     stop: () => kill(child),
   };
 }

@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', bgpd: 'src/bgpd.ts', 'agent/index': 'src/agent/index.ts' },
+  entry: ['src/index.ts'],
   format: ['esm'],
   target: 'node24',
   dts: true,

@@ -1,6 +1,31 @@
-/** @calico-ts/bgp: a BGP-4 speaker (codec, FSM, RIBs, policy) with no workspace dependencies. */
+/**
+ * @calico-ts/bgp: a BGP-4 speaker (codec, FSM, RIBs, policy), calico-bgpd's configuration and the
+ * control protocol, with no workspace dependencies.
+ */
 
-export { ControlError, callControl, DEFAULT_CONTROL_SOCKET } from './daemon/control.ts';
+export {
+  type BgpdConfig,
+  BgpdConfigError,
+  loadBgpdConfig,
+  validateBgpdConfig,
+} from './config/bgpd-config.ts';
+export {
+  type BgpdControlMethods,
+  type CallControlOptions,
+  ControlError,
+  type ControlFailure,
+  type ControlHandlers,
+  type ControlMethods,
+  type ControlRequest,
+  type ControlResponse,
+  type ControlServer,
+  callControl,
+  DEFAULT_BGPD_CONTROL_SOCKET,
+  type ReloadResult,
+  type RoutesQuery,
+  type ServeControlOptions,
+  serveControl,
+} from './control/control-protocol.ts';
 export { type Clock, ManualClock, systemClock, type TimerHandle } from './fsm/clock.ts';
 export {
   DEFAULT_TIMERS,
@@ -34,5 +59,6 @@ export {
 } from './rib/route-rules.ts';
 export { resolveCollision, Session, type SessionConfig, type SessionHandlers } from './session/session.ts';
 export { type ConnectOptions, type SocketOptions, SocketOptionsError } from './session/socket-options.ts';
-export * from './speaker.ts';
+export { BgpSpeaker } from './speaker/bgp-speaker.ts';
+export * from './speaker/types.ts';
 export * from './wire/index.ts';

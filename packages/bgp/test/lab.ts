@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { type BgpMessage, decodeMessage, MessageFramer } from '../src/index.ts';
+import { freePort } from './free-port.ts';
 
-export { freePort } from '../../../test-support/etcd.ts';
+export { freePort };
 
 const run = promisify(execFile);
 
@@ -128,7 +129,6 @@ export interface Gobgp {
 export async function startGobgp(dir: string, name: string, toml: string): Promise<Gobgp> {
   const conf = join(dir, `${name}.toml`);
   writeFileSync(conf, toml);
-  const { freePort } = await import('../../../test-support/etcd.ts');
   const apiPort = await freePort();
   const child: ChildProcess = spawn(
     'gobgpd',

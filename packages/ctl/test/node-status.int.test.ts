@@ -1,13 +1,21 @@
 /**
- * `calico node status` as users run it (the real program, node + type stripping) against a unix
- * control socket speaking the BGP agent's protocol; and with nothing listening.
+ * `calico node status` as users run it (the real program, node + type stripping) against real BGP
+ * agents: two lab nodes, a real etcd, one BgpAgent per node (its BGP sockets in the node's
+ * namespace, its control socket in a temp dir) peering over the node-to-node mesh. The CLI shows
+ * the session up while both run, and not up once the peer has gone; and says so when nothing
+ * answers on the socket.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BgpAgent } from '@calico-ts/bgp-agent';
+import { EtcdDatastore } from '@calico-ts/datastore';
+import { waitFor } from '@calico-ts/kernel';
+import { createLab, type EtcdProcess, type Lab, labNodeIpv4, startEtcd } from '@calico-ts/lab';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { command, describeWith, root } from '../../../test-support/requirements.ts';
+import { runPrefix } from '../../../test-support/run-id.ts';
 
 const CLI = new URL('../src/cli.ts', import.meta.url).pathname;
 
@@ -26,65 +34,78 @@ function calico(args: string[]): Promise<{ code: number | null; out: string; err
   });
 }
 
-describe('calico node status', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'calico-ts-node-status-'));
-  const socket = join(dir, 'bgp.ctl');
-  const requests: string[] = [];
-  let server: net.Server;
+const escaped = (ip: string) => ip.replaceAll('.', '\\.');
+
+describeWith([root(), command('etcd')], 'calico node status', () => {
+  const prefix = runPrefix('ns');
+  const dir = mkdtempSync(join(tmpdir(), `calico-ts-${prefix}-`));
+  const nodeName = (i: number) => `${prefix}-n${i}`;
+  const controlSocket = (i: number) => join(dir, `bgp-${i}.ctl`);
+  let lab: Lab;
+  let etcd: EtcdProcess;
+  let ds: EtcdDatastore;
+  const agents = new Map<number, BgpAgent>();
 
   beforeAll(async () => {
-    server = net.createServer((c) => {
-      c.setEncoding('utf8');
-      c.on('data', (d: string) => {
-        requests.push(d);
-        const since = new Date().toISOString();
-        c.end(
-          `${JSON.stringify({
-            ok: true,
-            status: {
-              peers: [
-                {
-                  address: '192.0.2.12',
-                  type: 'node-to-node mesh',
-                  family: 'ipv4',
-                  state: 'up',
-                  since,
-                  info: 'Established',
-                },
-                {
-                  address: '2001:db8::1',
-                  type: 'global',
-                  family: 'ipv6',
-                  state: 'start',
-                  since,
-                  info: 'Active',
-                },
-              ],
-            },
-          })}\n`,
-        );
+    lab = await createLab({ prefix, nodes: 2 });
+    etcd = await startEtcd({ dir: join(dir, 'etcd') });
+    ds = new EtcdDatastore({ endpoints: [etcd.endpoint] });
+    for (const i of [1, 2]) {
+      await ds.create('Node', {
+        metadata: { name: nodeName(i) },
+        spec: { bgp: { ipv4Address: `${labNodeIpv4(i)}/24` } },
       });
-    });
-    await new Promise<void>((r) => server.listen(socket, r));
-  });
+    }
+    for (const i of [1, 2]) {
+      const agent = new BgpAgent({
+        datastore: ds,
+        nodeName: nodeName(i),
+        netns: nodeName(i),
+        statusSocket: controlSocket(i),
+        connectRetryTime: 1,
+      });
+      agents.set(i, agent);
+      await agent.start();
+    }
+  }, 60_000);
 
   afterAll(async () => {
-    await new Promise<void>((r) => server.close(() => r()));
+    for (const agent of agents.values()) await agent.stop({ withdraw: true });
+    await ds?.close();
+    await etcd?.stop();
+    await lab?.teardown();
     rmSync(dir, { recursive: true, force: true });
-  });
+  }, 60_000);
 
-  it('asks the agent over its control socket and prints both families', async () => {
-    const r = await calico(['node', 'status', '--control', socket]);
+  it('shows the mesh session to the other node up, read from the agent’s control socket', async () => {
+    await waitFor(() => agents.get(1)!.status().peers[0]?.state === 'up', {
+      timeoutMs: 30_000,
+      what: 'the mesh session on node 1',
+    });
+    const r = await calico(['node', 'status', '--control', controlSocket(1)]);
+    expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    expect(requests).toEqual(['{"command":"status"}\n']);
     expect(r.out).toMatch(/^Calico process is running\.\n\nIPv4 BGP status\n\+-/);
     expect(r.out).toMatch(
-      /\| 192\.0\.2\.12 {3}\| node-to-node mesh \| up {4}\| \d\d:\d\d:\d\d \| Established \|/,
+      new RegExp(
+        `\\| ${escaped(labNodeIpv4(2))} +\\| node-to-node mesh \\| up +\\| \\d\\d:\\d\\d:\\d\\d \\| Established \\|`,
+      ),
     );
-    expect(r.out).toMatch(
-      /IPv6 BGP status\n\+-.*\n\| PEER ADDRESS \| PEER TYPE \| STATE \| {2}SINCE {3}\| {2}INFO {2}\|\n/,
-    );
-    expect(r.out).toContain('| 2001:db8::1  | global    | start | ');
+    expect(r.out).not.toContain(labNodeIpv4(1));
+    expect(r.out).toContain('IPv6 BGP status\nNo IPv6 peers found.\n');
+  });
+
+  it('shows the session not up once the other node’s agent has stopped', async () => {
+    await agents.get(2)!.stop({ withdraw: true });
+    await waitFor(() => agents.get(1)!.status().peers[0]?.state === 'start', {
+      timeoutMs: 30_000,
+      what: 'the mesh session on node 1 down',
+    });
+    const r = await calico(['node', 'status', '--control', controlSocket(1)]);
+    expect(r.code).toBe(0);
+    const row = r.out.split('\n').find((l) => l.includes(labNodeIpv4(2)));
+    expect(row).toMatch(/\| node-to-node mesh \| start \| \d\d:\d\d:\d\d \| (Idle|Connect|Active|OpenSent)/);
+    expect(row).not.toContain('Established');
   });
 
   it('says the process is not running (exit 1) when nothing answers', async () => {

@@ -1,4 +1,4 @@
-import { BgpAgent } from '@calico-ts/bgp/agent';
+import { BgpAgent } from '@calico-ts/bgp-agent';
 import type { BgpAgentFactory } from './calico-node.ts';
 
 /**

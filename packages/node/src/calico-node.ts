@@ -17,7 +17,7 @@ import { NodeMetrics, serveMetrics } from './metrics.ts';
 import { type StartupResult, startup } from './startup.ts';
 import { ipamTunnelAllocator } from './tunnel-allocator.ts';
 
-/** What calico-node needs from a BGP agent (the implementation lives in @calico-ts/bgp/agent). */
+/** What calico-node needs from a BGP agent (the implementation lives in @calico-ts/bgp-agent). */
 export interface BgpAgentLike {
   start(): Promise<void>;
   stop(): Promise<void>;

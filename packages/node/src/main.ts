@@ -107,7 +107,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   return stopped;
 }
 
-/** The BGP agent ships in @calico-ts/bgp/agent; loaded only when BGP is the networking backend. */
+/** The BGP agent ships in @calico-ts/bgp-agent; loaded only when BGP is the networking backend. */
 async function loadBgpAgent(statusSocket: string | undefined) {
   const { createBgpAgentFactory } = await import('./bgp-agent.ts');
   return createBgpAgentFactory(statusSocket ? { statusSocket } : {});

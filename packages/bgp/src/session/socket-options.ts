@@ -1,7 +1,7 @@
 /**
  * The hook for socket options Node cannot set itself (RFC 2385 TCP-MD5, TTL, RFC 5082 GTSM).
- * The core stays dependency-free; the daemon injects an implementation (koffi/libc, from
- * @calico-ts/kernel) when one is available.
+ * The speaker takes an implementation as a port and stays dependency-free; @calico-ts/bgp-agent
+ * supplies one built on libc (koffi) for calico-bgpd and the node agent.
  */
 import type { Server, Socket } from 'node:net';
 
