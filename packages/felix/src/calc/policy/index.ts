@@ -28,6 +28,8 @@ export {
   type RuleAction,
 } from './parsed-rule.ts';
 export {
+  type ActivePolicySet,
+  activePolicySet,
   type CompiledPolicy,
   type CompiledProfile,
   comparePolicies,
@@ -74,6 +76,8 @@ export {
   type EndpointPort,
   type IndexedItem,
   type IpsetDelta,
+  ipsetTypeOf,
+  memberFamily,
   SelectorIndex,
 } from './selector-index.ts';
 export {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PolicyCatalog } from './policy-catalog.ts';
+import { activePolicySet, PolicyCatalog } from './policy-catalog.ts';
 import { gnp, knp, namespaces, np, pod, profile, tier } from './policy-test-model.ts';
 
 const allow = [{ action: 'Allow' as const }];
@@ -169,5 +169,23 @@ describe('PolicyCatalog.resolve: which policies apply', () => {
       'all()',
     ]);
     expect(sets.find((s) => s.namedPort)?.namedPort).toEqual({ name: 'http', protocol: 'tcp' });
+  });
+});
+
+describe('activePolicySet', () => {
+  it('keeps only policies that select some endpoint, the profiles in use, and their IP sets', () => {
+    const catalog = PolicyCatalog.from({
+      profiles: namespaces({ x: {}, y: {} }),
+      networkPolicies: [
+        np('x', 'used', { ingress: [{ action: 'Allow', source: { selector: "pod == 'b'" } }] }),
+        np('y', 'unused', { ingress: [{ action: 'Allow', source: { selector: "pod == 'c'" } }] }),
+      ],
+    });
+    const active = activePolicySet([catalog.resolve(pod('x', 'a', '10.0.0.1'))]);
+    expect(active.policies.map((p) => p.key)).toEqual(['np/x/used']);
+    expect(active.profiles.map((p) => p.name)).toEqual(['kns.x']);
+    expect([...active.ipsets.values()].map((s) => s.selector.toString())).toEqual([
+      '(projectcalico.org/namespace == "x" && pod == "b")',
+    ]);
   });
 });

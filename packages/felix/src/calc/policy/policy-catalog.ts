@@ -379,3 +379,34 @@ export class PolicyCatalog {
     };
   }
 }
+
+export interface ActivePolicySet {
+  /** Policies in some endpoint's tiers: the ones that need chains. */
+  policies: CompiledPolicy[];
+  /** Profiles some endpoint uses. */
+  profiles: CompiledProfile[];
+  /** IP sets those policies and profiles refer to. */
+  ipsets: Map<string, IpsetSpec>;
+}
+
+/**
+ * What the dataplane must program for these endpoints (Felix's ActiveRulesCalculator): only
+ * policies that select at least one of them and profiles they use get chains, and only their
+ * IP sets are created.
+ */
+export function activePolicySet(resolutions: Iterable<ResolvedEndpointPolicy>): ActivePolicySet {
+  const policies = new Map<string, CompiledPolicy>();
+  const profiles = new Map<string, CompiledProfile>();
+  for (const r of resolutions) {
+    for (const direction of ['ingress', 'egress'] as const) {
+      for (const t of r.tiers[direction]) for (const p of t.policies) policies.set(p.key, p);
+    }
+    for (const p of r.profiles) profiles.set(p.name, p);
+  }
+  const ipsets = new Map<string, IpsetSpec>();
+  for (const p of [...policies.values(), ...profiles.values()])
+    for (const [id, s] of p.ipsets) ipsets.set(id, s);
+  const byKey = <T>(m: Map<string, T>) =>
+    [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
+  return { policies: byKey(policies), profiles: byKey(profiles), ipsets };
+}

@@ -1,7 +1,7 @@
 import { parseSelector } from '@calico-ts/datastore';
 import { describe, expect, it } from 'vitest';
 import { namedPortIpsetId } from './parsed-rule.ts';
-import { SelectorIndex } from './selector-index.ts';
+import { ipsetTypeOf, memberFamily, SelectorIndex } from './selector-index.ts';
 
 const set = (text: string) => {
   const selector = parseSelector(text);
@@ -127,5 +127,22 @@ describe('SelectorIndex', () => {
     expect(index.syncIpsets([a, b])).toEqual({ added: [a.id, b.id], removed: [] });
     expect(index.syncIpsets([b])).toEqual({ added: [], removed: [a.id] });
     expect(index.ipsetIds()).toEqual([b.id]);
+  });
+});
+
+describe('IP set families and types', () => {
+  it('splits members by family and types named-port sets as hash:ip,port', () => {
+    const s = parseSelector('all()');
+    const index = new SelectorIndex();
+    index.addIpset({ id: s.uniqueId, selector: s });
+    index.setItem('dual', { labels: {}, profiles: [], nets: ['10.0.0.1/32', 'fd00::1/128'] });
+    expect(index.members(s.uniqueId, 4)).toEqual(['10.0.0.1/32']);
+    expect(index.members(s.uniqueId, 6)).toEqual(['fd00::1/128']);
+    expect(memberFamily('10.0.0.1,tcp:80')).toBe(4);
+    expect(memberFamily('fd00::1,tcp:80')).toBe(6);
+    expect(ipsetTypeOf({ id: s.uniqueId, selector: s })).toBe('hash:net');
+    expect(ipsetTypeOf({ id: 'n:x', selector: s, namedPort: { name: 'http', protocol: 'tcp' } })).toBe(
+      'hash:ip,port',
+    );
   });
 });

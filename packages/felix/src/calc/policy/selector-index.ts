@@ -29,6 +29,16 @@ export interface IndexedItem {
   ports?: readonly EndpointPort[];
 }
 
+/** The kernel type of a policy IP set: addresses/networks, or address,protocol:port for named ports. */
+export function ipsetTypeOf(spec: IpsetSpec): 'hash:net' | 'hash:ip,port' {
+  return spec.namedPort ? 'hash:ip,port' : 'hash:net';
+}
+
+/** The IP family of a set member (`10.0.0.1/32`, `fd00::1/128`, `10.0.0.1,tcp:80`). */
+export function memberFamily(member: string): 4 | 6 {
+  return member.includes(':') && !/^[\d.]+,/.test(member) ? 6 : 4;
+}
+
 export interface IpsetDelta {
   id: string;
   added: string[];
@@ -143,9 +153,10 @@ export class SelectorIndex {
     return this.#sets.get(id)?.spec;
   }
 
-  /** Current members of a set, sorted; empty for an unknown set. */
-  members(id: string): string[] {
-    return [...(this.#sets.get(id)?.members.keys() ?? [])].sort();
+  /** Current members of a set, sorted; empty for an unknown set. Kernel sets are per family: pass one. */
+  members(id: string, family?: 4 | 6): string[] {
+    const all = [...(this.#sets.get(id)?.members.keys() ?? [])].sort();
+    return family === undefined ? all : all.filter((m) => memberFamily(m) === family);
   }
 
   /** The labels selectors see on an item (own labels over inherited ones). */
