@@ -4,6 +4,7 @@
  * per-node `node.<name>`, then what the host process passes in. The calc graph computes it; the
  * dataplane only reads it.
  */
+import { RouteProtocol, VXLAN_PORT, VXLAN_VNI, WORKLOAD_INTERFACE_PREFIX } from '@calico-ts/datastore';
 
 export interface PortSpec {
   protocol: 'tcp' | 'udp' | 'sctp';
@@ -11,8 +12,6 @@ export interface PortSpec {
   /** Restricts the failsafe to a peer network (FelixConfiguration `net`). */
   net?: string;
 }
-
-export type EncapsulationMode = 'Always' | 'CrossSubnet' | 'Never';
 
 export interface FelixConfig {
   /** Seconds between full route resyncs against the kernel; 0 disables. */
@@ -27,12 +26,12 @@ export interface FelixConfig {
   iptablesFilterAllowAction: 'Accept' | 'Return';
   chainInsertMode: 'Insert' | 'Append';
   iptablesMarkMask: number;
-  /** Linux route protocol for workload device routes and VXLAN routes (3 = RTPROT_BOOT). */
+  /** Linux route protocol for workload device routes and VXLAN routes (RouteProtocol.device). */
   deviceRouteProtocol: number;
   removeExternalRoutes: boolean;
   vxlanVNI: number;
   vxlanPort: number;
-  /** 0 = underlay MTU minus the VXLAN overhead (50). */
+  /** 0 = underlay MTU minus the VXLAN overhead (ENCAPSULATION_OVERHEAD.vxlan). */
   vxlanMTU: number;
   ipipMTU: number;
   /** Derived from pools unless set explicitly (Felix: `VXLANEnabled`/`IpInIpEnabled` unset). */
@@ -77,17 +76,17 @@ export function defaultFelixConfig(): FelixConfig {
     routeRefreshInterval: 90,
     iptablesRefreshInterval: 180,
     ipsetsRefreshInterval: 90,
-    interfacePrefix: 'cali',
+    interfacePrefix: WORKLOAD_INTERFACE_PREFIX,
     failsafeInboundHostPorts: DEFAULT_FAILSAFE_INBOUND.map((p) => ({ ...p })),
     failsafeOutboundHostPorts: DEFAULT_FAILSAFE_OUTBOUND.map((p) => ({ ...p })),
     defaultEndpointToHostAction: 'Drop',
     iptablesFilterAllowAction: 'Accept',
     chainInsertMode: 'Insert',
     iptablesMarkMask: 0xffff0000,
-    deviceRouteProtocol: 3,
+    deviceRouteProtocol: RouteProtocol.device,
     removeExternalRoutes: true,
-    vxlanVNI: 4096,
-    vxlanPort: 4789,
+    vxlanVNI: VXLAN_VNI,
+    vxlanPort: VXLAN_PORT,
     vxlanMTU: 0,
     ipipMTU: 0,
     vxlanEnabled: false,

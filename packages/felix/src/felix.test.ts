@@ -1,7 +1,6 @@
 import { type Datastore, keyFor, MemoryDatastore } from '@calico-ts/datastore';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CalcGraph } from './calc/calc-graph.ts';
-import { vtepMacForNode } from './calc/vtep-mac.ts';
 import { InternalDataplane } from './dataplane/internal-dataplane.ts';
 import { MemoryKernel } from './dataplane/memory-kernel.ts';
 import { Felix } from './felix.ts';
@@ -155,7 +154,8 @@ describe('Felix against an in-memory kernel', () => {
       protocol: 3,
     });
     const vx = kernel.linkByName('vxlan.calico')!;
-    expect(vx).toMatchObject({ mtu: 1450, mac: vtepMacForNode('node-a'), up: true });
+    // The VTEP MAC is 0x66 + SHA-1(nodename)[0:5]: SHA-1("node-a") = 0702c1cc60ff…, SHA-1("node-b") = 893a227aaca1….
+    expect(vx).toMatchObject({ mtu: 1450, mac: '66:07:02:c1:cc:60', up: true });
     expect(vx.vxlan).toMatchObject({
       vni: 4096,
       port: 4789,
@@ -164,18 +164,20 @@ describe('Felix against an in-memory kernel', () => {
       linkIndex: idx('eth0'),
     });
     expect(kernel.addresses.filter((a) => a.index === vx.index).map((a) => a.cidr)).toEqual(['10.65.0.1/32']);
-    expect(kernel.fdb).toEqual([{ dev: vx.index, mac: vtepMacForNode('node-b'), address: '192.0.2.12' }]);
+    expect(kernel.fdb).toEqual([{ dev: vx.index, mac: '66:89:3a:22:7a:ac', address: '192.0.2.12' }]);
     expect(kernel.neighbours).toEqual(
       expect.arrayContaining([
-        { dev: vx.index, address: '10.65.1.1', mac: vtepMacForNode('node-b') },
+        { dev: vx.index, address: '10.65.1.1', mac: '66:89:3a:22:7a:ac' },
         { dev: idx('cali1111'), address: '10.65.0.5', mac: 'aa:bb:cc:00:00:01' },
       ]),
     );
-    expect(kernel.sysctls.get('cali1111')).toMatchObject({
+    // The workload interface set shared with the CNI plugin; an IPv4-only endpoint gets no IPv6 keys.
+    expect(kernel.sysctls.get('cali1111')).toEqual({
       proxyArp: true,
+      proxyDelay: 0,
       forwarding: true,
       routeLocalnet: true,
-      proxyDelay: 0,
+      rpFilter: 1,
     });
     expect(kernel.forwarding.ipv4).toBe(true);
 

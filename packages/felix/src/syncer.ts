@@ -23,7 +23,10 @@ export interface SyncerCallbacks {
   onUpdates(updates: SyncerUpdate[]): void;
 }
 
-/** What Felix needs today; policy kinds join this list with the policy issue. */
+/**
+ * The kinds Felix watches: its configuration, pools, nodes, endpoints and IPAM blocks. No policy
+ * kind is watched, as no policy is enforced.
+ */
 export const FELIX_KINDS: readonly KindName[] = [
   'ClusterInformation',
   'FelixConfiguration',

@@ -1,17 +1,23 @@
-import { type AnyResource, type KindName, keyFor } from '@calico-ts/datastore';
+import {
+  type AnyResource,
+  formatIssues,
+  type KindName,
+  keyFor,
+  type ResourceOf,
+  validateResource,
+} from '@calico-ts/datastore';
 import { describe, expect, it } from 'vitest';
 import type { SyncerUpdate } from '../syncer.ts';
 import { CalcGraph } from './calc-graph.ts';
 import type { DataplaneUpdate } from './dataplane-update.ts';
 import { vtepMacForNode } from './vtep-mac.ts';
 
-function res(kind: string, name: string, spec: Record<string, unknown>, namespace?: string): AnyResource {
-  return {
-    apiVersion: 'projectcalico.org/v3',
-    kind,
-    metadata: { name, ...(namespace ? { namespace } : {}), resourceVersion: '1' },
-    spec,
-  };
+/** A resource as the datastore stores it: validated, with Calico's defaults filled in. */
+function res<K extends KindName>(kind: K, name: string, spec: unknown, namespace?: string): ResourceOf<K> {
+  const metadata = { name, ...(namespace ? { namespace } : {}), resourceVersion: '1' };
+  const result = validateResource(kind, { metadata, spec });
+  if (!result.ok) throw new Error(`test fixture ${kind} ${name} is invalid:\n${formatIssues(result.issues)}`);
+  return result.value;
 }
 
 function upd(kind: KindName, r: AnyResource, deleted = false): SyncerUpdate {
@@ -32,15 +38,23 @@ const node = (name: string, ip: string, vxlanAddr?: string, extra: Record<string
       ...extra,
     }),
   );
-const block = (cidr: string, host: string | undefined, extra: Record<string, unknown> = {}) =>
-  upd(
+/** A /26 block, optionally with addresses allocated to nodes (ordinal → the node using it). */
+const block = (cidr: string, host: string | undefined, usedBy: Record<number, string> = {}) => {
+  const nodes = [...new Set(Object.values(usedBy))];
+  const allocations = Array.from({ length: 64 }, (_, ord) =>
+    usedBy[ord] === undefined ? null : nodes.indexOf(usedBy[ord]),
+  );
+  return upd(
     'IPAMBlock',
     res('IPAMBlock', cidr.replaceAll('.', '-').replace('/', '-'), {
       cidr,
       ...(host ? { affinity: `host:${host}` } : {}),
-      ...extra,
+      allocations,
+      unallocated: allocations.flatMap((a, ord) => (a === null ? [ord] : [])),
+      attributes: nodes.map((node) => ({ secondary: { node } })),
     }),
   );
+};
 const wep = (name: string, nodeName: string, iface: string, ip: string) =>
   upd(
     'WorkloadEndpoint',
@@ -194,8 +208,10 @@ describe('CalcGraph', () => {
   });
 
   it('derives the VTEP MAC as 0x66 + SHA-1(nodename)[0:5] unless the node sets one', () => {
-    expect(vtepMacForNode('node-b')).toMatch(/^66(:[0-9a-f]{2}){5}$/);
-    expect(vtepMacForNode('node-b')).not.toBe(vtepMacForNode('node-c'));
+    // SHA-1("node-a") = 0702c1cc60ff9e13…, SHA-1("node-b") = 893a227aaca1e12a… (`printf %s node-a | sha1sum`).
+    expect(vtepMacForNode('node-a')).toBe('66:07:02:c1:cc:60');
+    expect(vtepMacForNode('node-b')).toBe('66:89:3a:22:7a:ac');
+    expect(model([run(vxlanCluster)]).vteps.get('node-b')).toMatchObject({ mac: '66:89:3a:22:7a:ac' });
     const m = model([
       run([node('node-b', '192.0.2.12/24', '10.65.1.1', { vxlanTunnelMACAddr: '66:AA:BB:CC:DD:EE' })]),
     ]);
@@ -293,21 +309,21 @@ describe('CalcGraph', () => {
         pool('vx', '10.65.0.0/16', { vxlanMode: 'Always' }),
         node('node-a', '192.0.2.11/24', '10.65.0.1'),
         node('node-c', '192.0.2.13/24', '10.65.2.1'),
-        block('10.65.0.0/26', 'node-a', {
-          allocations: [0, null, 1],
-          attributes: [{ secondary: { node: 'node-a' } }, { secondary: { node: 'node-c' } }],
-        }),
+        block('10.65.0.0/26', 'node-a', { 0: 'node-a', 2: 'node-c' }),
       ]),
     ]);
     expect(m.routes.get('10.65.0.2/32')).toMatchObject({ type: 'remoteWorkload', dstNodeName: 'node-c' });
     expect(m.routes.get('10.65.0.0/26')).toMatchObject({ type: 'localBlock' });
   });
 
-  it('treats an invalid resource as deleted', () => {
+  it('treats a resource it cannot use as deleted', () => {
     const g = new CalcGraph({ nodeName: 'node-a' });
-    g.onUpdates([pool('p', '10.65.0.0/16')]);
+    const good = pool('p', '10.65.0.0/16');
+    g.onUpdates([good]);
     g.flush();
-    g.onUpdates([pool('p', 'not-a-cidr')]);
+    // Written around the datastore's validation (another tool writing etcd directly).
+    const stored = res('IPPool', 'p', { cidr: '10.65.0.0/16' });
+    g.onUpdates([{ ...good, value: { ...stored, spec: { ...stored.spec, cidr: 'not-a-cidr' } } }]);
     const out = g.flush();
     expect(out).toContainEqual({ type: 'ipamPoolRemove', id: '10.65.0.0/16' });
     expect(out).toContainEqual({

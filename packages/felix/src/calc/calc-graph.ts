@@ -8,7 +8,18 @@
  * blocks when a node moves, everything when a pool or this node changes), so a resync of
  * thousands of objects costs one pass, not one per object.
  */
-import type { AnyResource, KindName } from '@calico-ts/datastore';
+import {
+  type AnyResource,
+  cidrContains,
+  cidrContainsIp,
+  encapsulatedBetween,
+  type FelixConfigurationSpec,
+  formatMaskedCidr,
+  isResourceOf,
+  type KindName,
+  parseCidr,
+  parseIp,
+} from '@calico-ts/datastore';
 import {
   configFromSpec,
   defaultFelixConfig,
@@ -16,7 +27,6 @@ import {
   type FelixConfigOverrides,
 } from '../config.ts';
 import type { SyncerUpdate, SyncStatus } from '../syncer.ts';
-import { cidrContains, cidrContainsIp, parseCidr } from './cidr.ts';
 import {
   type DataplaneUpdate,
   IPSET_ALL_HOSTS_NET,
@@ -33,6 +43,7 @@ import {
   blockView,
   type HostEndpointView,
   hostEndpointView,
+  ipFamilyOf,
   type NodeView,
   nodeView,
   type PoolView,
@@ -52,7 +63,7 @@ export class CalcGraph {
   readonly nodeName: string;
   readonly sequencer = new EventSequencer();
   #overrides: FelixConfigOverrides;
-  #felixConfigs = new Map<string, Record<string, unknown>>();
+  #felixConfigs = new Map<string, FelixConfigurationSpec>();
   #pools = new Map<string, PoolView>();
   #nodes = new Map<string, NodeView>();
   #blocks = new Map<string, BlockView>();
@@ -114,20 +125,21 @@ export class CalcGraph {
     }
     // Felix's EncapsulationResolver: unless configured, an encapsulation is on while any pool uses it.
     const pools = [...this.#pools.values()];
-    if (!vxlanSet) config.vxlanEnabled = pools.some((p) => p.vxlanMode !== 'Never');
-    if (!ipipSet) config.ipipEnabled = pools.some((p) => p.ipipMode !== 'Never');
+    if (!vxlanSet) config.vxlanEnabled = pools.some((p) => p.encapsulation.type === 'vxlan');
+    if (!ipipSet) config.ipipEnabled = pools.some((p) => p.encapsulation.type === 'ipip');
     return config;
   }
 
   #onUpdate(kind: KindName, key: string, value: AnyResource | null): void {
     switch (kind) {
       case 'FelixConfiguration':
-        if (value?.spec) this.#felixConfigs.set(nameFromKey(key), value.spec as Record<string, unknown>);
+        if (value && isResourceOf('FelixConfiguration', value))
+          this.#felixConfigs.set(nameFromKey(key), value.spec);
         else this.#felixConfigs.delete(nameFromKey(key));
         this.#configDirty = true;
         return;
       case 'IPPool': {
-        const pool = value ? poolView(value) : undefined;
+        const pool = value && isResourceOf('IPPool', value) ? poolView(value) : undefined;
         if (pool) this.#pools.set(key, pool);
         else if (!this.#pools.delete(key)) return;
         this.#configDirty = true;
@@ -136,7 +148,7 @@ export class CalcGraph {
         return;
       }
       case 'Node': {
-        const node = value ? nodeView(value) : undefined;
+        const node = value && isResourceOf('Node', value) ? nodeView(value) : undefined;
         const name = node?.name ?? this.#nodeNameForKey(key);
         if (name === undefined) return;
         if (node) this.#nodes.set(name, node);
@@ -149,7 +161,7 @@ export class CalcGraph {
       }
       case 'IPAMBlock': {
         const old = this.#blocks.get(key);
-        const block = value ? blockView(value) : undefined;
+        const block = value && isResourceOf('IPAMBlock', value) ? blockView(value) : undefined;
         if (old?.affineNode) this.#blocksByNode.get(old.affineNode)?.delete(key);
         if (block) {
           this.#blocks.set(key, block);
@@ -165,17 +177,20 @@ export class CalcGraph {
         return;
       }
       case 'WorkloadEndpoint':
-        this.#onWorkloadEndpoint(key, value ? workloadEndpointView(value) : undefined);
+        this.#onWorkloadEndpoint(
+          key,
+          value && isResourceOf('WorkloadEndpoint', value) ? workloadEndpointView(value) : undefined,
+        );
         return;
       case 'HostEndpoint': {
-        const hep = value ? hostEndpointView(value) : undefined;
+        const hep = value && isResourceOf('HostEndpoint', value) ? hostEndpointView(value) : undefined;
         if (hep && hep.node === this.nodeName) {
           this.#hostEndpoints.set(key, hep);
           this.sequencer.onHostEndpoint(hep.name, {
             name: hep.name,
             interfaceName: hep.interfaceName,
-            expectedIpv4Addrs: hep.expectedIPs.filter((ip) => !ip.includes(':')),
-            expectedIpv6Addrs: hep.expectedIPs.filter((ip) => ip.includes(':')),
+            expectedIpv4Addrs: hep.expectedIPs.filter((ip) => ipFamilyOf(ip) === 4),
+            expectedIpv6Addrs: hep.expectedIPs.filter((ip) => ipFamilyOf(ip) === 6),
             profileIds: hep.profiles,
             tiers: [],
           });
@@ -188,7 +203,7 @@ export class CalcGraph {
         return;
       }
       default:
-        // ClusterInformation and kinds for later issues (policy) are accepted and ignored here.
+        // ClusterInformation carries nothing the graph computes from; other kinds are not watched.
         return;
     }
   }
@@ -240,17 +255,17 @@ export class CalcGraph {
       const pools = [...this.#pools.values()];
       this.sequencer.onIpsetMembers(
         IPSET_ALL_POOLS,
-        pools.filter((p) => p.cidr.family === 4).map((p) => p.cidr.text),
+        pools.filter((p) => p.cidr.family === 4).map((p) => p.cidrText),
       );
       this.sequencer.onIpsetMembers(
         IPSET_MASQ_POOLS,
-        pools.filter((p) => p.cidr.family === 4 && p.natOutgoing).map((p) => p.cidr.text),
+        pools.filter((p) => p.cidr.family === 4 && p.natOutgoing).map((p) => p.cidrText),
       );
       const seen = new Set<string>();
       for (const p of pools) {
-        seen.add(p.cidr.text);
-        this.sequencer.onPool(p.cidr.text, {
-          cidr: p.cidr.text,
+        seen.add(p.cidrText);
+        this.sequencer.onPool(p.cidrText, {
+          cidr: p.cidrText,
           masquerade: p.natOutgoing,
           ipipMode: p.ipipMode,
           vxlanMode: p.vxlanMode,
@@ -280,7 +295,7 @@ export class CalcGraph {
           ? {
               hostname: name,
               ipv4Addr: node.ipv4Address,
-              ipv4Subnet: node.ipv4Subnet?.text,
+              ipv4Subnet: node.ipv4Subnet && formatMaskedCidr(node.ipv4Subnet),
               ipv6Addr: node.ipv6Address,
               asNumber: node.asNumber,
               ipv4IPIPTunnelAddr: node.ipv4IPIPTunnelAddr,
@@ -308,12 +323,11 @@ export class CalcGraph {
       const owner = block.affineNode;
       if (owner !== undefined) {
         const type = owner === this.nodeName ? 'localBlock' : 'remoteBlock';
-        routes.set(block.cidr.text, this.#route(type, block.cidr.text, owner));
+        routes.set(block.cidrText, this.#route(type, block.cidrText, owner));
       }
       for (const b of block.borrowed) {
         if (b.node === this.nodeName) continue;
-        const dst = `${b.ip}/${b.ip.includes(':') ? 128 : 32}`;
-        routes.set(dst, this.#route('remoteWorkload', dst, b.node));
+        routes.set(b.dst, this.#route('remoteWorkload', b.dst, b.node));
       }
     }
     this.#setRoutesFrom(`block:${key}`, routes);
@@ -328,16 +342,11 @@ export class CalcGraph {
     }
     const node = this.#nodes.get(nodeName);
     const me = this.#nodes.get(this.nodeName);
+    const nodeIp = node?.ipv4Address === undefined ? undefined : parseIp(node.ipv4Address);
     const sameSubnet =
-      node?.ipv4Address !== undefined &&
-      me?.ipv4Subnet !== undefined &&
-      cidrContainsIp(me.ipv4Subnet, node.ipv4Address);
-    let ipPoolType: PoolEncapsulation = 'none';
-    if (pool) {
-      const encap = (mode: string) => mode === 'Always' || (mode === 'CrossSubnet' && !sameSubnet);
-      if (pool.vxlanMode !== 'Never') ipPoolType = encap(pool.vxlanMode) ? 'vxlan' : 'none';
-      else if (pool.ipipMode !== 'Never') ipPoolType = encap(pool.ipipMode) ? 'ipip' : 'none';
-    }
+      nodeIp !== undefined && me?.ipv4Subnet !== undefined && cidrContainsIp(me.ipv4Subnet, nodeIp);
+    const ipPoolType: PoolEncapsulation =
+      pool && encapsulatedBetween(pool.encapsulation, sameSubnet) ? pool.encapsulation.type : 'none';
     return {
       type,
       dst,

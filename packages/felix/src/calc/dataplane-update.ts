@@ -3,6 +3,7 @@
  * `felixbackend.proto` messages. It is plain data: a dataplane (ours, or a recording sink in
  * tests) receives it in the order the EventSequencer guarantees.
  */
+import type { EncapsulationMode, EncapsulationType } from '@calico-ts/datastore';
 import type { FelixConfig } from '../config.ts';
 
 export type IpsetType = 'hash:net' | 'hash:ip' | 'hash:ip,port';
@@ -15,8 +16,9 @@ export interface WorkloadEndpointId {
 }
 
 /**
- * Ordered policy names that apply to one endpoint in one tier. Empty until policy enforcement
- * lands; the endpoint chains already render from it (see README "How policy plugs in").
+ * Ordered policy names that apply to one endpoint in one tier. The calc graph computes no active
+ * policies, so endpoints carry none; the endpoint chains already render from it (see README
+ * "How policy plugs in").
  */
 export interface TierInfo {
   name: string;
@@ -46,13 +48,14 @@ export interface HostEndpoint {
   tiers: TierInfo[];
 }
 
-export type PoolEncapsulation = 'none' | 'vxlan' | 'ipip';
+/** Which tunnel a route's traffic takes (the datastore's poolEncapsulation decides). */
+export type PoolEncapsulation = EncapsulationType;
 
 export interface IpamPool {
   cidr: string;
   masquerade: boolean;
-  ipipMode: 'Always' | 'CrossSubnet' | 'Never';
-  vxlanMode: 'Always' | 'CrossSubnet' | 'Never';
+  ipipMode: EncapsulationMode;
+  vxlanMode: EncapsulationMode;
   disabled: boolean;
 }
 
@@ -98,7 +101,8 @@ export type DataplaneUpdate =
   | { type: 'ipsetUpdate'; id: string; ipsetType: IpsetType; members: string[] }
   | { type: 'ipsetDeltaUpdate'; id: string; addedMembers: string[]; removedMembers: string[] }
   | { type: 'ipsetRemove'; id: string }
-  // Policy enforcement (later issue) adds: activePolicyUpdate/Remove, activeProfileUpdate/Remove.
+  // No active policy or profile messages: Felix's activePolicyUpdate/Remove and
+  // activeProfileUpdate/Remove have no counterpart here, as no policy is enforced.
   | { type: 'workloadEndpointUpdate'; id: WorkloadEndpointId; key: string; endpoint: WorkloadEndpoint }
   | { type: 'workloadEndpointRemove'; id: WorkloadEndpointId; key: string }
   | { type: 'hostEndpointUpdate'; id: string; endpoint: HostEndpoint }

@@ -1,15 +1,32 @@
 /**
- * The calc graph's validation filter (Felix's `ValidationFilter`): turns a stored resource into
- * the few typed fields the graph needs, or undefined when the resource cannot be used — which the
- * graph treats exactly like a deletion, so a bad object never reaches the dataplane.
+ * What the calc graph keeps of each stored resource: the few fields it needs, read from the typed
+ * model (the datastore validated and defaulted every object on write). A resource the graph
+ * cannot use (an address that does not parse, a deleted block, an endpoint without node or
+ * interface) gives undefined, which the graph treats exactly like a deletion, so it never reaches
+ * the dataplane.
  */
-import type { AnyResource } from '@calico-ts/datastore';
-import type { EncapsulationMode } from '../config.ts';
-import { addressOf, type Cidr, formatIp, parseCidr } from './cidr.ts';
+import {
+  type EncapsulationMode,
+  familyBits,
+  formatIp,
+  formatMaskedCidr,
+  type IPPoolEncapsulation,
+  type IpFamily,
+  maskedCidr,
+  type ParsedCidr,
+  parseCidr,
+  parseCidrOrIp,
+  parseIp,
+  poolEncapsulation,
+  type ResourceOf,
+} from '@calico-ts/datastore';
 
 export interface PoolView {
   name: string;
-  cidr: Cidr;
+  /** The pool's network (host bits clear) and its canonical text. */
+  cidr: ParsedCidr;
+  cidrText: string;
+  encapsulation: IPPoolEncapsulation;
   ipipMode: EncapsulationMode;
   vxlanMode: EncapsulationMode;
   natOutgoing: boolean;
@@ -20,8 +37,8 @@ export interface NodeView {
   name: string;
   /** Node IPv4 address without the prefix length. */
   ipv4Address: string | undefined;
-  /** The node's IPv4 subnet (from `spec.bgp.ipv4Address`), for CrossSubnet decisions. */
-  ipv4Subnet: Cidr | undefined;
+  /** The node's IPv4 subnet (from `spec.bgp.ipv4Address`, host bits clear), for CrossSubnet decisions. */
+  ipv4Subnet: ParsedCidr | undefined;
   ipv6Address: string | undefined;
   asNumber: number | undefined;
   ipv4IPIPTunnelAddr: string | undefined;
@@ -54,155 +71,144 @@ export interface HostEndpointView {
 }
 
 export interface BlockView {
-  cidr: Cidr;
+  /** The block's network and its canonical text. */
+  cidr: ParsedCidr;
+  cidrText: string;
   /** Node named by `affinity: host:<node>`; undefined for unaffine or non-host affinities. */
   affineNode: string | undefined;
-  /** Allocated addresses whose `node` attribute differs from the affine node (borrowed IPs). */
-  borrowed: { ip: string; node: string }[];
+  /** Allocated addresses (as /32 or /128) whose `node` attribute differs from the affine node. */
+  borrowed: { dst: string; node: string }[];
 }
 
-const MODES: readonly EncapsulationMode[] = ['Always', 'CrossSubnet', 'Never'];
-
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' && v !== '' ? v : undefined;
+/** Empty strings mean "not set", as in Calico's Go structs. */
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === '' ? undefined : v;
 }
 
-function strings(v: unknown): string[] {
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
-}
-
-function labelsOf(r: AnyResource): Record<string, string> {
-  return { ...(r.metadata.labels ?? {}) };
-}
-
-function spec(r: AnyResource): Record<string, unknown> {
-  return (r.spec ?? {}) as Record<string, unknown>;
-}
-
-function mode(v: unknown): EncapsulationMode | undefined {
-  if (v === undefined || v === null || v === '') return 'Never';
-  if (typeof v !== 'string') return undefined;
-  // Older IPPool spellings: `ipipMode: always` / `cross-subnet`.
-  const norm = v.replace('-', '').toLowerCase();
-  return MODES.find((m) => m.toLowerCase() === norm);
-}
-
-export function poolView(r: AnyResource): PoolView | undefined {
-  const s = spec(r);
-  const cidr = typeof s['cidr'] === 'string' ? parseCidr(s['cidr']) : undefined;
-  const ipipMode = mode(s['ipipMode']);
-  const vxlanMode = mode(s['vxlanMode']);
-  if (!cidr || !ipipMode || !vxlanMode) return undefined;
-  // Calico refuses pools with both encapsulations on; treat such an object as invalid.
-  if (ipipMode !== 'Never' && vxlanMode !== 'Never') return undefined;
+export function poolView(r: ResourceOf<'IPPool'>): PoolView | undefined {
+  const parsed = parseCidr(r.spec.cidr);
+  if (!parsed) return undefined;
+  const cidr = maskedCidr(parsed);
   return {
     name: r.metadata.name,
     cidr,
-    ipipMode,
-    vxlanMode,
-    natOutgoing: s['natOutgoing'] === true,
-    disabled: s['disabled'] === true,
+    cidrText: formatMaskedCidr(cidr),
+    encapsulation: poolEncapsulation(r.spec),
+    ipipMode: r.spec.ipipMode,
+    vxlanMode: r.spec.vxlanMode,
+    natOutgoing: r.spec.natOutgoing,
+    disabled: r.spec.disabled,
   };
 }
 
-export function nodeView(r: AnyResource): NodeView {
-  const s = spec(r);
-  const bgp = (s['bgp'] ?? {}) as Record<string, unknown>;
-  const v4 = str(bgp['ipv4Address']) ?? firstAddress(s['addresses'], 4);
-  const v6 = str(bgp['ipv6Address']) ?? firstAddress(s['addresses'], 6);
-  const asn = Number(bgp['asNumber']);
+export function nodeView(r: ResourceOf<'Node'>): NodeView {
+  const { spec } = r;
+  const v4 = nonEmpty(spec.bgp?.ipv4Address) ?? firstAddress(spec.addresses, 4);
+  const v6 = nonEmpty(spec.bgp?.ipv6Address) ?? firstAddress(spec.addresses, 6);
+  const subnet = v4 === undefined ? undefined : parseCidr(v4);
+  const asn = Number(spec.bgp?.asNumber);
   return {
     name: r.metadata.name,
-    ipv4Address: v4 ? addressOf(v4) : undefined,
-    ipv4Subnet: v4?.includes('/') ? parseCidr(v4) : undefined,
-    ipv6Address: v6 ? addressOf(v6) : undefined,
+    ipv4Address: addressOf(v4),
+    ipv4Subnet: subnet && maskedCidr(subnet),
+    ipv6Address: addressOf(v6),
     asNumber: Number.isInteger(asn) ? asn : undefined,
-    ipv4IPIPTunnelAddr: str(bgp['ipv4IPIPTunnelAddr']),
-    ipv4VXLANTunnelAddr: str(s['ipv4VXLANTunnelAddr']),
-    vxlanTunnelMACAddr: str(s['vxlanTunnelMACAddr']),
+    ipv4IPIPTunnelAddr: nonEmpty(spec.bgp?.ipv4IPIPTunnelAddr),
+    ipv4VXLANTunnelAddr: nonEmpty(spec.ipv4VXLANTunnelAddr),
+    vxlanTunnelMACAddr: nonEmpty(spec.vxlanTunnelMACAddr),
   };
 }
 
-function firstAddress(addresses: unknown, family: 4 | 6): string | undefined {
-  if (!Array.isArray(addresses)) return undefined;
-  for (const a of addresses) {
-    const addr = str((a as Record<string, unknown> | null)?.['address']);
-    if (addr && addr.includes(':') === (family === 6)) return addr;
-  }
-  return undefined;
+/** The address of `a.b.c.d/n` or of a bare address, in canonical text. */
+function addressOf(text: string | undefined): string | undefined {
+  const c = text === undefined ? undefined : parseCidrOrIp(text);
+  return c && formatIp(c.family, c.address);
 }
 
-export function workloadEndpointView(r: AnyResource): WorkloadEndpointView | undefined {
-  const s = spec(r);
-  const node = str(s['node']);
-  const interfaceName = str(s['interfaceName']);
+function firstAddress(
+  addresses: ResourceOf<'Node'>['spec']['addresses'],
+  family: IpFamily,
+): string | undefined {
+  return addresses?.find((a) => parseCidrOrIp(a.address)?.family === family)?.address;
+}
+
+export function workloadEndpointView(r: ResourceOf<'WorkloadEndpoint'>): WorkloadEndpointView | undefined {
+  const { spec } = r;
+  const node = nonEmpty(spec.node);
+  const interfaceName = nonEmpty(spec.interfaceName);
   if (!node || !interfaceName) return undefined;
-  const nets = strings(s['ipNetworks']).map((n) => parseCidr(n));
-  if (nets.some((n) => n === undefined)) return undefined;
+  const nets: ParsedCidr[] = [];
+  for (const text of spec.ipNetworks ?? []) {
+    const net = parseCidrOrIp(text);
+    if (!net) return undefined;
+    nets.push(maskedCidr(net));
+  }
   const ns = r.metadata.namespace ?? 'default';
   return {
     key: `${ns}/${r.metadata.name}`,
     node,
-    orchestrator: str(s['orchestrator']) ?? 'k8s',
-    workload: str(s['workload']) ?? str(s['pod']) ?? r.metadata.name,
-    endpoint: str(s['endpoint']) ?? 'eth0',
+    orchestrator: nonEmpty(spec.orchestrator) ?? 'k8s',
+    workload: nonEmpty(spec.workload) ?? nonEmpty(spec.pod) ?? r.metadata.name,
+    endpoint: nonEmpty(spec.endpoint) ?? 'eth0',
     interfaceName,
-    mac: str(s['mac'])?.toLowerCase(),
-    ipv4Nets: nets.filter((n) => n!.family === 4).map((n) => n!.text),
-    ipv6Nets: nets.filter((n) => n!.family === 6).map((n) => n!.text),
-    profiles: strings(s['profiles']),
-    labels: labelsOf(r),
+    mac: nonEmpty(spec.mac)?.toLowerCase(),
+    ipv4Nets: nets.filter((n) => n.family === 4).map(formatMaskedCidr),
+    ipv6Nets: nets.filter((n) => n.family === 6).map(formatMaskedCidr),
+    profiles: [...(spec.profiles ?? [])],
+    labels: { ...(r.metadata.labels ?? {}) },
   };
 }
 
-export function hostEndpointView(r: AnyResource): HostEndpointView | undefined {
-  const s = spec(r);
-  const node = str(s['node']);
+export function hostEndpointView(r: ResourceOf<'HostEndpoint'>): HostEndpointView | undefined {
+  const { spec } = r;
+  const node = nonEmpty(spec.node);
   if (!node) return undefined;
   return {
     name: r.metadata.name,
     node,
-    interfaceName: str(s['interfaceName']),
-    expectedIPs: strings(s['expectedIPs']),
-    profiles: strings(s['profiles']),
-    labels: labelsOf(r),
+    interfaceName: nonEmpty(spec.interfaceName),
+    expectedIPs: [...(spec.expectedIPs ?? [])],
+    profiles: [...(spec.profiles ?? [])],
+    labels: { ...(r.metadata.labels ?? {}) },
   };
 }
 
-export function blockView(r: AnyResource): BlockView | undefined {
-  const s = spec(r);
-  const cidr = typeof s['cidr'] === 'string' ? parseCidr(s['cidr']) : undefined;
-  if (!cidr || s['deleted'] === true) return undefined;
-  const affinity = str(s['affinity']);
+export function blockView(r: ResourceOf<'IPAMBlock'>): BlockView | undefined {
+  const parsed = parseCidr(r.spec.cidr);
+  if (!parsed || r.spec.deleted) return undefined;
+  const cidr = maskedCidr(parsed);
+  const affinity = nonEmpty(r.spec.affinity);
   const affineNode = affinity?.startsWith('host:') ? affinity.slice('host:'.length) : undefined;
-  return { cidr, affineNode, borrowed: borrowedAddresses(cidr, affineNode, s) };
+  return {
+    cidr,
+    cidrText: formatMaskedCidr(cidr),
+    affineNode,
+    borrowed: borrowedAddresses(r, cidr, affineNode),
+  };
 }
 
 /**
  * IPAM records which node an address was handed to in the allocation's attributes
  * (`secondary.node`); an address used on a node other than the block's owner is "borrowed" and
- * needs its own /32 route towards that node.
+ * needs its own host route towards that node.
  */
 function borrowedAddresses(
-  cidr: Cidr,
+  r: ResourceOf<'IPAMBlock'>,
+  cidr: ParsedCidr,
   affineNode: string | undefined,
-  s: Record<string, unknown>,
-): { ip: string; node: string }[] {
-  const allocations = s['allocations'];
-  const attributes = s['attributes'];
-  if (!Array.isArray(allocations) || !Array.isArray(attributes)) return [];
-  const out: { ip: string; node: string }[] = [];
-  allocations.forEach((attrIndex, ordinal) => {
-    if (typeof attrIndex !== 'number') return;
-    const attr = attributes[attrIndex] as Record<string, unknown> | undefined;
-    const secondary = (attr?.['secondary'] ?? attr?.['attrSecondary']) as Record<string, unknown> | undefined;
-    const node = str(secondary?.['node']);
+): { dst: string; node: string }[] {
+  const out: { dst: string; node: string }[] = [];
+  r.spec.allocations.forEach((attrIndex, ordinal) => {
+    if (attrIndex === null) return;
+    const node = nonEmpty(r.spec.attributes[attrIndex]?.secondary?.['node']);
     if (!node || node === affineNode) return;
-    out.push({ ip: addressAt(cidr, ordinal), node });
+    const address = formatIp(cidr.family, cidr.address + BigInt(ordinal));
+    out.push({ dst: `${address}/${familyBits(cidr.family)}`, node });
   });
   return out;
 }
 
-function addressAt(cidr: Cidr, ordinal: number): string {
-  return formatIp(cidr.family, cidr.network + BigInt(ordinal));
+/** The family of an address written in a resource, or undefined when it is not one. */
+export function ipFamilyOf(text: string): IpFamily | undefined {
+  return parseIp(text)?.family;
 }

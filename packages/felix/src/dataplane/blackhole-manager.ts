@@ -3,9 +3,10 @@
  * local block that no workload holds is dropped here instead of following the default route
  * back out (a routing loop with the upstream router). Workload /32s are more specific and win.
  */
+
+import { RouteProtocol } from '@calico-ts/datastore';
 import type { DataplaneUpdate } from '../calc/dataplane-update.ts';
 import type { ApplyContext, Manager } from './manager.ts';
-import { CALICO_ROUTE_PROTOCOL } from './route-table.ts';
 
 export class BlackholeManager implements Manager {
   readonly name = 'blackhole';
@@ -26,7 +27,7 @@ export class BlackholeManager implements Manager {
       'blackhole',
       [...this.#localBlocks]
         .sort()
-        .map((dst) => ({ dst, type: 'blackhole' as const, protocol: CALICO_ROUTE_PROTOCOL })),
+        .map((dst) => ({ dst, type: 'blackhole' as const, protocol: RouteProtocol.calico })),
     );
   }
 }

@@ -15,11 +15,11 @@ export const toWorkloadChain = (iface: string) => `cali-tw-${iface}`;
 export const fromWorkloadChain = (iface: string) => `cali-fw-${iface}`;
 
 /**
- * THE place policy plugs in. Today it allows everything, visibly; the policy issue replaces this
- * body with Felix's tier/policy/profile rendering (per tier: clear pass mark, jump to each
- * `cali-pi-`/`cali-po-` chain, return on accept, drop at end of tier; then profiles
- * `cali-pri-`/`cali-pro-`; final "Drop if no profiles matched"), driven by `endpoint.tiers`
- * and `endpoint.profileIds`.
+ * The one place an endpoint chain decides on policy. It allows everything, visibly (a commented
+ * accept mark). Enforcing policy means rendering Felix's tier/policy/profile stage here instead
+ * (per tier: clear pass mark, jump to each `cali-pi-`/`cali-po-` chain, return on accept, drop at
+ * end of tier; then profiles `cali-pri-`/`cali-pro-`; final "Drop if no profiles matched"), driven
+ * by `endpoint.tiers` and `endpoint.profileIds`.
  */
 export function policyStage(_direction: Direction, _endpoint: WorkloadEndpoint, marks: MarkBits): Rule[] {
   return [

@@ -3,6 +3,7 @@
  * if it is recreated), a device route and a permanent ARP/NDP entry for each workload address,
  * and the per-endpoint and dispatch chains.
  */
+import { workloadInterfaceSysctls } from '@calico-ts/datastore';
 import type { DataplaneUpdate, WorkloadEndpoint } from '../calc/dataplane-update.ts';
 import type { FelixConfig } from '../config.ts';
 import type { Chain, TableName } from './chains.ts';
@@ -64,25 +65,10 @@ export class EndpointManager implements Manager {
   }
 
   #configureInterface(ctx: ApplyContext, ep: WorkloadEndpoint): void {
-    // IPv4: proxy ARP answers the pod's ARP for its gateway 169.254.1.1; forwarding lets the host
-    // route its traffic; route_localnet allows 127.0.0.0/8 DNAT (node-local services).
-    ctx.kernel.setInterfaceSysctls(ep.name, {
-      proxyArp: true,
-      forwarding: true,
-      routeLocalnet: true,
-      rpFilter: 1,
-      proxyDelay: 0,
-    });
-    try {
-      ctx.kernel.setInterfaceSysctls(ep.name, {
-        acceptRa: 0,
-        ...(ep.ipv6Nets.length > 0 ? { proxyNdp: true, ipv6Forwarding: true } : {}),
-      });
-    } catch (err) {
-      // IPv6 disabled on the host: its /proc/sys/net/ipv6 keys do not exist.
-      if (ep.ipv6Nets.length > 0) throw err;
-      ctx.log.debug({ err, iface: ep.name }, 'IPv6 sysctls unavailable');
-    }
+    // The same set the CNI plugin wrote when it made the veth (proxy ARP for the pod's gateway,
+    // forwarding, route_localnet, strict rp_filter; the IPv6 set with IPv6 addresses), written
+    // again in case the interface was made or changed by someone else.
+    ctx.kernel.setInterfaceSysctls(ep.name, workloadInterfaceSysctls({ ipv6: ep.ipv6Nets.length > 0 }));
     ctx.log.info({ iface: ep.name }, 'configured workload interface');
   }
 

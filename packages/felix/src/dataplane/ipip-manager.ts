@@ -1,17 +1,15 @@
 /**
- * IPIP (ipip_mgr.go, calico-internals §3.8): `tunl0` carries this node's IPIP tunnel address,
- * and remote blocks in IPIP pools are routed `via <node IP> dev tunl0 onlink proto 80`. Where
- * the kernel has no ipip module the device cannot exist; that is reported once as a clear error
- * and the rest of the dataplane carries on.
+ * IPIP (ipip_mgr.go, calico-internals §3.8): the IPIP device (`tunl0`) carries this node's IPIP
+ * tunnel address, and remote blocks in IPIP pools are routed `via <node IP> dev tunl0 onlink`
+ * with Calico's route protocol. Where the kernel has no ipip module the device cannot exist;
+ * that is reported once as a clear error and the rest of the dataplane carries on.
  */
+import { ENCAPSULATION_OVERHEAD, IPIP_DEVICE, RouteProtocol } from '@calico-ts/datastore';
 import { isKernelError, type Link } from '@calico-ts/kernel';
 import type { DataplaneUpdate } from '../calc/dataplane-update.ts';
 import { ClusterState } from './cluster-state.ts';
 import type { ApplyContext, Manager } from './manager.ts';
-import { CALICO_ROUTE_PROTOCOL, type DesiredRoute } from './route-table.ts';
-import { IPIP_DEVICE } from './static-chains.ts';
-
-export const IPIP_OVERHEAD = 20;
+import type { DesiredRoute } from './route-table.ts';
 
 export class IpipUnavailableError extends Error {
   override readonly name = 'IpipUnavailableError';
@@ -49,7 +47,7 @@ export class IpipManager implements Manager {
         gateway: r.dstNodeIp,
         dev: IPIP_DEVICE,
         onlink: true,
-        protocol: CALICO_ROUTE_PROTOCOL,
+        protocol: RouteProtocol.calico,
       });
     }
     return out;
@@ -96,7 +94,8 @@ export class IpipManager implements Manager {
           ctx.addresses.some((a) => a.index === l.index && a.address === me.ipv4Addr),
         )?.mtu
       : undefined;
-    const mtu = ctx.config.ipipMTU > 0 ? ctx.config.ipipMTU : (parentMtu ?? 1500) - IPIP_OVERHEAD;
+    const mtu =
+      ctx.config.ipipMTU > 0 ? ctx.config.ipipMTU : (parentMtu ?? 1500) - ENCAPSULATION_OVERHEAD.ipip;
     if (link.mtu !== mtu || !link.up) await ctx.kernel.netlink.setLink(IPIP_DEVICE, { mtu, up: true });
     const want = me?.ipv4IPIPTunnelAddr ? `${me.ipv4IPIPTunnelAddr}/32` : undefined;
     const have = await ctx.kernel.netlink.listAddresses({ dev: link.index, family: 4 });

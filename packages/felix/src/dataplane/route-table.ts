@@ -2,16 +2,15 @@
  * The main routing table as Felix owns it (routetable/route_table.go + ownership policy,
  * calico-internals §3.7): managers declare the routes and permanent neighbours they want, per
  * source; apply() diffs them against the kernel and replaces what differs, and removes routes
- * we own that nobody wants any more. We own a route when its protocol is Calico's (80), or it
- * sits on a workload interface, `vxlan.calico` or `tunl0` — never kernel-made routes (proto 2).
+ * we own that nobody wants any more. We own a route when its protocol is Calico's
+ * (RouteProtocol.calico), or it sits on a workload interface, the VXLAN or the IPIP device —
+ * never kernel-made routes (RouteProtocol.kernel).
  */
+import { IPIP_DEVICE, RouteProtocol, VXLAN_DEVICE, WORKLOAD_INTERFACE_PREFIX } from '@calico-ts/datastore';
 import type { Link, Neighbour, Route } from '@calico-ts/kernel';
 import type { Logger } from '../logger.ts';
 import type { DataplaneKernel } from './kernel-port.ts';
-import { IPIP_DEVICE, VXLAN_DEVICE } from './static-chains.ts';
 
-export const CALICO_ROUTE_PROTOCOL = 80;
-const KERNEL_ROUTE_PROTOCOL = 2;
 const SCOPE_LINK = 253;
 
 export interface DesiredRoute {
@@ -44,7 +43,7 @@ export class RouteTable {
   #routes = new Map<string, DesiredRoute[]>();
   #neighbours = new Map<string, DesiredNeighbour[]>();
   #dirty = true;
-  #interfacePrefixes: string[] = ['cali'];
+  #interfacePrefixes: string[] = [WORKLOAD_INTERFACE_PREFIX];
   programmed = 0;
 
   setInterfacePrefixes(prefixes: string[]): void {
@@ -73,8 +72,8 @@ export class RouteTable {
   }
 
   #owned(route: Route, devName: string | undefined): boolean {
-    if (route.protocol === KERNEL_ROUTE_PROTOCOL) return false;
-    if (route.protocol === CALICO_ROUTE_PROTOCOL) return true;
+    if (route.protocol === RouteProtocol.kernel) return false;
+    if (route.protocol === RouteProtocol.calico) return true;
     if (devName === undefined) return false;
     if (devName === VXLAN_DEVICE || devName === IPIP_DEVICE) return true;
     return this.#interfacePrefixes.some((p) => devName.startsWith(p));

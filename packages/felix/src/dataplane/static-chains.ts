@@ -4,6 +4,7 @@
  * chains hooked from the kernel's chains, endpoint dispatch that fails closed, and empty
  * host-endpoint chains that host-endpoint policy will fill.
  */
+import { IPIP_DEVICE, VXLAN_DEVICE } from '@calico-ts/datastore';
 import type { FelixConfig, PortSpec } from '../config.ts';
 import type { Chain, Hook, Rule, TableName } from './chains.ts';
 import { hex, type MarkBits } from './mark-bits.ts';
@@ -12,9 +13,6 @@ export interface TableContent {
   chains: Chain[];
   hooks: Hook[];
 }
-
-export const VXLAN_DEVICE = 'vxlan.calico';
-export const IPIP_DEVICE = 'tunl0';
 
 export const IPSET_PREFIX = 'cali40';
 

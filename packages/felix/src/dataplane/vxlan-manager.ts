@@ -1,21 +1,25 @@
 /**
- * VXLAN (vxlan_mgr.go, vxlanfdb, calico-internals §3.8): the `vxlan.calico` device on this node
- * (VNI 4096, UDP 4789, learning off, source = node IP, parent = the NIC holding the node IP),
+ * VXLAN (vxlan_mgr.go, vxlanfdb, calico-internals §3.8): the VXLAN device on this node
+ * (`vxlan.calico`, VNI and UDP port from the configuration, learning off, source = node IP,
+ * parent = the NIC holding the node IP),
  * and for every remote VTEP a permanent ARP entry (tunnel IP → VTEP MAC) and an FDB entry
  * (VTEP MAC → node IP), so the kernel never has to learn or flood; remote blocks are routed
  * `via <remote tunnel IP> dev vxlan.calico onlink`. In CrossSubnet pools, nodes on our own
  * subnet are reached directly over the parent NIC instead.
  */
+import {
+  cidrContains,
+  ENCAPSULATION_OVERHEAD,
+  parseCidr,
+  poolEncapsulation,
+  RouteProtocol,
+  VXLAN_DEVICE,
+} from '@calico-ts/datastore';
 import type { Link } from '@calico-ts/kernel';
-import { cidrContains, parseCidr } from '../calc/cidr.ts';
 import type { DataplaneUpdate, Vtep } from '../calc/dataplane-update.ts';
 import { ClusterState } from './cluster-state.ts';
 import type { ApplyContext, Manager } from './manager.ts';
-import { CALICO_ROUTE_PROTOCOL, type DesiredNeighbour, type DesiredRoute } from './route-table.ts';
-import { VXLAN_DEVICE } from './static-chains.ts';
-
-/** Outer IPv4 (20) + UDP (8) + VXLAN (8) + inner Ethernet (14). */
-export const VXLAN_OVERHEAD = 50;
+import type { DesiredNeighbour, DesiredRoute } from './route-table.ts';
 
 export class VxlanManager implements Manager {
   readonly name = 'vxlan';
@@ -55,7 +59,7 @@ export class VxlanManager implements Manager {
 
     const parent = this.#parent(ctx, me.parentDeviceIp);
     if (!parent) throw new Error(`VXLAN: no interface holds the node address ${me.parentDeviceIp}`);
-    const mtu = config.vxlanMTU > 0 ? config.vxlanMTU : parent.mtu - VXLAN_OVERHEAD;
+    const mtu = config.vxlanMTU > 0 ? config.vxlanMTU : parent.mtu - ENCAPSULATION_OVERHEAD.vxlan;
     const device = await this.#ensureDevice(ctx, existing, parent, me, mtu);
     links.set(VXLAN_DEVICE, device);
     await this.#ensureAddress(ctx, device, `${me.ipv4Addr}/32`);
@@ -92,7 +96,7 @@ export class VxlanManager implements Manager {
           type: 'unicast',
           gateway: r.dstNodeIp,
           dev: parent.name,
-          protocol: CALICO_ROUTE_PROTOCOL,
+          protocol: RouteProtocol.calico,
         });
       }
     }
@@ -104,7 +108,9 @@ export class VxlanManager implements Manager {
     if (!c) return false;
     for (const p of this.#state.pools.values()) {
       const pc = parseCidr(p.cidr);
-      if (pc && p.vxlanMode === 'CrossSubnet' && cidrContains(pc, c)) return true;
+      const encapsulation = poolEncapsulation(p);
+      if (pc && encapsulation.type === 'vxlan' && encapsulation.mode === 'CrossSubnet' && cidrContains(pc, c))
+        return true;
     }
     return false;
   }
@@ -137,7 +143,10 @@ export class VxlanManager implements Manager {
     let link = existing;
     if (existing && !fits) {
       // VNI, port, source and parent cannot be changed in place.
-      ctx.log.info({ have: existing.vxlan }, 'recreating vxlan.calico with new parameters');
+      ctx.log.info(
+        { have: existing.vxlan, device: VXLAN_DEVICE },
+        'recreating the VXLAN device with new parameters',
+      );
       await kernel.netlink.deleteLink(VXLAN_DEVICE, { ifExists: true });
       link = undefined;
     }
@@ -152,7 +161,10 @@ export class VxlanManager implements Manager {
         mtu,
         mac: me.mac,
       });
-      ctx.log.info({ vni: config.vxlanVNI, parent: parent.name, mtu }, 'created vxlan.calico');
+      ctx.log.info(
+        { device: VXLAN_DEVICE, vni: config.vxlanVNI, parent: parent.name, mtu },
+        'created the VXLAN device',
+      );
     }
     if (link.mtu !== mtu || link.mac?.toLowerCase() !== me.mac || !link.up) {
       await kernel.netlink.setLink(VXLAN_DEVICE, { mtu, mac: me.mac, up: true });
