@@ -45,7 +45,9 @@ export {
   type PolicyCatalogInput,
   type PolicyEndpoint,
   type ResolvedEndpointPolicy,
+  type ResolvedHostEndpointPolicy,
   type ResolvedTier,
+  type TierList,
   type TierView,
 } from './policy-catalog.ts';
 export {

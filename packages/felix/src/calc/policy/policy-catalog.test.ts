@@ -189,3 +189,35 @@ describe('activePolicySet', () => {
     ]);
   });
 });
+
+describe('PolicyCatalog.resolveHostEndpoint', () => {
+  it('keeps doNotTrack and preDNAT policies in their own Pass-ending tier lists, applyOnForward in forward', () => {
+    const catalog = PolicyCatalog.from({
+      globalNetworkPolicies: [
+        gnp('untracked', {
+          selector: "role == 'edge'",
+          doNotTrack: true,
+          applyOnForward: true,
+          ingress: allow,
+          egress: allow,
+        }),
+        gnp('pre', {
+          selector: "role == 'edge'",
+          preDNAT: true,
+          applyOnForward: true,
+          ingress: [{ action: 'Deny' }],
+        }),
+        gnp('fwd', { selector: "role == 'edge'", applyOnForward: true, ingress: allow }),
+        gnp('host', { selector: "role == 'edge'", ingress: allow }),
+      ],
+    });
+    const r = catalog.resolveHostEndpoint({ namespace: undefined, labels: { role: 'edge' }, profiles: [] });
+    expect(names(r.tiers.ingress)).toEqual([['default', ['gnp/fwd', 'gnp/host']]]);
+    expect(names(r.untracked.tiers.ingress)).toEqual([['default', ['gnp/untracked']]]);
+    expect(r.untracked.tiers.ingress[0]!.defaultAction).toBe('Pass');
+    expect(names(r.untracked.tiers.egress)).toEqual([['default', ['gnp/untracked']]]);
+    expect(names(r.preDNAT.tiers.ingress)).toEqual([['default', ['gnp/pre']]]);
+    expect(r.preDNAT.tiers.egress).toEqual([]);
+    expect(names(r.forward.tiers.ingress)).toEqual([['default', ['gnp/fwd']]]);
+  });
+});

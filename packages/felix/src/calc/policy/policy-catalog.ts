@@ -42,6 +42,8 @@ export interface CompiledPolicy {
   /** preDNAT / doNotTrack policies only act on host endpoints and never join the normal tiers. */
   preDNAT: boolean;
   doNotTrack: boolean;
+  /** Also applies to traffic a host endpoint forwards (always true for namespaced policies). */
+  applyOnForward: boolean;
   ipsets: ReadonlyMap<string, IpsetSpec>;
 }
 
@@ -68,7 +70,11 @@ function compile(
   calicoName: string,
   spec: PolicySpecFields,
   selectorText: string,
-  extras: { preDNAT?: boolean | undefined; doNotTrack?: boolean | undefined },
+  extras: {
+    preDNAT?: boolean | undefined;
+    doNotTrack?: boolean | undefined;
+    applyOnForward?: boolean | undefined;
+  },
 ): CompiledPolicy {
   const ipsets = new Map<string, IpsetSpec>();
   const ingress = spec.ingress ?? [];
@@ -92,6 +98,7 @@ function compile(
     sourceRules: { ingress, egress },
     preDNAT: extras.preDNAT === true,
     doNotTrack: extras.doNotTrack === true,
+    applyOnForward: extras.applyOnForward === true,
     ipsets,
   };
 }
@@ -103,7 +110,9 @@ export function compileNetworkPolicy(policy: ResourceOf<'NetworkPolicy'>): Compi
   const id: PolicyId = name.startsWith(K8S_NETWORK_POLICY_NAME_PREFIX)
     ? { kind: 'KubernetesNetworkPolicy', namespace, name: name.slice(K8S_NETWORK_POLICY_NAME_PREFIX.length) }
     : { kind: 'NetworkPolicy', namespace, name };
-  return compile(id, name, policy.spec, networkPolicySelectorText(namespace, policy.spec), {});
+  return compile(id, name, policy.spec, networkPolicySelectorText(namespace, policy.spec), {
+    applyOnForward: true,
+  });
 }
 
 export function compileGlobalNetworkPolicy(policy: ResourceOf<'GlobalNetworkPolicy'>): CompiledPolicy {
@@ -192,16 +201,26 @@ export interface ResolvedTier {
   policies: CompiledPolicy[];
 }
 
-export interface ResolvedEndpointPolicy {
-  /** The labels the policies were matched against. */
-  labels: Readonly<Record<string, string>>;
+/** Ordered tiers per direction. */
+export interface TierList {
   /** Only tiers with at least one applicable policy: the others are skipped entirely. */
   tiers: Readonly<Record<PolicyDirection, readonly ResolvedTier[]>>;
   /** Every tier with a policy selecting the endpoint (either direction), in tier order. */
   tierOrder: readonly string[];
+}
+
+export interface ResolvedEndpointPolicy extends TierList {
+  /** The labels the policies were matched against. */
+  labels: Readonly<Record<string, string>>;
   /** Known profiles in the endpoint's order; unknown names are listed in `missingProfiles`. */
   profiles: readonly CompiledProfile[];
   missingProfiles: readonly string[];
+}
+
+export interface ResolvedHostEndpointPolicy extends ResolvedEndpointPolicy {
+  untracked: TierList;
+  preDNAT: TierList;
+  forward: TierList;
 }
 
 function compareOptionalOrder(a: number | undefined, b: number | undefined): number {
@@ -350,19 +369,7 @@ export class PolicyCatalog {
   resolve(endpoint: PolicyEndpoint): ResolvedEndpointPolicy {
     const profileNames = endpointProfiles(endpoint);
     const labels = effectiveLabels(endpointOwnLabels(endpoint), profileNames, this.profileLabels);
-    const byTier = new Map<string, CompiledPolicy[]>();
-    for (const p of this.policiesSelecting(labels)) {
-      if (p.preDNAT || p.doNotTrack) continue;
-      const list = byTier.get(p.tier) ?? [];
-      list.push(p);
-      byTier.set(p.tier, list);
-    }
-    const tierViews = [...byTier.keys()].map((n) => this.tier(n)).sort(compareTiers);
-    const forDirection = (direction: PolicyDirection): ResolvedTier[] =>
-      tierViews.flatMap((t) => {
-        const policies = (byTier.get(t.name) ?? []).filter((p) => p.governs[direction]).sort(comparePolicies);
-        return policies.length > 0 ? [{ name: t.name, defaultAction: t.defaultAction, policies }] : [];
-      });
+    const selecting = this.policiesSelecting(labels);
     const profiles: CompiledProfile[] = [];
     const missingProfiles: string[] = [];
     for (const name of profileNames) {
@@ -372,10 +379,54 @@ export class PolicyCatalog {
     }
     return {
       labels,
-      tiers: { ingress: forDirection('ingress'), egress: forDirection('egress') },
-      tierOrder: tierViews.map((t) => t.name),
+      ...this.#tierList(selecting.filter((p) => !p.preDNAT && !p.doNotTrack)),
       profiles,
       missingProfiles,
+    };
+  }
+
+  /**
+   * A host endpoint's resolution: the normal tiers (for traffic to and from the host), plus the
+   * tier lists Felix renders only for host endpoints (event_sequencer.go
+   * `tierInfoToProtoTierInfo`): untracked (doNotTrack, raw table), preDNAT (mangle, ingress
+   * only) — both ending in Pass so normal policy still runs — and forward (applyOnForward
+   * policies, for traffic the host forwards).
+   */
+  resolveHostEndpoint(endpoint: PolicyEndpoint): ResolvedHostEndpointPolicy {
+    const resolved = this.resolve(endpoint);
+    const selecting = this.policiesSelecting(resolved.labels);
+    return {
+      ...resolved,
+      untracked: this.#tierList(
+        selecting.filter((p) => p.doNotTrack),
+        'Pass',
+      ),
+      preDNAT: this.#tierList(
+        selecting.filter((p) => p.preDNAT),
+        'Pass',
+      ),
+      forward: this.#tierList(selecting.filter((p) => p.applyOnForward && !p.preDNAT && !p.doNotTrack)),
+    };
+  }
+
+  #tierList(policies: readonly CompiledPolicy[], defaultAction?: 'Pass'): TierList {
+    const byTier = new Map<string, CompiledPolicy[]>();
+    for (const p of policies) {
+      const list = byTier.get(p.tier) ?? [];
+      list.push(p);
+      byTier.set(p.tier, list);
+    }
+    const tierViews = [...byTier.keys()].map((n) => this.tier(n)).sort(compareTiers);
+    const forDirection = (direction: PolicyDirection): ResolvedTier[] =>
+      tierViews.flatMap((t) => {
+        const list = (byTier.get(t.name) ?? []).filter((p) => p.governs[direction]).sort(comparePolicies);
+        return list.length > 0
+          ? [{ name: t.name, defaultAction: defaultAction ?? t.defaultAction, policies: list }]
+          : [];
+      });
+    return {
+      tiers: { ingress: forDirection('ingress'), egress: forDirection('egress') },
+      tierOrder: tierViews.map((t) => t.name),
     };
   }
 }

@@ -9,14 +9,14 @@
 import type { Rule } from '../../dataplane/chains.ts';
 import { hex, type MarkBits } from '../../dataplane/mark-bits.ts';
 import type { TierInfo } from '../dataplane-update.ts';
-import type { ResolvedEndpointPolicy } from './policy-catalog.ts';
+import type { ResolvedEndpointPolicy, TierList } from './policy-catalog.ts';
 import { type PolicyDirection, policyChainName, profileChainName } from './policy-id.ts';
 
 /**
  * The endpoint's resolved tiers in the intent stream's form: one TierInfo per tier that applies
  * in either direction, its policies named by policy key (`np/<ns>/<name>`…).
  */
-export function tierInfos(resolved: ResolvedEndpointPolicy): TierInfo[] {
+export function tierInfos(resolved: TierList): TierInfo[] {
   const tiers = new Map<string, TierInfo>();
   for (const direction of ['ingress', 'egress'] as const) {
     for (const t of resolved.tiers[direction]) {
