@@ -3,7 +3,7 @@
  * temporary one unless given), client and peer URLs on free loopback ports (etcd 3.4 has no usable
  * unix-socket URL form) or on an address inside a network namespace, stopped by pid.
  */
-import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
@@ -44,10 +44,11 @@ export interface StartEtcdOptions {
   /** With `netns`: the loopback port of the relay (default 0 = any free port). */
   relayPort?: number;
   /**
-   * `capture` (default): keep etcd's output to explain a failed start. `inherit`: etcd's stderr
-   * goes to ours (a long-running lab, where the user should see etcd's errors).
+   * `capture` (default): keep etcd's output to explain a failed start. `forward`: also copy etcd's
+   * stderr to ours while it runs (a long-running lab, where the user should see etcd's errors),
+   * but not the chatter of its own shutdown.
    */
-  output?: 'capture' | 'inherit';
+  output?: 'capture' | 'forward';
   /** How long to wait for /health (default 20 s). */
   timeoutMs?: number;
 }
@@ -83,9 +84,11 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdPro
   const timeoutMs = options.timeoutMs ?? 20_000;
   let child: ChildProcess | undefined;
   let output = '';
+  let stopping = false;
 
   const start = async (): Promise<void> => {
     output = '';
+    stopping = false;
     const argv = [
       '--name',
       name,
@@ -107,15 +110,18 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdPro
       '--log-level',
       'error',
     ];
-    const stdio: StdioOptions =
-      options.output === 'inherit' ? ['ignore', 'ignore', 'inherit'] : ['ignore', 'pipe', 'pipe'];
     // `ip netns exec` execs etcd, so the child's pid is etcd's.
     child =
       netns !== undefined
-        ? spawn('ip', ['netns', 'exec', netns, 'etcd', ...argv], { stdio })
-        : spawn('etcd', argv, { stdio });
-    child.stdout?.on('data', (d) => (output += d));
-    child.stderr?.on('data', (d) => (output += d));
+        ? spawn('ip', ['netns', 'exec', netns, 'etcd', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
+        : spawn('etcd', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The tail is enough to explain a failed start; a long-running lab must not grow without bound.
+    const keep = (d: Buffer) => (output = (output + d.toString()).slice(-65_536));
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', (d: Buffer) => {
+      keep(d);
+      if (options.output === 'forward' && !stopping) process.stderr.write(d);
+    });
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (child.exitCode !== null)
@@ -129,6 +135,7 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdPro
   const signal = async (sig: NodeJS.Signals, graceMs?: number): Promise<void> => {
     const c = child;
     if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    stopping = true;
     const exited = new Promise((r) => c.once('exit', r));
     c.kill(sig);
     const timer = graceMs === undefined ? undefined : setTimeout(() => c.kill('SIGKILL'), graceMs);

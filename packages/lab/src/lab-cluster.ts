@@ -174,7 +174,7 @@ export class LabCluster {
       netns: this.#lab.underlay.name,
       host: LAB_GATEWAY_V4,
       relayPort: o.etcdPort ?? 0,
-      output: 'inherit',
+      output: 'forward',
       timeoutMs: 30_000,
     });
     this.#log(`etcd is up at ${this.#etcd.endpoint} (from this host: ${this.#etcd.localEndpoint})`);
