@@ -1,14 +1,14 @@
-import { type Datastore, isDatastoreError } from '@calico-ts/datastore';
+import {
+  type Datastore,
+  isDatastoreError,
+  WORKLOAD_GATEWAY_V4,
+  WORKLOAD_GATEWAY_V6,
+} from '@calico-ts/datastore';
 import { CNI_ERROR, CniError } from './errors.ts';
 import { ipamHandle, vethNameForWorkload, workloadEndpointName } from './names.ts';
 import type { IpamPort, WorkloadDataplane, WorkloadNetwork } from './ports.ts';
 import type { CniRequest } from './request.ts';
 import { type CniResult, parseResult } from './result.ts';
-
-/** Calico's fixed next hop for workloads, answered by proxy ARP on the host veth. */
-export const WORKLOAD_GATEWAY_V4 = '169.254.1.1';
-/** Link-local address of the host veth whose MAC is ee:ee:ee:ee:ee:ee (EUI-64). */
-export const WORKLOAD_GATEWAY_V6 = 'fe80::ecee:eeff:feee:eeee';
 
 export interface CalicoPluginOptions {
   nodeName: string;
@@ -159,7 +159,7 @@ export class CalicoPlugin {
           interfaceName: id.hostIfname,
           mac: ifaces.containerMac,
         },
-      } as never);
+      });
 
       return {
         cniVersion: req.version,

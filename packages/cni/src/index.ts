@@ -1,10 +1,6 @@
-export {
-  asCniError,
-  CalicoPlugin,
-  type CalicoPluginOptions,
-  WORKLOAD_GATEWAY_V4,
-  WORKLOAD_GATEWAY_V6,
-} from './calico-plugin.ts';
+/** Calico's workload gateways and host veth MAC, kept here for API compatibility: the datastore's constants. */
+export { HOST_VETH_MAC, WORKLOAD_GATEWAY_V4, WORKLOAD_GATEWAY_V6 } from '@calico-ts/datastore';
+export { asCniError, CalicoPlugin, type CalicoPluginOptions } from './calico-plugin.ts';
 export { CNI_ERROR, CniError, type CniErrorJson, isCniError } from './errors.ts';
 export {
   CONFLIST_FILE,
@@ -19,7 +15,7 @@ export {
 } from './install.ts';
 export { IpamAdapter } from './ipam-adapter.ts';
 export { CalicoIpamPlugin } from './ipam-plugin.ts';
-export { HOST_VETH_MAC, LinuxWorkloadDataplane } from './linux-dataplane.ts';
+export { LinuxWorkloadDataplane } from './linux-dataplane.ts';
 export { ipamHandle, vethNameForWorkload, workloadEndpointName } from './names.ts';
 export type {
   AutoAssignRequest,

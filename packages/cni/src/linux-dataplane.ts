@@ -1,13 +1,13 @@
 import { existsSync } from 'node:fs';
+import {
+  HOST_VETH_MAC,
+  RouteProtocol,
+  WORKLOAD_GATEWAY_V4,
+  WORKLOAD_GATEWAY_V6,
+  workloadInterfaceSysctls,
+} from '@calico-ts/datastore';
 import { isKernelError, Netlink, NetNamespace, setInterfaceSysctls, writeSysctl } from '@calico-ts/kernel';
 import type { WorkloadDataplane, WorkloadInterfaces, WorkloadNetwork } from './ports.ts';
-
-/** Calico's host-side MAC for every workload veth (its value never matters: proxy ARP answers). */
-export const HOST_VETH_MAC = 'ee:ee:ee:ee:ee:ee';
-const GATEWAY_V4 = '169.254.1.1';
-const GATEWAY_V6 = 'fe80::ecee:eeff:feee:eeee';
-/** RTPROT_BOOT, Felix's DeviceRouteProtocol for workload routes (calico-internals §3.7). */
-const WORKLOAD_ROUTE_PROTOCOL = 3;
 
 /**
  * The kernel work for one workload, done over netlink with no process spawned: the veth pair is
@@ -60,18 +60,9 @@ export class LinuxWorkloadDataplane implements WorkloadDataplane {
         peer: { name: net.containerIfname, mtu: net.mtu, namespace: pod },
       });
       try {
-        // Host side first, so that proxy ARP answers as soon as the pod sends.
-        setInterfaceSysctls(
-          net.hostIfname,
-          {
-            proxyArp: true,
-            forwarding: true,
-            routeLocalnet: true,
-            proxyDelay: 0,
-            ...(v6.length > 0 ? { ipv6Forwarding: true, proxyNdp: true, acceptRa: 0 } : {}),
-          },
-          this.#hostNs,
-        );
+        // Host side first, so that proxy ARP answers as soon as the pod sends. Felix writes the
+        // same set when it sees the interface.
+        setInterfaceSysctls(net.hostIfname, workloadInterfaceSysctls({ ipv6: v6.length > 0 }), this.#hostNs);
         await this.#host.setLink(net.hostIfname, { up: true });
 
         if (v6.length > 0) {
@@ -81,18 +72,18 @@ export class LinuxWorkloadDataplane implements WorkloadDataplane {
         await podNl.setLink(net.containerIfname, { up: true });
         for (const cidr of net.addresses) await podNl.addAddress(net.containerIfname, cidr);
         if (v4.length > 0) {
-          await podNl.addRoute({ dst: `${GATEWAY_V4}/32`, dev: net.containerIfname, scope: 'link' });
-          await podNl.addRoute({ dst: '0.0.0.0/0', gateway: GATEWAY_V4, dev: net.containerIfname });
+          await podNl.addRoute({ dst: `${WORKLOAD_GATEWAY_V4}/32`, dev: net.containerIfname, scope: 'link' });
+          await podNl.addRoute({ dst: '0.0.0.0/0', gateway: WORKLOAD_GATEWAY_V4, dev: net.containerIfname });
         }
         if (v6.length > 0) {
-          await podNl.addRoute({ dst: '::/0', gateway: GATEWAY_V6, dev: net.containerIfname });
+          await podNl.addRoute({ dst: '::/0', gateway: WORKLOAD_GATEWAY_V6, dev: net.containerIfname });
         }
         for (const cidr of net.addresses) {
           await this.#host.replaceRoute({
             dst: cidr,
             dev: net.hostIfname,
             scope: 'link',
-            protocol: WORKLOAD_ROUTE_PROTOCOL,
+            protocol: RouteProtocol.device,
           });
         }
         const container = await podNl.getLink(net.containerIfname);
@@ -146,9 +137,9 @@ export class LinuxWorkloadDataplane implements WorkloadDataplane {
         const routes = await podNl.listRoutes({ dev: link.index });
         if (
           net.addresses.some((a) => !a.includes(':')) &&
-          !routes.some((r) => r.dst === '0.0.0.0/0' && r.gateway === GATEWAY_V4)
+          !routes.some((r) => r.dst === '0.0.0.0/0' && r.gateway === WORKLOAD_GATEWAY_V4)
         ) {
-          problems.push(`no default route via ${GATEWAY_V4} in ${net.netns}`);
+          problems.push(`no default route via ${WORKLOAD_GATEWAY_V4} in ${net.netns}`);
         }
       }
     } catch (err) {

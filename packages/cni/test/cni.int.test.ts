@@ -1,4 +1,4 @@
-import { execInNamespace, Netlink, NetNamespace } from '@calico-ts/kernel';
+import { execInNamespace, Netlink, NetNamespace, readSysctl } from '@calico-ts/kernel';
 import {
   addNetworkList,
   type Conflist,
@@ -90,6 +90,22 @@ describeWith(
         { name: expect.stringMatching(/^cali[0-9a-f]{11}$/), mac: 'ee:ee:ee:ee:ee:ee' },
         { name: 'eth0', mac: expect.any(String), mtu: 1450, sandbox: ns1 },
       ]);
+
+      // The host end carries the workload interface sysctls Felix writes too (IPv4 set, no IPv6 one).
+      const host1 = (r1['interfaces'] as { name: string }[])[0]!.name;
+      const nodeNs = NetNamespace.open(node.nodeNs);
+      try {
+        const read = (key: string) => readSysctl(key, nodeNs);
+        expect({
+          proxyArp: read(`net/ipv4/conf/${host1}/proxy_arp`),
+          proxyDelay: read(`net/ipv4/neigh/${host1}/proxy_delay`),
+          forwarding: read(`net/ipv4/conf/${host1}/forwarding`),
+          routeLocalnet: read(`net/ipv4/conf/${host1}/route_localnet`),
+          rpFilter: read(`net/ipv4/conf/${host1}/rp_filter`),
+        }).toEqual({ proxyArp: '1', proxyDelay: '0', forwarding: '1', routeLocalnet: '1', rpFilter: '1' });
+      } finally {
+        nodeNs.close();
+      }
 
       const s1 = await podState(ns1);
       expect(s1.eth0?.mtu).toBe(1450);
