@@ -20,15 +20,9 @@ import {
 import type { Logger } from 'pino';
 import type { AgentPeerStatus } from './agent-control.ts';
 import { type BgpIntent, computeIntent, type IntendedPeer } from './intent.ts';
+import { type KernelRouteState, learnedNextHops, planKernelRoutes } from './kernel/route-plan.ts';
 import type { KernelRouteWriter } from './kernel/route-writer.ts';
-import {
-  desiredKernelRoutes,
-  type KernelRouteState,
-  type LearnedRoute,
-  learnedNextHops,
-  ownedKernelRoute,
-  planKernelRoutes,
-} from './kernel-routes.ts';
+import { desiredKernelRoutes, type LearnedRoute, ownedKernelRoute } from './kernel-routes.ts';
 import type { SecretResolver } from './peers.ts';
 import type { AgentSnapshot } from './snapshot.ts';
 

@@ -16,6 +16,16 @@ export { type KernelExport, KernelExportUnavailable, openKernelExport } from './
 export { type ChainRule, compileChain, convertFilterRules } from './filters.ts';
 export { type BgpIntent, computeIntent, type IntendedPeer } from './intent.ts';
 export {
+  bestPathRoutePlan,
+  type KernelNextHop,
+  type KernelRouteIntent,
+  type KernelRoutePlan,
+  type KernelRouteRemoval,
+  type KernelRouteState,
+  learnedNextHops,
+  planKernelRoutes,
+} from './kernel/route-plan.ts';
+export {
   type KernelRouteApplyResult,
   type KernelRouteFailure,
   KernelRouteWriter,
@@ -23,16 +33,10 @@ export {
 } from './kernel/route-writer.ts';
 export { kernelSocketOptions } from './kernel/socket-options.ts';
 export {
-  bestPathRoutePlan,
   desiredKernelRoutes,
-  type KernelRouteIntent,
-  type KernelRoutePlan,
-  type KernelRouteRemoval,
-  type KernelRouteState,
   type LearnedRoute,
-  learnedNextHops,
+  ownedKernelRoute,
   type ProgramClusterRoutes,
-  planKernelRoutes,
 } from './kernel-routes.ts';
 export {
   computePeers,

@@ -1,9 +1,10 @@
 import { CompiledPolicy } from '@calico-ts/bgp';
-import type { KindName, ResourceOf } from '@calico-ts/datastore';
+import { type KindName, type ResourceOf, RouteProtocol } from '@calico-ts/datastore';
 import { describe, expect, it } from 'vitest';
 import { compileChain } from './filters.ts';
 import { computeIntent } from './intent.ts';
-import { desiredKernelRoutes, ownedKernelRoute, planKernelRoutes } from './kernel-routes.ts';
+import { planKernelRoutes } from './kernel/route-plan.ts';
+import { desiredKernelRoutes, ownedKernelRoute } from './kernel-routes.ts';
 import { parsePeerIp } from './peers.ts';
 import { type AgentSnapshot, durationSeconds, EMPTY_SNAPSHOT } from './snapshot.ts';
 
@@ -470,17 +471,17 @@ describe('kernel programming', () => {
   it('diffs against owned kernel routes, keeping old ones while converging after a restart', () => {
     const { routes } = desiredKernelRoutes(ctxOf(s), [{ prefix: '10.10.1.0/26', nextHops: ['192.0.2.12'] }]);
     const owned = [
-      { dst: '10.10.0.0/26', type: 'blackhole', protocol: 80, nexthops: [] },
+      { dst: '10.10.0.0/26', type: 'blackhole', protocol: RouteProtocol.bird, nexthops: [] },
       {
         dst: '10.10.1.0/26',
         type: 'unicast',
-        protocol: 80,
+        protocol: RouteProtocol.bird,
         nexthops: [{ gateway: '192.0.2.12', dev: 'eth0', onlink: false }],
       },
       {
         dst: '10.10.7.0/26',
         type: 'unicast',
-        protocol: 80,
+        protocol: RouteProtocol.bird,
         nexthops: [{ gateway: '192.0.2.13', dev: 'eth0', onlink: false }],
       },
     ];
@@ -496,29 +497,43 @@ describe('kernel programming', () => {
   it('owns only its protocol’s blackholes and gateway routes, never Felix’s VXLAN or workload routes', () => {
     const r = (
       nexthops: { gateway: string | undefined; dev: string | undefined; onlink: boolean }[],
-      protocol = 80,
+      protocol: number = RouteProtocol.bird,
     ) => ({
       dst: '10.0.0.0/26',
       type: 'unicast',
       protocol,
       nexthops,
     });
-    expect(ownedKernelRoute(r([{ gateway: '192.0.2.12', dev: 'eth0', onlink: false }]), 80, false)).toBe(
-      true,
-    );
-    expect(ownedKernelRoute(r([{ gateway: '192.0.2.12', dev: 'eth0', onlink: false }], 12), 80, false)).toBe(
-      false,
-    );
     expect(
-      ownedKernelRoute(r([{ gateway: '10.30.1.0', dev: 'vxlan.calico', onlink: true }]), 80, false),
+      ownedKernelRoute(r([{ gateway: '192.0.2.12', dev: 'eth0', onlink: false }]), RouteProtocol.bird, false),
+    ).toBe(true);
+    expect(
+      ownedKernelRoute(
+        r([{ gateway: '192.0.2.12', dev: 'eth0', onlink: false }], RouteProtocol.calico),
+        RouteProtocol.bird,
+        false,
+      ),
     ).toBe(false);
-    expect(ownedKernelRoute(r([{ gateway: '192.0.2.12', dev: 'tunl0', onlink: true }]), 80, false)).toBe(
-      false,
-    );
-    expect(ownedKernelRoute(r([{ gateway: '192.0.2.12', dev: 'tunl0', onlink: true }]), 80, true)).toBe(true);
-    expect(ownedKernelRoute(r([]), 80, false)).toBe(false);
     expect(
-      ownedKernelRoute({ dst: '10.0.0.0/26', type: 'blackhole', protocol: 80, nexthops: [] }, 80, false),
+      ownedKernelRoute(
+        r([{ gateway: '10.30.1.0', dev: 'vxlan.calico', onlink: true }]),
+        RouteProtocol.bird,
+        false,
+      ),
+    ).toBe(false);
+    expect(
+      ownedKernelRoute(r([{ gateway: '192.0.2.12', dev: 'tunl0', onlink: true }]), RouteProtocol.bird, false),
+    ).toBe(false);
+    expect(
+      ownedKernelRoute(r([{ gateway: '192.0.2.12', dev: 'tunl0', onlink: true }]), RouteProtocol.bird, true),
+    ).toBe(true);
+    expect(ownedKernelRoute(r([]), RouteProtocol.bird, false)).toBe(false);
+    expect(
+      ownedKernelRoute(
+        { dst: '10.0.0.0/26', type: 'blackhole', protocol: RouteProtocol.bird, nexthops: [] },
+        RouteProtocol.bird,
+        false,
+      ),
     ).toBe(true);
   });
 });

@@ -7,7 +7,7 @@
  * only when export is on, so a daemon that does not export never opens netlink.
  */
 import type { BestPathChange, BgpdConfig } from '@calico-ts/bgp';
-import { bestPathRoutePlan } from '../kernel-routes.ts';
+import { bestPathRoutePlan } from '../kernel/route-plan.ts';
 
 export class KernelExportUnavailable extends Error {
   readonly code = 'BGPD_KERNEL_EXPORT_UNAVAILABLE';

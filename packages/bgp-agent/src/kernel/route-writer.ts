@@ -10,7 +10,7 @@ import type {
   KernelRoutePlan,
   KernelRouteRemoval,
   KernelRouteState,
-} from '../kernel-routes.ts';
+} from './route-plan.ts';
 
 export interface KernelRouteWriterOptions {
   /** rtnetlink protocol our routes carry (and by which we find them again). */
