@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { evaluateFlow, type FlowPacket, type FlowPeer } from './flow-evaluator.ts';
 import { PolicyCatalog, type PolicyCatalogInput } from './policy-catalog.ts';
 import { gnp, indexFor, knp, namespaces, np, pod, profile, type TestPod, tier } from './policy-test-model.ts';
+import { endpointIndexItem, type IndexedItem, networkSetIndexItem } from './selector-index.ts';
 
 // The upstream Kubernetes e2e model (policy-semantics §4): namespaces x, y, z labelled ns=<name>,
 // pods a, b, c labelled pod=<name>, each serving 80 and 81 over TCP and UDP under named ports.
@@ -19,7 +20,7 @@ function cluster(
   input: PolicyCatalogInput,
   extra: {
     pods?: TestPod[];
-    items?: Record<string, { labels: Record<string, string>; profiles?: string[]; nets: string[] }>;
+    items?: Record<string, IndexedItem>;
   } = {},
 ) {
   const catalog = PolicyCatalog.from({
@@ -394,13 +395,7 @@ describe('evaluateFlow: selectors', () => {
         ],
       },
       {
-        items: {
-          'netset:x/trusted': {
-            labels: { ...netset.metadata.labels, 'projectcalico.org/namespace': 'x' },
-            profiles: ['kns.x'],
-            nets: netset.spec.nets ?? [],
-          },
-        },
+        items: { 'netset:x/trusted': networkSetIndexItem(netset) },
       },
     );
     expect(c.allowed('y/a', 'x/a')).toBe(true);
@@ -421,7 +416,14 @@ describe('evaluateFlow: selectors', () => {
       },
       {
         pods: [pod('y', 'lb', '10.0.2.99', { role: 'lb' })],
-        items: { 'gns:lbs': { labels: { role: 'lb' }, nets: ['198.51.100.0/28'] } },
+        items: {
+          'gns:lbs': networkSetIndexItem(
+            defaultResource('GlobalNetworkSet', {
+              metadata: { name: 'lbs', labels: { role: 'lb' } },
+              spec: { nets: ['198.51.100.0/28'] },
+            }),
+          ),
+        },
       },
     );
     expect(c.allowed('198.51.100.3', 'x/a')).toBe(true);
@@ -488,11 +490,10 @@ describe('evaluateFlow: selectors', () => {
     });
     expect(c.allowed('x/b', 'x/a')).toBe(false);
     const xb = MODEL_PODS.find((p) => p.name === 'x/b')!;
-    c.index.setItem('x/b', {
-      labels: { ...xb.labels, pod2: 'updated', 'projectcalico.org/namespace': 'x' },
-      profiles: xb.profiles,
-      nets: [`${xb.ip}/32`],
-    });
+    c.index.setItem(
+      'x/b',
+      endpointIndexItem({ ...xb, labels: { ...xb.labels, pod2: 'updated' } }, [`${xb.ip}/32`]),
+    );
     const [delta] = c.index.takeDeltas();
     expect(delta?.added).toEqual(['10.0.1.2/32']);
     expect(c.allowed('x/b', 'x/a')).toBe(true);

@@ -76,10 +76,12 @@ export {
 } from './rule-render.ts';
 export {
   type EndpointPort,
+  endpointIndexItem,
   type IndexedItem,
   type IpsetDelta,
   ipsetTypeOf,
   memberFamily,
+  networkSetIndexItem,
   SelectorIndex,
 } from './selector-index.ts';
 export {

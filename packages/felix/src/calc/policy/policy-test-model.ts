@@ -4,13 +4,8 @@
  * catalog plus selector index kept in step the way the dataplane wiring keeps them.
  */
 import { defaultResource, namespaceProfile, type ResourceInput } from '@calico-ts/datastore';
-import {
-  endpointOwnLabels,
-  endpointProfiles,
-  type PolicyCatalog,
-  type PolicyEndpoint,
-} from './policy-catalog.ts';
-import { type EndpointPort, SelectorIndex } from './selector-index.ts';
+import type { PolicyCatalog, PolicyEndpoint } from './policy-catalog.ts';
+import { type EndpointPort, endpointIndexItem, type IndexedItem, SelectorIndex } from './selector-index.ts';
 
 export const np = (namespace: string, name: string, spec: ResourceInput<'NetworkPolicy'>['spec']) =>
   defaultResource('NetworkPolicy', { metadata: { name, namespace }, spec });
@@ -70,19 +65,14 @@ export function namespaces(labels: Record<string, Record<string, string>>) {
 export function indexFor(
   catalog: PolicyCatalog,
   pods: readonly TestPod[],
-  others: Record<string, { labels: Record<string, string>; profiles?: string[]; nets: string[] }> = {},
+  others: Record<string, IndexedItem> = {},
 ): SelectorIndex {
   const index = new SelectorIndex();
   for (const p of catalog.profiles()) index.setProfileLabels(p.name, p.labelsToApply);
   for (const p of pods) {
-    index.setItem(p.name, {
-      labels: endpointOwnLabels(p),
-      profiles: endpointProfiles(p),
-      nets: [`${p.ip}/32`],
-      ports: p.ports ?? [],
-    });
+    index.setItem(p.name, endpointIndexItem(p, [`${p.ip}/32`], p.ports));
   }
-  for (const [key, o] of Object.entries(others)) index.setItem(key, { profiles: [], ...o });
+  for (const [key, item] of Object.entries(others)) index.setItem(key, item);
   index.syncIpsets(catalog.ipsets().values());
   index.takeDeltas();
   return index;

@@ -6,9 +6,21 @@
  * what it touches and records the members each set gained or lost, ready to send as
  * `ipsetDeltaUpdate`s.
  */
-import { cidrContains, type Labels, parseCidr } from '@calico-ts/datastore';
+import {
+  cidrContains,
+  LABEL_NAMESPACE,
+  type Labels,
+  NAMESPACE_PROFILE_PREFIX,
+  parseCidr,
+  type ResourceOf,
+} from '@calico-ts/datastore';
 import type { IpsetSpec } from './parsed-rule.ts';
-import { effectiveLabels } from './policy-catalog.ts';
+import {
+  effectiveLabels,
+  endpointOwnLabels,
+  endpointProfiles,
+  type PolicyEndpoint,
+} from './policy-catalog.ts';
 
 /** A named port an endpoint declares (WorkloadEndpoint / HostEndpoint `spec.ports`). */
 export interface EndpointPort {
@@ -37,6 +49,33 @@ export function ipsetTypeOf(spec: IpsetSpec): 'hash:net' | 'hash:ip,port' {
 /** The IP family of a set member (`10.0.0.1/32`, `fd00::1/128`, `10.0.0.1,tcp:80`). */
 export function memberFamily(member: string): 4 | 6 {
   return member.includes(':') && !/^[\d.]+,/.test(member) ? 6 : 4;
+}
+
+/** An endpoint as the index holds it: the same labels and profiles resolution uses. */
+export function endpointIndexItem(
+  endpoint: PolicyEndpoint,
+  nets: readonly string[],
+  ports: readonly EndpointPort[] = [],
+): IndexedItem {
+  return { labels: endpointOwnLabels(endpoint), profiles: endpointProfiles(endpoint), nets, ports };
+}
+
+/**
+ * A (Global)NetworkSet as the index holds it (networksetprocessor.go): a NetworkSet carries
+ * `projectcalico.org/namespace` and inherits its namespace profile's labels; a GlobalNetworkSet
+ * has neither, which is what `global()` selects.
+ */
+export function networkSetIndexItem(
+  set: ResourceOf<'NetworkSet'> | ResourceOf<'GlobalNetworkSet'>,
+): IndexedItem {
+  const namespace = set.metadata.namespace;
+  const labels: Record<string, string> = { ...(set.metadata.labels ?? {}) };
+  if (namespace !== undefined) labels[LABEL_NAMESPACE] = namespace;
+  return {
+    labels,
+    profiles: namespace !== undefined ? [NAMESPACE_PROFILE_PREFIX + namespace] : [],
+    nets: set.spec.nets ?? [],
+  };
 }
 
 export interface IpsetDelta {
