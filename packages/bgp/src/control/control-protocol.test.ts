@@ -51,6 +51,22 @@ describe('control protocol over a unix socket', () => {
     expect(existsSync(path)).toBe(false);
   });
 
+  it('closes while a client holds a connection open without asking anything', async () => {
+    const path = join(dir, 'held.sock');
+    const server = await serveControl<EchoMethods>(path, {
+      echo: (p) => ({ text: String(p.text), calls: 0 }),
+      fail: () => {
+        throw new Error('nothing to do');
+      },
+    });
+    const held = net.connect(path);
+    await new Promise<void>((r) => held.once('connect', () => r()));
+    const closedByServer = new Promise<void>((r) => held.once('close', () => r()));
+    await server.close();
+    await closedByServer;
+    expect(existsSync(path)).toBe(false);
+  });
+
   it('says nothing answers when no process listens, naming the server', async () => {
     const err = await failure(callControl(join(dir, 'absent.sock'), 'status', {}, { server: 'calico-bgpd' }));
     expect(err.failure).toBe('unreachable');

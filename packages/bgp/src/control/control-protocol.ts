@@ -6,7 +6,6 @@
  * the server's handlers and the client's calls are typed by the same declaration.
  */
 import { rmSync } from 'node:fs';
-import type net from 'node:net';
 import type { RouteEntry, SpeakerStatus } from '../speaker/types.ts';
 import { type JsonLinesFailure, listenJsonLines, requestJsonLine } from './json-lines-socket.ts';
 
@@ -82,7 +81,7 @@ export async function serveControl<M extends ControlMethods>(
   options: ServeControlOptions = {},
 ): Promise<ControlServer> {
   const methods = Object.keys(handlers);
-  const server: net.Server = await listenJsonLines(path, {
+  const server = await listenJsonLines(path, {
     answer: async (request): Promise<ControlResponse> => {
       const req = request as Partial<ControlRequest> | null;
       if (typeof req?.method !== 'string') throw new Error('request needs a "method" string');
@@ -104,7 +103,7 @@ export async function serveControl<M extends ControlMethods>(
   return {
     path,
     close: async () => {
-      await new Promise<void>((r) => server.close(() => r()));
+      await server.close();
       rmSync(path, { force: true });
     },
   };

@@ -33,14 +33,22 @@ function answersOn(path: string): Promise<boolean> {
   });
 }
 
-export async function listenJsonLines(path: string, o: JsonLinesServerOptions): Promise<net.Server> {
+export interface JsonLinesServer {
+  /** Stop listening and drop open connections (a client that never hangs up cannot hold us). */
+  close(): Promise<void>;
+}
+
+export async function listenJsonLines(path: string, o: JsonLinesServerOptions): Promise<JsonLinesServer> {
   mkdirSync(dirname(path), { recursive: true });
   if (existsSync(path)) {
     if (await answersOn(path)) throw o.inUseError(path);
     // Unix socket files are not removed when their process is killed.
     rmSync(path, { force: true });
   }
+  const open = new Set<net.Socket>();
   const server = net.createServer((conn) => {
+    open.add(conn);
+    conn.once('close', () => open.delete(conn));
     let buf = '';
     conn.setEncoding('utf8');
     conn.on('error', () => conn.destroy());
@@ -70,7 +78,13 @@ export async function listenJsonLines(path: string, o: JsonLinesServerOptions): 
       resolve();
     });
   });
-  return server;
+  return {
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const conn of open) conn.destroy();
+      }),
+  };
 }
 
 /** Sends one request line, resolves with the first answer line parsed, and closes the connection. */
