@@ -15,6 +15,7 @@ export type {
   WorkloadEndpointId,
 } from './calc/dataplane-update.ts';
 export { EventSequencer } from './calc/event-sequencer.ts';
+export * from './calc/policy/index.ts';
 export { vtepMacForNode } from './calc/vtep-mac.ts';
 export {
   configFromSpec,

@@ -62,6 +62,7 @@ export {
 } from './policy-id.ts';
 export { policyStageRules, resolvedPolicyStage, tierInfos } from './policy-stage.ts';
 export {
+  activePolicyChains,
   chainRestoreLines,
   type IpFamily,
   PORT_PROTOCOLS,

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { renderRule } from '../../dataplane/chains.ts';
 import { allocateMarkBits } from '../../dataplane/mark-bits.ts';
-import { PolicyCatalog } from './policy-catalog.ts';
+import { activePolicySet, PolicyCatalog } from './policy-catalog.ts';
 import { policyChainName } from './policy-id.ts';
 import { policyStageRules, resolvedPolicyStage, tierInfos } from './policy-stage.ts';
 import { gnp, namespaces, np, pod, tier } from './policy-test-model.ts';
+import { activePolicyChains } from './rule-render.ts';
 
 const marks = allocateMarkBits(0xffff0000);
 const allow = [{ action: 'Allow' as const }];
@@ -64,6 +65,22 @@ describe('per-endpoint policy stage', () => {
       '-j cali-pri-kns.y',
       '-m comment --comment "Return if profile accepted" -m mark --mark 0x10000/0x10000 -j RETURN',
       '-m comment --comment "Drop if no profiles matched" -j DROP',
+    ]);
+  });
+});
+
+describe('activePolicyChains', () => {
+  it('renders chains for the policies and profiles endpoints use, none for the others', () => {
+    const catalog = PolicyCatalog.from({
+      profiles: namespaces({ x: {}, y: {} }),
+      networkPolicies: [np('x', 'web', { ingress: allow }), np('y', 'idle', { ingress: allow })],
+    });
+    const active = activePolicySet([catalog.resolve(pod('x', 'a', '10.0.0.1'))]);
+    expect(activePolicyChains(active, { marks, family: 4 }).map((c) => c.name)).toEqual([
+      'cali-pi-np/x/web',
+      'cali-po-np/x/web',
+      'cali-pri-kns.x',
+      'cali-pro-kns.x',
     ]);
   });
 });

@@ -10,7 +10,7 @@ import { type Chain, type Rule, renderRule } from '../../dataplane/chains.ts';
 import { hex, type MarkBits } from '../../dataplane/mark-bits.ts';
 import { ipsetName } from '../../dataplane/static-chains.ts';
 import type { ParsedRule, ParsedRuleSide, PortRange } from './parsed-rule.ts';
-import type { CompiledPolicy, CompiledProfile } from './policy-catalog.ts';
+import type { ActivePolicySet, CompiledPolicy, CompiledProfile } from './policy-catalog.ts';
 import { type PolicyDirection, policyChainName, profileChainName } from './policy-id.ts';
 
 export type IpFamily = 4 | 6;
@@ -309,6 +309,14 @@ export function profileChains(profile: CompiledProfile, opts: RenderOptions): Ch
     name: profileChainName(d, profile.name),
     rules: renderRuleList(profile.rules[d], opts, `Profile ${profile.name} ${d}`),
   }));
+}
+
+/** Every policy and profile chain the active set needs in one family, in a stable order. */
+export function activePolicyChains(active: ActivePolicySet, opts: RenderOptions): Chain[] {
+  return [
+    ...active.policies.flatMap((p) => policyChains(p, opts)),
+    ...active.profiles.flatMap((p) => profileChains(p, opts)),
+  ];
 }
 
 /**
