@@ -1,6 +1,13 @@
 import { createSocket } from 'node:dgram';
 import { networkInterfaces } from 'node:os';
-import { cidrContains, familyBits, parseCidr, parseIp } from '@calico-ts/datastore';
+import {
+  cidrContains,
+  familyBits,
+  parseCidr,
+  parseIp,
+  VXLAN_DEVICE,
+  WORKLOAD_INTERFACE_PREFIX,
+} from '@calico-ts/datastore';
 
 /**
  * Underlay address autodetection, as calico/node's IP_AUTODETECTION_METHOD: `first-found`,
@@ -15,6 +22,11 @@ export interface HostAddress {
   family: 4 | 6;
 }
 
+/** Names starting with `prefix`, taken literally. */
+function startingWith(prefix: string): RegExp {
+  return new RegExp(`^${prefix.replaceAll(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*`);
+}
+
 /** Interfaces calico/node never picks with first-found (its default exclude list). */
 export const DEFAULT_EXCLUDES = [
   /^docker.*/,
@@ -26,12 +38,12 @@ export const DEFAULT_EXCLUDES = [
   /^veth.*/,
   /^lo$/,
   /^br-.*/,
-  /^cali.*/,
+  startingWith(WORKLOAD_INTERFACE_PREFIX),
   /^tunl.*/,
   /^flannel.*/,
   /^kube-ipvs.*/,
   /^cni.*/,
-  /^vxlan\.calico.*/,
+  startingWith(VXLAN_DEVICE),
   /^vxlan-v6\.calico.*/,
   /^wireguard\.cali.*/,
   /^wg-v6\.cali.*/,

@@ -7,7 +7,7 @@ import {
   IpamAdapter,
   LinuxWorkloadDataplane,
 } from '@calico-ts/cni';
-import type { Datastore } from '@calico-ts/datastore';
+import { type Datastore, ENCAPSULATION_OVERHEAD, poolEncapsulation } from '@calico-ts/datastore';
 import { Felix } from '@calico-ts/felix';
 import { Ipam } from '@calico-ts/ipam';
 import type { Logger } from 'pino';
@@ -176,8 +176,8 @@ export class CalicoNode {
   #resyncsSeen = 0;
 
   /**
-   * Pod MTU: the underlay interface's MTU less the encapsulation overhead of the pools in use
-   * (VXLAN 50, IPIP 20), as Felix computes it for /var/lib/calico/mtu.
+   * Pod MTU: the underlay interface's MTU less the encapsulation overhead of the enabled pools'
+   * tunnel (VXLAN before IPIP), as Felix computes it for /var/lib/calico/mtu.
    */
   async #podMtu(): Promise<number> {
     const iface = this.#startup?.ipv4?.iface;
@@ -190,9 +190,9 @@ export class CalicoNode {
       }
     }
     const { items } = await this.#o.datastore.list('IPPool');
-    const modes = items.map((p) => p.spec as { vxlanMode?: string; ipipMode?: string; disabled?: boolean });
-    if (modes.some((m) => !m.disabled && (m.vxlanMode ?? 'Never') !== 'Never')) return mtu - 50;
-    if (modes.some((m) => !m.disabled && (m.ipipMode ?? 'Never') !== 'Never')) return mtu - 20;
+    const tunnels = new Set(items.filter((p) => !p.spec.disabled).map((p) => poolEncapsulation(p.spec).type));
+    if (tunnels.has('vxlan')) return mtu - ENCAPSULATION_OVERHEAD.vxlan;
+    if (tunnels.has('ipip')) return mtu - ENCAPSULATION_OVERHEAD.ipip;
     return mtu;
   }
 

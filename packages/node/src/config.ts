@@ -1,11 +1,12 @@
 import { hostname } from 'node:os';
+import type { EncapsulationMode } from '@calico-ts/datastore';
 
 /**
  * calico-node's settings, from flags first, then the environment calico/node reads (NODENAME, IP,
  * IP6, IP_AUTODETECTION_METHOD, AS, CALICO_IPV4POOL_*, NO_DEFAULT_POOLS, CALICO_NETWORKING_BACKEND…),
  * then defaults. No hidden global state: everything a daemon does follows from this object.
  */
-export type EncapMode = 'Never' | 'Always' | 'CrossSubnet';
+export type EncapMode = EncapsulationMode;
 
 export interface PoolSettings {
   cidr: string;

@@ -1,7 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { type Datastore, isDatastoreError, parseSelector } from '@calico-ts/datastore';
+import {
+  type Datastore,
+  isDatastoreError,
+  type NodeSpec,
+  parseCidr,
+  parseSelector,
+  poolEncapsulation,
+  type ResourceOf,
+} from '@calico-ts/datastore';
 import type { Logger } from 'pino';
 import { autodetectAddress, type HostAddress } from './autodetect.ts';
 import type { NodeConfig, PoolSettings } from './config.ts';
@@ -29,13 +37,8 @@ export interface StartupResult {
   ipipTunnelAddress: string | undefined;
 }
 
-type Spec = Record<string, unknown>;
-interface Res {
-  apiVersion?: string;
-  kind?: string;
-  metadata: { name: string; resourceVersion?: string; labels?: Record<string, string> };
-  spec?: Spec;
-}
+type Pool = ResourceOf<'IPPool'>;
+type Node = ResourceOf<'Node'>;
 
 /** calico/node's start-up (node/pkg/lifecycle/startup), against our Datastore. */
 export async function startup(
@@ -52,50 +55,59 @@ export async function startup(
   }
 
   await ensureClusterInformation(datastore, cfg);
-  await createIfAbsent(datastore, 'FelixConfiguration', {
-    apiVersion: 'projectcalico.org/v3',
-    kind: 'FelixConfiguration',
-    metadata: { name: 'default' },
-    spec: { reportingInterval: '0s', logSeverityScreen: 'Info' },
-  });
+  await createIfAbsent(() =>
+    datastore.create('FelixConfiguration', {
+      metadata: { name: 'default' },
+      spec: { reportingInterval: '0s', logSeverityScreen: 'Info' },
+    }),
+  );
   // etcd mode: workloads may talk to their own host (Calico writes this per node).
-  await createIfAbsent(datastore, 'FelixConfiguration', {
-    apiVersion: 'projectcalico.org/v3',
-    kind: 'FelixConfiguration',
-    metadata: { name: `node.${cfg.nodeName}` },
-    spec: { defaultEndpointToHostAction: 'Return' },
-  });
+  await createIfAbsent(() =>
+    datastore.create('FelixConfiguration', {
+      metadata: { name: `node.${cfg.nodeName}` },
+      spec: { defaultEndpointToHostAction: 'Return' },
+    }),
+  );
 
   const node = await upsertNode(datastore, cfg, ipv4, ipv6, log);
   if (!cfg.noDefaultPools) await ensureDefaultPools(datastore, cfg, log);
 
-  const pools = ((await datastore.list('IPPool')).items as unknown as Res[]).filter(
-    (p) => !p.spec?.['disabled'],
-  );
   const labels = node.metadata.labels ?? {};
-  const forNode = pools.filter((p) => selects(String(p.spec?.['nodeSelector'] ?? 'all()'), labels));
-  const vxlanPools = forNode.filter((p) => (p.spec?.['vxlanMode'] ?? 'Never') !== 'Never' && isV4(p));
-  const ipipPools = forNode.filter((p) => (p.spec?.['ipipMode'] ?? 'Never') !== 'Never' && isV4(p));
+  const forNode = (await datastore.list('IPPool')).items.filter(
+    (p) => !p.spec.disabled && selects(p.spec.nodeSelector, labels),
+  );
+  const ipv4Using = (type: 'vxlan' | 'ipip') =>
+    forNode.filter((p) => poolEncapsulation(p.spec).type === type && isV4(p)).map((p) => p.spec.cidr);
 
   const vxlanTunnelAddress = await ensureTunnelAddress(datastore, tunnels, cfg.nodeName, {
     handleId: `vxlan-tunnel-addr-${cfg.nodeName}`,
     type: 'vxlanTunnelAddress',
     field: 'ipv4VXLANTunnelAddr',
-    pools: vxlanPools.map((p) => String(p.spec?.['cidr'])),
+    current: (spec) => spec.ipv4VXLANTunnelAddr,
+    record: (spec, address) => {
+      const { ipv4VXLANTunnelAddr: _old, ...rest } = spec;
+      return address ? { ...rest, ipv4VXLANTunnelAddr: address } : rest;
+    },
+    pools: ipv4Using('vxlan'),
     log,
   });
   const ipipTunnelAddress = await ensureTunnelAddress(datastore, tunnels, cfg.nodeName, {
     handleId: `ipip-tunnel-addr-${cfg.nodeName}`,
     type: 'ipipTunnelAddress',
     field: 'bgp.ipv4IPIPTunnelAddr',
-    pools: ipipPools.map((p) => String(p.spec?.['cidr'])),
+    current: (spec) => spec.bgp?.ipv4IPIPTunnelAddr,
+    record: (spec, address) => {
+      const { ipv4IPIPTunnelAddr: _old, ...bgp } = spec.bgp ?? {};
+      return { ...spec, bgp: address ? { ...bgp, ipv4IPIPTunnelAddr: address } : bgp };
+    },
+    pools: ipv4Using('ipip'),
     log,
   });
   return { nodeName: cfg.nodeName, ipv4, ipv6, vxlanTunnelAddress, ipipTunnelAddress };
 }
 
-function isV4(p: Res): boolean {
-  return !String(p.spec?.['cidr'] ?? '').includes(':');
+function isV4(p: Pool): boolean {
+  return parseCidr(p.spec.cidr)?.family === 4;
 }
 
 function selects(selector: string, labels: Record<string, string>): boolean {
@@ -118,30 +130,27 @@ async function resolveAddress(
   };
 }
 
-async function createIfAbsent(
-  ds: Datastore,
-  kind: 'FelixConfiguration' | 'ClusterInformation',
-  res: Res,
-): Promise<void> {
+/** Runs a create; an object that already exists is left as it is. */
+async function createIfAbsent(create: () => Promise<unknown>): Promise<void> {
   try {
-    await ds.create(kind, res as never);
+    await create();
   } catch (err) {
     if (!isDatastoreError(err, 'AlreadyExists')) throw err;
   }
 }
 
 async function ensureClusterInformation(ds: Datastore, cfg: NodeConfig): Promise<void> {
-  await createIfAbsent(ds, 'ClusterInformation', {
-    apiVersion: 'projectcalico.org/v3',
-    kind: 'ClusterInformation',
-    metadata: { name: 'default' },
-    spec: {
-      clusterGUID: randomBytes(16).toString('hex'),
-      clusterType: cfg.clusterType,
-      calicoVersion: 'calico-ts-0.1.0',
-      datastoreReady: true,
-    },
-  });
+  await createIfAbsent(() =>
+    ds.create('ClusterInformation', {
+      metadata: { name: 'default' },
+      spec: {
+        clusterGUID: randomBytes(16).toString('hex'),
+        clusterType: cfg.clusterType,
+        calicoVersion: 'calico-ts-0.1.0',
+        datastoreReady: true,
+      },
+    }),
+  );
 }
 
 /** Creates or updates this node's Node resource (BGP addresses and AS), compare-and-swap. */
@@ -151,40 +160,42 @@ async function upsertNode(
   ipv4: HostAddress | undefined,
   ipv6: HostAddress | undefined,
   log: Logger,
-): Promise<Res> {
+): Promise<Node> {
   for (let attempt = 0; attempt < 10; attempt++) {
-    let existing: Res | undefined;
+    let existing: Node | undefined;
     try {
-      existing = (await ds.get('Node', cfg.nodeName)) as unknown as Res;
+      existing = await ds.get('Node', cfg.nodeName);
     } catch (err) {
       if (!isDatastoreError(err, 'NotFound')) throw err;
     }
-    const spec: Spec = structuredClone(existing?.spec ?? {});
-    const bgp: Spec = { ...((spec['bgp'] as Spec | undefined) ?? {}) };
-    if (ipv4) bgp['ipv4Address'] = ipv4.cidr;
-    else delete bgp['ipv4Address'];
-    if (ipv6) bgp['ipv6Address'] = ipv6.cidr;
-    else delete bgp['ipv6Address'];
-    if (cfg.asNumber) bgp['asNumber'] = /^\d+$/.test(cfg.asNumber) ? Number(cfg.asNumber) : cfg.asNumber;
-    spec['bgp'] = bgp;
-    spec['orchRefs'] = spec['orchRefs'] ?? [];
-    const res: Res = {
-      apiVersion: 'projectcalico.org/v3',
-      kind: 'Node',
+    const spec: NodeSpec = structuredClone(existing?.spec ?? {});
+    const { ipv4Address: _v4, ipv6Address: _v6, ...bgp } = spec.bgp ?? {};
+    const res = {
       metadata: {
         name: cfg.nodeName,
         labels: existing?.metadata.labels ?? { 'kubernetes.io/hostname': cfg.nodeName },
         ...(existing?.metadata.resourceVersion ? { resourceVersion: existing.metadata.resourceVersion } : {}),
       },
-      spec,
+      spec: {
+        ...spec,
+        bgp: {
+          ...bgp,
+          ...(ipv4 ? { ipv4Address: ipv4.cidr } : {}),
+          ...(ipv6 ? { ipv6Address: ipv6.cidr } : {}),
+          ...(cfg.asNumber
+            ? { asNumber: /^\d+$/.test(cfg.asNumber) ? Number(cfg.asNumber) : cfg.asNumber }
+            : {}),
+        },
+        orchRefs: spec.orchRefs ?? [],
+      },
     };
     try {
-      const saved = existing ? await ds.update('Node', res as never) : await ds.create('Node', res as never);
+      const saved = existing ? await ds.update('Node', res) : await ds.create('Node', res);
       log.info(
         { node: cfg.nodeName, ipv4: ipv4?.cidr, ipv6: ipv6?.cidr },
         existing ? 'updated Node' : 'created Node',
       );
-      return saved as unknown as Res;
+      return saved;
     } catch (err) {
       if (isDatastoreError(err, 'Conflict') || isDatastoreError(err, 'AlreadyExists')) continue;
       throw err;
@@ -213,7 +224,7 @@ async function ensureDefaultPools(ds: Datastore, cfg: NodeConfig, log: Logger): 
           nodeSelector: p.nodeSelector,
           disableBGPExport: p.disableBGPExport,
         },
-      } as never);
+      });
       log.info({ pool: name, cidr: p.cidr }, 'created default IP pool');
     } catch (err) {
       if (!isDatastoreError(err, 'AlreadyExists')) throw err;
@@ -231,7 +242,18 @@ async function ensureTunnelAddress(
   ds: Datastore,
   tunnels: TunnelAddressAllocator,
   nodeName: string,
-  t: { handleId: string; type: string; field: string; pools: string[]; log: Logger },
+  t: {
+    handleId: string;
+    type: string;
+    /** Where the Node records the address, for messages. */
+    field: string;
+    /** The address the Node records now. */
+    current: (spec: NodeSpec) => string | undefined;
+    /** The Node spec with the address recorded (or removed, when undefined). */
+    record: (spec: NodeSpec, address: string | undefined) => NodeSpec;
+    pools: string[];
+    log: Logger;
+  },
 ): Promise<string | undefined> {
   let address: string | undefined;
   if (t.pools.length > 0) {
@@ -251,18 +273,10 @@ async function ensureTunnelAddress(
     await tunnels.release(t.handleId);
   }
   for (let attempt = 0; attempt < 10; attempt++) {
-    const node = (await ds.get('Node', nodeName)) as unknown as Res;
-    const spec: Spec = structuredClone(node.spec ?? {});
-    const [outer, inner] = t.field.includes('.')
-      ? (t.field.split('.') as [string, string])
-      : [undefined, t.field];
-    const holder: Spec = outer ? { ...((spec[outer] as Spec | undefined) ?? {}) } : spec;
-    if ((holder[inner] as string | undefined) === address) return address;
-    if (address) holder[inner] = address;
-    else delete holder[inner];
-    if (outer) spec[outer] = holder;
+    const node = await ds.get('Node', nodeName);
+    if (t.current(node.spec) === address) return address;
     try {
-      await ds.update('Node', { ...node, spec } as never);
+      await ds.update('Node', { ...node, spec: t.record(node.spec, address) });
       t.log.info({ [t.field]: address ?? null }, 'updated tunnel address');
       return address;
     } catch (err) {
