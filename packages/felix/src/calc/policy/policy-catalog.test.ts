@@ -156,6 +156,16 @@ describe('PolicyCatalog.resolve: which policies apply', () => {
     expect(catalog.policies()).toEqual([]);
   });
 
+  it('treats a policy whose selector does not parse as deleted', () => {
+    const catalog = new PolicyCatalog();
+    const good = np('x', 'p', { ingress: allow });
+    expect(catalog.setNetworkPolicy(good)?.key).toBe('np/x/p');
+    // Only a stored object that skipped validation can carry this; Felix drops it like a deletion.
+    const bad = { ...good, spec: { ...good.spec, selector: 'app ==' } };
+    expect(catalog.setNetworkPolicy(bad)).toBeUndefined();
+    expect(catalog.policy('np/x/p')).toBeUndefined();
+  });
+
   it('collects the IP sets every policy and profile needs', () => {
     const catalog = PolicyCatalog.from({
       networkPolicies: [

@@ -7,6 +7,7 @@
  */
 import {
   type GlobalNetworkPolicySpec,
+  isSelectorParseError,
   K8S_NETWORK_POLICY_NAME_PREFIX,
   kubernetesNetworkPolicyToCalico,
   LABEL_NAMESPACE,
@@ -103,22 +104,48 @@ function compile(
   };
 }
 
-export function compileNetworkPolicy(policy: ResourceOf<'NetworkPolicy'>): CompiledPolicy {
+/**
+ * The ID of a stored Calico NetworkPolicy. One named `knp.default.<x>` is what Calico writes for
+ * Kubernetes policy x, and is known by that policy's ID.
+ */
+export function networkPolicyId(policy: ResourceOf<'NetworkPolicy'>): PolicyId {
   const namespace = policy.metadata.namespace ?? 'default';
   const name = policy.metadata.name;
-  // A stored Calico policy named knp.default.<x> is what older Calico wrote for Kubernetes policy x.
-  const id: PolicyId = name.startsWith(K8S_NETWORK_POLICY_NAME_PREFIX)
+  return name.startsWith(K8S_NETWORK_POLICY_NAME_PREFIX)
     ? { kind: 'KubernetesNetworkPolicy', namespace, name: name.slice(K8S_NETWORK_POLICY_NAME_PREFIX.length) }
     : { kind: 'NetworkPolicy', namespace, name };
-  return compile(id, name, policy.spec, networkPolicySelectorText(namespace, policy.spec), {
+}
+
+export function globalNetworkPolicyId(policy: ResourceOf<'GlobalNetworkPolicy'>): PolicyId {
+  return { kind: 'GlobalNetworkPolicy', namespace: undefined, name: policy.metadata.name };
+}
+
+export function kubernetesNetworkPolicyId(policy: ResourceOf<'KubernetesNetworkPolicy'>): PolicyId {
+  return {
+    kind: 'KubernetesNetworkPolicy',
+    namespace: policy.metadata.namespace ?? 'default',
+    name: policy.metadata.name,
+  };
+}
+
+/** Compiles a NetworkPolicy; throws SelectorParseError if a selector does not parse. */
+export function compileNetworkPolicy(policy: ResourceOf<'NetworkPolicy'>): CompiledPolicy {
+  const id = networkPolicyId(policy);
+  const namespace = id.namespace ?? 'default';
+  return compile(id, policy.metadata.name, policy.spec, networkPolicySelectorText(namespace, policy.spec), {
     applyOnForward: true,
   });
 }
 
 export function compileGlobalNetworkPolicy(policy: ResourceOf<'GlobalNetworkPolicy'>): CompiledPolicy {
   const spec: GlobalNetworkPolicySpec = policy.spec;
-  const id: PolicyId = { kind: 'GlobalNetworkPolicy', namespace: undefined, name: policy.metadata.name };
-  return compile(id, policy.metadata.name, spec, globalNetworkPolicySelectorText(spec), spec);
+  return compile(
+    globalNetworkPolicyId(policy),
+    policy.metadata.name,
+    spec,
+    globalNetworkPolicySelectorText(spec),
+    spec,
+  );
 }
 
 export function compileKubernetesNetworkPolicy(
@@ -271,23 +298,35 @@ export class PolicyCatalog {
     return catalog;
   }
 
-  /** Adds or replaces a NetworkPolicy; returns its compiled form. */
-  setNetworkPolicy(policy: ResourceOf<'NetworkPolicy'>): CompiledPolicy {
-    return this.#add(compileNetworkPolicy(policy));
+  /**
+   * Adds or replaces a NetworkPolicy; returns its compiled form. A policy that cannot be compiled
+   * (a selector that does not parse) is treated as deleted, as Felix's validation filter does, so
+   * it never reaches the dataplane; `undefined` then.
+   */
+  setNetworkPolicy(policy: ResourceOf<'NetworkPolicy'>): CompiledPolicy | undefined {
+    return this.#add(networkPolicyId(policy), () => compileNetworkPolicy(policy));
   }
 
-  setGlobalNetworkPolicy(policy: ResourceOf<'GlobalNetworkPolicy'>): CompiledPolicy {
-    return this.#add(compileGlobalNetworkPolicy(policy));
+  setGlobalNetworkPolicy(policy: ResourceOf<'GlobalNetworkPolicy'>): CompiledPolicy | undefined {
+    return this.#add(globalNetworkPolicyId(policy), () => compileGlobalNetworkPolicy(policy));
   }
 
   /** Adds or replaces a Kubernetes NetworkPolicy, converted as Calico converts it. */
-  setKubernetesNetworkPolicy(policy: ResourceOf<'KubernetesNetworkPolicy'>): CompiledPolicy {
-    return this.#add(compileKubernetesNetworkPolicy(policy));
+  setKubernetesNetworkPolicy(policy: ResourceOf<'KubernetesNetworkPolicy'>): CompiledPolicy | undefined {
+    return this.#add(kubernetesNetworkPolicyId(policy), () => compileKubernetesNetworkPolicy(policy));
   }
 
-  #add(compiled: CompiledPolicy): CompiledPolicy {
-    this.#policies.set(compiled.key, compiled);
-    return compiled;
+  #add(id: PolicyId, build: () => CompiledPolicy): CompiledPolicy | undefined {
+    const key = policyIdString(id);
+    try {
+      const compiled = build();
+      this.#policies.set(key, compiled);
+      return compiled;
+    } catch (err) {
+      if (!isSelectorParseError(err)) throw err;
+      this.#policies.delete(key);
+      return undefined;
+    }
   }
 
   /** Removes a policy by key (policyIdString); true if it was known. */
@@ -295,10 +334,17 @@ export class PolicyCatalog {
     return this.#policies.delete(key);
   }
 
-  setProfile(profile: ResourceOf<'Profile'>): CompiledProfile {
-    const compiled = compileProfile(profile);
-    this.#profiles.set(compiled.name, compiled);
-    return compiled;
+  /** Adds or replaces a profile; one that cannot be compiled is treated as deleted (`undefined`). */
+  setProfile(profile: ResourceOf<'Profile'>): CompiledProfile | undefined {
+    try {
+      const compiled = compileProfile(profile);
+      this.#profiles.set(compiled.name, compiled);
+      return compiled;
+    } catch (err) {
+      if (!isSelectorParseError(err)) throw err;
+      this.#profiles.delete(profile.metadata.name);
+      return undefined;
+    }
   }
 
   removeProfile(name: string): boolean {
