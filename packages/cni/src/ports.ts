@@ -42,7 +42,8 @@ export interface WorkloadInterfaces {
 export interface WorkloadDataplane {
   /**
    * Creates the veth pair (container end directly in the pod namespace), addresses, the link route
-   * to 169.254.1.1 and the default route inside, host-side MAC, sysctls and the /32 route outside.
+   * to the workload gateway and the default route inside, host-side MAC, sysctls and the /32 route
+   * outside.
    * Undoes its own partial work before rejecting.
    */
   setUp(net: WorkloadNetwork): Promise<WorkloadInterfaces>;

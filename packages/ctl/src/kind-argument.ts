@@ -1,4 +1,4 @@
-import { KIND_NAMES, KINDS, type KindInfo, type KindName, resolveKindAlias } from '@calico-ts/datastore';
+import { KIND_NAMES, KINDS, type KindName, resolveKindAlias } from '@calico-ts/datastore';
 import { CliError } from './cli-error.ts';
 
 /** Resolves a KIND argument the way calicoctl does (case-insensitive, plural and short forms). */
@@ -8,10 +8,6 @@ export function kindArgument(spelling: string): KindName {
     throw new CliError(`resource type '${spelling}' is not supported; valid types: ${KIND_NAMES.join(', ')}`);
   }
   return kind;
-}
-
-export function kindInfo(kind: KindName): KindInfo {
-  return KINDS[kind];
 }
 
 /** How a kind is named in messages: its `kind` field, qualified when two kinds share one. */

@@ -62,7 +62,7 @@ export function writeSysctl(key: string, value: string | number, ns?: NetNamespa
 
 /** Per-interface settings Felix applies to workload interfaces (endpoint_mgr.go configureInterface). */
 export interface InterfaceSysctls {
-  /** ipv4/conf/<if>/proxy_arp: answer ARP for 169.254.1.1 on the host side of a pod veth. */
+  /** ipv4/conf/<if>/proxy_arp: answer ARP for the pod's link-local gateway on the host side of its veth. */
   proxyArp?: boolean;
   /** ipv4/conf/<if>/forwarding */
   forwarding?: boolean;

@@ -3,13 +3,14 @@
  * workloadendpoint.go; api hostendpoint.go).
  */
 import { z } from 'zod';
+import { HOST_VETH_MAC } from '../calico-constants.ts';
 import { asNumber, checkedString, cidrString, ipString } from './field-types.ts';
 import { subdomainProblem } from './names.ts';
 import { protocolSchema } from './policy-rule.ts';
 import { kindSchema } from './resource-schema.ts';
 
 const MAC_RE = /^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$/;
-export const macAddress = () => z.string().regex(MAC_RE, 'expected a MAC address such as ee:ee:ee:ee:ee:ee');
+export const macAddress = () => z.string().regex(MAC_RE, `expected a MAC address such as ${HOST_VETH_MAC}`);
 
 // Linux interface names: at most 15 bytes (IFNAMSIZ - 1).
 const INTERFACE_RE = /^[a-zA-Z0-9_.-]{1,15}$/;
