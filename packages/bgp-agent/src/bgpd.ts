@@ -15,6 +15,7 @@ import {
   DEFAULT_BGPD_CONTROL_SOCKET,
   type RoutesQuery,
 } from '@calico-ts/bgp';
+import { tabwriterTable } from '@calico-ts/text-table';
 import { Daemon } from './daemon/daemon.ts';
 import { KernelExportUnavailable } from './daemon/kernel-export.ts';
 
@@ -28,16 +29,6 @@ const USAGE = `usage:
   calico-bgpd reload [--control SOCKET]            re-read the config (same as SIGHUP)
 control socket default: ${DEFAULT_BGPD_CONTROL_SOCKET}
 `;
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd();
-  return [line(header), ...rows.map(line)].join('\n') + '\n';
-}
 
 function duration(s: number): string {
   if (s <= 0) return '-';
@@ -65,9 +56,9 @@ async function client(
       return 0;
     }
     process.stdout.write(
-      table(
+      tabwriterTable([
         ['ADDRESS', 'AS', 'STATE', 'UPTIME', 'RECEIVED', 'ACCEPTED', 'SENT', 'LAST ERROR'],
-        peers.map((p) => [
+        ...peers.map((p) => [
           p.address,
           String(p.asNumber),
           p.state,
@@ -77,7 +68,7 @@ async function client(
           String(p.sent),
           p.lastError ?? '',
         ]),
-      ),
+      ]),
     );
     return 0;
   }
@@ -87,9 +78,9 @@ async function client(
     return 0;
   }
   process.stdout.write(
-    table(
+    tabwriterTable([
       ['PREFIX', 'NEXT HOP', 'AS PATH', 'COMMUNITIES', 'BEST', 'PEER'],
-      routes.map((r) => [
+      ...routes.map((r) => [
         r.prefix,
         r.nextHop,
         r.asPath || '-',
@@ -97,7 +88,7 @@ async function client(
         r.best ? '*' : '',
         r.peer,
       ]),
-    ),
+    ]),
   );
   return 0;
 }

@@ -2,7 +2,7 @@ import { type AnyResource, KINDS, type KindInfo, type KindName } from '@calico-t
 import { stringify } from 'yaml';
 import { CliError } from './cli-error.ts';
 import { type TableContext, tableHeadings, tableRows } from './resource-table.ts';
-import { tabwriterTable } from './text-table.ts';
+import { tabwriterTable } from '@calico-ts/text-table';
 
 export const OUTPUT_FORMATS = ['ps', 'wide', 'yaml', 'json', 'name'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];

@@ -7,7 +7,7 @@ import {
 import { Command } from 'commander';
 import { CliError } from '../cli-error.ts';
 import type { CommandContext } from '../command-context.ts';
-import { borderedTable } from '../text-table.ts';
+import { borderedTable } from '@calico-ts/text-table';
 
 /** What the table shows of one session the BGP agent reports. */
 export type NodeStatusPeer = Pick<

@@ -1,0 +1,1 @@
+export { borderedTable, displayWidth, tabwriterTable } from './text-table.ts';
