@@ -15,7 +15,7 @@
  * `ttlSecurity` is set.
  */
 
-import { normalizeIp, type PeerConfig, type Policy, parseIp } from '@calico-ts/bgp';
+import { normalizeIp, type PeerConfig, parseIp } from '@calico-ts/bgp';
 import type { BGPPeerSpec, ResourceOf } from '@calico-ts/datastore';
 import { asNumberValue, parseSelector } from '@calico-ts/datastore';
 import {
@@ -316,9 +316,4 @@ export function computePeers(
 export function restartTimeOf(snapshot: AgentSnapshot, nodeName: string): number {
   const { global } = bgpConfigurations(snapshot, nodeName);
   return durationSeconds(global?.nodeMeshMaxRestartTime) ?? DEFAULT_RESTART_TIME;
-}
-
-/** A peer's full speaker config with its policies. */
-export function withPolicies(peer: DesiredPeer, importPolicy: Policy, exportPolicy: Policy): PeerConfig {
-  return { ...peer.config, importPolicy, exportPolicy };
 }

@@ -104,7 +104,7 @@ peers:
   - {address: ${BIRD}, asNumber: 65001, port: ${birdPort}, localAddress: ${US}, holdTime: 90, connectRetryTime: 1}
   - {address: ${GOBGP}, asNumber: 65002, port: ${gobgpPort}, localAddress: ${US}, holdTime: 90, connectRetryTime: 1, nextHopV4: 192.0.2.22, nextHopV6: "2001:db8::22"}
 originate: [198.18.2.0/24, "2001:db8:2::/64"]
-kernel: {export: false, table: 254, protocol: 80}
+kernel: {export: false, table: 254, protocol: 186}
 logLevel: warn
 `;
       writeFileSync(configFile, config);

@@ -47,7 +47,7 @@ asNumber: 64512
 listen: {address: ${labNodeIpv4(2)}, port: 179}
 peers:
   - {address: ${labNodeIpv4(1)}, asNumber: 64513, holdTime: 9}
-kernel: {export: true, table: 254, protocol: 80}
+kernel: {export: true, table: 254, protocol: 186}
 `,
     );
     await lab.spawn(
@@ -69,9 +69,9 @@ kernel: {export: true, table: 254, protocol: 80}
     tmp.remove();
   });
 
-  const routes = () => lab.node(2).netlink.listRoutes({ family: 4, protocol: 80 });
+  const routes = () => lab.node(2).netlink.listRoutes({ family: 4, protocol: 186 });
 
-  it('installs BIRD’s routes via BIRD with protocol 80', async () => {
+  it('installs BIRD’s routes via BIRD with protocol 186 (RTPROT_BGP)', async () => {
     const got = await waitFor(
       async () => {
         const r = await routes();

@@ -400,9 +400,9 @@ export class LabCluster {
     for (const n of this.nodes) {
       for (const [cmd, args] of [
         ['ip', ['route', 'show', 'table', 'all']],
-        ['ip', ['-d', 'link', 'show', 'vxlan.calico']],
-        ['ip', ['neigh', 'show', 'dev', 'vxlan.calico']],
-        ['bridge', ['fdb', 'show', 'dev', 'vxlan.calico']],
+        ['ip', ['-d', 'link', 'show', 'type', 'vxlan']],
+        ['ip', ['neigh', 'show', 'nud', 'permanent']],
+        ['bridge', ['fdb', 'show', 'self']],
       ] as const) {
         const r = await execInNamespace(n.namespace, cmd, [...args]);
         out.push(`--- ${n.name}: ${cmd} ${args.join(' ')}\n${r.stdout}${r.stderr}`);

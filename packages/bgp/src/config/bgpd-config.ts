@@ -7,6 +7,8 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { parseIp, parseIpv4, parsePrefix } from '../wire/prefix.ts';
 
+const RTPROT_BGP = 186;
+
 const ipv4 = z.string().refine((s) => parseIpv4(s) !== undefined, { message: 'an IPv4 address' });
 const ip = z.string().refine((s) => parseIp(s) !== undefined, { message: 'an IPv4 or IPv6 address' });
 const cidr = z
@@ -90,13 +92,15 @@ export const bgpdConfigSchema = z.strictObject({
     .default({ address: '::', port: 179 }),
   peers: z.array(peerSchema).default([]),
   originate: z.array(cidr).default([]),
+  // Best paths go to the kernel with RTPROT_BGP (186, linux/rtnetlink.h), the protocol Linux
+  // reserves for BGP daemons, unless the file names another.
   kernel: z
     .strictObject({
       export: z.boolean().default(false),
       table: z.number().int().min(1).max(4294967295).default(254),
-      protocol: z.number().int().min(1).max(255).default(80),
+      protocol: z.number().int().min(1).max(255).default(RTPROT_BGP),
     })
-    .default({ export: false, table: 254, protocol: 80 }),
+    .default({ export: false, table: 254, protocol: RTPROT_BGP }),
   multipath: z.boolean().optional(),
   connectRetryTime: z.number().int().min(1).optional(),
   gracefulRestart: z
