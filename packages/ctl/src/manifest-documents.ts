@@ -11,12 +11,24 @@ import {
 } from '@calico-ts/datastore';
 import type { ManifestSource } from './manifest-sources.ts';
 
-/** A resource read from a manifest, validated and ready to write. */
+/** Which object a manifest document (or a `delete KIND NAME` argument) names. */
+export interface ResourceIdentity {
+  name: string;
+  namespace?: string;
+  resourceVersion?: string;
+}
+
+/**
+ * A resource read from a manifest. `resource` is there when the document was validated (every
+ * verb but `delete`, which needs only the identity and so also removes objects that no longer
+ * validate).
+ */
 export interface ManifestResource {
   source: string;
   position: DocumentPosition | undefined;
   kind: KindName;
-  resource: AnyResource;
+  identity: ResourceIdentity;
+  resource?: AnyResource;
 }
 
 /** One thing wrong with a manifest, with enough context to find it. */
@@ -99,36 +111,48 @@ function checkObject(
   if (name === undefined || name === '') {
     issues.push({ path: 'metadata.name', value: metadata['name'], message: 'a name is required' });
   }
-  const candidate = { ...object, metadata: { ...metadata } } as unknown as AnyResource;
-  const namespace = metadata['namespace'];
+  const candidate = { ...object, metadata: { ...metadata } };
+  let namespace = typeof metadata['namespace'] === 'string' ? metadata['namespace'] : undefined;
+  if (metadata['namespace'] !== undefined && namespace === undefined) {
+    issues.push({ path: 'metadata.namespace', value: metadata['namespace'], message: 'must be a string' });
+  }
   if (info.namespaced) {
-    if (namespace === undefined) candidate.metadata.namespace = options.namespace ?? 'default';
-    else if (options.namespace !== undefined && options.namespace !== namespace) {
+    if (namespace === undefined) {
+      namespace = options.namespace ?? 'default';
+      candidate.metadata['namespace'] = namespace;
+    } else if (options.namespace !== undefined && options.namespace !== namespace) {
       issues.push({
         path: 'metadata.namespace',
         value: namespace,
         message: `does not match the namespace given with -n (${options.namespace})`,
       });
     }
-  } else if (namespace !== undefined) {
+  } else if (metadata['namespace'] !== undefined) {
     issues.push({
       path: 'metadata.namespace',
-      value: namespace,
+      value: metadata['namespace'],
       message: `${info.kind} is cluster-scoped: no namespace allowed`,
     });
   }
-  let resource = candidate;
+  let resource: AnyResource | undefined;
   if (options.validate !== false) {
     const checked = validateResource(kind, candidate);
-    if (checked.ok) resource = checked.value as AnyResource;
+    if (checked.ok) resource = checked.value;
     // One message per field: ours are more specific than the model's for the same path.
     else issues.push(...checked.issues.filter((i) => !issues.some((j) => j.path === i.path)));
   }
-  if (issues.length > 0) {
+  if (issues.length > 0 || name === undefined) {
     for (const issue of issues) out.problems.push({ source, position, subject, issue });
     return;
   }
-  out.resources.push({ source, position, kind, resource });
+  const resourceVersion =
+    typeof metadata['resourceVersion'] === 'string' ? metadata['resourceVersion'] : undefined;
+  const identity: ResourceIdentity = {
+    name,
+    ...(info.namespaced && namespace !== undefined ? { namespace } : {}),
+    ...(resourceVersion !== undefined ? { resourceVersion } : {}),
+  };
+  out.resources.push({ source, position, kind, identity, ...(resource ? { resource } : {}) });
 }
 
 /** `<file>: document <n>[, item <m>] (<Kind> <name>): <path>: <value> — <expected>` */

@@ -126,7 +126,7 @@ export function writeCommand(ctx: CommandContext, verb: WriteVerb['name']): Comm
     let done = 0;
     for (const target of targets) {
       try {
-        await writeOne(datastore, verb, target.kind, target.resource, flags);
+        await writeOne(datastore, verb, target, flags);
         done++;
       } catch (err) {
         // Connection failures are not about this resource: report them as they are.
@@ -150,11 +150,21 @@ export function writeCommand(ctx: CommandContext, verb: WriteVerb['name']): Comm
 async function writeOne(
   datastore: Datastore,
   verb: WriteVerb['name'],
-  kind: KindName,
-  resource: AnyResource,
+  target: ManifestResource,
   flags: { skipExists?: boolean; skipNotExists?: boolean },
 ): Promise<void> {
-  const { name, namespace, resourceVersion } = resource.metadata;
+  const { kind, resource } = target;
+  const { name, namespace, resourceVersion } = target.identity;
+  if (verb === 'delete') {
+    try {
+      await datastore.delete(kind, name, namespace, resourceVersion === undefined ? {} : { resourceVersion });
+    } catch (err) {
+      if (!(flags.skipNotExists && isDatastoreError(err, 'NotFound'))) throw err;
+    }
+    return;
+  }
+  // Every verb that writes reads its manifest with validation, which yields the resource.
+  if (!resource) throw new Error(`${verb} was given ${kind} ${name} without validating it`);
   switch (verb) {
     case 'create':
       try {
@@ -179,18 +189,6 @@ async function writeOne(
         await datastore.create(kind, withoutVersion(resource));
       }
       return;
-    case 'delete':
-      try {
-        await datastore.delete(
-          kind,
-          name,
-          namespace,
-          resourceVersion === undefined ? {} : { resourceVersion },
-        );
-      } catch (err) {
-        if (!(flags.skipNotExists && isDatastoreError(err, 'NotFound'))) throw err;
-      }
-      return;
   }
 }
 
@@ -210,15 +208,10 @@ function deleteTargets(
 
 function deleteTarget(kindSpelling: string, name: string, namespace: string | undefined): ManifestResource {
   const kind = kindArgument(kindSpelling);
-  const info = KINDS[kind];
   return {
     source: '(command line)',
     position: undefined,
     kind,
-    resource: {
-      apiVersion: info.apiVersion,
-      kind: info.kind,
-      metadata: info.namespaced ? { name, namespace: namespace ?? 'default' } : { name },
-    } as AnyResource,
+    identity: KINDS[kind].namespaced ? { name, namespace: namespace ?? 'default' } : { name },
   };
 }

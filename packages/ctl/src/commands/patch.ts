@@ -1,4 +1,10 @@
-import { type AnyResource, KINDS } from '@calico-ts/datastore';
+import {
+  type AnyResource,
+  InvalidResourceError,
+  KINDS,
+  type KindName,
+  validateResource,
+} from '@calico-ts/datastore';
 import { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { CliError } from '../cli-error.ts';
@@ -52,11 +58,12 @@ export function patchCommand(ctx: CommandContext): Command {
       const namespace = KINDS[kind].namespaced ? (flags.namespace ?? 'default') : undefined;
       const datastore = await ctx.datastore();
       await updateWithRetry(datastore, kind, name, namespace, (current) => {
-        const before = current as unknown as Json;
-        const after = (operations
+        // A resource is plain JSON data; the round trip gives the patch a copy it may change.
+        const before: Json = JSON.parse(JSON.stringify(current));
+        const after = operations
           ? guard(() => applyJsonPatch(before, operations))
-          : applyMergePatch(before, patch)) as unknown as AnyResource;
-        return keepIdentity(current, after);
+          : applyMergePatch(before, patch);
+        return patchedResource(kind, current, after);
       });
       ctx.io.stdout(`Successfully patched 1 '${kindLabel(kind)}' resource\n`);
     });
@@ -71,19 +78,34 @@ function guard<T>(f: () => T): T {
   }
 }
 
-/** A patch may change anything but which object it is. */
-function keepIdentity(before: AnyResource, after: AnyResource): AnyResource {
+/**
+ * The patched document as a resource of `kind`: a patch may change anything but which object it
+ * is, and the result must be valid (the same check, and the same error, as the datastore's write).
+ */
+function patchedResource(kind: KindName, before: AnyResource, after: Json): AnyResource {
   if (typeof after !== 'object' || after === null || Array.isArray(after)) {
     throw new CliError('invalid patch: the result is not an object');
   }
+  const metadata = after['metadata'];
+  const field = (key: string) =>
+    typeof metadata === 'object' && metadata !== null && !Array.isArray(metadata) ? metadata[key] : undefined;
   const fields: [string, unknown, unknown][] = [
-    ['apiVersion', before.apiVersion, after.apiVersion],
-    ['kind', before.kind, after.kind],
-    ['metadata.name', before.metadata.name, after.metadata?.name],
-    ['metadata.namespace', before.metadata.namespace, after.metadata?.namespace],
+    ['apiVersion', before.apiVersion, after['apiVersion']],
+    ['kind', before.kind, after['kind']],
+    ['metadata.name', before.metadata.name, field('name')],
+    ['metadata.namespace', before.metadata.namespace, field('namespace')],
   ];
   for (const [path, was, now] of fields) {
     if (was !== now) throw new CliError(`invalid patch: ${path} cannot be changed (${JSON.stringify(was)})`);
   }
-  return after;
+  const result = validateResource(kind, after);
+  if (!result.ok) {
+    throw new InvalidResourceError(
+      KINDS[kind].kind,
+      before.metadata.name,
+      result.issues,
+      before.metadata.namespace,
+    );
+  }
+  return result.value;
 }
