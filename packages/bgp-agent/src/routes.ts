@@ -117,16 +117,7 @@ export function computeRoutes(
     }
   }
   // Service addresses are static routes every node advertises (serviceClusterIPs etc.).
-  for (const list of [
-    global?.serviceClusterIPs,
-    global?.serviceExternalIPs,
-    global?.serviceLoadBalancerIPs,
-  ]) {
-    for (const s of list ?? []) {
-      const p = s.cidr ? parsePrefix(s.cidr) : undefined;
-      if (p) prefixes.add(formatPrefix(p.afi, p.bytes, p.length));
-    }
-  }
+  for (const p of serviceCidrs(snapshot, me.name)) prefixes.add(formatPrefix(p.afi, p.bytes, p.length));
 
   // apply_communities: the node's prefixAdvertisements win over the cluster's (processCommunityRules).
   const advertisements = perNode?.prefixAdvertisements ?? global?.prefixAdvertisements ?? [];
