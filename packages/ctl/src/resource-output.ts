@@ -1,8 +1,8 @@
 import { type AnyResource, KINDS, type KindInfo, type KindName } from '@calico-ts/datastore';
+import { tabwriterTable } from '@calico-ts/text-table';
 import { stringify } from 'yaml';
 import { CliError } from './cli-error.ts';
 import { type TableContext, tableHeadings, tableRows } from './resource-table.ts';
-import { tabwriterTable } from '@calico-ts/text-table';
 
 export const OUTPUT_FORMATS = ['ps', 'wide', 'yaml', 'json', 'name'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];

@@ -4,7 +4,6 @@ import {
   DatastoreError,
   isDatastoreError,
   KINDS,
-  type KindName,
 } from '@calico-ts/datastore';
 import { Command } from 'commander';
 import { CliError } from '../cli-error.ts';

@@ -4,10 +4,10 @@ import {
   type AgentPeerStatus,
   DEFAULT_AGENT_CONTROL_SOCKET,
 } from '@calico-ts/bgp-agent';
+import { borderedTable } from '@calico-ts/text-table';
 import { Command } from 'commander';
 import { CliError } from '../cli-error.ts';
 import type { CommandContext } from '../command-context.ts';
-import { borderedTable } from '@calico-ts/text-table';
 
 /** What the table shows of one session the BGP agent reports. */
 export type NodeStatusPeer = Pick<
