@@ -24,8 +24,9 @@ export interface SyncerCallbacks {
 }
 
 /**
- * The kinds Felix watches: its configuration, pools, nodes, endpoints and IPAM blocks. No policy
- * kind is watched, as no policy is enforced.
+ * The kinds Felix watches: its configuration, pools, nodes, endpoints, IPAM blocks, and the
+ * policy kinds (policies, tiers, profiles, network sets). Staged policies never change
+ * connectivity and are not watched.
  */
 export const FELIX_KINDS: readonly KindName[] = [
   'ClusterInformation',
@@ -35,6 +36,13 @@ export const FELIX_KINDS: readonly KindName[] = [
   'WorkloadEndpoint',
   'HostEndpoint',
   'IPAMBlock',
+  'NetworkPolicy',
+  'GlobalNetworkPolicy',
+  'KubernetesNetworkPolicy',
+  'Tier',
+  'Profile',
+  'NetworkSet',
+  'GlobalNetworkSet',
 ];
 
 export interface SyncerOptions {

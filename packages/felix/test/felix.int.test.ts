@@ -5,7 +5,7 @@
  * not rule text.
  */
 import { createHash } from 'node:crypto';
-import { type Datastore, EtcdDatastore } from '@calico-ts/datastore';
+import { type Datastore, EtcdDatastore, namespaceProfile } from '@calico-ts/datastore';
 import { execInNamespace, Netlink, waitFor } from '@calico-ts/kernel';
 import {
   createLab,
@@ -106,6 +106,8 @@ describeWith(
       lab = await createLab({ prefix: runPrefix('fx'), nodes: 2 });
       etcd = await startEtcd();
       ds = new EtcdDatastore({ endpoints: [etcd.endpoint] });
+      // The pods' namespace profile, as kube-controllers would write it: without it they get no traffic.
+      await ds.create('Profile', namespaceProfile('default'));
       await ds.create('IPPool', {
         apiVersion: 'projectcalico.org/v3',
         kind: 'IPPool',

@@ -38,6 +38,7 @@ export {
 export {
   type ClusterNode,
   type ClusterPod,
+  LAB_POD_NAMESPACE,
   LabCluster,
   type LabClusterOptions,
   type NodeLister,

@@ -10,6 +10,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { EtcdDatastore, isDatastoreError, namespaceProfile } from '@calico-ts/datastore';
 import {
   type CommandResult,
   execInNamespace,
@@ -24,6 +25,9 @@ import { type EtcdProcess, startEtcd } from './etcd.ts';
 import { createLab, LAB_GATEWAY_V4, LAB_SUBNET_V4, type Lab, type LabNode, removeLab } from './fabric.ts';
 import { logger } from './logger.ts';
 import { relayTcp, type TcpRelay } from './tcp-relay.ts';
+
+/** The Kubernetes namespace every lab pod is in (CNI_ARGS K8S_POD_NAMESPACE). */
+export const LAB_POD_NAMESPACE = 'default';
 
 /** calico-node's health and Prometheus ports inside each node (Calico's defaults). */
 const HEALTH_PORT = 9099;
@@ -179,6 +183,7 @@ export class LabCluster {
     });
     this.#log(`etcd is up at ${this.#etcd.endpoint} (from this host: ${this.#etcd.localEndpoint})`);
     this.#writeState();
+    await this.#writeNamespaceProfile(LAB_POD_NAMESPACE);
 
     installPlugins(o.programs, { binDir: this.cniBinDir, confDir: join(this.#dir, 'net.d') });
 
@@ -207,6 +212,23 @@ export class LabCluster {
         const pod = await this.addPod(node, `pod${i}`);
         this.#log(`pod ${pod.name} on ${node.name}: ${pod.ip}`);
       }
+    }
+  }
+
+  /**
+   * The profile `kns.<namespace>` Calico's kube-controllers keeps for every Kubernetes namespace:
+   * pods name it, and without it (no allow from it) they get no traffic. There is no Kubernetes
+   * here, so the lab, which puts the pods in their namespace, writes it. An existing one (perhaps
+   * labelled by the user) is left alone.
+   */
+  async #writeNamespaceProfile(namespace: string): Promise<void> {
+    const datastore = new EtcdDatastore({ endpoints: [this.etcd.localEndpoint] });
+    try {
+      await datastore.create('Profile', namespaceProfile(namespace));
+    } catch (err) {
+      if (!isDatastoreError(err, 'AlreadyExists')) throw err;
+    } finally {
+      await datastore.close();
     }
   }
 
@@ -307,7 +329,7 @@ export class LabCluster {
       containerId: name,
       netns: `/run/netns/${name}`,
       ifname: 'eth0',
-      args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${name}`,
+      args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${LAB_POD_NAMESPACE};K8S_POD_NAME=${name}`,
       hostNetns: node.name,
     };
   }

@@ -3,6 +3,7 @@ import {
   formatIssues,
   type KindName,
   keyFor,
+  namespaceProfile,
   type ResourceOf,
   validateResource,
 } from '@calico-ts/datastore';
@@ -13,8 +14,19 @@ import type { DataplaneUpdate } from './dataplane-update.ts';
 import { vtepMacForNode } from './vtep-mac.ts';
 
 /** A resource as the datastore stores it: validated, with Calico's defaults filled in. */
-function res<K extends KindName>(kind: K, name: string, spec: unknown, namespace?: string): ResourceOf<K> {
-  const metadata = { name, ...(namespace ? { namespace } : {}), resourceVersion: '1' };
+function res<K extends KindName>(
+  kind: K,
+  name: string,
+  spec: unknown,
+  namespace?: string,
+  labels?: Record<string, string>,
+): ResourceOf<K> {
+  const metadata = {
+    name,
+    ...(namespace ? { namespace } : {}),
+    ...(labels ? { labels } : {}),
+    resourceVersion: '1',
+  };
   const result = validateResource(kind, { metadata, spec });
   if (!result.ok) throw new Error(`test fixture ${kind} ${name} is invalid:\n${formatIssues(result.issues)}`);
   return result.value;
@@ -55,7 +67,13 @@ const block = (cidr: string, host: string | undefined, usedBy: Record<number, st
     }),
   );
 };
-const wep = (name: string, nodeName: string, iface: string, ip: string) =>
+const wep = (
+  name: string,
+  nodeName: string,
+  iface: string,
+  ip: string,
+  labels: Record<string, string> = {},
+) =>
   upd(
     'WorkloadEndpoint',
     res(
@@ -72,6 +90,7 @@ const wep = (name: string, nodeName: string, iface: string, ip: string) =>
         profiles: ['kns.default'],
       },
       'default',
+      labels,
     ),
   );
 
@@ -150,8 +169,9 @@ const vxlanCluster: SyncerUpdate[] = [
   node('node-b', '192.0.2.12/24', '10.65.1.1'),
   block('10.65.0.0/26', 'node-a'),
   block('10.65.1.0/26', 'node-b'),
-  wep('pod-a1', 'node-a', 'cali1111', '10.65.0.5/32'),
-  wep('pod-b1', 'node-b', 'cali2222', '10.65.1.5/32'),
+  wep('pod-a1', 'node-a', 'cali1111', '10.65.0.5/32', { app: 'a' }),
+  wep('pod-b1', 'node-b', 'cali2222', '10.65.1.5/32', { app: 'b' }),
+  upd('Profile', namespaceProfile('default')),
 ];
 
 function run(updates: SyncerUpdate[], nodeName = 'node-a'): DataplaneUpdate[] {
@@ -266,8 +286,8 @@ describe('CalcGraph', () => {
     g.onUpdates(vxlanCluster);
     g.flush();
     g.onUpdates([
-      wep('pod-a1', 'node-a', 'cali1111', '10.65.0.6/32'),
-      wep('pod-a1', 'node-a', 'cali1111', '10.65.0.5/32'),
+      wep('pod-a1', 'node-a', 'cali1111', '10.65.0.6/32', { app: 'a' }),
+      wep('pod-a1', 'node-a', 'cali1111', '10.65.0.5/32', { app: 'a' }),
     ]);
     expect(g.flush()).toEqual([]);
   });
@@ -358,6 +378,85 @@ describe('CalcGraph', () => {
       vxlanVNI: 5000,
       vxlanPort: 4789,
       failsafeInboundHostPorts: [{ protocol: 'tcp', port: 2222 }],
+    });
+  });
+
+  describe('policy', () => {
+    const allowFromB = upd(
+      'NetworkPolicy',
+      res(
+        'NetworkPolicy',
+        'allow-from-b',
+        {
+          selector: "app == 'a'",
+          types: ['Ingress'],
+          ingress: [{ action: 'Allow', source: { selector: "app == 'b'" } }],
+        },
+        'default',
+      ),
+    );
+
+    it('gives a local endpoint its tiers and known profiles, and activates what they need', () => {
+      const out = run([...vxlanCluster, allowFromB]);
+      const ep = out.find((u) => u.type === 'workloadEndpointUpdate');
+      expect(ep).toMatchObject({
+        endpoint: {
+          profileIds: ['kns.default'],
+          tiers: [
+            {
+              name: 'default',
+              ingressPolicies: ['np/default/allow-from-b'],
+              egressPolicies: [],
+              defaultAction: 'Deny',
+            },
+          ],
+        },
+      });
+      const types = out.map((u) => u.type);
+      // IP sets, then policies and profiles, then endpoints.
+      expect(types.indexOf('ipsetUpdate')).toBeLessThan(types.indexOf('activePolicyUpdate'));
+      expect(types.indexOf('activePolicyUpdate')).toBeLessThan(types.indexOf('workloadEndpointUpdate'));
+      expect(
+        out
+          .filter((u) => u.type === 'activeProfileUpdate')
+          .map((u) => u.type === 'activeProfileUpdate' && u.profile.name),
+      ).toEqual(['kns.default']);
+      // The selector matches the remote pod: its address is in the set.
+      const m = model([out]);
+      const selectorSets = [...m.ipsets].filter(([id]) => id.startsWith('s:'));
+      expect(selectorSets.map(([, members]) => [...members])).toEqual([['10.65.1.5/32']]);
+    });
+
+    it('reports a pod entering a selector as a one-member delta, and a deleted policy as removes', () => {
+      const g = new CalcGraph({ nodeName: 'node-a' });
+      g.onUpdates([...vxlanCluster, allowFromB]);
+      g.onStatus('in-sync');
+      const first = model([g.flush()]);
+      g.onUpdates([wep('pod-b2', 'node-b', 'cali3333', '10.65.1.6/32', { app: 'b' })]);
+      const second = g.flush();
+      expect(second.filter((u) => u.type.startsWith('ipset'))).toEqual([
+        {
+          type: 'ipsetDeltaUpdate',
+          id: expect.stringMatching(/^s:/),
+          addedMembers: ['10.65.1.6/32'],
+          removedMembers: [],
+        },
+      ]);
+      g.onUpdates([{ ...allowFromB, value: null }]);
+      const third = g.flush();
+      expect(third.map((u) => u.type)).toEqual([
+        'workloadEndpointUpdate',
+        'activePolicyRemove',
+        'ipsetRemove',
+      ]);
+      expect(first.endpoints.size).toBe(1);
+    });
+
+    it('leaves a missing profile out, so the endpoint falls to the final drop', () => {
+      const out = run(vxlanCluster.filter((u) => u.kind !== 'Profile'));
+      const ep = out.find((u) => u.type === 'workloadEndpointUpdate');
+      expect(ep).toMatchObject({ endpoint: { profileIds: [], tiers: [] } });
+      expect(out.some((u) => u.type === 'activeProfileUpdate')).toBe(false);
     });
   });
 });

@@ -27,6 +27,7 @@ import {
   type FelixConfigOverrides,
 } from '../config.ts';
 import type { SyncerUpdate, SyncStatus } from '../syncer.ts';
+import { ActiveRulesCalculator } from './active-rules.ts';
 import {
   type DataplaneUpdate,
   IPSET_ALL_HOSTS_NET,
@@ -38,6 +39,7 @@ import {
   type Vtep,
 } from './dataplane-update.ts';
 import { EventSequencer } from './event-sequencer.ts';
+import { endpointIndexItem, type ResolvedEndpointPolicy, tierInfos } from './policy/index.ts';
 import {
   type BlockView,
   blockView,
@@ -62,6 +64,8 @@ export interface CalcGraphOptions {
 export class CalcGraph {
   readonly nodeName: string;
   readonly sequencer = new EventSequencer();
+  /** Policies, profiles, tiers, network sets and every endpoint's selector labels. */
+  readonly policy = new ActiveRulesCalculator(this.sequencer);
   #overrides: FelixConfigOverrides;
   #felixConfigs = new Map<string, FelixConfigurationSpec>();
   #pools = new Map<string, PoolView>();
@@ -70,6 +74,9 @@ export class CalcGraph {
   #blocksByNode = new Map<string, Set<string>>();
   #workloads = new Map<string, WorkloadEndpointView>();
   #hostEndpoints = new Map<string, HostEndpointView>();
+  /** Local workloads whose endpoint (and so policy resolution) must be reported again. */
+  #dirtyWorkloads = new Set<string>();
+  #resolutions = new Map<string, ResolvedEndpointPolicy>();
   /** Routes as last reported, per source (block key or workload key), to retract stale ones. */
   #routesBySource = new Map<string, Map<string, RouteIntent>>();
   /** Which sources currently claim each destination; the highest-priority one is reported. */
@@ -80,6 +87,8 @@ export class CalcGraph {
   #poolSetsDirty = true;
   #dirtyNodes = new Set<string>();
   #inSyncSeen = false;
+  /** A local endpoint went away: the active set may shrink. */
+  #policyDirty = true;
   #reportedPools = new Set<string>();
 
   constructor(options: CalcGraphOptions) {
@@ -131,6 +140,7 @@ export class CalcGraph {
   }
 
   #onUpdate(kind: KindName, key: string, value: AnyResource | null): void {
+    if (this.policy.onUpdate(kind, key, value)) return;
     switch (kind) {
       case 'FelixConfiguration':
         if (value && isResourceOf('FelixConfiguration', value))
@@ -176,14 +186,37 @@ export class CalcGraph {
         this.#dirtyBlocks.add(key);
         return;
       }
-      case 'WorkloadEndpoint':
-        this.#onWorkloadEndpoint(
-          key,
-          value && isResourceOf('WorkloadEndpoint', value) ? workloadEndpointView(value) : undefined,
+      case 'WorkloadEndpoint': {
+        const wep =
+          value && isResourceOf('WorkloadEndpoint', value) ? workloadEndpointView(value) : undefined;
+        // Every node's endpoints: selectors match remote pods' addresses too.
+        this.policy.setEndpoint(
+          `wep:${key}`,
+          wep &&
+            endpointIndexItem(
+              {
+                namespace: wep.namespace,
+                labels: wep.labels,
+                profiles: wep.profiles,
+                serviceAccount: wep.serviceAccount,
+              },
+              [...wep.ipv4Nets, ...wep.ipv6Nets],
+              wep.ports,
+            ),
         );
+        this.#onWorkloadEndpoint(key, wep);
         return;
+      }
       case 'HostEndpoint': {
         const hep = value && isResourceOf('HostEndpoint', value) ? hostEndpointView(value) : undefined;
+        this.policy.setEndpoint(
+          `hep:${key}`,
+          hep &&
+            endpointIndexItem(
+              { namespace: undefined, labels: hep.labels, profiles: hep.profiles },
+              hep.expectedIPs.map((ip) => `${ip}/${ipFamilyOf(ip) === 6 ? 128 : 32}`),
+            ),
+        );
         if (hep && hep.node === this.nodeName) {
           this.#hostEndpoints.set(key, hep);
           this.sequencer.onHostEndpoint(hep.name, {
@@ -217,26 +250,15 @@ export class CalcGraph {
     const local = wep && wep.node === this.nodeName ? wep : undefined;
     const old = this.#workloads.get(key);
     if (!local && !old) return;
-    const id = (w: WorkloadEndpointView) => ({
-      orchestratorId: w.orchestrator,
-      workloadId: `${w.key.split('/')[0]}/${w.workload}`,
-      endpointId: w.endpoint,
-    });
     if (local) {
       this.#workloads.set(key, local);
-      this.sequencer.onWorkloadEndpoint(local.key, id(local), {
-        state: 'active',
-        name: local.interfaceName,
-        mac: local.mac,
-        profileIds: local.profiles,
-        ipv4Nets: local.ipv4Nets,
-        ipv6Nets: local.ipv6Nets,
-        tiers: [],
-        labels: local.labels,
-      });
+      this.#dirtyWorkloads.add(key);
     } else if (old) {
       this.#workloads.delete(key);
-      this.sequencer.onWorkloadEndpoint(old.key, id(old), null);
+      this.#dirtyWorkloads.delete(key);
+      this.#resolutions.delete(key);
+      this.#policyDirty = true;
+      this.sequencer.onWorkloadEndpoint(old.key, workloadEndpointId(old), null);
     }
     const routes = new Map<string, RouteIntent>();
     for (const dst of [...(local?.ipv4Nets ?? []), ...(local?.ipv6Nets ?? [])]) {
@@ -284,6 +306,48 @@ export class CalcGraph {
     }
     for (const key of this.#dirtyBlocks) this.#recomputeBlock(key);
     this.#dirtyBlocks.clear();
+    this.#recomputePolicy();
+  }
+
+  /**
+   * Resolves the local workloads that changed (all of them when a policy, profile or tier did),
+   * reports them with their tiers and known profiles, then the active policies, profiles and
+   * IP sets they need, then the members selectors gained or lost.
+   */
+  #recomputePolicy(): void {
+    if (this.policy.takeCatalogChanged()) {
+      for (const key of this.#workloads.keys()) this.#dirtyWorkloads.add(key);
+      this.#policyDirty = true;
+    }
+    for (const key of this.#dirtyWorkloads) {
+      const w = this.#workloads.get(key);
+      if (!w) continue;
+      const resolved = this.policy.resolve({
+        namespace: w.namespace,
+        labels: w.labels,
+        profiles: w.profiles,
+        serviceAccount: w.serviceAccount,
+      });
+      this.#resolutions.set(key, resolved);
+      this.#policyDirty = true;
+      this.sequencer.onWorkloadEndpoint(w.key, workloadEndpointId(w), {
+        state: 'active',
+        name: w.interfaceName,
+        mac: w.mac,
+        profileIds: resolved.profiles.map((p) => p.name),
+        ipv4Nets: w.ipv4Nets,
+        ipv6Nets: w.ipv6Nets,
+        tiers: tierInfos(resolved),
+        labels: w.labels,
+      });
+    }
+    this.#dirtyWorkloads.clear();
+    if (this.#policyDirty) {
+      this.#policyDirty = false;
+      this.policy.publish(this.#resolutions.values());
+    } else {
+      this.policy.publishDeltas();
+    }
   }
 
   #recomputeNodes(): void {
@@ -388,6 +452,14 @@ export class CalcGraph {
       this.sequencer.onRoute(dst, best!);
     }
   }
+}
+
+function workloadEndpointId(w: WorkloadEndpointView) {
+  return {
+    orchestratorId: w.orchestrator,
+    workloadId: `${w.namespace}/${w.workload}`,
+    endpointId: w.endpoint,
+  };
 }
 
 const RANK: Record<RouteIntent['type'], number> = {

@@ -5,6 +5,8 @@
  */
 import type { EncapsulationMode, EncapsulationType } from '@calico-ts/datastore';
 import type { FelixConfig } from '../config.ts';
+import type { ParsedRule } from './policy/parsed-rule.ts';
+import type { PolicyId } from './policy/policy-id.ts';
 
 export type IpsetType = 'hash:net' | 'hash:ip' | 'hash:ip,port';
 
@@ -16,9 +18,8 @@ export interface WorkloadEndpointId {
 }
 
 /**
- * Ordered policy names that apply to one endpoint in one tier. The calc graph computes no active
- * policies, so endpoints carry none; the endpoint chains already render from it (see README
- * "How policy plugs in").
+ * The policies of one tier that apply to an endpoint, in order, per direction, named by policy
+ * key (`np/<ns>/<name>`, `gnp/<name>`, `knp/<ns>/<name>`).
  */
 export interface TierInfo {
   name: string;
@@ -27,11 +28,31 @@ export interface TierInfo {
   defaultAction: 'Deny' | 'Pass';
 }
 
+/**
+ * A policy some local endpoint uses (Felix's ActivePolicyUpdate): what its `cali-pi-`/`cali-po-`
+ * chains are rendered from.
+ */
+export interface ActivePolicy {
+  id: PolicyId;
+  /** policyIdString(id). */
+  key: string;
+  /** The name Calico shows (`knp.default.<name>` for a Kubernetes policy). */
+  calicoName: string;
+  rules: { ingress: ParsedRule[]; egress: ParsedRule[] };
+}
+
+/** A profile some local endpoint uses (ActiveProfileUpdate): its `cali-pri-`/`cali-pro-` chains. */
+export interface ActiveProfile {
+  name: string;
+  rules: { ingress: ParsedRule[]; egress: ParsedRule[] };
+}
+
 export interface WorkloadEndpoint {
   state: 'active' | 'down';
   /** Host-side interface (`cali…`). */
   name: string;
   mac: string | undefined;
+  /** Profiles that exist, in the endpoint's order; a missing one contributes no rules. */
   profileIds: string[];
   ipv4Nets: string[];
   ipv6Nets: string[];
@@ -101,8 +122,10 @@ export type DataplaneUpdate =
   | { type: 'ipsetUpdate'; id: string; ipsetType: IpsetType; members: string[] }
   | { type: 'ipsetDeltaUpdate'; id: string; addedMembers: string[]; removedMembers: string[] }
   | { type: 'ipsetRemove'; id: string }
-  // No active policy or profile messages: Felix's activePolicyUpdate/Remove and
-  // activeProfileUpdate/Remove have no counterpart here, as no policy is enforced.
+  | { type: 'activePolicyUpdate'; policy: ActivePolicy }
+  | { type: 'activePolicyRemove'; key: string }
+  | { type: 'activeProfileUpdate'; profile: ActiveProfile }
+  | { type: 'activeProfileRemove'; name: string }
   | { type: 'workloadEndpointUpdate'; id: WorkloadEndpointId; key: string; endpoint: WorkloadEndpoint }
   | { type: 'workloadEndpointRemove'; id: WorkloadEndpointId; key: string }
   | { type: 'hostEndpointUpdate'; id: string; endpoint: HostEndpoint }

@@ -4,12 +4,14 @@
  * change is kept per key (later ones replace earlier ones), and a change equal to what was last
  * flushed is dropped, so duplicates and flapping between flushes cost nothing downstream.
  *
- * Flush order (calico-internals §3.1): config; IP set adds/deltas; (policies, profiles);
- * endpoint updates; endpoint removes; IP set removes; host metadata; pools; route removes before
+ * Flush order (calico-internals §3.1): config; IP set adds/deltas; policy and profile updates;
+ * endpoint updates; endpoint removes; policy and profile removes; IP set removes; host metadata; pools; route removes before
  * VTEP removes; VTEP adds before route adds; pool and host removes; finally inSync.
  */
 import type { FelixConfig } from '../config.ts';
 import type {
+  ActivePolicy,
+  ActiveProfile,
   DataplaneUpdate,
   HostEndpoint,
   HostMetadata,
@@ -68,6 +70,8 @@ export class EventSequencer {
   #workloads = new KeyedChanges<{ id: WorkloadEndpointId; endpoint: WorkloadEndpoint }>();
   #workloadIds = new Map<string, WorkloadEndpointId>();
   #hostEndpoints = new KeyedChanges<HostEndpoint>();
+  #policies = new KeyedChanges<ActivePolicy>();
+  #profiles = new KeyedChanges<ActiveProfile>();
   #hosts = new KeyedChanges<HostMetadata>();
   #pools = new KeyedChanges<IpamPool>();
   #routes = new KeyedChanges<RouteIntent>();
@@ -122,6 +126,14 @@ export class EventSequencer {
     this.#workloads.set(key, endpoint ? { id, endpoint } : null);
   }
 
+  onActivePolicy(key: string, policy: ActivePolicy | null): void {
+    this.#policies.set(key, policy);
+  }
+
+  onActiveProfile(name: string, profile: ActiveProfile | null): void {
+    this.#profiles.set(name, profile);
+  }
+
   onHostEndpoint(id: string, endpoint: HostEndpoint | null): void {
     this.#hostEndpoints.set(id, endpoint);
   }
@@ -163,7 +175,10 @@ export class EventSequencer {
       this.#config = undefined;
     }
     const ipsetRemoves = this.#flushIpsets(out);
-    // Policy and profile updates go here, between IP sets and endpoints.
+    const policies = this.#policies.take();
+    const profiles = this.#profiles.take();
+    for (const [, policy] of policies.updates) out.push({ type: 'activePolicyUpdate', policy });
+    for (const [, profile] of profiles.updates) out.push({ type: 'activeProfileUpdate', profile });
     const wl = this.#workloads.take();
     const hep = this.#hostEndpoints.take();
     for (const [key, v] of wl.updates)
@@ -175,7 +190,9 @@ export class EventSequencer {
       out.push({ type: 'workloadEndpointRemove', key, id });
     }
     for (const id of hep.removes) out.push({ type: 'hostEndpointRemove', id });
-    // Policy and profile removes go here, after the endpoints that used them are gone.
+    // After the endpoints that used them are gone.
+    for (const key of policies.removes) out.push({ type: 'activePolicyRemove', key });
+    for (const name of profiles.removes) out.push({ type: 'activeProfileRemove', name });
     for (const id of ipsetRemoves) out.push({ type: 'ipsetRemove', id });
     const hosts = this.#hosts.take();
     const pools = this.#pools.take();

@@ -49,6 +49,7 @@ export interface NodeView {
 export interface WorkloadEndpointView {
   /** `<namespace>/<name>`: the datastore identity, also our endpoint key. */
   key: string;
+  namespace: string;
   node: string;
   orchestrator: string;
   workload: string;
@@ -59,6 +60,9 @@ export interface WorkloadEndpointView {
   ipv6Nets: string[];
   profiles: string[];
   labels: Record<string, string>;
+  serviceAccount: string | undefined;
+  /** Named ports the workload declares (for named-port IP sets). */
+  ports: { name: string; protocol: string | number; port: number }[];
 }
 
 export interface HostEndpointView {
@@ -146,6 +150,7 @@ export function workloadEndpointView(r: ResourceOf<'WorkloadEndpoint'>): Workloa
   const ns = r.metadata.namespace ?? 'default';
   return {
     key: `${ns}/${r.metadata.name}`,
+    namespace: ns,
     node,
     orchestrator: nonEmpty(spec.orchestrator) ?? 'k8s',
     workload: nonEmpty(spec.workload) ?? nonEmpty(spec.pod) ?? r.metadata.name,
@@ -156,6 +161,8 @@ export function workloadEndpointView(r: ResourceOf<'WorkloadEndpoint'>): Workloa
     ipv6Nets: nets.filter((n) => n.family === 6).map(formatMaskedCidr),
     profiles: [...(spec.profiles ?? [])],
     labels: { ...(r.metadata.labels ?? {}) },
+    serviceAccount: nonEmpty(spec.serviceAccountName),
+    ports: (spec.ports ?? []).map((p) => ({ name: p.name, protocol: p.protocol, port: p.port })),
   };
 }
 

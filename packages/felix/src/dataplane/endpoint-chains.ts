@@ -5,6 +5,7 @@
  */
 
 import type { WorkloadEndpoint } from '../calc/dataplane-update.ts';
+import { policyStageRules } from '../calc/policy/policy-stage.ts';
 import type { FelixConfig } from '../config.ts';
 import type { Chain, Rule } from './chains.ts';
 import { hex, type MarkBits } from './mark-bits.ts';
@@ -15,26 +16,26 @@ export const toWorkloadChain = (iface: string) => `cali-tw-${iface}`;
 export const fromWorkloadChain = (iface: string) => `cali-fw-${iface}`;
 
 /**
- * The one place an endpoint chain decides on policy. It allows everything, visibly (a commented
- * accept mark). Enforcing policy means rendering Felix's tier/policy/profile stage here instead
- * (per tier: clear pass mark, jump to each `cali-pi-`/`cali-po-` chain, return on accept, drop at
- * end of tier; then profiles `cali-pri-`/`cali-pro-`; final "Drop if no profiles matched"), driven
- * by `endpoint.tiers` and `endpoint.profileIds`.
+ * The one place an endpoint chain decides on policy: per tier, each policy's chain until one
+ * accepts or passes, a drop at the end of a Deny tier; then the profiles; then drop
+ * (policyStageRules). Fail closed: while a policy or profile the endpoint needs has no chain
+ * yet (`programmed` false), the endpoint gets no traffic.
  */
-export function policyStage(_direction: Direction, _endpoint: WorkloadEndpoint, marks: MarkBits): Rule[] {
-  return [
-    {
-      action: `-j MARK --set-xmark ${hex(marks.accept)}/${hex(marks.accept)}`,
-      comment: 'Policy is not enforced yet: allow all',
-    },
-    { match: `-m mark --mark ${hex(marks.accept)}/${hex(marks.accept)}`, action: '-j RETURN' },
-  ];
+export function policyStage(
+  direction: Direction,
+  endpoint: WorkloadEndpoint,
+  marks: MarkBits,
+  programmed = true,
+): Rule[] {
+  if (!programmed) return [{ action: '-j DROP', comment: 'Policy not programmed yet' }];
+  return policyStageRules(direction, endpoint.tiers, endpoint.profileIds, marks);
 }
 
 export function workloadEndpointChains(
   endpoint: WorkloadEndpoint,
   config: FelixConfig,
   marks: MarkBits,
+  policyProgrammed = true,
 ): Chain[] {
   const build = (direction: Direction): Rule[] => {
     if (endpoint.state !== 'active') return [{ action: '-j DROP', comment: 'Endpoint admin disabled' }];
@@ -60,7 +61,7 @@ export function workloadEndpointChains(
         });
       }
     }
-    rules.push(...policyStage(direction, endpoint, marks));
+    rules.push(...policyStage(direction, endpoint, marks, policyProgrammed));
     return rules;
   };
   return [

@@ -18,9 +18,12 @@ export class EndpointManager implements Manager {
   /** Interface name → index it had when we configured it. */
   #configured = new Map<string, number>();
   #marks: () => MarkBits;
+  #policyProgrammed: (endpoint: WorkloadEndpoint) => boolean;
 
-  constructor(marks: () => MarkBits) {
+  /** `policyProgrammed`: whether every policy and profile chain the endpoint jumps to exists. */
+  constructor(marks: () => MarkBits, policyProgrammed: (endpoint: WorkloadEndpoint) => boolean = () => true) {
     this.#marks = marks;
+    this.#policyProgrammed = policyProgrammed;
   }
 
   get count(): number {
@@ -75,7 +78,8 @@ export class EndpointManager implements Manager {
   chains(config: FelixConfig): Partial<Record<TableName, { chains: Chain[] }>> {
     const marks = this.#marks();
     const chains: Chain[] = [...dispatchChains([...this.#endpoints.values()].map((e) => e.name))];
-    for (const ep of this.#endpoints.values()) chains.push(...workloadEndpointChains(ep, config, marks));
+    for (const ep of this.#endpoints.values())
+      chains.push(...workloadEndpointChains(ep, config, marks, this.#policyProgrammed(ep)));
     return { filter: { chains } };
   }
 }

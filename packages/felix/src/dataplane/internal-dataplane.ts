@@ -18,6 +18,7 @@ import type { DataplaneKernel, IptablesTableState } from './kernel-port.ts';
 import type { ApplyContext, Manager } from './manager.ts';
 import { allocateMarkBits, type MarkBits } from './mark-bits.ts';
 import { MasqManager } from './masq-manager.ts';
+import { PolicyManager } from './policy-manager.ts';
 import { RouteTable } from './route-table.ts';
 import { staticFilter, staticMangle, staticNat, staticRaw } from './static-chains.ts';
 import { VxlanManager } from './vxlan-manager.ts';
@@ -45,6 +46,7 @@ export class InternalDataplane {
   #forwardingSet = false;
   readonly routes = new RouteTable();
   readonly endpoints: EndpointManager;
+  readonly policy: PolicyManager;
   readonly ipsets = new IpsetsManager();
   readonly masq = new MasqManager();
   readonly vxlan: VxlanManager;
@@ -56,10 +58,25 @@ export class InternalDataplane {
   constructor(options: InternalDataplaneOptions) {
     this.#kernel = options.kernel;
     this.#log = options.logger.child({ component: 'dataplane' });
-    this.endpoints = new EndpointManager(() => this.#marks);
+    this.policy = new PolicyManager(() => this.#marks);
+    const policy = this.policy;
+    this.endpoints = new EndpointManager(
+      () => this.#marks,
+      (ep) =>
+        ep.profileIds.every((p) => policy.hasProfile(p)) &&
+        ep.tiers.every((t) => [...t.ingressPolicies, ...t.egressPolicies].every((k) => policy.hasPolicy(k))),
+    );
     this.vxlan = new VxlanManager(options.nodeName);
     this.ipip = new IpipManager(options.nodeName);
-    this.#managers = [this.ipsets, this.endpoints, this.masq, this.vxlan, this.ipip, new BlackholeManager()];
+    this.#managers = [
+      this.ipsets,
+      this.policy,
+      this.endpoints,
+      this.masq,
+      this.vxlan,
+      this.ipip,
+      new BlackholeManager(),
+    ];
   }
 
   get inSync(): boolean {

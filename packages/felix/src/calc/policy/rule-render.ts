@@ -294,8 +294,11 @@ export function renderRuleList(
 
 const DIRECTIONS: readonly PolicyDirection[] = ['ingress', 'egress'];
 
-/** `cali-pi-<id>` and `cali-po-<id>` for one policy in one family. */
-export function policyChains(policy: CompiledPolicy, opts: RenderOptions): Chain[] {
+/** `cali-pi-<id>` and `cali-po-<id>` for one policy in one family (a compiled or active policy). */
+export function policyChains(
+  policy: Pick<CompiledPolicy, 'id' | 'key' | 'calicoName' | 'rules'>,
+  opts: RenderOptions,
+): Chain[] {
   const where = policy.id.namespace ? `${policy.id.namespace}/${policy.calicoName}` : policy.calicoName;
   return DIRECTIONS.map((d) => ({
     name: policyChainName(d, policy.key),
@@ -304,7 +307,10 @@ export function policyChains(policy: CompiledPolicy, opts: RenderOptions): Chain
 }
 
 /** `cali-pri-<name>` and `cali-pro-<name>` for one profile in one family. */
-export function profileChains(profile: CompiledProfile, opts: RenderOptions): Chain[] {
+export function profileChains(
+  profile: Pick<CompiledProfile, 'name' | 'rules'>,
+  opts: RenderOptions,
+): Chain[] {
   return DIRECTIONS.map((d) => ({
     name: profileChainName(d, profile.name),
     rules: renderRuleList(profile.rules[d], opts, `Profile ${profile.name} ${d}`),
