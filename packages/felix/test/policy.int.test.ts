@@ -32,6 +32,7 @@ import {
   PolicyCatalog,
   type PolicyEndpoint,
   policyChainName,
+  profileChainName,
   SelectorIndex,
 } from '../src/index.ts';
 
@@ -589,6 +590,56 @@ describeWith(
       await assertMatrix(expectation({ to: { ns: 'x' } }, { from: { ns: 'x' } }));
       await ds.delete('KubernetesNetworkPolicy', 'deny-all', 'x');
       await waitChains([], [policyChainName('ingress', 'knp/x/deny-all')]);
+      await assertMatrix(expectation());
+    });
+
+    it('a pod entering a selector is an ipset add: no iptables line is written', async () => {
+      await knp('x', 'a-from-updated', {
+        podSelector: { matchLabels: { pod: 'a' } },
+        policyTypes: ['Ingress'],
+        ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b', pod2: 'updated' } } }] }],
+      });
+      await waitChains([policyChainName('ingress', 'knp/x/a-from-updated')]);
+      await assertMatrix(expectation({ to: { ns: 'x', pod: 'a' } }));
+      const stats: ApplyStats[] = [];
+      const onApplied = (s: ApplyStats) => stats.push(s);
+      felix.on('applied', onApplied);
+      try {
+        const xb = pods.find((p) => p.id === 'x/b')!;
+        const wep = await ds.get('WorkloadEndpoint', `${NODE}-k8s-b-eth0`, 'x');
+        await ds.update('WorkloadEndpoint', {
+          ...wep,
+          metadata: { ...wep.metadata, labels: { ...wep.metadata.labels, pod2: 'updated' } },
+        });
+        await waitFor(
+          async () =>
+            new RegExp(`^add cali40s:\\S+ ${xb.ip.replaceAll('.', '\\.')}$`, 'm').test(await ipsetSave()),
+          {
+            timeoutMs: 15_000,
+            intervalMs: 50,
+            what: 'x/b in the selector set',
+          },
+        );
+        await assertMatrix(
+          expectation(
+            { to: { ns: 'x', pod: 'a' } },
+            { from: { ns: 'x', pod: 'b' }, to: { ns: 'x', pod: 'a' }, allow: true },
+          ),
+        );
+      } finally {
+        felix.off('applied', onApplied);
+      }
+      expect(stats.length).toBeGreaterThan(0);
+      expect(stats.map((s) => s.iptablesLines)).toEqual(stats.map(() => 0));
+      await clearPolicies();
+    });
+
+    it('a pod whose namespace profile is missing gets no traffic, as in Calico', async () => {
+      await ds.delete('Profile', 'kns.z');
+      await waitChains([], [profileChainName('ingress', 'kns.z')]);
+      await assertMatrix(expectation({ to: { ns: 'z' } }, { from: { ns: 'z' } }));
+      await ds.create('Profile', namespaceProfile('z', { ns: 'z' }));
+      await waitChains([profileChainName('ingress', 'kns.z')]);
       await assertMatrix(expectation());
     });
   },
