@@ -4,7 +4,7 @@
  * following libcalico-go's etcdv3 backend: create compares Version(key) == 0, compare-and-swap
  * compares ModRevision(key) == resourceVersion.
  */
-import type { IKeyValue, ITxnResponse } from 'etcd3';
+import type { ICompare, IKeyValue, ITxnResponse } from 'etcd3';
 import type {
   AnyResource,
   Datastore,
@@ -16,11 +16,11 @@ import type {
 } from './datastore.ts';
 import { DatastoreError } from './errors.ts';
 import { EtcdConnection, type EtcdDatastoreOptions } from './etcd-client.ts';
-import { decodeResource, encodeResource } from './etcd-codec.ts';
+import { decodeResource, encodeResource, prefixRange } from './etcd-codec.ts';
 import { etcdWatch } from './etcd-watch.ts';
 import { KINDS, type KindInfo, type KindName, keyFor, prefixFor, refFromKey } from './kinds.ts';
 import type { ResourceInput, ResourceOf } from './model/index.ts';
-import { prepareWrite } from './write-path.ts';
+import { prepareWrite, readsPeers } from './write-path.ts';
 
 export type { EtcdDatastoreOptions, EtcdTlsOptions } from './etcd-client.ts';
 
@@ -72,21 +72,29 @@ export class EtcdDatastore implements Datastore {
   }
 
   async create<K extends KindName>(kind: K, resource: ResourceInput<K>): Promise<ResourceOf<K>> {
-    const { key, value } = prepareWrite(kind, resource, undefined);
-    const bytes = encodeResource(value);
-    const keyBuf = Buffer.from(key);
-    const res = await this.#txn(`create ${kind}`, {
-      compare: [{ key: keyBuf, target: 'Version', result: 'Equal', version: 0 }],
-      success: [{ request_put: { key: keyBuf, value: bytes } }],
-    });
-    if (!res.succeeded) {
-      throw DatastoreError.alreadyExists({
-        kind,
-        name: value.metadata.name,
-        namespace: value.metadata.namespace,
+    for (let attempt = 1; ; attempt++) {
+      const peers = await this.#peers(kind, `create ${kind}`);
+      const { key, value } = prepareWrite(kind, resource, undefined, peers.items);
+      const keyBuf = Buffer.from(key);
+      const res = await this.#txn(`create ${kind}`, {
+        compare: [{ key: keyBuf, target: 'Version', result: 'Equal', version: 0 }, ...peers.unchanged],
+        success: [{ request_put: { key: keyBuf, value: encodeResource(value) } }],
+        failure: [{ request_range: { key: keyBuf } }],
       });
+      if (res.succeeded) return stamped(value, res.header.revision) as ResourceOf<K>;
+      const ref = { kind, name: value.metadata.name, namespace: value.metadata.namespace };
+      // The key exists, or (for kinds that read peers) a peer changed since they were read.
+      if (res.responses[0]?.response_range?.kvs[0] || peers.unchanged.length === 0) {
+        throw DatastoreError.alreadyExists(ref);
+      }
+      if (attempt >= WRITE_ATTEMPTS) {
+        throw new DatastoreError(
+          'Conflict',
+          `${kind} objects kept changing under create (${WRITE_ATTEMPTS} attempts); retry`,
+          ref,
+        );
+      }
     }
-    return stamped(value, res.header.revision) as ResourceOf<K>;
   }
 
   async update<K extends KindName>(kind: K, resource: ResourceInput<K>): Promise<ResourceOf<K>> {
@@ -101,10 +109,14 @@ export class EtcdDatastore implements Datastore {
       if (want !== undefined && want !== current.mod_revision) {
         throw DatastoreError.conflict(ref, want, current.mod_revision);
       }
+      const peers = await this.#peers(kind, `update ${kind}`);
       const existing = decodeResource(key, current.value, current.mod_revision);
-      const { value } = prepareWrite(kind, resource, existing);
-      const next = await this.#casPut(key, current.mod_revision, value, `update ${kind}`);
+      const { value } = prepareWrite(kind, resource, existing, peers.items);
+      const next = await this.#casPut(key, current.mod_revision, value, `update ${kind}`, peers.unchanged);
       if (next.ok) return stamped(value, next.revision) as ResourceOf<K>;
+      if (want !== undefined && attempt >= WRITE_ATTEMPTS && next.current) {
+        throw DatastoreError.conflict(ref, want, next.current.mod_revision);
+      }
       current = next.current;
       if (want === undefined && attempt >= WRITE_ATTEMPTS && current) {
         throw DatastoreError.conflict(ref, current.mod_revision, current.mod_revision);
@@ -116,9 +128,10 @@ export class EtcdDatastore implements Datastore {
     const key = keyFor(kind, resource.metadata?.name, resource.metadata?.namespace);
     let current = await this.#getKv(key, `apply ${kind}`);
     for (let attempt = 1; ; attempt++) {
+      const peers = await this.#peers(kind, `apply ${kind}`);
       const existing = current ? decodeResource(key, current.value, current.mod_revision) : undefined;
-      const { value } = prepareWrite(kind, resource, existing);
-      const next = await this.#casPut(key, current?.mod_revision, value, `apply ${kind}`);
+      const { value } = prepareWrite(kind, resource, existing, peers.items);
+      const next = await this.#casPut(key, current?.mod_revision, value, `apply ${kind}`, peers.unchanged);
       if (next.ok) return stamped(value, next.revision) as ResourceOf<K>;
       if (attempt >= WRITE_ATTEMPTS) {
         const ref = { kind, name: value.metadata.name, namespace: value.metadata.namespace };
@@ -190,12 +203,35 @@ export class EtcdDatastore implements Datastore {
     return this.#conn.rangeAll(prefix, what);
   }
 
+  /**
+   * The stored objects a write of `kind` is checked against (none unless `readsPeers`), and the
+   * transaction comparison that holds while none of them has changed since: no key under the
+   * kind's prefix modified after the revision they were read at.
+   */
+  async #peers(kind: KindName, what: string): Promise<{ items: AnyResource[]; unchanged: ICompare[] }> {
+    if (!readsPeers(kind)) return { items: [], unchanged: [] };
+    const prefix = prefixFor(kind);
+    const { kvs, revision } = await this.#rangeAll(prefix, what);
+    const items: AnyResource[] = [];
+    for (const kv of kvs) {
+      const key = kv.key.toString('utf8');
+      if (refFromKey(key)?.kind === kind) items.push(decodeResource(key, kv.value, kv.mod_revision));
+    }
+    const { start, end } = prefixRange(prefix);
+    const next = String(BigInt(revision) + 1n);
+    return {
+      items,
+      unchanged: [{ key: start, range_end: end, target: 'Mod', result: 'Less', mod_revision: next }],
+    };
+  }
+
   /** Puts `value` if the key's mod revision is still `modRevision` (absent when undefined). */
   async #casPut(
     key: string,
     modRevision: string | undefined,
     value: AnyResource,
     what: string,
+    alsoUnchanged: readonly ICompare[] = [],
   ): Promise<{ ok: true; revision: string } | { ok: false; current: IKeyValue | undefined }> {
     const keyBuf = Buffer.from(key);
     const res = await this.#txn(what, {
@@ -203,6 +239,7 @@ export class EtcdDatastore implements Datastore {
         modRevision === undefined
           ? { key: keyBuf, target: 'Version', result: 'Equal', version: 0 }
           : { key: keyBuf, target: 'Mod', result: 'Equal', mod_revision: modRevision },
+        ...alsoUnchanged,
       ],
       success: [{ request_put: { key: keyBuf, value: encodeResource(value) } }],
       failure: [{ request_range: { key: keyBuf } }],

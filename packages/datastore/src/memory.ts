@@ -13,7 +13,7 @@ import { DatastoreError } from './errors.ts';
 import { EventQueue } from './event-queue.ts';
 import { KIND_NAMES, type KindName, keyFor, prefixFor, refFromKey } from './kinds.ts';
 import type { ResourceInput, ResourceOf } from './model/index.ts';
-import { diffStates, prepareWrite } from './write-path.ts';
+import { diffStates, prepareWrite, readsPeers } from './write-path.ts';
 
 interface Entry {
   kind: KindName;
@@ -68,7 +68,7 @@ export class MemoryDatastore implements Datastore {
   }
 
   async create<K extends KindName>(kind: K, resource: ResourceInput<K>): Promise<ResourceOf<K>> {
-    const { key, value } = prepareWrite(kind, resource, undefined);
+    const { key, value } = prepareWrite(kind, resource, undefined, this.#peers(kind));
     if (this.#entries.has(key)) {
       throw DatastoreError.alreadyExists({
         kind,
@@ -87,13 +87,13 @@ export class MemoryDatastore implements Datastore {
     if (want !== undefined && want !== existing.value.metadata.resourceVersion) {
       throw DatastoreError.conflict(ref, want, existing.value.metadata.resourceVersion);
     }
-    const { key, value } = prepareWrite(kind, resource, existing.value);
+    const { key, value } = prepareWrite(kind, resource, existing.value, this.#peers(kind));
     return this.#store(kind, key, value as AnyResource, existing.value) as ResourceOf<K>;
   }
 
   async apply<K extends KindName>(kind: K, resource: ResourceInput<K>): Promise<ResourceOf<K>> {
     const existing = this.#entries.get(keyFor(kind, resource.metadata?.name, resource.metadata?.namespace));
-    const { key, value } = prepareWrite(kind, resource, existing?.value);
+    const { key, value } = prepareWrite(kind, resource, existing?.value, this.#peers(kind));
     return this.#store(kind, key, value as AnyResource, existing?.value) as ResourceOf<K>;
   }
 
@@ -168,6 +168,14 @@ export class MemoryDatastore implements Datastore {
 
   async close(): Promise<void> {
     this.#watchers.clear();
+  }
+
+  /** Every stored object of `kind`, for the write rules that compare against them. */
+  #peers(kind: KindName): AnyResource[] {
+    if (!readsPeers(kind)) return [];
+    const out: AnyResource[] = [];
+    for (const e of this.#entries.values()) if (e.kind === kind) out.push(e.value);
+    return out;
   }
 
   #store(kind: KindName, key: string, value: AnyResource, old: AnyResource | undefined): AnyResource {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AnyResource, ChangeEvent } from './datastore.ts';
 import { DatastoreError } from './errors.ts';
 import { KINDS, type KindInfo, type KindName, keyFor } from './kinds.ts';
-import { type ResourceInput, type ResourceOf, validateResource } from './model/index.ts';
+import { ipPoolStoredIssues, type ResourceInput, type ResourceOf, validateResource } from './model/index.ts';
 import { formatIssues, type Resource, type ValidationIssue } from './resource.ts';
 
 export class InvalidResourceError extends DatastoreError {
@@ -18,14 +18,45 @@ export class InvalidResourceError extends DatastoreError {
 }
 
 /**
+ * Kinds whose writes are checked against the other stored objects of the same kind (IPPool:
+ * immutable cidr/blockSize, no overlap). A backend reads those objects and makes its write
+ * conditional on them not changing, so two writers cannot both pass the check.
+ */
+export function readsPeers(kind: KindName): boolean {
+  return kind === 'IPPool';
+}
+
+function isIPPool(r: { kind: string }): r is ResourceOf<'IPPool'> {
+  return r.kind === 'IPPool';
+}
+
+/** The rules of `value` against the stored objects: its stored version and its peers. */
+function storedObjectIssues(
+  value: { kind: string },
+  existing: AnyResource | undefined,
+  peers: readonly AnyResource[],
+): ValidationIssue[] {
+  if (isIPPool(value)) {
+    return ipPoolStoredIssues(
+      value,
+      existing && isIPPool(existing) ? existing : undefined,
+      peers.filter(isIPPool),
+    );
+  }
+  return [];
+}
+
+/**
  * Validates, defaults and stamps an object before a backend stores it: fills apiVersion/kind,
- * checks scope, keeps the server-owned metadata (uid, creationTimestamp) of the stored version.
- * Returns the object to store (without resourceVersion) and its key.
+ * checks scope, keeps the server-owned metadata (uid, creationTimestamp) of the stored version,
+ * and, for kinds that `readsPeers`, checks it against its stored version and `peers` (every
+ * stored object of the kind). Returns the object to store (without resourceVersion) and its key.
  */
 export function prepareWrite<K extends KindName>(
   kind: K,
   input: ResourceInput<K> | AnyResource,
   existing: AnyResource | undefined,
+  peers: readonly AnyResource[] = [],
 ): { key: string; value: ResourceOf<K> } {
   const info: KindInfo = KINDS[kind];
   const candidate = {
@@ -60,6 +91,8 @@ export function prepareWrite<K extends KindName>(
   const result = validateResource(kind, candidate);
   if (!result.ok) throw new InvalidResourceError(kind, meta.name, result.issues, meta.namespace);
   const value = structuredClone(result.value);
+  const storedIssues = storedObjectIssues(value, existing, peers);
+  if (storedIssues.length > 0) throw new InvalidResourceError(kind, meta.name, storedIssues, meta.namespace);
   const { resourceVersion: _rv, ...rest } = value.metadata;
   value.metadata = {
     ...rest,

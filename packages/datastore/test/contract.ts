@@ -8,6 +8,7 @@ import {
   type ChangeEvent,
   type Datastore,
   isDatastoreError,
+  type ResourceInput,
   type ResourceOf,
   type WatchEvent,
 } from '../src/index.ts';
@@ -152,7 +153,11 @@ export function datastoreContract(
       expect(updated.metadata.creationTimestamp).toBe(created.metadata.creationTimestamp);
       expect((await ds.get('IPPool', n)).spec).toMatchObject({ natOutgoing: false });
 
-      const applied = await ds.apply('IPPool', { ...ipPool(n), metadata: { name: n, resourceVersion: '1' } });
+      const applied = await ds.apply('IPPool', {
+        ...ipPool(n),
+        metadata: { name: n, resourceVersion: '1' },
+        spec: { ...ipPool(n).spec, cidr: created.spec.cidr },
+      });
       expect(applied.metadata.uid).toBe(created.metadata.uid);
       const fresh = await ds.apply('IPPool', ipPool(`${n}-applied`));
       expect(fresh.metadata.resourceVersion).toMatch(/^\d+$/);
@@ -186,6 +191,109 @@ export function datastoreContract(
         'Invalid',
       );
       await ds.delete('IPPool', n);
+    });
+
+    it('refuses the IPPool writes Calico refuses, naming the field, and writes nothing', async () => {
+      const p = unique();
+      const pool = (
+        name: string,
+        spec: Partial<ResourceInput<'IPPool'>['spec']>,
+      ): ResourceInput<'IPPool'> => ({
+        metadata: { name: `${p}-${name}` },
+        spec: { cidr: '100.64.0.0/16', ...spec },
+      });
+      const refused = async (write: Promise<unknown>, path: string, ...words: string[]): Promise<void> => {
+        const err = await expectCode(write, 'Invalid');
+        expect(err.message).toContain(`${path}:`);
+        for (const w of words) expect(err.message).toContain(w);
+      };
+      const a = await ds.create('IPPool', pool('a', { blockSize: 26 }));
+      const after = (await ds.list('IPPool', { prefix: p })).revision;
+
+      // Overlap with an existing pool, by create and by apply, either containing the other.
+      await refused(
+        ds.create('IPPool', pool('b', { cidr: '100.64.128.0/20' })),
+        'spec.cidr',
+        `${p}-a`,
+        '100.64.0.0/16',
+      );
+      await refused(ds.apply('IPPool', pool('b', { cidr: '100.0.0.0/8' })), 'spec.cidr', `${p}-a`);
+      // cidr and blockSize are fixed once the pool exists.
+      await refused(
+        ds.update('IPPool', { ...a, spec: { ...a.spec, cidr: '100.65.0.0/16' } }),
+        'spec.cidr',
+        '100.64.0.0/16',
+      );
+      await refused(
+        ds.update('IPPool', { ...a, spec: { ...a.spec, blockSize: 29 } }),
+        'spec.blockSize',
+        '26',
+      );
+      await refused(ds.apply('IPPool', pool('a', { blockSize: 28 })), 'spec.blockSize', '26');
+      // Block sizes per family, link-local ranges, selectors and uses.
+      await refused(
+        ds.create('IPPool', pool('c', { cidr: '100.66.0.0/16', blockSize: 19 })),
+        'spec.blockSize',
+        '20–32',
+      );
+      await refused(
+        ds.create('IPPool', pool('c', { cidr: '100.66.0.0/16', blockSize: 33 })),
+        'spec.blockSize',
+        '20–32',
+      );
+      await refused(
+        ds.create('IPPool', pool('c', { cidr: 'fd00:1::/64', blockSize: 115 })),
+        'spec.blockSize',
+        '116–128',
+      );
+      await refused(
+        ds.create('IPPool', pool('c', { cidr: '169.254.0.0/16' })),
+        'spec.cidr',
+        '169.254.0.0/16',
+      );
+      await refused(ds.create('IPPool', pool('c', { cidr: '169.0.0.0/8' })), 'spec.cidr', '169.254.0.0/16');
+      await refused(ds.create('IPPool', pool('c', { cidr: 'fe80::/64' })), 'spec.cidr', 'fe80::/10');
+      await refused(
+        ds.create('IPPool', pool('c', { cidr: '100.66.0.0/16', nodeSelector: 'rack ==' })),
+        'spec.nodeSelector',
+      );
+      await refused(
+        ds.create('IPPool', {
+          ...pool('c', { cidr: '100.66.0.0/16' }),
+          spec: { cidr: '100.66.0.0/16', allowedUses: ['Workload', 'Bogus'] },
+        } as ResourceInput<'IPPool'>),
+        'spec.allowedUses[1]',
+        'Workload',
+      );
+
+      // Nothing was written by any refused call.
+      const now = await ds.list('IPPool', { prefix: p });
+      expect(now.items).toEqual([a]);
+      expect(now.revision).toBe(after);
+      // Other fields still change; the pool's own cidr does not count as an overlap.
+      const changed = await ds.update('IPPool', { ...a, spec: { ...a.spec, natOutgoing: true } });
+      expect(changed.spec.natOutgoing).toBe(true);
+      // Once the pool is gone its range is free again.
+      await ds.delete('IPPool', a.metadata.name);
+      const b = await ds.create('IPPool', pool('b', { cidr: '100.64.128.0/20' }));
+      await ds.delete('IPPool', b.metadata.name);
+    });
+
+    it('lets only one of two overlapping pools created at once be stored', async () => {
+      const p = unique();
+      const [one, two] = [h.client(), h.client()];
+      const results = await Promise.allSettled([
+        one.create('IPPool', { metadata: { name: `${p}-one` }, spec: { cidr: '100.70.0.0/16' } }),
+        two.create('IPPool', { metadata: { name: `${p}-two` }, spec: { cidr: '100.70.0.0/17' } }),
+      ]);
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      const loser = results.find((r) => r.status === 'rejected');
+      expect(isDatastoreError(loser?.reason, 'Invalid'), String(loser?.reason)).toBe(true);
+      const stored = (await ds.list('IPPool', { prefix: p })).items;
+      expect(stored).toHaveLength(1);
+      await ds.delete('IPPool', stored[0]!.metadata.name);
+      if (one !== ds) await one.close();
+      if (two !== ds && two !== one) await two.close();
     });
 
     it('updates and deletes compare-and-swap on resourceVersion', async () => {

@@ -201,7 +201,9 @@ export {
   type IPPoolEncapsulation,
   type IPPoolSpec,
   type IPReservationSpec,
+  ipPoolStoredIssues,
   poolEncapsulation,
+  type StoredIPPool,
 } from './ippool.ts';
 export * from './k8s-network-policy-conversion.ts';
 export type {

@@ -3,6 +3,7 @@
  * from libcalico-go/lib/clientv3/ippool.go, checks from validateIPPoolSpec).
  */
 import { z } from 'zod';
+import type { ValidationIssue } from '../resource.ts';
 import { cidrProblem, cidrString } from './field-types.ts';
 import { cidrsOverlap, type IpFamily, type ParsedCidr, parseCidr } from './ip.ts';
 import type { Report } from './issues.ts';
@@ -138,4 +139,53 @@ export function encapsulatedBetween(encapsulation: IPPoolEncapsulation, sameSubn
     encapsulation.type !== 'none' &&
     (encapsulation.mode === 'Always' || (encapsulation.mode === 'CrossSubnet' && !sameSubnet))
   );
+}
+
+/** An IP pool as the stored-object rules see it: its name and the spec fields they compare. */
+export interface StoredIPPool {
+  readonly metadata: { readonly name: string };
+  readonly spec: { readonly cidr: string; readonly blockSize: number };
+}
+
+/**
+ * The IPPool rules that need other stored objects (libcalico-go's clientv3 IPPool Create/Update):
+ * `cidr` and `blockSize` are fixed once the pool exists, since blocks already carved from it
+ * would otherwise fall outside it or change shape; and no two pools may share an address.
+ * `stored` is this pool as stored (absent on create); `others` every other stored pool.
+ */
+export function ipPoolStoredIssues(
+  pool: StoredIPPool,
+  stored: StoredIPPool | undefined,
+  others: readonly StoredIPPool[],
+): ValidationIssue[] {
+  const issues: ValidationIssue[] = [];
+  if (stored && stored.spec.cidr !== pool.spec.cidr) {
+    issues.push({
+      path: 'spec.cidr',
+      value: pool.spec.cidr,
+      message: `cannot be changed after creation: expected the stored ${stored.spec.cidr} (create a new pool and migrate to it instead)`,
+    });
+  }
+  if (stored && stored.spec.blockSize !== pool.spec.blockSize) {
+    issues.push({
+      path: 'spec.blockSize',
+      value: pool.spec.blockSize,
+      message: `cannot be changed after creation: expected the stored ${stored.spec.blockSize} (create a new pool and migrate to it instead)`,
+    });
+  }
+  const cidr = parseCidr(pool.spec.cidr);
+  if (cidr) {
+    for (const other of others) {
+      if (other.metadata.name === pool.metadata.name) continue;
+      const theirs = parseCidr(other.spec.cidr);
+      if (theirs && cidrsOverlap(cidr, theirs)) {
+        issues.push({
+          path: 'spec.cidr',
+          value: pool.spec.cidr,
+          message: `overlaps with IPPool ${other.metadata.name} (${other.spec.cidr}); pools must not share addresses`,
+        });
+      }
+    }
+  }
+  return issues;
 }
