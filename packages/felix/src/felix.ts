@@ -42,6 +42,8 @@ export interface FelixStatus {
   endpoints: number;
   routes: number;
   ipsets: number;
+  /** Profiles local endpoints name that do not exist: those endpoints get no allow from them. */
+  missingProfiles: string[];
   /** Problems from the last apply, e.g. a missing kernel module; empty when healthy. */
   errors: string[];
 }
@@ -66,6 +68,8 @@ export class Felix extends EventEmitter<FelixEvents> {
   readonly #syncer: Syncer;
   readonly #onIntent: FelixOptions['onIntent'];
   #flushScheduled = false;
+  /** Missing profiles as last logged (comma-joined). */
+  #missingProfiles = '';
   #applying: Promise<void> | undefined;
   #applyAgain = false;
   #deferred: (() => void)[] = [];
@@ -140,6 +144,7 @@ export class Felix extends EventEmitter<FelixEvents> {
       applyCount: this.#applyCount,
       resyncCount: this.#syncer.resyncCount,
       ...counts,
+      missingProfiles: this.#graph.missingProfiles(),
       errors: [...this.#errors],
     };
   }
@@ -175,6 +180,15 @@ export class Felix extends EventEmitter<FelixEvents> {
       if (this.#stopped) return;
       const batch = this.#graph.flush();
       if (batch.length === 0) return;
+      const missing = this.#graph.missingProfiles().join(',');
+      if (missing !== this.#missingProfiles) {
+        this.#missingProfiles = missing;
+        if (missing !== '')
+          this.#log.warn(
+            { profiles: missing.split(',') },
+            'endpoints name profiles that do not exist; they allow nothing',
+          );
+      }
       this.#onIntent?.(batch);
       this.#toDataplane(() => {
         this.#dataplane.onUpdates(batch);

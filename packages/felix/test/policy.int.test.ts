@@ -396,7 +396,7 @@ describeWith(
     }, 60_000);
 
     it('no policy: every pod reaches every pod on every port', async () => {
-      expect(felix.status()).toMatchObject({ ready: true, endpoints: 9, errors: [] });
+      expect(felix.status()).toMatchObject({ ready: true, endpoints: 9, missingProfiles: [], errors: [] });
       await assertMatrix(expectation());
     });
 
@@ -637,9 +637,11 @@ describeWith(
     it('a pod whose namespace profile is missing gets no traffic, as in Calico', async () => {
       await ds.delete('Profile', 'kns.z');
       await waitChains([], [profileChainName('ingress', 'kns.z')]);
+      expect(felix.status().missingProfiles).toEqual(['kns.z']);
       await assertMatrix(expectation({ to: { ns: 'z' } }, { from: { ns: 'z' } }));
       await ds.create('Profile', namespaceProfile('z', { ns: 'z' }));
       await waitChains([profileChainName('ingress', 'kns.z')]);
+      expect(felix.status().missingProfiles).toEqual([]);
       await assertMatrix(expectation());
     });
   },

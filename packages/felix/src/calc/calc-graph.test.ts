@@ -452,6 +452,37 @@ describe('CalcGraph', () => {
       expect(first.endpoints.size).toBe(1);
     });
 
+    it('puts network set nets into the sets of selectors that match them', () => {
+      const fromNets = upd(
+        'GlobalNetworkPolicy',
+        res('GlobalNetworkPolicy', 'from-partners', {
+          selector: "app == 'a'",
+          types: ['Ingress'],
+          ingress: [{ action: 'Allow', source: { selector: "role == 'partner'" } }],
+        }),
+      );
+      const partners = upd(
+        'GlobalNetworkSet',
+        res('GlobalNetworkSet', 'partners', { nets: ['198.51.100.0/28'] }, undefined, { role: 'partner' }),
+      );
+      const g = new CalcGraph({ nodeName: 'node-a' });
+      g.onUpdates([...vxlanCluster, fromNets, partners]);
+      g.onStatus('in-sync');
+      const m = model([g.flush()]);
+      expect([...m.ipsets].filter(([id]) => id.startsWith('s:')).map(([, v]) => [...v])).toEqual([
+        ['198.51.100.0/28'],
+      ]);
+      g.onUpdates([{ ...partners, value: null }]);
+      expect(g.flush().filter((u) => u.type.startsWith('ipset'))).toEqual([
+        {
+          type: 'ipsetDeltaUpdate',
+          id: expect.stringMatching(/^s:/),
+          addedMembers: [],
+          removedMembers: ['198.51.100.0/28'],
+        },
+      ]);
+    });
+
     it('leaves a missing profile out, so the endpoint falls to the final drop', () => {
       const out = run(vxlanCluster.filter((u) => u.kind !== 'Profile'));
       const ep = out.find((u) => u.type === 'workloadEndpointUpdate');

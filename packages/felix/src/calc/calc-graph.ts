@@ -241,6 +241,16 @@ export class CalcGraph {
     }
   }
 
+  /**
+   * Profiles that local workloads name but that do not exist, as of the last flush. Such a
+   * profile allows nothing (Calico's behaviour), so without another allow its pods get no traffic.
+   */
+  missingProfiles(): string[] {
+    const names = new Set<string>();
+    for (const r of this.#resolutions.values()) for (const n of r.missingProfiles) names.add(n);
+    return [...names].sort();
+  }
+
   #nodeNameForKey(key: string): string | undefined {
     const name = nameFromKey(key);
     return this.#nodes.has(name) ? name : undefined;
