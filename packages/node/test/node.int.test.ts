@@ -81,6 +81,37 @@ describeWith(
       expect(await cluster.ping(b1, a1.ip)).toBe(true);
     });
 
+    it('enforces policy across nodes: a selector matches a remote pod; deleting the policy restores traffic', async () => {
+      // Label b1 (on the other node) as kube-controllers would copy a pod label onto its endpoint.
+      const weps = (await datastore.list('WorkloadEndpoint', { namespace: 'default' })).items;
+      const wepOf = (ip: string) => weps.find((w) => (w.spec.ipNetworks ?? []).includes(`${ip}/32`))!;
+      const b1Wep = wepOf(b1.ip);
+      await datastore.update('WorkloadEndpoint', {
+        ...b1Wep,
+        metadata: { ...b1Wep.metadata, labels: { ...b1Wep.metadata.labels, role: 'client' } },
+      });
+      await datastore.create('NetworkPolicy', {
+        metadata: { name: 'clients-only', namespace: 'default' },
+        spec: {
+          selector: 'all()',
+          types: ['Ingress'],
+          ingress: [{ action: 'Allow', source: { selector: "role == 'client'" } }],
+        },
+      });
+      try {
+        await waitFor(async () => !(await cluster.ping(a2, a1.ip)), {
+          timeoutMs: 15_000,
+          what: 'a2 → a1 denied',
+        });
+        expect(await cluster.ping(b1, a1.ip)).toBe(true);
+        expect(await cluster.ping(a1, b1.ip)).toBe(false);
+      } finally {
+        await datastore.delete('NetworkPolicy', 'clients-only', 'default');
+      }
+      await waitFor(() => cluster.ping(a2, a1.ip), { timeoutMs: 15_000, what: 'a2 → a1 allowed again' });
+      expect(await cluster.ping(a1, b1.ip)).toBe(true);
+    });
+
     it('a route deleted by hand is restored on the next refresh', async () => {
       const node = cluster.nodes[0]!;
       const nl = Netlink.open(node.namespace);
