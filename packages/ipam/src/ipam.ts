@@ -9,7 +9,7 @@
  * Nothing is handed out twice because every address changes hands only through a CAS write of its
  * block; handles are written after blocks and derived from them (handles.ts).
  */
-import type { Datastore } from '@calico-ts/datastore';
+import { type Datastore, isDatastoreError } from '@calico-ts/datastore';
 import { AffineBlockCache } from './affine-blocks.ts';
 import {
   Allocator,
@@ -26,8 +26,39 @@ import { defaultSelectorMatcher, type SelectorMatcher } from './ip-pools.ts';
 import { type IpamConfig, IpamStore } from './ipam-store.ts';
 import { defaultLogger, type Logger } from './logger.ts';
 import { type AssignmentAttributes, assignmentAttributes, ipsByHandle } from './lookup.ts';
+import {
+  type AddressUse,
+  auditOwnership,
+  type HandleRecord,
+  type OwnershipAudit,
+} from './ownership-audit.ts';
 import { type ReleaseRequest, type ReleaseResult, releaseByHandle, releaseIPs } from './release.ts';
-import { type PoolUtilization, utilization } from './utilization.ts';
+import { type BorrowedReport, borrowedAddresses, type PoolUtilization, utilization } from './utilization.ts';
+
+/** An allocation to release only while it is still the leaked one a report saw. */
+export interface LeakReleaseRequest {
+  ip: string;
+  /** Release only if the allocation still belongs to this handle. */
+  handle?: string;
+  /** Release only if the allocation still carries this sequence number. */
+  sequenceNumber?: number;
+}
+
+export interface LeakReleaseResult {
+  released: string[];
+  /** Refused: a WorkloadEndpoint or Node uses the address now. */
+  stillInUse: AddressUse[];
+  /** Refused: allocated again since (other handle or sequence number). */
+  changed: string[];
+  /** Already free. */
+  notAllocated: string[];
+}
+
+export interface HandleDeleteResult {
+  deleted: string[];
+  /** Left alone: gone already, changed since the report, or allocations refer to it now. */
+  skipped: { id: string; reason: 'missing' | 'changed' | 'in use' }[];
+}
 
 export interface IpamOptions {
   logger?: Logger;
@@ -132,6 +163,97 @@ export class Ipam {
   /** Usage per pool and block (`calico ipam show`). */
   getUtilization(): Promise<PoolUtilization[]> {
     return utilization(this.#store);
+  }
+
+  /** Addresses allocated for a node other than the block's owner (`calico ipam show --show-borrowed`). */
+  getBorrowedAddresses(): Promise<BorrowedReport> {
+    return borrowedAddresses(this.#store);
+  }
+
+  /**
+   * Who uses each allocated address (`calico ipam check`): allocations matched against
+   * WorkloadEndpoints and Node tunnel addresses; leaked addresses and handles, in-use addresses
+   * without allocation, blocks affine to nodes that no longer exist.
+   */
+  async auditOwnership(): Promise<OwnershipAudit> {
+    const ds = this.#store.ds;
+    return this.#store.retry('read IPAM data, nodes and workload endpoints', async () => {
+      const [blocks, handles, pools, nodes, weps] = await Promise.all([
+        this.#store.listBlocks(),
+        this.#store.listHandles(),
+        this.#store.listPools(),
+        ds.list('Node'),
+        ds.list('WorkloadEndpoint'),
+      ]);
+      return auditOwnership({ blocks, handles, pools, nodes: nodes.items, workloadEndpoints: weps.items });
+    });
+  }
+
+  /**
+   * Releases allocations a report found leaked, re-checking each first: an address something uses
+   * now is refused, and one allocated again since (other handle or sequence number) is left alone.
+   */
+  async releaseLeaked(requests: readonly LeakReleaseRequest[]): Promise<LeakReleaseResult> {
+    const audit = await this.auditOwnership();
+    const result: LeakReleaseResult = { released: [], stillInUse: [], changed: [], notAllocated: [] };
+    const toRelease: ReleaseRequest[] = [];
+    for (const r of requests) {
+      const now = audit.allocations[r.ip];
+      if (!now) {
+        result.notAllocated.push(r.ip);
+        continue;
+      }
+      const owners = now.flatMap((a) => a.owners);
+      if (owners.length > 0) {
+        result.stillInUse.push({ ip: r.ip, owners });
+        continue;
+      }
+      toRelease.push({
+        address: r.ip,
+        ...(r.sequenceNumber === undefined ? {} : { sequenceNumber: r.sequenceNumber }),
+        ...(r.handle === undefined ? {} : { handleId: r.handle }),
+      });
+    }
+    if (toRelease.length > 0) {
+      const released = await this.releaseIPs(toRelease);
+      result.released.push(...released.released);
+      result.notAllocated.push(...released.notAllocated);
+      result.changed.push(...released.rejected.map((x) => x.address));
+    }
+    return result;
+  }
+
+  /**
+   * Deletes handle records a report found without allocations, each only if it is unchanged since
+   * (same resourceVersion) and no allocation refers to it now.
+   */
+  async deleteLeakedHandles(handles: readonly HandleRecord[]): Promise<HandleDeleteResult> {
+    const result: HandleDeleteResult = { deleted: [], skipped: [] };
+    const blocks = await this.#store.retry('read blocks', () => this.#store.listBlocks());
+    const referenced = new Set<string>();
+    for (const b of blocks) {
+      for (const idx of b.spec.allocations) {
+        const id = idx === null ? undefined : b.spec.attributes[idx]?.handle_id;
+        if (id) referenced.add(id);
+      }
+    }
+    for (const h of handles) {
+      const stored = await this.#store.retry(`read handle ${h.ID}`, () => this.#store.getHandle(h.ID));
+      if (!stored) result.skipped.push({ id: h.ID, reason: 'missing' });
+      else if (stored.metadata.resourceVersion !== h.Revision)
+        result.skipped.push({ id: h.ID, reason: 'changed' });
+      else if (referenced.has(h.ID)) result.skipped.push({ id: h.ID, reason: 'in use' });
+      else {
+        try {
+          await this.#store.softDeleteHandle(stored);
+          result.deleted.push(h.ID);
+        } catch (err) {
+          if (!isDatastoreError(err, 'Conflict') && !isDatastoreError(err, 'NotFound')) throw err;
+          result.skipped.push({ id: h.ID, reason: 'changed' });
+        }
+      }
+    }
+    return result;
   }
 
   async getConfig(): Promise<IpamConfig> {

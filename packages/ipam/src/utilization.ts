@@ -1,6 +1,6 @@
 /** Usage per pool and block, as `calico ipam show` prints it. */
 import { cidrSize } from '@calico-ts/datastore';
-import { freeCount, inUseCount } from './allocation-block.ts';
+import { addressOf, freeCount, inUseCount } from './allocation-block.ts';
 import { cidrFromText, firstIp } from './cidr.ts';
 import { poolOf } from './ip-pools.ts';
 import type { IpamStore } from './ipam-store.ts';
@@ -48,4 +48,53 @@ export async function utilization(store: IpamStore): Promise<PoolUtilization[]> 
       blocks: mine,
     };
   });
+}
+
+/** An address allocated for a node other than the block's owner (calicoctl `ipam show --show-borrowed`). */
+export interface BorrowedAddress {
+  address: string;
+  /** The node the allocation was made for (its `node` attribute). */
+  borrowingNode: string;
+  block: string;
+  /** The node the block is affine to; empty for a block without affinity. */
+  blockOwner: string;
+  /** `pod` for a pod's address, else the allocation's `type` attribute (e.g. `vxlanTunnelAddress`). */
+  type: string;
+  /** `<namespace>/<pod>` for a pod's address. */
+  allocatedTo: string;
+}
+
+export interface BorrowedReport {
+  borrowed: BorrowedAddress[];
+  /** Allocations without a `node` attribute, which cannot be told borrowed or not. */
+  unclassified: number;
+}
+
+export async function borrowedAddresses(store: IpamStore): Promise<BorrowedReport> {
+  const blocks = await store.retry('read blocks', () => store.listBlocks());
+  const report: BorrowedReport = { borrowed: [], unclassified: 0 };
+  for (const b of blocks) {
+    const spec = b.spec;
+    const owner = spec.affinity?.replace(/^host:/, '') ?? '';
+    spec.allocations.forEach((idx, ord) => {
+      if (idx === null) return;
+      const extra = spec.attributes[idx]?.secondary ?? {};
+      const node = extra['node'];
+      if (!node) {
+        report.unclassified++;
+        return;
+      }
+      if (node === owner) return;
+      const pod = extra['pod'];
+      report.borrowed.push({
+        address: addressOf(spec, ord),
+        borrowingNode: node,
+        block: spec.cidr,
+        blockOwner: owner,
+        type: pod ? 'pod' : (extra['type'] ?? ''),
+        allocatedTo: pod ? `${extra['namespace'] ?? ''}/${pod}` : '',
+      });
+    });
+  }
+  return report;
 }
