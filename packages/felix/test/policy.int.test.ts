@@ -179,6 +179,12 @@ describeWith(
           mac,
           ipNetworks: [`${ip}/32`],
           profiles: [`kns.${ns}`],
+          // Upstream's container ports, named serve-<port>-<proto>.
+          ports: [
+            { name: 'serve-80-tcp', protocol: 'TCP', port: 80 },
+            { name: 'serve-81-tcp', protocol: 'TCP', port: 81 },
+            { name: 'serve-80-udp', protocol: 'UDP', port: 80 },
+          ],
         },
       });
       const p: Pod = { id: `${ns}/${pod}`, ns, pod, ip, lab: labPod };
@@ -252,7 +258,7 @@ describeWith(
         endpoints.set(ip, ep);
         index.setItem(
           `${wep.metadata.namespace}/${wep.metadata.name}`,
-          endpointIndexItem(ep, wep.spec.ipNetworks ?? []),
+          endpointIndexItem(ep, wep.spec.ipNetworks ?? [], wep.spec.ports ?? []),
         );
       }
       index.syncIpsets(catalog.ipsets().values());
@@ -460,6 +466,18 @@ describeWith(
           { from: { ns: 'y' }, to: { ns: 'x', pod: 'a' }, probes: ['tcp/81'], allow: true },
         ),
       );
+      await clearPolicies();
+    });
+
+    it('allow ingress to x on one named port (serve-81-tcp): a hash:ip,port set', async () => {
+      await knp('x', 'allow-named-81', {
+        podSelector: {},
+        policyTypes: ['Ingress'],
+        ingress: [{ ports: [{ protocol: 'TCP', port: 'serve-81-tcp' }] }],
+      });
+      await waitChains([policyChainName('ingress', 'knp/x/allow-named-81')]);
+      expect(await ipsetSave()).toMatch(/^create cali40n:\S+ hash:ip,port /m);
+      await assertMatrix(expectation({ to: { ns: 'x' }, probes: ['tcp/80', 'udp/80'] }));
       await clearPolicies();
     });
 
