@@ -5,8 +5,9 @@
  * namespace profile), each serving TCP 80, TCP 81 and UDP 80. Every case writes policies, waits
  * until their chains are in the kernel, probes the full 9×9 matrix per port in parallel (1 s
  * timeout, as upstream) and asserts that it equals both the case's expectation and what the pure
- * `evaluateFlow` computes from the same datastore objects. Self pairs are ignored, as upstream
- * does (a pod reaching its own address never leaves its namespace).
+ * `evaluateFlow` computes (through `policySnapshot`/`explainFlow`) from the same datastore
+ * objects. Self pairs are ignored, as upstream does (a pod reaching its own address never leaves
+ * its namespace).
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,14 +27,11 @@ import { command, describeWith, root } from '../../../test-support/requirements.
 import { runPrefix } from '../../../test-support/run-id.ts';
 import {
   type ApplyStats,
-  endpointIndexItem,
-  evaluateFlow,
+  explainFlow,
   Felix,
-  PolicyCatalog,
-  type PolicyEndpoint,
   policyChainName,
+  policySnapshot,
   profileChainName,
-  SelectorIndex,
 } from '../src/index.ts';
 
 const NAMESPACES = ['x', 'y', 'z'] as const;
@@ -236,48 +234,30 @@ describeWith(
       return out;
     }
 
-    /** What evaluateFlow says, from the policies, profiles and endpoints in the datastore. */
+    /** What evaluateFlow says (through explainFlow), from the objects in the datastore. */
     async function evaluated(): Promise<Matrix> {
-      const catalog = PolicyCatalog.from({
+      const snapshot = policySnapshot({
         networkPolicies: (await ds.list('NetworkPolicy')).items,
         globalNetworkPolicies: (await ds.list('GlobalNetworkPolicy')).items,
         kubernetesNetworkPolicies: (await ds.list('KubernetesNetworkPolicy')).items,
         tiers: (await ds.list('Tier')).items,
         profiles: (await ds.list('Profile')).items,
+        workloadEndpoints: (await ds.list('WorkloadEndpoint')).items,
       });
-      const index = new SelectorIndex();
-      for (const p of catalog.profiles()) index.setProfileLabels(p.name, p.labelsToApply);
-      const endpoints = new Map<string, PolicyEndpoint>();
-      for (const wep of (await ds.list('WorkloadEndpoint')).items) {
-        const ep: PolicyEndpoint = {
-          namespace: wep.metadata.namespace,
-          labels: wep.metadata.labels ?? {},
-          profiles: wep.spec.profiles ?? [],
-        };
-        const ip = (wep.spec.ipNetworks ?? [])[0]!.split('/')[0]!;
-        endpoints.set(ip, ep);
-        index.setItem(
-          `${wep.metadata.namespace}/${wep.metadata.name}`,
-          endpointIndexItem(ep, wep.spec.ipNetworks ?? [], wep.spec.ports ?? []),
-        );
-      }
-      index.syncIpsets(catalog.ipsets().values());
       const out: Matrix = { 'tcp/80': new Map(), 'tcp/81': new Map(), 'udp/80': new Map() };
       for (const probe of PROBES) {
         const [protocol, port] = probe.split('/') as [string, string];
         for (const from of pods) {
           for (const to of pods) {
             if (from === to) continue;
-            const verdict = evaluateFlow({
-              source: { kind: 'endpoint', name: from.id, resolved: catalog.resolve(endpoints.get(from.ip)!) },
-              destination: {
-                kind: 'endpoint',
-                name: to.id,
-                resolved: catalog.resolve(endpoints.get(to.ip)!),
-              },
-              packet: { protocol, srcIp: from.ip, dstIp: to.ip, srcPort: 40000, dstPort: Number(port) },
-              ipsets: index,
+            const verdict = explainFlow(snapshot, {
+              protocol,
+              srcIp: from.ip,
+              dstIp: to.ip,
+              srcPort: 40000,
+              dstPort: Number(port),
             });
+            expect(verdict.source?.name).toBe(`${from.ns}/${NODE}-k8s-${from.pod}-eth0`);
             out[probe].set(`${from.id}>${to.id}`, verdict.allowed);
           }
         }

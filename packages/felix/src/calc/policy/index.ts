@@ -63,6 +63,14 @@ export {
   policyIdString,
   profileChainName,
 } from './policy-id.ts';
+export {
+  endpointByIp,
+  explainFlow,
+  type PolicySnapshot,
+  type PolicySnapshotInput,
+  policySnapshot,
+  type SnapshotEndpoint,
+} from './policy-snapshot.ts';
 export { policyStageRules, resolvedPolicyStage, tierInfos } from './policy-stage.ts';
 export {
   activePolicyChains,
