@@ -62,6 +62,28 @@ export class CalicoPlugin {
     }
   }
 
+  /**
+   * Creates the profile Calico's plugin gives a network's containers when they are not Kubernetes
+   * pods, unless it exists (an operator's edits win): it labels every member with the network's
+   * name, allows traffic from members and allows all egress.
+   */
+  async #ensureNetworkProfile(network: string): Promise<void> {
+    try {
+      await this.#o.datastore.create('Profile', {
+        apiVersion: 'projectcalico.org/v3',
+        kind: 'Profile',
+        metadata: { name: network },
+        spec: {
+          ingress: [{ action: 'Allow', source: { selector: `has(${network})` } }],
+          egress: [{ action: 'Allow' }],
+          labelsToApply: { [network]: '' },
+        },
+      });
+    } catch (err) {
+      if (!isDatastoreError(err, 'AlreadyExists')) throw err;
+    }
+  }
+
   identity(req: CniRequest): WorkloadIdentity {
     const pod = req.args['K8S_POD_NAME'];
     const ns = req.args['K8S_POD_NAMESPACE'];
@@ -134,7 +156,10 @@ export class CalicoPlugin {
         }),
       );
 
-      // 3. The WorkloadEndpoint Felix programs policy and routes from.
+      // 3. The WorkloadEndpoint Felix programs policy and routes from, and for a container that is
+      // not a Kubernetes pod, the profile named after its network (Kubernetes pods name their
+      // namespace's kns.<namespace> profile, which the orchestrator's controllers keep).
+      if (id.orchestrator !== 'k8s') await this.#ensureNetworkProfile(req.config.name);
       await this.#o.datastore.apply('WorkloadEndpoint', {
         apiVersion: 'projectcalico.org/v3',
         kind: 'WorkloadEndpoint',

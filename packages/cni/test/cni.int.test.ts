@@ -286,6 +286,50 @@ describeWith(
       expect(await node.ipam.ipsByHandle('ptp-net.ipam1')).toEqual([]);
     });
 
+    it('gives a container that is not a Kubernetes pod its network profile, and keeps an existing one', async () => {
+      const plain: Conflist = { ...list, name: 'plain-net' };
+      const plainTarget = (netns: string, cid: string) => ({
+        containerId: cid,
+        netns,
+        ifname: 'eth0',
+        hostNetns: node.nodeNs,
+      });
+      const ns1 = await node.pod('plain1');
+      assertSuccessResult(
+        await addNetworkList(plain, plainTarget(ns1, 'plain1'), [node.binDir]),
+        plain.cniVersion,
+      );
+      const profile = await node.datastore.get('Profile', 'plain-net');
+      expect(profile.spec).toEqual({
+        ingress: [{ action: 'Allow', source: { selector: 'has(plain-net)' } }],
+        egress: [{ action: 'Allow' }],
+        labelsToApply: { 'plain-net': '' },
+      });
+      const { items } = await node.datastore.list('WorkloadEndpoint');
+      expect(items.find((w) => w.spec.containerID === 'plain1')?.spec.profiles).toEqual(['plain-net']);
+
+      // An operator's change to the profile survives the next container's ADD.
+      await node.datastore.update('Profile', {
+        ...profile,
+        spec: { ...profile.spec, egress: [{ action: 'Deny' }] },
+      });
+      const ns2 = await node.pod('plain2');
+      assertSuccessResult(
+        await addNetworkList(plain, plainTarget(ns2, 'plain2'), [node.binDir]),
+        plain.cniVersion,
+      );
+      expect((await node.datastore.get('Profile', 'plain-net')).spec.egress).toEqual([{ action: 'Deny' }]);
+
+      for (const [ns, cid] of [
+        [ns1, 'plain1'],
+        [ns2, 'plain2'],
+      ] as const) {
+        await delNetworkList(plain, plainTarget(ns, cid), [node.binDir]);
+      }
+      expect(await node.ipam.ipsByHandle('plain-net.plain1')).toEqual([]);
+      await node.datastore.delete('Profile', 'plain-net');
+    });
+
     it('VERSION and STATUS answer', async () => {
       const v = await invokePlugin(
         'calico',
