@@ -10,6 +10,7 @@ import { clientVersion } from './client-version.ts';
 import type { CommandContext, ConnectDatastore, ConnectionFlags } from './command-context.ts';
 import { clusterCommand } from './commands/cluster.ts';
 import { getCommand } from './commands/get.ts';
+import { ipamCommand } from './commands/ipam.ts';
 import { labelCommand } from './commands/label.ts';
 import { validateCommand, writeCommand } from './commands/manifest-write.ts';
 import { nodeCommand } from './commands/node-status.ts';
@@ -97,6 +98,7 @@ export async function run(
     patchCommand(ctx),
     versionCommand(ctx),
     nodeCommand(ctx),
+    ipamCommand(ctx),
     clusterCommand(ctx),
   ]) {
     program.addCommand(
