@@ -87,7 +87,7 @@ export class CalcGraph {
   #poolSetsDirty = true;
   #dirtyNodes = new Set<string>();
   #inSyncSeen = false;
-  /** A local endpoint went away: the active set may shrink. */
+  /** The active policies, profiles and IP sets must be worked out again from the resolutions. */
   #policyDirty = true;
   #reportedPools = new Set<string>();
 
