@@ -244,9 +244,17 @@ spec: {cidr: 10.2.0.0/16}
       });
       expect(await calico(['create', '-f', '-', '--skip-exists'], { stdin: POLICY })).toEqual({
         code: 0,
-        out: "Successfully created 1 'NetworkPolicy' resource(s)\n",
+        out: "Skipped 1 'NetworkPolicy' resource(s) that already exist: shop/allow-web\n",
         err: '',
       });
+      // Skips are reported beside what was created, never counted as created.
+      await calico(['apply', '-f', '-'], { stdin: POOLS.split('---')[0]! });
+      expect(await calico(['create', '-f', '-', '--skip-exists'], { stdin: MIXED })).toEqual({
+        code: 0,
+        out: 'Successfully created 1 resource(s)\nSkipped 2 resource(s) that already exist: IPPool pool-a, NetworkPolicy shop/allow-web\n',
+        err: '',
+      });
+      expect(await names('IPPool')).toEqual(['pool-a', 'pool-b']);
     });
 
     it('stops at the first failing write and says how far it got', async () => {
@@ -340,7 +348,12 @@ spec: {cidr: 10.2.0.0/16}
       });
       expect(await calico(['delete', 'ippool', 'nope', 'pool-a', '-s'])).toEqual({
         code: 0,
-        out: "Successfully deleted 2 'IPPool' resource(s)\n",
+        out: "Successfully deleted 1 'IPPool' resource(s)\nSkipped 1 'IPPool' resource(s) that do not exist: nope\n",
+        err: '',
+      });
+      expect(await calico(['delete', 'ippool', 'nope', '-s'])).toEqual({
+        code: 0,
+        out: "Skipped 1 'IPPool' resource(s) that do not exist: nope\n",
         err: '',
       });
       expect(await names('IPPool')).toEqual(['pool-b']);
@@ -619,6 +632,28 @@ spec: {cidr: 10.2.0.0/16}
       const pool = await ds.get('IPPool', 'pool-b');
       expect(pool.spec).toMatchObject({ natOutgoing: true, cidr: '10.1.0.0/16', vxlanMode: 'Always' });
       expect(pool.metadata.labels).toEqual({ env: 'prod' });
+    });
+
+    it('refuses what Calico refuses of a pool: a new cidr or blockSize, an overlap; nothing is written', async () => {
+      const before = await ds.get('IPPool', 'pool-b');
+      expect(await calico(['patch', 'ippool', 'pool-b', '-p', '{"spec":{"cidr":"10.9.0.0/16"}}'])).toEqual({
+        code: 1,
+        out: '',
+        err: 'IPPool pool-b is invalid:\nspec.cidr: "10.9.0.0/16" — cannot be changed after creation: expected the stored 10.1.0.0/16 (create a new pool and migrate to it instead)\n',
+      });
+      const blockSize = await calico(['patch', 'ippool', 'pool-b', '-p', '{"spec":{"blockSize":29}}']);
+      expect(blockSize.code).toBe(1);
+      expect(blockSize.err).toContain(
+        'spec.blockSize: 29 — cannot be changed after creation: expected the stored 26',
+      );
+      const overlap = `apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: pool-c}\nspec: {cidr: 10.1.128.0/20}\n`;
+      expect(await calico(['create', '-f', '-'], { stdin: overlap })).toEqual({
+        code: 1,
+        out: '',
+        err: 'Failed to create \'IPPool\' resource: IPPool pool-c is invalid:\nspec.cidr: "10.1.128.0/20" — overlaps with IPPool pool-b (10.1.0.0/16); pools must not share addresses\n',
+      });
+      expect(await ds.get('IPPool', 'pool-b')).toEqual(before);
+      expect(await names('IPPool')).toEqual(['pool-a', 'pool-b']);
     });
 
     it('applies a JSON patch', async () => {

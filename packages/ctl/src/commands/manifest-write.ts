@@ -123,10 +123,11 @@ export function writeCommand(ctx: CommandContext, verb: WriteVerb['name']): Comm
     const kinds = new Set(targets.map((t) => t.kind));
     const single = kinds.size === 1 ? kindLabel(targets[0]!.kind) : undefined;
     let done = 0;
+    const skipped: string[] = [];
     for (const target of targets) {
       try {
-        await writeOne(datastore, verb, target, flags);
-        done++;
+        if ((await writeOne(datastore, verb, target, flags)) === 'written') done++;
+        else skipped.push(describeTarget(target, single !== undefined));
       } catch (err) {
         // Connection failures are not about this resource: report them as they are.
         if (isDatastoreError(err, 'Unavailable') || !(err instanceof DatastoreError)) throw err;
@@ -141,9 +142,22 @@ export function writeCommand(ctx: CommandContext, verb: WriteVerb['name']): Comm
         throw new CliError(`Failed to ${verb} any ${what}resources: ${err.message}`);
       }
     }
-    ctx.io.stdout(`Successfully ${v.past} ${done} ${single ? `'${single}' ` : ''}resource(s)\n`);
+    const what = single ? `'${single}' ` : '';
+    if (done > 0 || skipped.length === 0)
+      ctx.io.stdout(`Successfully ${v.past} ${done} ${what}resource(s)\n`);
+    if (skipped.length > 0) {
+      const why = verb === 'delete' ? 'do not exist' : 'already exist';
+      ctx.io.stdout(`Skipped ${skipped.length} ${what}resource(s) that ${why}: ${skipped.join(', ')}\n`);
+    }
   });
   return cmd;
+}
+
+/** A target as a skip report names it: `name` when every target is of one kind, else `Kind name`. */
+function describeTarget(target: ManifestResource, oneKind: boolean): string {
+  const { name, namespace } = target.identity;
+  const id = namespace ? `${namespace}/${name}` : name;
+  return oneKind ? id : `${kindLabel(target.kind)} ${id}`;
 }
 
 async function writeOne(
@@ -151,7 +165,7 @@ async function writeOne(
   verb: WriteVerb['name'],
   target: ManifestResource,
   flags: { skipExists?: boolean; skipNotExists?: boolean },
-): Promise<void> {
+): Promise<'written' | 'skipped'> {
   const { kind, resource } = target;
   const { name, namespace, resourceVersion } = target.identity;
   if (verb === 'delete') {
@@ -159,8 +173,9 @@ async function writeOne(
       await datastore.delete(kind, name, namespace, resourceVersion === undefined ? {} : { resourceVersion });
     } catch (err) {
       if (!(flags.skipNotExists && isDatastoreError(err, 'NotFound'))) throw err;
+      return 'skipped';
     }
-    return;
+    return 'written';
   }
   // Every verb that writes reads its manifest with validation, which yields the resource.
   if (!resource) throw new Error(`${verb} was given ${kind} ${name} without validating it`);
@@ -170,16 +185,17 @@ async function writeOne(
         await datastore.create(kind, withoutVersion(resource));
       } catch (err) {
         if (!(flags.skipExists && isDatastoreError(err, 'AlreadyExists'))) throw err;
+        return 'skipped';
       }
-      return;
+      return 'written';
     case 'replace':
       await datastore.update(kind, resource);
-      return;
+      return 'written';
     case 'apply':
       // Like calicoctl: a resourceVersion in the document makes the replace compare-and-swap.
       if (resourceVersion === undefined) {
         await datastore.apply(kind, resource);
-        return;
+        return 'written';
       }
       try {
         await datastore.update(kind, resource);
@@ -187,7 +203,7 @@ async function writeOne(
         if (!isDatastoreError(err, 'NotFound')) throw err;
         await datastore.create(kind, withoutVersion(resource));
       }
-      return;
+      return 'written';
   }
 }
 
