@@ -6,7 +6,7 @@
 // namespace. Prints Markdown rows for docs/benchmarks.md. `pnpm bench felix`;
 // BENCH_WORKLOADS / BENCH_REMOTE_NODES override the sizes.
 import { randomBytes } from 'node:crypto';
-import { MemoryDatastore } from '@calico-ts/datastore';
+import { MemoryDatastore, namespaceProfile } from '@calico-ts/datastore';
 import { FELIX_KINDS, Felix, MemoryKernel } from '@calico-ts/felix';
 import { execInNamespace } from '@calico-ts/kernel';
 import { createLab, labNodeIpv4 } from '@calico-ts/lab';
@@ -64,6 +64,8 @@ async function seed(): Promise<MemoryDatastore> {
     );
     await ds.create('IPAMBlock', block(remoteBlock(i), name));
   }
+  // The namespace profile the pods name (kube-controllers writes it in a real cluster).
+  await ds.create('Profile', namespaceProfile('default'));
   for (let i = 0; i < WORKLOADS; i++) {
     await ds.create(
       'WorkloadEndpoint',
