@@ -33,7 +33,14 @@ import {
   type OwnershipAudit,
 } from './ownership-audit.ts';
 import { type ReleaseRequest, type ReleaseResult, releaseByHandle, releaseIPs } from './release.ts';
-import { type BorrowedReport, borrowedAddresses, type PoolUtilization, utilization } from './utilization.ts';
+import {
+  type BlockUtilization,
+  type BorrowedReport,
+  blocksOutsidePools,
+  borrowedAddresses,
+  type PoolUtilization,
+  utilization,
+} from './utilization.ts';
 
 /** An allocation to release only while it is still the leaked one a report saw. */
 export interface LeakReleaseRequest {
@@ -163,6 +170,11 @@ export class Ipam {
   /** Usage per pool and block (`calico ipam show`). */
   getUtilization(): Promise<PoolUtilization[]> {
     return utilization(this.#store);
+  }
+
+  /** Blocks in no current pool (their pool was deleted while they held addresses). */
+  getBlocksOutsidePools(): Promise<BlockUtilization[]> {
+    return blocksOutsidePools(this.#store);
   }
 
   /** Addresses allocated for a node other than the block's owner (`calico ipam show --show-borrowed`). */

@@ -91,4 +91,14 @@ describe('auditOwnership', () => {
     expect((await ipam.deleteLeakedHandles(audit.leakedHandles)).deleted).toEqual(['orphan']);
     expect((await ipam.auditOwnership()).leakedHandles).toEqual([]);
   });
+
+  it('lists blocks whose pool is gone apart from the pools', async () => {
+    const { ds, ipam } = await cluster();
+    const a = await ipam.autoAssign({ num4: 1, handleId: 'h', node: 'n1' });
+    await ds.delete('IPPool', 'tiny');
+    expect(await ipam.getUtilization()).toEqual([]);
+    expect(await ipam.getBlocksOutsidePools()).toEqual([
+      { cidr: a.ipv4[0]!.block, affinity: 'host:n1', capacity: 4, inUse: 1, free: 3 },
+    ]);
+  });
 });

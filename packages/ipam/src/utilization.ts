@@ -3,7 +3,7 @@ import { cidrSize } from '@calico-ts/datastore';
 import { addressOf, freeCount, inUseCount } from './allocation-block.ts';
 import { cidrFromText, firstIp } from './cidr.ts';
 import { poolOf } from './ip-pools.ts';
-import type { IpamStore } from './ipam-store.ts';
+import type { BlockResource, IpamStore } from './ipam-store.ts';
 
 export interface BlockUtilization {
   cidr: string;
@@ -24,30 +24,46 @@ export interface PoolUtilization {
 }
 
 export async function utilization(store: IpamStore): Promise<PoolUtilization[]> {
+  return (await usage(store)).pools;
+}
+
+/**
+ * Blocks that lie in no current pool (their pool was deleted while they held addresses), which
+ * `calico ipam show --show-blocks` lists after the pools.
+ */
+export async function blocksOutsidePools(store: IpamStore): Promise<BlockUtilization[]> {
+  return (await usage(store)).outside;
+}
+
+async function usage(store: IpamStore): Promise<{ pools: PoolUtilization[]; outside: BlockUtilization[] }> {
   const [pools, blocks] = await store.retry('read pools and blocks', () =>
     Promise.all([store.listPools(), store.listBlocks()]),
   );
-  return pools.map((p) => {
-    const mine = blocks
-      .map((b) => ({ block: b, first: firstIp(cidrFromText(b.spec.cidr)) }))
-      .filter(({ first }) => poolOf([p], first))
-      .sort((a, b) => (a.first.value < b.first.value ? -1 : 1))
-      .map(({ block: b }) => ({
-        cidr: b.spec.cidr,
-        affinity: b.spec.affinity,
-        capacity: b.spec.allocations.length,
-        inUse: inUseCount(b.spec),
-        free: freeCount(b.spec),
-      }));
-    return {
-      name: p.name,
-      cidr: p.cidrText,
-      blockSize: p.blockSize,
-      capacity: Number(cidrSize(p.cidr)),
-      inUse: mine.reduce((n, b) => n + b.inUse, 0),
-      blocks: mine,
-    };
+  const located = blocks
+    .map((b) => ({ block: b, first: firstIp(cidrFromText(b.spec.cidr)) }))
+    .sort((a, b) => (a.first.value < b.first.value ? -1 : a.first.value > b.first.value ? 1 : 0));
+  const row = (b: BlockResource): BlockUtilization => ({
+    cidr: b.spec.cidr,
+    affinity: b.spec.affinity,
+    capacity: b.spec.allocations.length,
+    inUse: inUseCount(b.spec),
+    free: freeCount(b.spec),
   });
+  const outside = located.filter(({ first }) => !poolOf(pools, first)).map(({ block }) => row(block));
+  return {
+    outside,
+    pools: pools.map((p) => {
+      const mine = located.filter(({ first }) => poolOf([p], first)).map(({ block }) => row(block));
+      return {
+        name: p.name,
+        cidr: p.cidrText,
+        blockSize: p.blockSize,
+        capacity: Number(cidrSize(p.cidr)),
+        inUse: mine.reduce((n, b) => n + b.inUse, 0),
+        blocks: mine,
+      };
+    }),
+  };
 }
 
 /** An address allocated for a node other than the block's owner (calicoctl `ipam show --show-borrowed`). */

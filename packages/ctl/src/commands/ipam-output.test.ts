@@ -17,7 +17,7 @@ describe('ipam show output', () => {
     ]);
   });
 
-  it('prints calicoctl’s utilisation grid for IPv4 and IPv6 pools with their blocks', () => {
+  it('prints calicoctl’s utilisation grid for IPv4 and IPv6 pools with their blocks, then blocks in no pool', () => {
     const out = renderUtilization(
       [
         {
@@ -46,6 +46,7 @@ describe('ipam show output', () => {
         },
       ],
       true,
+      [{ cidr: '10.99.0.0/26', affinity: 'host:a', capacity: 64, inUse: 1, free: 63 }],
     );
     expect(out.split('\n')).toEqual([
       '+----------+-------------------------------------------+------------+------------+-------------------+',
@@ -55,6 +56,7 @@ describe('ipam show output', () => {
       '| Block    | 10.65.79.0/26                             | 64         | 5 (8%)     | 59 (92%)          |',
       '| IP Pool  | fd5f:abcd:64::/48                         | 1.2089e+24 | 7 (0%)     | 1.2089e+24 (100%) |',
       '| Block    | fd5f:abcd:64:4f2c:ec1b:27b9:1989:77c0/122 | 64         | 7 (11%)    | 57 (89%)          |',
+      '| Block    | 10.99.0.0/26                              | 64         | 1 (2%)     | 63 (98%)          |',
       '+----------+-------------------------------------------+------------+------------+-------------------+',
       '',
     ]);

@@ -6,6 +6,7 @@
 import type {
   AllocationRecord,
   AssignmentAttributes,
+  BlockUtilization,
   BorrowedReport,
   HandleRecord,
   IpamConfig,
@@ -46,8 +47,15 @@ function usageRow(grouping: string, cidr: string, inUse: number, capacity: numbe
   ];
 }
 
-/** `ipam show [--show-blocks]`: one row per pool, followed by its blocks when asked. */
-export function renderUtilization(pools: readonly PoolUtilization[], showBlocks: boolean): string {
+/**
+ * `ipam show [--show-blocks]`: one row per pool, followed by its blocks when asked; blocks in no
+ * pool (`outside`) come last, without a pool row, as calicoctl lists them.
+ */
+export function renderUtilization(
+  pools: readonly PoolUtilization[],
+  showBlocks: boolean,
+  outside: readonly BlockUtilization[] = [],
+): string {
   const rows: string[][] = [];
   for (const pool of pools) {
     rows.push(usageRow('IP Pool', pool.cidr, pool.inUse, pool.capacity));
@@ -55,6 +63,7 @@ export function renderUtilization(pools: readonly PoolUtilization[], showBlocks:
       for (const b of pool.blocks) rows.push(usageRow('Block', b.cidr, b.inUse, b.capacity));
     }
   }
+  if (showBlocks) for (const b of outside) rows.push(usageRow('Block', b.cidr, b.inUse, b.capacity));
   return borderedTable(['GROUPING', 'CIDR', 'IPS TOTAL', 'IPS IN USE', 'IPS FREE'], rows);
 }
 

@@ -97,7 +97,9 @@ function showCommand(ctx: CommandContext): Command {
         } else if (opts.showConfiguration) {
           ctx.io.stdout(renderConfiguration(await ipam.getConfig()));
         } else {
-          ctx.io.stdout(renderUtilization(await ipam.getUtilization(), opts.showBlocks === true));
+          const showBlocks = opts.showBlocks === true;
+          const outside = showBlocks ? await ipam.getBlocksOutsidePools() : [];
+          ctx.io.stdout(renderUtilization(await ipam.getUtilization(), showBlocks, outside));
         }
       },
     );
