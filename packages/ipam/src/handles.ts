@@ -24,7 +24,8 @@ export async function syncHandle(
     }
     // A new pod's handle does not exist yet: try the create first and save a read (and a NotFound)
     // on the hot path; AlreadyExists brings us back here to read and update it.
-    if (a.n === 0 && [...counts.values()].every((n) => n > 0)) {
+    // (Only with something to record: releasing a handle that holds nothing must not create it.)
+    if (a.n === 0 && counts.size > 0 && [...counts.values()].every((n) => n > 0)) {
       await store.createHandle(handleId, Object.fromEntries(counts));
       return;
     }

@@ -101,4 +101,11 @@ describe('auditOwnership', () => {
       { cidr: a.ipv4[0]!.block, affinity: 'host:n1', capacity: 4, inUse: 1, free: 3 },
     ]);
   });
+
+  it('leaves no handle record behind when a handle that holds nothing is released', async () => {
+    const { ds, ipam } = await cluster();
+    expect(await ipam.releaseByHandle('ipip-tunnel-addr-n1')).toEqual([]);
+    expect((await ds.list('IPAMHandle')).items).toEqual([]);
+    expect((await ipam.auditOwnership()).leakedHandles).toEqual([]);
+  });
 });
