@@ -129,8 +129,17 @@ function rssOf(pid: number): number {
 
 async function runMode(backend: 'vxlan' | 'bgp', measureAdds: boolean): Promise<ModeResult> {
   // Loaded here, not at the top: the probe process runs this file too and needs none of it.
-  const [{ calicoPrograms, LabCluster }, { execInNamespace, NetNamespace, waitFor }, { installCni }] =
-    await Promise.all([import('@calico-ts/lab'), import('@calico-ts/kernel'), import('@calico-ts/cni')]);
+  const [
+    { calicoPrograms, LAB_POD_NAMESPACE, LabCluster },
+    { execInNamespace, NetNamespace, waitFor },
+    { installCni },
+    { EtcdDatastore, ensureNamespaceProfile },
+  ] = await Promise.all([
+    import('@calico-ts/lab'),
+    import('@calico-ts/kernel'),
+    import('@calico-ts/cni'),
+    import('@calico-ts/datastore'),
+  ]);
   const name = `bn${randomBytes(2).toString('hex')}`;
   const loadStart = loadavg();
   // Ready times: from the log line that precedes the first calico-node spawn to each "is ready".
@@ -148,6 +157,11 @@ async function runMode(backend: 'vxlan' | 'bgp', measureAdds: boolean): Promise<
       cni: import.meta.resolve('@calico-ts/cni'),
       installCni,
     }),
+    // The lab's pods name kns.default, the profile Kubernetes' controllers would keep.
+    prepareDatastore: async (endpoint) => {
+      const datastore = new EtcdDatastore({ endpoints: [endpoint] });
+      await ensureNamespaceProfile(datastore, LAB_POD_NAMESPACE).finally(() => datastore.close());
+    },
     log: (line) => {
       if (line.startsWith('etcd is up')) nodesStartMs = nowMs();
       if (/^calico-node .* is ready$/.test(line)) readyMs.push(nowMs() - nodesStartMs);

@@ -10,7 +10,6 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EtcdDatastore, isDatastoreError, namespaceProfile } from '@calico-ts/datastore';
 import {
   type CommandResult,
   execInNamespace,
@@ -59,6 +58,13 @@ export interface LabClusterOptions {
   readyTimeoutMs?: number;
   /** Progress lines for a person (default: none). */
   log?: (line: string) => void;
+  /**
+   * Called with etcd's endpoint (from this host) once etcd is up and before any calico-node
+   * starts: where the caller writes what a cluster's controllers would, such as the profile
+   * `kns.default` the lab's pods name (`ensureNamespaceProfile` from @calico-ts/datastore).
+   * Without it, pods get no traffic under policy enforcement.
+   */
+  prepareDatastore?: (etcdEndpoint: string) => Promise<void>;
 }
 
 /** A fabric node with its calico-node. */
@@ -183,7 +189,7 @@ export class LabCluster {
     });
     this.#log(`etcd is up at ${this.#etcd.endpoint} (from this host: ${this.#etcd.localEndpoint})`);
     this.#writeState();
-    await this.#writeNamespaceProfile(LAB_POD_NAMESPACE);
+    await o.prepareDatastore?.(this.#etcd.localEndpoint);
 
     installPlugins(o.programs, { binDir: this.cniBinDir, confDir: join(this.#dir, 'net.d') });
 
@@ -212,23 +218,6 @@ export class LabCluster {
         const pod = await this.addPod(node, `pod${i}`);
         this.#log(`pod ${pod.name} on ${node.name}: ${pod.ip}`);
       }
-    }
-  }
-
-  /**
-   * The profile `kns.<namespace>` Calico's kube-controllers keeps for every Kubernetes namespace:
-   * pods name it, and without it (no allow from it) they get no traffic. There is no Kubernetes
-   * here, so the lab, which puts the pods in their namespace, writes it. An existing one (perhaps
-   * labelled by the user) is left alone.
-   */
-  async #writeNamespaceProfile(namespace: string): Promise<void> {
-    const datastore = new EtcdDatastore({ endpoints: [this.etcd.localEndpoint] });
-    try {
-      await datastore.create('Profile', namespaceProfile(namespace));
-    } catch (err) {
-      if (!isDatastoreError(err, 'AlreadyExists')) throw err;
-    } finally {
-      await datastore.close();
     }
   }
 

@@ -1,6 +1,6 @@
-import { EtcdDatastore } from '@calico-ts/datastore';
+import { EtcdDatastore, ensureNamespaceProfile } from '@calico-ts/datastore';
 import { execInNamespace, Netlink, NetNamespace, waitFor } from '@calico-ts/kernel';
-import { type ClusterPod, calicoPrograms, LabCluster, labNodeIpv4 } from '@calico-ts/lab';
+import { type ClusterPod, calicoPrograms, LAB_POD_NAMESPACE, LabCluster, labNodeIpv4 } from '@calico-ts/lab';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { command, describeWith, root } from '../../../test-support/requirements.ts';
 import { runPrefix } from '../../../test-support/run-id.ts';
@@ -20,6 +20,11 @@ describeWith(
         cni: import.meta.resolve('@calico-ts/cni'),
       }),
       readyTimeoutMs: 60_000,
+      // The lab's pods name kns.default, the profile Kubernetes' controllers would keep.
+      prepareDatastore: async (endpoint) => {
+        const datastore = new EtcdDatastore({ endpoints: [endpoint] });
+        await ensureNamespaceProfile(datastore, LAB_POD_NAMESPACE).finally(() => datastore.close());
+      },
     });
     let datastore: EtcdDatastore;
     let a1: ClusterPod;

@@ -1,5 +1,6 @@
 import { installCni } from '@calico-ts/cni';
-import { calicoPrograms, isLabError, LabCluster, removeLabCluster } from '@calico-ts/lab';
+import { EtcdDatastore, ensureNamespaceProfile } from '@calico-ts/datastore';
+import { calicoPrograms, isLabError, LAB_POD_NAMESPACE, LabCluster, removeLabCluster } from '@calico-ts/lab';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CliError } from '../cli-error.ts';
 import type { CommandContext } from '../command-context.ts';
@@ -80,6 +81,11 @@ export function clusterCommand(ctx: CommandContext): Command {
             installCni,
           }),
           log,
+          // The lab's pods name kns.default, the profile Kubernetes' controllers would keep.
+          prepareDatastore: async (endpoint) => {
+            const datastore = new EtcdDatastore({ endpoints: [endpoint] });
+            await ensureNamespaceProfile(datastore, LAB_POD_NAMESPACE).finally(() => datastore.close());
+          },
         });
         let exitCode = 0;
         try {
