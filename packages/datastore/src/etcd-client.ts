@@ -188,12 +188,12 @@ export class EtcdConnection {
   /** The error a caller sees when etcd could not be used. */
   unavailable(err: unknown, what?: string): DatastoreError {
     const reason = describeEtcdError(err);
-    return new DatastoreError(
-      'Unavailable',
-      `cannot reach etcd at ${this.endpoints.join(',')}${what ? ` (${what})` : ''}: ${reason}`,
-      undefined,
-      { cause: err },
-    );
+    const where = `${this.endpoints.join(',')}${what ? ` (${what})` : ''}`;
+    // Something listens there but does not speak etcd's gRPC: reachable, just not etcd.
+    const message = /Protocol error/i.test(reason)
+      ? `${where} answered, but not as an etcd server does: ${reason}; check that the URL is etcd's client port`
+      : `cannot reach etcd at ${where}: ${reason}`;
+    return new DatastoreError('Unavailable', message, undefined, { cause: err });
   }
 
   /**
@@ -240,7 +240,13 @@ export class EtcdConnection {
 export function describeEtcdError(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const name = err.constructor?.name ?? 'Error';
-  const msg = err.message.replace(/\s+/g, ' ').trim();
+  // gRPC appends an empty "Resolution note:" and a timestamp to connection failures.
+  const msg = err.message
+    .replace(/\s+/g, ' ')
+    .replace(/\s*Resolution note:.*$/, '')
+    .replace(/ \(\d{4}-\d\d-\d\dT[^)]*\)/g, '')
+    .trim()
+    .replace(/\.$/, '');
   if (name === 'GRPCDeadlineExceededError') return `no answer within the deadline (${msg})`;
   if (name === 'EtcdAuthenticationFailedError')
     return `authentication failed (${msg}); check the etcd username/password`;

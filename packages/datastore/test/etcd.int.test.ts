@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { freePort, startEtcd } from '@calico-ts/lab';
 import { expect, it } from 'vitest';
 import { command, describeWith } from '../../../test-support/requirements.ts';
@@ -100,6 +102,32 @@ describeWith([command('etcd')], 'etcd backend', () => {
     } finally {
       await Promise.all([good.close(), bad.close(), anonymous.close()]);
       await etcd.stop();
+    }
+  });
+
+  it('reports connection failures in one line, and a server that is not etcd as answering wrongly', async () => {
+    const refused = new EtcdDatastore({
+      endpoints: `http://127.0.0.1:${await freePort()}`,
+      dialTimeoutMs: 1_000,
+    });
+    const web = createServer((_req, res) => res.end('not etcd'));
+    await new Promise<void>((done) => web.listen(0, '127.0.0.1', done));
+    const port = (web.address() as AddressInfo).port;
+    const wrong = new EtcdDatastore({ endpoints: `http://127.0.0.1:${port}`, dialTimeoutMs: 1_000 });
+    try {
+      const down = (await refused.list('IPPool').catch((e: unknown) => e)) as Error;
+      expect(down.message).toMatch(
+        /^cannot reach etcd at http:\/\/127\.0\.0\.1:\d+ \(list IPPool\): .*ECONNREFUSED[^\n]*$/,
+      );
+      expect(down.message).not.toMatch(/Resolution note/);
+      const odd = (await wrong.list('IPPool').catch((e: unknown) => e)) as Error;
+      expect(odd).toMatchObject({ code: 'Unavailable' });
+      expect(odd.message).toBe(
+        `http://127.0.0.1:${port} (list IPPool) answered, but not as an etcd server does: 14 UNAVAILABLE: No connection established. Last error: Protocol error; check that the URL is etcd's client port`,
+      );
+    } finally {
+      await Promise.all([refused.close(), wrong.close()]);
+      web.close();
     }
   });
 
