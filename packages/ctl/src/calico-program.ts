@@ -15,6 +15,7 @@ import { labelCommand } from './commands/label.ts';
 import { validateCommand, writeCommand } from './commands/manifest-write.ts';
 import { nodeCommand } from './commands/node-status.ts';
 import { patchCommand } from './commands/patch.ts';
+import { policyCommand } from './commands/policy.ts';
 import { versionCommand } from './commands/version.ts';
 import { connectDatastore, DEFAULT_CONFIG_PATH } from './datastore-connection.ts';
 
@@ -99,6 +100,7 @@ export async function run(
     versionCommand(ctx),
     nodeCommand(ctx),
     ipamCommand(ctx),
+    policyCommand(ctx),
     clusterCommand(ctx),
   ]) {
     program.addCommand(

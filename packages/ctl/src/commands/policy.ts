@@ -1,0 +1,211 @@
+import { type Datastore, type KindName, parseCidrOrIp, type ResourceOf } from '@calico-ts/datastore';
+import {
+  type DirectionVerdict,
+  explainFlow,
+  type FlowDecision,
+  type FlowPacket,
+  type FlowTraceStep,
+  policySnapshot,
+  type SnapshotEndpoint,
+} from '@calico-ts/felix';
+import { Command, Option } from 'commander';
+import { CliError } from '../cli-error.ts';
+import type { CommandContext } from '../command-context.ts';
+
+/** The kinds that decide a flow: what Felix's calculation graph reads for policy. */
+async function readPolicyState(datastore: Datastore) {
+  const all = async <K extends KindName>(kind: K): Promise<ResourceOf<K>[]> =>
+    (await datastore.list(kind)).items;
+  const [
+    networkPolicies,
+    globalNetworkPolicies,
+    kubernetesNetworkPolicies,
+    tiers,
+    profiles,
+    workloadEndpoints,
+    networkSets,
+    globalNetworkSets,
+  ] = await Promise.all([
+    all('NetworkPolicy'),
+    all('GlobalNetworkPolicy'),
+    all('KubernetesNetworkPolicy'),
+    all('Tier'),
+    all('Profile'),
+    all('WorkloadEndpoint'),
+    all('NetworkSet'),
+    all('GlobalNetworkSet'),
+  ]);
+  return policySnapshot({
+    networkPolicies,
+    globalNetworkPolicies,
+    kubernetesNetworkPolicies,
+    tiers,
+    profiles,
+    workloadEndpoints,
+    networkSets,
+    globalNetworkSets,
+  });
+}
+
+type Snapshot = Awaited<ReturnType<typeof readPolicyState>>;
+
+/** `10.0.0.1`, `<namespace>/<pod or endpoint name>`, or a bare pod/endpoint name in `default`. */
+export function resolvePeer(
+  snapshot: Snapshot,
+  spec: string,
+  flag: string,
+): { ip: string; endpoint?: SnapshotEndpoint } {
+  const ip = parseCidrOrIp(spec);
+  if (ip && !spec.includes('/')) {
+    const endpoint = snapshot.endpoints.find((e) => e.ips.includes(spec));
+    return endpoint ? { ip: spec, endpoint } : { ip: spec };
+  }
+  const [namespace, name] = spec.includes('/') ? spec.split('/', 2) : ['default', spec];
+  const matches = snapshot.endpoints.filter(
+    (e) => e.namespace === namespace && (e.pod === name || e.name === `${namespace}/${name}`),
+  );
+  if (matches.length === 0) {
+    throw new CliError(
+      `${flag} ${JSON.stringify(spec)}: no pod or workload endpoint ${namespace}/${name}; expected an IP address or <namespace>/<pod>`,
+    );
+  }
+  if (matches.length > 1) {
+    throw new CliError(
+      `${flag} ${JSON.stringify(spec)} names ${matches.length} endpoints (${matches.map((m) => m.name).join(', ')}); give the endpoint's name or an IP address`,
+    );
+  }
+  const endpoint = matches[0]!;
+  const address = endpoint.ips.find((a) => !a.includes(':')) ?? endpoint.ips[0];
+  if (!address)
+    throw new CliError(`${flag} ${JSON.stringify(spec)}: endpoint ${endpoint.name} has no address`);
+  return { ip: address, endpoint };
+}
+
+const PORT_PROTOCOLS = ['tcp', 'udp', 'sctp'];
+
+/** `tcp/80`, `udp/53`, `sctp/9`, `icmp`, `icmp/8`, `icmp/3/1`. */
+export function parseFlowPort(spec: string): Omit<FlowPacket, 'srcIp' | 'dstIp'> {
+  const [protocol = '', ...rest] = spec.toLowerCase().split('/');
+  const numbers = rest.map((r) => (/^\d+$/.test(r) ? Number(r) : Number.NaN));
+  const bad = (expected: string) => new CliError(`--port ${JSON.stringify(spec)}: expected ${expected}`);
+  if (PORT_PROTOCOLS.includes(protocol)) {
+    const port = numbers[0];
+    if (numbers.length !== 1 || port === undefined || !(port >= 1 && port <= 65535)) {
+      throw bad(`${protocol}/<port 1-65535>`);
+    }
+    return { protocol, dstPort: port };
+  }
+  if (protocol === 'icmp' || protocol === 'icmpv6') {
+    const [type, code] = numbers;
+    if (numbers.length > 2 || numbers.some((n) => !(n >= 0 && n <= 255)))
+      throw bad(`${protocol}[/<type>[/<code>]]`);
+    return {
+      protocol,
+      ...(type !== undefined ? { icmpType: type } : {}),
+      ...(code !== undefined ? { icmpCode: code } : {}),
+    };
+  }
+  throw bad('tcp/<port>, udp/<port>, sctp/<port> or icmp[/<type>[/<code>]]');
+}
+
+const POLICY_KINDS: Readonly<Record<string, string>> = {
+  np: 'NetworkPolicy',
+  gnp: 'GlobalNetworkPolicy',
+  knp: 'Kubernetes NetworkPolicy',
+};
+
+/** `np/shop/allow-web` → `NetworkPolicy shop/allow-web`. */
+function describePolicy(key: string): string {
+  const slash = key.indexOf('/');
+  const kind = POLICY_KINDS[key.slice(0, slash)];
+  return kind ? `${kind} ${key.slice(slash + 1)}` : key;
+}
+
+function describeDecision(d: FlowDecision): string {
+  switch (d.by) {
+    case 'rule':
+      return `${d.action} by tier ${d.tier}, ${describePolicy(d.policy)}, rule ${d.ruleIndex + 1}`;
+    case 'endOfTier':
+      return `deny at the end of tier ${d.tier}: policies in it select the endpoint and none of their rules matched`;
+    case 'profile':
+      return `${d.action} by profile ${d.profile}, rule ${d.ruleIndex + 1}`;
+    case 'noProfileMatched':
+      return 'deny: no policy decided and no profile rule matched (or the endpoint names no existing profile)';
+    case 'notAnEndpoint':
+      return 'allow: not a workload endpoint, so no policy applies on this side';
+  }
+}
+
+function describeStep(s: FlowTraceStep): string {
+  switch (s.event) {
+    case 'log':
+      return `log: ${s.profile ? `profile ${s.profile}` : `tier ${s.tier}, ${describePolicy(s.policy ?? '')}`}, rule ${s.ruleIndex + 1}`;
+    case 'pass':
+      return `pass: tier ${s.tier}, ${describePolicy(s.policy)}, rule ${s.ruleIndex + 1} → next tier`;
+    case 'tierDefaultPass':
+      return `pass: tier ${s.tier} ends in Pass → next tier`;
+    case 'profilePass':
+      return `pass: profile ${s.profile}, rule ${s.ruleIndex + 1}`;
+  }
+}
+
+function directionLines(label: string, who: string, v: DirectionVerdict): string {
+  const lines = [`${label} ${who}: ${v.allowed ? 'ALLOW' : 'DENY'} — ${describeDecision(v.decision)}`];
+  for (const step of v.trace) lines.push(`    ${describeStep(step)}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function policyCommand(ctx: CommandContext): Command {
+  const explain = new Command('explain')
+    .summary('Say which tier, policy and rule decide a flow between two endpoints')
+    .description(
+      'Computes, from the datastore and with the calculation Felix enforces, whether a packet from ' +
+        "--from to --to is allowed: the source's egress policy and the destination's ingress policy, " +
+        'each with the tier, policy and rule that decides it (or the profile, the end-of-tier deny or ' +
+        'the default deny), and the Log and Pass rules met on the way.',
+    )
+    .requiredOption(
+      '--from <PEER>',
+      'source: an IP address, or <namespace>/<pod> (a bare name is in default)',
+    )
+    .requiredOption('--to <PEER>', 'destination: an IP address, or <namespace>/<pod>')
+    .requiredOption('--port <PROTO/PORT>', 'tcp/80, udp/53, sctp/9, icmp, icmp/8 or icmp/3/1')
+    .addOption(new Option('-o, --output <FORMAT>', 'text or json').choices(['text', 'json']).default('text'))
+    .addHelpText(
+      'after',
+      '\nExamples:\n  calico policy explain --from x/a --to y/b --port tcp/80\n' +
+        '  calico policy explain --from 10.244.1.5 --to shop/web-1 --port udp/53 -o json\n',
+    )
+    .action(async (flags: { from: string; to: string; port: string; output: 'text' | 'json' }) => {
+      const port = parseFlowPort(flags.port);
+      const snapshot = await readPolicyState(await ctx.datastore());
+      const from = resolvePeer(snapshot, flags.from, '--from');
+      const to = resolvePeer(snapshot, flags.to, '--to');
+      const verdict = explainFlow(snapshot, { ...port, srcIp: from.ip, dstIp: to.ip });
+      if (flags.output === 'json') {
+        ctx.io.stdout(
+          `${JSON.stringify(
+            {
+              source: { ip: from.ip, endpoint: verdict.source?.name ?? null },
+              destination: { ip: to.ip, endpoint: verdict.destination?.name ?? null },
+              packet: port,
+              allowed: verdict.allowed,
+              egress: verdict.egress,
+              ingress: verdict.ingress,
+            },
+            null,
+            2,
+          )}\n`,
+        );
+        return;
+      }
+      const who = (ip: string, e: SnapshotEndpoint | undefined) => (e ? `${e.name} (${ip})` : ip);
+      ctx.io.stdout(
+        `Flow ${who(from.ip, verdict.source)} → ${who(to.ip, verdict.destination)} ${flags.port.toLowerCase()}\n` +
+          directionLines('Egress from', who(from.ip, verdict.source), verdict.egress) +
+          directionLines('Ingress to', who(to.ip, verdict.destination), verdict.ingress) +
+          `Verdict: ${verdict.allowed ? 'allowed' : 'denied'}\n`,
+      );
+    });
+  return new Command('policy').summary('Explain network policy decisions').addCommand(explain);
+}
