@@ -741,8 +741,29 @@ spec: {cidr: 10.2.0.0/16}
   });
 
   describe('the program', () => {
-    it('prints the client version', async () => {
-      expect(await calico(['version'])).toEqual({ code: 0, out: 'Client Version:    v0.1.0\n', err: '' });
+    it('prints the client version, commit and build date, then the cluster’s version and type', async () => {
+      const client =
+        /^Client Version: {4}v0\.1\.0\nGit commit: {8}[0-9a-f]{9}\nBuild date: {8}not built \(running from source\)\n/;
+      const only = await calico(['version', '--client']);
+      expect(only.code).toBe(0);
+      expect(only.out).toMatch(new RegExp(`${client.source}$`));
+      expect(connects).toBe(0);
+
+      const missing = await calico(['version']);
+      expect(missing.code).toBe(1);
+      expect(missing.out).toMatch(client);
+      expect(missing.err).toBe(
+        'Unable to retrieve Cluster Version or Type: ClusterInformation default not found (no calico-node has started against this datastore)\n',
+      );
+      await ds.create('ClusterInformation', {
+        metadata: { name: 'default' },
+        spec: { calicoVersion: 'v0.1.0', clusterType: 'bgp', clusterGUID: 'c0ffee', datastoreReady: true },
+      });
+      const full = await calico(['version']);
+      expect(full.code).toBe(0);
+      expect(full.out).toMatch(
+        new RegExp(`${client.source}Cluster Version: {3}v0\\.1\\.0\\nCluster Type: {6}bgp\\n$`),
+      );
     });
 
     it('shows help with every verb, and exits 0', async () => {
