@@ -7,7 +7,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EtcdDatastore } from '@calico-ts/datastore';
+import { affinityName, EtcdDatastore } from '@calico-ts/datastore';
 import { Ipam } from '@calico-ts/ipam';
 import { type EtcdProcess, startEtcd } from '@calico-ts/lab';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -283,5 +283,23 @@ describeWith([command('etcd')], 'calico ipam on a real etcd', () => {
     expect((await calico('ipam', 'release', '--from-report', 'junk.json')).err).toBe(
       'junk.json is not an ipam check report: expected an object with an "allocations" map\n',
     );
+  });
+
+  it('reports blocks, affinities and handles that disagree', async () => {
+    const name = affinityName('node-a', '10.65.200.0/26');
+    await ds.create('BlockAffinity', {
+      metadata: { name },
+      spec: { state: 'confirmed', node: 'node-a', cidr: '10.65.200.0/26', type: 'host', deleted: false },
+    });
+    const r = await calico('ipam', 'check', '--show-problem-ips');
+    expect(r.code).toBe(1);
+    expect(r.out).toContain(
+      'Checking that blocks, affinities and handles agree...\n' +
+        "  node-a's affinity to 10.65.200.0/26 is confirmed, but that block is missing or affine elsewhere\n" +
+        'Found 1 inconsistencies between blocks, affinities and handles.\n' +
+        'Check complete; found 1 problems.\n',
+    );
+    await ds.delete('BlockAffinity', name);
+    expect((await calico('ipam', 'check')).code).toBe(0);
   });
 });

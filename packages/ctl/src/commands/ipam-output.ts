@@ -8,6 +8,7 @@ import type {
   AssignmentAttributes,
   BlockUtilization,
   BorrowedReport,
+  CheckReport,
   HandleRecord,
   IpamConfig,
   OwnershipAudit,
@@ -123,8 +124,50 @@ export interface CheckOutputOptions {
   showProblemIps: boolean;
 }
 
-/** The report `ipam check` prints while it works, ending with the number of problems. */
-export function renderCheck(audit: OwnershipAudit, options: CheckOutputOptions): string {
+/** How many inconsistencies the structural check (blocks, affinities, handles) found. */
+export function structuralProblems(report: CheckReport): number {
+  return (
+    report.orphanedHandles.length +
+    report.blocksWithoutAffinity.length +
+    report.affinitiesWithoutBlock.length +
+    report.unsettledAffinities.length +
+    report.invalidBlocks.length +
+    report.affinitiesWithoutNode.length
+  );
+}
+
+function structuralLines(report: CheckReport): string[] {
+  return [
+    ...report.invalidBlocks.map((b) => `  block ${b.cidr} is inconsistent: ${b.problem}`),
+    ...report.orphanedHandles.map(
+      (h) =>
+        `  handle ${h.handleId} records ${h.recorded} addresses in block ${h.block}, which holds ${h.actual}`,
+    ),
+    ...report.blocksWithoutAffinity.map(
+      (b) => `  block ${b.cidr} is affine to ${b.affinity}, which holds no BlockAffinity for it`,
+    ),
+    ...report.affinitiesWithoutBlock.map(
+      (a) =>
+        `  ${a.node}'s affinity to ${a.cidr} is confirmed, but that block is missing or affine elsewhere`,
+    ),
+    ...report.unsettledAffinities.map(
+      (a) => `  ${a.node}'s affinity to ${a.cidr} is stuck in state ${a.state}`,
+    ),
+    ...report.affinitiesWithoutNode.map(
+      (a) => `  ${a.node}'s affinity to ${a.cidr} belongs to a node that does not exist`,
+    ),
+  ];
+}
+
+/**
+ * The report `ipam check` prints while it works, ending with the number of problems: ownership
+ * (who uses each address) and, when given, the structural check of blocks, affinities and handles.
+ */
+export function renderCheck(
+  audit: OwnershipAudit,
+  options: CheckOutputOptions,
+  structure?: CheckReport,
+): string {
   const showProblems = options.showProblemIps || options.showAllIps;
   const lines: string[] = ['Checking IPAM for inconsistencies...', ''];
   const c = audit.counts;
@@ -190,7 +233,15 @@ export function renderCheck(audit: OwnershipAudit, options: CheckOutputOptions):
       lines.push(`  ${b.cidr} is affine to ${b.affinity}, which has no Node.`);
   }
   lines.push(`Found ${audit.blocksWithoutNode.length} blocks affine to missing nodes.`);
-  lines.push(`Check complete; found ${audit.problems} problems.`);
+  let problems = audit.problems;
+  if (structure) {
+    lines.push('Checking that blocks, affinities and handles agree...');
+    if (showProblems) lines.push(...structuralLines(structure));
+    const n = structuralProblems(structure);
+    lines.push(`Found ${n} inconsistencies between blocks, affinities and handles.`);
+    problems += n;
+  }
+  lines.push(`Check complete; found ${problems} problems.`);
   return `${lines.join('\n')}\n`;
 }
 

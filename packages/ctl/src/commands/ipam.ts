@@ -18,6 +18,7 @@ import {
   renderCheck,
   renderConfiguration,
   renderUtilization,
+  structuralProblems,
 } from './ipam-output.ts';
 
 /** A CLI run waits this long for an unreachable datastore before reporting it (IPAM retries). */
@@ -114,12 +115,15 @@ function checkCommand(ctx: CommandContext): Command {
     .action(async (opts: { showAllIps?: boolean; showProblemIps?: boolean; output?: string }) => {
       const ds = await ctx.datastore();
       const info = await clusterInformation(ds);
-      const audit = await ipamOf(ds).auditOwnership();
+      const ipam = ipamOf(ds);
+      const audit = await ipam.auditOwnership();
+      const structure = await ipam.check();
       ctx.io.stdout(
-        renderCheck(audit, {
-          showAllIps: opts.showAllIps === true,
-          showProblemIps: opts.showProblemIps === true,
-        }),
+        renderCheck(
+          audit,
+          { showAllIps: opts.showAllIps === true, showProblemIps: opts.showProblemIps === true },
+          structure,
+        ),
       );
       if (opts.output !== undefined) {
         const report: CheckReportFile = {
@@ -135,9 +139,8 @@ function checkCommand(ctx: CommandContext): Command {
         await writeFile(path, `${JSON.stringify(report, null, 2)}\n`);
         ctx.io.stdout(`Report written to ${opts.output}\n`);
       }
-      if (audit.problems > 0) {
-        throw new CliError(`ipam check found ${audit.problems} problem(s)`);
-      }
+      const problems = audit.problems + structuralProblems(structure);
+      if (problems > 0) throw new CliError(`ipam check found ${problems} problem(s)`);
     });
 }
 
