@@ -9,6 +9,7 @@ import { type CliIo, cliLog, LOG_LEVELS, type LogLevel, processIo } from './cli-
 import { clientVersion } from './client-version.ts';
 import type { CommandContext, ConnectDatastore, ConnectionFlags } from './command-context.ts';
 import { clusterCommand } from './commands/cluster.ts';
+import { convertCommand } from './commands/convert.ts';
 import { getCommand } from './commands/get.ts';
 import { ipamCommand } from './commands/ipam.ts';
 import { labelCommand } from './commands/label.ts';
@@ -90,6 +91,7 @@ export async function run(
 
   for (const cmd of [
     validateCommand(ctx),
+    convertCommand(ctx),
     writeCommand(ctx, 'apply'),
     writeCommand(ctx, 'create'),
     writeCommand(ctx, 'replace'),

@@ -740,6 +740,66 @@ spec: {cidr: 10.2.0.0/16}
     });
   });
 
+  describe('convert', () => {
+    const KNP = `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: allow-web, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  ingress:
+  - from: [{podSelector: {matchLabels: {role: frontend}}}]
+    ports: [{protocol: TCP, port: 80}]
+`;
+
+    it('prints the Calico NetworkPolicy a Kubernetes NetworkPolicy becomes, without a datastore', async () => {
+      const r = await calico(['convert', '-f', '-'], { stdin: KNP });
+      expect(r).toEqual({
+        code: 0,
+        err: '',
+        out: [
+          'apiVersion: projectcalico.org/v3',
+          'kind: NetworkPolicy',
+          'metadata:',
+          '  name: knp.default.allow-web',
+          '  namespace: shop',
+          'spec:',
+          '  tier: default',
+          '  order: 1000',
+          "  selector: projectcalico.org/orchestrator == 'k8s' && app == 'web'",
+          '  types:',
+          '    - Ingress',
+          '  ingress:',
+          '    - action: Allow',
+          '      protocol: TCP',
+          '      source:',
+          "        selector: projectcalico.org/orchestrator == 'k8s' && role == 'frontend'",
+          '      destination:',
+          '        ports:',
+          '          - 80',
+          '',
+        ].join('\n'),
+      });
+      expect(connects).toBe(0);
+      // What it prints is a valid Calico manifest.
+      expect((await calico(['validate', '-f', '-'], { stdin: r.out })).code).toBe(0);
+    });
+
+    it('prints Calico resources with their defaults, several as a List in JSON', async () => {
+      const r = await calico(['convert', '-f', '-', '-o', 'json'], {
+        stdin: `${KNP}---\n${POOLS.split('---')[0]}`,
+      });
+      expect(r.code).toBe(0);
+      const list = JSON.parse(r.out);
+      expect(list.kind).toBe('List');
+      expect(list.items.map((i: { metadata: { name: string } }) => i.metadata.name)).toEqual([
+        'knp.default.allow-web',
+        'pool-a',
+      ]);
+      expect(list.items[1].spec).toMatchObject({ cidr: '10.0.0.0/16', blockSize: 26, ipipMode: 'Never' });
+      expect((await calico(['convert', '-f', '-'], { stdin: 'kind: Widget\n' })).code).toBe(1);
+    });
+  });
+
   describe('the program', () => {
     it('prints the client version, commit and build date, then the cluster’s version and type', async () => {
       const client =
@@ -779,6 +839,8 @@ spec: {cidr: 10.2.0.0/16}
         'label',
         'patch',
         'version',
+        'convert',
+        'ipam',
       ]) {
         expect(r.out).toContain(`  ${verb} `);
       }
