@@ -9,6 +9,7 @@ import { type CliIo, cliLog, LOG_LEVELS, type LogLevel, processIo } from './cli-
 import { clientVersion } from './client-version.ts';
 import type { CommandContext, ConnectDatastore, ConnectionFlags } from './command-context.ts';
 import { clusterCommand } from './commands/cluster.ts';
+import { completionCommand } from './commands/completion.ts';
 import { convertCommand } from './commands/convert.ts';
 import { getCommand } from './commands/get.ts';
 import { ipamCommand } from './commands/ipam.ts';
@@ -104,6 +105,7 @@ export async function run(
     ipamCommand(ctx),
     policyCommand(ctx),
     clusterCommand(ctx),
+    completionCommand(ctx),
   ]) {
     program.addCommand(
       cmd.exitOverride().configureOutput({ writeOut: (s) => io.stdout(s), writeErr: (s) => io.stderr(s) }),
