@@ -186,6 +186,11 @@ export function tableHeadings(kind: KindName, wide: boolean, withNamespace: bool
   return withNamespace ? ['NAMESPACE', ...cols] : cols;
 }
 
+/** Every column heading a kind's tables have (ps and wide), plus NAMESPACE. */
+export function knownHeadings(kind: KindName): string[] {
+  return [...new Set([...KIND_COLUMNS[kind].ps, ...KIND_COLUMNS[kind].wide, 'NAMESPACE'])];
+}
+
 export function tableRows(
   kind: KindName,
   headings: readonly string[],

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type AnyResource, type Datastore, DatastoreError, type KindName } from '@calico-ts/datastore';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
@@ -474,9 +477,43 @@ spec: {cidr: 10.2.0.0/16}
       });
     });
 
+    it('prints custom columns: field paths, the kind’s own columns, or kubectl’s column file', async () => {
+      const spec = "custom-columns=NAME,POOL:.spec.cidr,VXLAN:spec.vxlanMode,TIER:.metadata.labels['tier']";
+      expect(await calico(['get', 'ippools', '-o', spec])).toEqual({
+        code: 0,
+        err: '',
+        out: [
+          'NAME     POOL          VXLAN    TIER',
+          'pool-a   10.0.0.0/16   Never    <none>',
+          'pool-b   10.1.0.0/16   Always   gold',
+          '',
+        ].join('\n'),
+      });
+      const dir = mkdtempSync(join(tmpdir(), 'calico-columns-'));
+      try {
+        const file = join(dir, 'columns.txt');
+        writeFileSync(file, 'NAME        SELECTOR\n{.metadata.name}   {.spec.nodeSelector}\n');
+        expect((await calico(['get', 'ippool', 'pool-b', '-o', `custom-columns-file=${file}`])).out).toBe(
+          "NAME     SELECTOR\npool-b   rack == 'r1'\n",
+        );
+        writeFileSync(file, 'NAME\n');
+        expect((await calico(['get', 'ippools', '-o', `custom-columns-file=${file}`])).err).toBe(
+          `${file}: expected two lines (headings, then field paths), found 1\n`,
+        );
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      expect((await calico(['get', 'ippools', '-o', 'custom-columns=COLOUR'])).err).toBe(
+        'custom-columns: COLOUR is not a column of IPPool (NAME, CIDR, SELECTOR, NAT, IPIPMODE, VXLANMODE, DISABLED, DISABLEBGPEXPORT, NAMESPACE); give HEADING:PATH for any field\n',
+      );
+      expect((await calico(['get', 'ippools', '-o', 'custom-columns=X:.spec..cidr'])).err).toBe(
+        'invalid field path ".spec..cidr": cannot read ".cidr"\n',
+      );
+    });
+
     it('rejects bad arguments', async () => {
       expect((await calico(['get', 'ippool', '-o', 'xml'])).err).toBe(
-        "unrecognized output format 'xml'; use one of ps, wide, yaml, json, name\n",
+        "unrecognized output format 'xml'; use one of ps, wide, yaml, json, name, custom-columns=…, custom-columns-file=…\n",
       );
       expect((await calico(['get', 'networkpolicy', 'x', '-A'])).err).toBe(
         'cannot use --all-namespaces when getting resources by name; use -n\n',

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { CliError } from '../cli-error.ts';
 import type { CommandContext } from '../command-context.ts';
 import { kindArgument, kindLabel } from '../kind-argument.ts';
-import { OUTPUT_FORMATS, outputFormat, renderResources } from '../resource-output.ts';
+import { OUTPUT_HELP, outputChoice, renderResources } from '../resource-output.ts';
 
 const DEFAULT_AS_NUMBER = '64512';
 
@@ -18,7 +18,7 @@ export function getCommand(ctx: CommandContext): Command {
     )
     .argument('<KIND>', 'resource kind')
     .argument('[NAME...]', 'names of the resources to print')
-    .option('-o, --output <FORMAT>', `output format: ${OUTPUT_FORMATS.join('|')}`, 'ps')
+    .option('-o, --output <FORMAT>', `output format: ${OUTPUT_HELP}`, 'ps')
     .option('-n, --namespace <NS>', 'namespace of namespaced resources (default "default")')
     .option('-A, --all-namespaces', 'every namespace (adds a NAMESPACE column to tables)')
     .addHelpText(
@@ -32,7 +32,7 @@ export function getCommand(ctx: CommandContext): Command {
         flags: { output: string; namespace?: string; allNamespaces?: boolean },
       ) => {
         const kind = kindArgument(kindSpelling);
-        const format = outputFormat(flags.output);
+        const output = await outputChoice(flags.output, ctx.io);
         const info = KINDS[kind];
         if (flags.allNamespaces && flags.namespace !== undefined) {
           throw new CliError('give either -n or -A, not both');
@@ -63,7 +63,7 @@ export function getCommand(ctx: CommandContext): Command {
         }
 
         let defaultAsNumber = DEFAULT_AS_NUMBER;
-        if (kind === 'Node' && format === 'wide') {
+        if (kind === 'Node' && (output.format === 'wide' || output.format === 'custom-columns')) {
           try {
             const bgp = await datastore.get('BGPConfiguration', 'default');
             const as = (bgp.spec as Record<string, unknown> | undefined)?.['asNumber'];
@@ -76,7 +76,7 @@ export function getCommand(ctx: CommandContext): Command {
         if (items.length > 0 || names.length === 0) {
           ctx.io.stdout(
             renderResources(kind, items, {
-              format,
+              output,
               single: names.length === 1,
               allNamespaces: flags.allNamespaces ?? false,
               revision,
