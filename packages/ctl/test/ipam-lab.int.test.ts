@@ -4,7 +4,8 @@
  * WorkloadEndpoint is deleted behind IPAM's back (no CNI DEL) is the leak `ipam check` must find
  * and `ipam release --from-report` must fix.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EtcdDatastore, ensureNamespaceProfile } from '@calico-ts/datastore';
@@ -15,7 +16,7 @@ import { runPrefix } from '../../../test-support/run-id.ts';
 import { run } from '../src/cli.ts';
 import { captureIo } from '../src/cli-io.ts';
 
-describeWith([root(), command('etcd'), command('iptables')], 'calico ipam on a lab cluster', () => {
+describeWith([root(), command('etcd'), command('iptables')], 'calico ipam and node diags on a lab cluster', () => {
   const cluster = new LabCluster({
     name: runPrefix('ip'),
     nodes: 2,
@@ -115,5 +116,33 @@ describeWith([root(), command('etcd'), command('iptables')], 'calico ipam on a l
     const after = await calico('ipam', 'check');
     expect(after.code, after.out).toBe(0);
     expect(after.out).toContain('Check complete; found 0 problems.\n');
+  });
+
+  it('collects a node’s diagnostics into one tarball', async () => {
+    const node = cluster.nodes[0]!;
+    const r = await calico(
+      'node',
+      'diags',
+      '--netns',
+      node.name,
+      '--node',
+      node.name,
+      '--output',
+      'diags.tgz',
+    );
+    expect(r.err).toBe('');
+    expect(r.out).toBe(
+      `Collecting diagnostics for node ${node.name} (namespace ${node.name})...\nDiags saved to ${join(dir, 'diags.tgz')}\n`,
+    );
+    const out = join(dir, 'diags');
+    await mkdir(out);
+    execFileSync('tar', ['-xzf', join(dir, 'diags.tgz'), '-C', out, '--strip-components=1']);
+    const read = (file: string) => readFile(join(out, file), 'utf8');
+    expect(await read('links.txt')).toContain('vxlan.calico');
+    expect(await read('routes-ipv4.txt')).toContain(`${pods[0]!.ip} dev cali`);
+    expect(await read('iptables-save.txt')).toContain(':cali-FORWARD');
+    expect(await read('datastore.yaml')).toContain(`name: ${node.name}`);
+    expect(await read('datastore.yaml')).toContain('kind: WorkloadEndpoint');
+    expect(await read('bgp-status.txt')).toMatch(/^Calico process is (not )?running/);
   });
 });

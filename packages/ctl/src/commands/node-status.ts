@@ -8,6 +8,7 @@ import { borderedTable } from '@calico-ts/text-table';
 import { Command } from 'commander';
 import { CliError } from '../cli-error.ts';
 import type { CommandContext } from '../command-context.ts';
+import { nodeDiagsCommand } from './node-diags.ts';
 
 /** What the table shows of one session the BGP agent reports. */
 export type NodeStatusPeer = Pick<
@@ -53,7 +54,7 @@ const AGENT_TIMEOUT_MS = 2000;
  * Ask the agent for its status over its control socket. undefined when nothing answers there
  * (calico-node not running).
  */
-async function queryAgent(path: string): Promise<{ peers: NodeStatusPeer[] } | undefined> {
+export async function queryAgent(path: string): Promise<{ peers: NodeStatusPeer[] } | undefined> {
   try {
     return await callControl<AgentControlMethods, 'status'>(
       path,
@@ -95,5 +96,6 @@ export function nodeCommand(ctx: CommandContext): Command {
       }
       ctx.io.stdout(renderNodeStatus(status.peers));
     });
+  node.addCommand(nodeDiagsCommand(ctx));
   return node;
 }
