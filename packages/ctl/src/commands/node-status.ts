@@ -8,6 +8,7 @@ import { borderedTable } from '@calico-ts/text-table';
 import { Command } from 'commander';
 import { CliError } from '../cli-error.ts';
 import type { CommandContext } from '../command-context.ts';
+import { nodeCheckSystemCommand } from './node-checksystem.ts';
 import { nodeDiagsCommand } from './node-diags.ts';
 
 /** What the table shows of one session the BGP agent reports. */
@@ -97,5 +98,6 @@ export function nodeCommand(ctx: CommandContext): Command {
       ctx.io.stdout(renderNodeStatus(status.peers));
     });
   node.addCommand(nodeDiagsCommand(ctx));
+  node.addCommand(nodeCheckSystemCommand(ctx));
   return node;
 }
