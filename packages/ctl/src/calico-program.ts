@@ -15,7 +15,7 @@ import { getCommand } from './commands/get.ts';
 import { ipamCommand } from './commands/ipam.ts';
 import { labelCommand } from './commands/label.ts';
 import { validateCommand, writeCommand } from './commands/manifest-write.ts';
-import { nodeCommand } from './commands/node-status.ts';
+import { nodeCommand } from './commands/node.ts';
 import { patchCommand } from './commands/patch.ts';
 import { policyCommand } from './commands/policy.ts';
 import { versionCommand } from './commands/version.ts';

@@ -8,8 +8,6 @@ import { borderedTable } from '@calico-ts/text-table';
 import { Command } from 'commander';
 import { CliError } from '../cli-error.ts';
 import type { CommandContext } from '../command-context.ts';
-import { nodeCheckSystemCommand } from './node-checksystem.ts';
-import { nodeDiagsCommand } from './node-diags.ts';
 
 /** What the table shows of one session the BGP agent reports. */
 export type NodeStatusPeer = Pick<
@@ -81,10 +79,8 @@ export async function queryAgent(path: string): Promise<{ peers: NodeStatusPeer[
 }
 
 /** `calico node status`: the node's BGP sessions, as calicoctl prints them. */
-export function nodeCommand(ctx: CommandContext): Command {
-  const node = new Command('node').summary('Inspect this node’s calico-node');
-  node
-    .command('status')
+export function nodeStatusCommand(ctx: CommandContext): Command {
+  return new Command('status')
     .summary('Show whether calico-node runs here and the state of its BGP sessions')
     .option('--control <SOCKET>', 'control socket of the BGP agent', DEFAULT_AGENT_CONTROL_SOCKET)
     .exitOverride()
@@ -97,7 +93,4 @@ export function nodeCommand(ctx: CommandContext): Command {
       }
       ctx.io.stdout(renderNodeStatus(status.peers));
     });
-  node.addCommand(nodeDiagsCommand(ctx));
-  node.addCommand(nodeCheckSystemCommand(ctx));
-  return node;
 }
