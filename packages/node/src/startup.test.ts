@@ -1,9 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { MemoryDatastore } from '@calico-ts/datastore';
 import { Ipam } from '@calico-ts/ipam';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { loadNodeConfig } from './config.ts';
-import { startup } from './startup.ts';
+import { nodeVersion, startup } from './startup.ts';
 import { ipamTunnelAllocator } from './tunnel-allocator.ts';
 
 const log = pino({ level: 'silent' });
@@ -42,6 +43,27 @@ describe('calico-node start-up', () => {
 
     // A second start keeps the address it holds.
     expect((await startup(cfg, ds, tunnels, log)).vxlanTunnelAddress).toBe(result.vxlanTunnelAddress);
+  });
+
+  it('records the running release in ClusterInformation, keeping the cluster GUID across starts', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    expect(nodeVersion()).toBe(`v${version}`);
+    const ds = new MemoryDatastore();
+    const tunnels = ipamTunnelAllocator(new Ipam(ds));
+    const cfg = loadNodeConfig({}, { NODENAME: 'node-a', IP: '192.0.2.11/24', IP6: 'none' });
+    await startup(cfg, ds, tunnels, log);
+    const first = await ds.get('ClusterInformation', 'default');
+    expect(first.spec).toMatchObject({ calicoVersion: `v${version}`, datastoreReady: true });
+    expect(first.spec.clusterGUID).toMatch(/^[0-9a-f]{32}$/);
+
+    // An older release wrote the record: the next start records this one.
+    await ds.update('ClusterInformation', { ...first, spec: { ...first.spec, calicoVersion: 'v0.0.1' } });
+    await startup(cfg, ds, tunnels, log);
+    const after = await ds.get('ClusterInformation', 'default');
+    expect(after.spec.calicoVersion).toBe(`v${version}`);
+    expect(after.spec.clusterGUID).toBe(first.spec.clusterGUID);
   });
 
   it('moves the tunnel address to IPIP when the pool changes encapsulation, releasing the VXLAN one', async () => {

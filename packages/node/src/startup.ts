@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
   type Datastore,
@@ -139,18 +139,42 @@ async function createIfAbsent(create: () => Promise<unknown>): Promise<void> {
   }
 }
 
+/**
+ * The calico-ts release this calico-node runs, as ClusterInformation's `calicoVersion` records it
+ * (`v<version>`). Read from the package's package.json, one level above both src/ and dist/.
+ */
+export function nodeVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return `v${pkg.version}`;
+}
+
+/**
+ * Creates ClusterInformation `default` on the first start and, like Calico's calico-node, records
+ * the running version in `calicoVersion` on every start after that (compare-and-swap; a node that
+ * loses the race leaves the winner's identical value).
+ */
 async function ensureClusterInformation(ds: Datastore, cfg: NodeConfig): Promise<void> {
+  const calicoVersion = nodeVersion();
   await createIfAbsent(() =>
     ds.create('ClusterInformation', {
       metadata: { name: 'default' },
       spec: {
         clusterGUID: randomBytes(16).toString('hex'),
         clusterType: cfg.clusterType,
-        calicoVersion: 'calico-ts-0.1.0',
+        calicoVersion,
         datastoreReady: true,
       },
     }),
   );
+  const current = await ds.get('ClusterInformation', 'default');
+  if (current.spec.calicoVersion === calicoVersion) return;
+  try {
+    await ds.update('ClusterInformation', { ...current, spec: { ...current.spec, calicoVersion } });
+  } catch (err) {
+    if (!isDatastoreError(err, 'Conflict')) throw err;
+  }
 }
 
 /** Creates or updates this node's Node resource (BGP addresses and AS), compare-and-swap. */
