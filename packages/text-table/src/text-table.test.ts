@@ -46,6 +46,29 @@ describe('borderedTable', () => {
       ].join('\n'),
     );
   });
+  it("right-aligns numbers as tablewriter's default alignment does, and only numbers", () => {
+    expect(
+      borderedTable(
+        ['IPS', 'NOTE'],
+        [
+          ['65536', '5 (0%)'],
+          ['64', '1.2089e+24'],
+          ['12%', 'x'],
+        ],
+      ),
+    ).toBe(
+      [
+        '+-------+------------+',
+        '|  IPS  |    NOTE    |',
+        '+-------+------------+',
+        '| 65536 | 5 (0%)     |',
+        '|    64 | 1.2089e+24 |',
+        '|   12% | x          |',
+        '+-------+------------+',
+        '',
+      ].join('\n'),
+    );
+  });
   it('sizes columns by display width and fills missing cells', () => {
     expect(borderedTable(['N', 'X'], [['网'], ['a', 'b']])).toBe(
       ['+----+---+', '| N  | X |', '+----+---+', '| 网 |   |', '| a  | b |', '+----+---+', ''].join('\n'),

@@ -50,14 +50,21 @@ export function tabwriterTable(rows: readonly (readonly string[])[]): string {
     .join('');
 }
 
+const padLeft = (text: string, width: number) => ' '.repeat(Math.max(0, width - displayWidth(text))) + text;
+
+/** tablewriter's default alignment puts numbers (`65536`, `1,024`, `2.5`, `-3`, `12%`) on the right. */
+const NUMBER = /^-?(?:\d{1,3}(?:,\d{3})*|\d+)(?:\.\d+)?%?$/;
+const alignCell = (text: string, width: number) =>
+  NUMBER.test(text.trim()) ? padLeft(text, width) : padRight(text, width);
+
 /**
- * tablewriter's grid as calicoctl prints it: `+`/`-`/`|` borders, headers centred, cells
- * left-aligned with one space of padding each side.
+ * tablewriter's grid as calicoctl prints it: `+`/`-`/`|` borders, headers centred, numbers
+ * right-aligned and other cells left-aligned, one space of padding each side.
  */
 export function borderedTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = columnWidths([headers, ...rows]);
   const rule = `+${widths.map((w) => '-'.repeat(w + 2)).join('+')}+`;
   const line = (cells: readonly string[], pad: (s: string, w: number) => string) =>
     `| ${widths.map((w, i) => pad(cells[i] ?? '', w)).join(' | ')} |`;
-  return [rule, line(headers, centre), rule, ...rows.map((r) => line(r, padRight)), rule, ''].join('\n');
+  return [rule, line(headers, centre), rule, ...rows.map((r) => line(r, alignCell)), rule, ''].join('\n');
 }
