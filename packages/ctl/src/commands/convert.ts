@@ -10,11 +10,10 @@ import { type AnyResource, isResourceOf, kubernetesNetworkPolicyToCalico } from 
 import { Command, Option } from 'commander';
 import { LineCounter, parseAllDocuments, stringify } from 'yaml';
 import { convertV1Resource, isCalicoV1Document } from '../calico-v1-conversion.ts';
-import { CliError } from '../cli-error.ts';
 import type { CommandContext } from '../command-context.ts';
-import { formatProblem, type ManifestProblem, readManifests } from '../manifest-documents.ts';
-import type { ManifestFlags } from '../manifest-input.ts';
-import { type ManifestSource, readManifestSources } from '../manifest-sources.ts';
+import type { ManifestProblem } from '../manifest-documents.ts';
+import { loadManifest, type ManifestFlags } from '../manifest-input.ts';
+import type { ManifestSource } from '../manifest-sources.ts';
 
 /** The resource as a file would carry it: without what the datastore stamps. */
 function asManifest(resource: AnyResource): AnyResource {
@@ -36,24 +35,12 @@ export function convertCommand(ctx: CommandContext): Command {
       '\nExamples:\n  calico convert -f knp.yaml\n  calico convert -f calicoctl-v1-policy.yaml\n  calico convert -f knp.yaml -o json | calico apply -f -\n',
     )
     .action(async (flags: ManifestFlags & { output: 'yaml' | 'json' }) => {
-      const sources = await readManifestSources(ctx.io, flags.filename, {
-        recursive: flags.recursive ?? false,
+      // Read and validated as the other verbs read -f, with calicoctl v1 documents turned into v3 first.
+      const resources = await loadManifest(ctx.io, flags, {
+        validate: true,
+        writes: false,
+        rewrite: withV1Converted,
       });
-      const problems: ManifestProblem[] = [];
-      const v3Sources = sources.map((source) => withV1Converted(source, problems));
-      // Every other document is read and validated as loadManifest does for the other verbs.
-      const read = readManifests(v3Sources, { namespace: flags.namespace, validate: true });
-      problems.push(...read.problems);
-      if (problems.length > 0) {
-        const n = problems.length;
-        throw new CliError(
-          `${problems.map(formatProblem).join('\n')}\n${n} error${n === 1 ? '' : 's'} found`,
-        );
-      }
-      const resources = read.resources;
-      if (resources.length === 0) {
-        throw new CliError(`no resources found in ${flags.filename === '-' ? 'stdin' : flags.filename}`);
-      }
       const converted: AnyResource[] = [];
       for (const { resource } of resources) {
         if (!resource) continue;
