@@ -14,36 +14,17 @@ import type { CommandContext } from '../command-context.ts';
 
 /** The kinds that decide a flow: what Felix's calculation graph reads for policy. */
 async function readPolicyState(datastore: Datastore) {
-  const all = async <K extends KindName>(kind: K): Promise<ResourceOf<K>[]> =>
+  const list = async <K extends KindName>(kind: K): Promise<ResourceOf<K>[]> =>
     (await datastore.list(kind)).items;
-  const [
-    networkPolicies,
-    globalNetworkPolicies,
-    kubernetesNetworkPolicies,
-    tiers,
-    profiles,
-    workloadEndpoints,
-    networkSets,
-    globalNetworkSets,
-  ] = await Promise.all([
-    all('NetworkPolicy'),
-    all('GlobalNetworkPolicy'),
-    all('KubernetesNetworkPolicy'),
-    all('Tier'),
-    all('Profile'),
-    all('WorkloadEndpoint'),
-    all('NetworkSet'),
-    all('GlobalNetworkSet'),
-  ]);
   return policySnapshot({
-    networkPolicies,
-    globalNetworkPolicies,
-    kubernetesNetworkPolicies,
-    tiers,
-    profiles,
-    workloadEndpoints,
-    networkSets,
-    globalNetworkSets,
+    networkPolicies: await list('NetworkPolicy'),
+    globalNetworkPolicies: await list('GlobalNetworkPolicy'),
+    kubernetesNetworkPolicies: await list('KubernetesNetworkPolicy'),
+    tiers: await list('Tier'),
+    profiles: await list('Profile'),
+    workloadEndpoints: await list('WorkloadEndpoint'),
+    networkSets: await list('NetworkSet'),
+    globalNetworkSets: await list('GlobalNetworkSet'),
   });
 }
 
