@@ -172,6 +172,11 @@ protocol bgp peer_i {
 
   it('drops stale routes when a restarting peer does not come back within its restart time', async () => {
     await waitFor('Established', () => established(BIRD_E));
+    // Established comes before the routes: stop BIRD only once all three have arrived.
+    await waitFor(
+      '3 routes from the restarting peer',
+      () => speaker.routes().filter((r) => r.peer === BIRD_E).length === 3,
+    );
     await bird.stop();
     await waitFor('stale', () => peer(BIRD_E).stale === 3);
     const t0 = Date.now();
