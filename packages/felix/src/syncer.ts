@@ -7,6 +7,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { type AnyResource, type Datastore, type KindName, keyFor, type Watch } from '@calico-ts/datastore';
+import { POLICY_KINDS } from './calc/active-rules.ts';
 import { defaultLogger, type Logger } from './logger.ts';
 
 export type SyncStatus = 'waiting' | 'resyncing' | 'in-sync';
@@ -36,13 +37,7 @@ export const FELIX_KINDS: readonly KindName[] = [
   'WorkloadEndpoint',
   'HostEndpoint',
   'IPAMBlock',
-  'NetworkPolicy',
-  'GlobalNetworkPolicy',
-  'KubernetesNetworkPolicy',
-  'Tier',
-  'Profile',
-  'NetworkSet',
-  'GlobalNetworkSet',
+  ...POLICY_KINDS,
 ];
 
 export interface SyncerOptions {
