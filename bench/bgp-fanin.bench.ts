@@ -18,6 +18,7 @@ import {
   freePort,
   type Gobgp,
   gobgpRibCount,
+  gobgpToml,
   startBird,
   startGobgp,
   staticRoutes,
@@ -175,22 +176,15 @@ async function startMonitor(port: number): Promise<Gobgp> {
   const g = await startGobgp(
     tmp.dir,
     'monitor',
-    `[global.config]
-  as = ${MONITOR_AS}
-  router-id = "192.0.2.200"
-  port = ${port}
-  local-address-list = ["${MONITOR}"]
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "${TARGET}"
-    peer-as = ${TARGET_AS}
-  [neighbors.transport.config]
-    passive-mode = true
-    local-address = "${MONITOR}"
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv4-unicast"
-`,
+    gobgpToml({
+      as: MONITOR_AS,
+      routerId: '192.0.2.200',
+      port,
+      localAddress: MONITOR,
+      neighbor: TARGET,
+      peerAs: TARGET_AS,
+      families: ['ipv4'],
+    }),
   );
   started.push(g.pid);
   return g;

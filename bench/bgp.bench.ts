@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { type BgpdControlMethods, callControl } from '@calico-ts/bgp';
+import { freePort, gobgpToml } from '../packages/bgp/test/lab.ts';
 
 const run = promisify(execFile);
 const N = Number(process.env['BENCH_BGP_ROUTES'] ?? 100_000);
@@ -21,17 +22,6 @@ const BIRD_ADDR = '127.0.9.21';
 const RECEIVER = '127.0.9.22';
 const dir = mkdtempSync(join(tmpdir(), 'calico-ts-bgp-bench-'));
 const bgpd = new URL('./bgpd.ts', import.meta.resolve('@calico-ts/bgp-agent')).pathname;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function until<T>(
   what: string,
@@ -107,10 +97,17 @@ async function startGobgpd(port: number, birdPort: number): Promise<Receiver> {
   const api = await freePort();
   writeFileSync(
     conf,
-    `[global.config]\n  as = 64512\n  router-id = "192.0.2.22"\n  port = ${port}\n  local-address-list = ["${RECEIVER}"]\n` +
-      `[[neighbors]]\n  [neighbors.config]\n    neighbor-address = "${BIRD_ADDR}"\n    peer-as = 65001\n` +
-      `  [neighbors.transport.config]\n    local-address = "${RECEIVER}"\n    remote-port = ${birdPort}\n` +
-      `  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = "ipv4-unicast"\n`,
+    gobgpToml({
+      as: 64512,
+      routerId: '192.0.2.22',
+      port,
+      localAddress: RECEIVER,
+      neighbor: BIRD_ADDR,
+      peerAs: 65001,
+      passive: false,
+      remotePort: birdPort,
+      families: ['ipv4'],
+    }),
   );
   const child = spawn(
     'gobgpd',

@@ -15,6 +15,7 @@ import {
   freePort,
   type Gobgp,
   gobgpRibCount,
+  gobgpToml,
   startBird,
   startGobgp,
   staticRoutes,
@@ -76,26 +77,15 @@ protocol bgp peer_us {
       gobgp = await startGobgp(
         tmp.dir,
         'gobgp',
-        `
-[global.config]
-  as = 65002
-  router-id = "192.0.2.23"
-  port = ${gobgpPort}
-  local-address-list = ["${GOBGP}"]
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "${US}"
-    peer-as = 64512
-  [neighbors.transport.config]
-    passive-mode = true
-    local-address = "${GOBGP}"
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv4-unicast"
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv6-unicast"
-`,
+        gobgpToml({
+          as: 65002,
+          routerId: '192.0.2.23',
+          port: gobgpPort,
+          localAddress: GOBGP,
+          neighbor: US,
+          peerAs: 64512,
+          families: ['ipv4', 'ipv6'],
+        }),
       );
       config = `routerId: 192.0.2.22
 asNumber: 64512

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { command, describeWith } from '../../../test-support/requirements.ts';
 import { BgpSpeaker } from '../src/index.ts';
-import { freePort, type Gobgp, gobgpRibCount, startGobgp, tempDir, waitFor } from './lab.ts';
+import { freePort, type Gobgp, gobgpRibCount, gobgpToml, startGobgp, tempDir, waitFor } from './lab.ts';
 
 const US = '127.0.8.22';
 const GOBGP = '127.0.8.23';
@@ -45,34 +45,16 @@ describeWith([command('gobgpd'), command('gobgp')], 'interop with GoBGP', () => 
     gobgp = await startGobgp(
       tmp.dir,
       'gobgp',
-      `
-[global.config]
-  as = 65008
-  router-id = "192.0.2.83"
-  port = ${gobgpPort}
-  local-address-list = ["${GOBGP}"]
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "${US}"
-    peer-as = 4200000082
-  [neighbors.transport.config]
-    passive-mode = true
-    local-address = "${GOBGP}"
-  [neighbors.graceful-restart.config]
-    enabled = true
-    restart-time = 60
-    helper-only = true
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv4-unicast"
-    [neighbors.afi-safis.mp-graceful-restart.config]
-      enabled = true
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = "ipv6-unicast"
-    [neighbors.afi-safis.mp-graceful-restart.config]
-      enabled = true
-`,
+      gobgpToml({
+        as: 65008,
+        routerId: '192.0.2.83',
+        port: gobgpPort,
+        localAddress: GOBGP,
+        neighbor: US,
+        peerAs: 4200000082,
+        families: ['ipv4', 'ipv6'],
+        gracefulRestartHelper: 60,
+      }),
     );
     speaker = await makeSpeaker(false);
   });

@@ -126,6 +126,63 @@ export interface Gobgp {
   stop(): Promise<void>;
 }
 
+/** One gobgpd speaker with one neighbour, as the interop tests and benchmarks configure it. */
+export interface GobgpConfig {
+  as: number;
+  routerId: string;
+  /** Port gobgpd listens on. */
+  port: number;
+  /** Address gobgpd listens on and speaks from. */
+  localAddress: string;
+  neighbor: string;
+  peerAs: number;
+  /** Wait for the neighbour to connect (default true). */
+  passive?: boolean;
+  /** The neighbour's port when gobgpd dials it. */
+  remotePort?: number;
+  families: readonly ('ipv4' | 'ipv6')[];
+  /** Graceful restart as a helper only (RFC 4724), with this restart time in seconds. */
+  gracefulRestartHelper?: number;
+}
+
+/** gobgpd's TOML for a GobgpConfig. */
+export function gobgpToml(c: GobgpConfig): string {
+  const lines = [
+    '[global.config]',
+    `  as = ${c.as}`,
+    `  router-id = "${c.routerId}"`,
+    `  port = ${c.port}`,
+    `  local-address-list = ["${c.localAddress}"]`,
+    '[[neighbors]]',
+    '  [neighbors.config]',
+    `    neighbor-address = "${c.neighbor}"`,
+    `    peer-as = ${c.peerAs}`,
+    '  [neighbors.transport.config]',
+    ...((c.passive ?? true) ? ['    passive-mode = true'] : []),
+    `    local-address = "${c.localAddress}"`,
+    ...(c.remotePort !== undefined ? [`    remote-port = ${c.remotePort}`] : []),
+  ];
+  if (c.gracefulRestartHelper !== undefined) {
+    lines.push(
+      '  [neighbors.graceful-restart.config]',
+      '    enabled = true',
+      `    restart-time = ${c.gracefulRestartHelper}`,
+      '    helper-only = true',
+    );
+  }
+  for (const family of c.families) {
+    lines.push(
+      '  [[neighbors.afi-safis]]',
+      '    [neighbors.afi-safis.config]',
+      `      afi-safi-name = "${family}-unicast"`,
+    );
+    if (c.gracefulRestartHelper !== undefined) {
+      lines.push('    [neighbors.afi-safis.mp-graceful-restart.config]', '      enabled = true');
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
 export async function startGobgp(dir: string, name: string, toml: string): Promise<Gobgp> {
   const conf = join(dir, `${name}.toml`);
   writeFileSync(conf, toml);
