@@ -133,7 +133,7 @@ async function runMode(backend: 'vxlan' | 'bgp', measureAdds: boolean): Promise<
     { calicoPrograms, LAB_POD_NAMESPACE, LabCluster },
     { execInNamespace, NetNamespace, waitFor },
     { installCni },
-    { EtcdDatastore, ensureNamespaceProfile },
+    { ensureNamespaceProfileAt },
   ] = await Promise.all([
     import('@calico-ts/lab'),
     import('@calico-ts/kernel'),
@@ -159,8 +159,7 @@ async function runMode(backend: 'vxlan' | 'bgp', measureAdds: boolean): Promise<
     }),
     // The lab's pods name kns.default, the profile Kubernetes' controllers would keep.
     prepareDatastore: async (endpoint) => {
-      const datastore = new EtcdDatastore({ endpoints: [endpoint] });
-      await ensureNamespaceProfile(datastore, LAB_POD_NAMESPACE).finally(() => datastore.close());
+      await ensureNamespaceProfileAt([endpoint], LAB_POD_NAMESPACE);
     },
     log: (line) => {
       if (line.startsWith('etcd is up')) nodesStartMs = nowMs();

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EtcdDatastore, ensureNamespaceProfile } from '@calico-ts/datastore';
+import { EtcdDatastore, ensureNamespaceProfileAt } from '@calico-ts/datastore';
 import { type ClusterPod, calicoPrograms, LAB_POD_NAMESPACE, LabCluster } from '@calico-ts/lab';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { command, describeWith, root } from '../../../test-support/requirements.ts';
@@ -32,8 +32,7 @@ describeWith(
       readyTimeoutMs: 60_000,
       // The lab's pods name kns.default, the profile Kubernetes' controllers would keep.
       prepareDatastore: async (endpoint) => {
-        const datastore = new EtcdDatastore({ endpoints: [endpoint] });
-        await ensureNamespaceProfile(datastore, LAB_POD_NAMESPACE).finally(() => datastore.close());
+        await ensureNamespaceProfileAt([endpoint], LAB_POD_NAMESPACE);
       },
     });
     let datastore: EtcdDatastore;

@@ -37,7 +37,7 @@ export {
   parseCidrOrIp,
   parseIp,
 } from './model/ip.ts';
-export { ensureNamespaceProfile } from './namespace-profile.ts';
+export { ensureNamespaceProfile, ensureNamespaceProfileAt } from './namespace-profile.ts';
 export * from './resource.ts';
 export * from './selector/index.ts';
 export { InvalidResourceError } from './write-path.ts';

@@ -1,5 +1,6 @@
 import type { Datastore } from './datastore.ts';
 import { isDatastoreError } from './errors.ts';
+import { EtcdDatastore } from './etcd-datastore.ts';
 import { namespaceProfile } from './model/index.ts';
 
 /**
@@ -19,5 +20,15 @@ export async function ensureNamespaceProfile(
   } catch (err) {
     if (isDatastoreError(err, 'AlreadyExists')) return false;
     throw err;
+  }
+}
+
+/** ensureNamespaceProfile on the etcd at `endpoints`, through a connection opened for it alone. */
+export async function ensureNamespaceProfileAt(endpoints: string[], namespace: string): Promise<boolean> {
+  const datastore = new EtcdDatastore({ endpoints });
+  try {
+    return await ensureNamespaceProfile(datastore, namespace);
+  } finally {
+    await datastore.close();
   }
 }

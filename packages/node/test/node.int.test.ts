@@ -1,4 +1,4 @@
-import { EtcdDatastore, ensureNamespaceProfile } from '@calico-ts/datastore';
+import { EtcdDatastore, ensureNamespaceProfileAt } from '@calico-ts/datastore';
 import { execInNamespace, Netlink, NetNamespace, waitFor } from '@calico-ts/kernel';
 import { type ClusterPod, calicoPrograms, LAB_POD_NAMESPACE, LabCluster, labNodeIpv4 } from '@calico-ts/lab';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -22,8 +22,7 @@ describeWith(
       readyTimeoutMs: 60_000,
       // The lab's pods name kns.default, the profile Kubernetes' controllers would keep.
       prepareDatastore: async (endpoint) => {
-        const datastore = new EtcdDatastore({ endpoints: [endpoint] });
-        await ensureNamespaceProfile(datastore, LAB_POD_NAMESPACE).finally(() => datastore.close());
+        await ensureNamespaceProfileAt([endpoint], LAB_POD_NAMESPACE);
       },
     });
     let datastore: EtcdDatastore;

@@ -1,5 +1,5 @@
 import { installCni } from '@calico-ts/cni';
-import { EtcdDatastore, ensureNamespaceProfile } from '@calico-ts/datastore';
+import { ensureNamespaceProfileAt } from '@calico-ts/datastore';
 import { calicoPrograms, isLabError, LAB_POD_NAMESPACE, LabCluster, removeLabCluster } from '@calico-ts/lab';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CliError } from '../cli-error.ts';
@@ -83,8 +83,7 @@ export function clusterCommand(ctx: CommandContext): Command {
           log,
           // The lab's pods name kns.default, the profile Kubernetes' controllers would keep.
           prepareDatastore: async (endpoint) => {
-            const datastore = new EtcdDatastore({ endpoints: [endpoint] });
-            await ensureNamespaceProfile(datastore, LAB_POD_NAMESPACE).finally(() => datastore.close());
+            await ensureNamespaceProfileAt([endpoint], LAB_POD_NAMESPACE);
           },
         });
         let exitCode = 0;
