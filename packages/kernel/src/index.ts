@@ -49,6 +49,7 @@ export {
   NetNamespace,
   runInNamespace,
 } from './namespace.ts';
+export { type LookupOptions, lookUpNetNamespace, type NamespaceLookup } from './namespace-lookup.ts';
 export {
   type AddressFilter,
   type EventGroup,
@@ -75,6 +76,7 @@ export {
   type RouteType,
   RouteTypes,
 } from './netlink-codec.ts';
+export { type PeerCredentials, peerCredentials } from './peer-credentials.ts';
 export {
   type CommandResult,
   execInNamespace,

@@ -31,6 +31,17 @@ export const connect = libc.func('int connect(int fd, const void *addr, uint32_t
   len: number,
 ) => number;
 export const listen = libc.func('int listen(int fd, int backlog)') as (fd: number, backlog: number) => number;
+/** For syscalls glibc has no wrapper for (openat2 in glibc 2.36); variadic: pass each argument's type. */
+export const syscall = libc.func('long syscall(long number, ...)') as (
+  number: number,
+  ...typedArgs: unknown[]
+) => number;
+/** Variadic as in C: pass the argument's type before it (`'int', 0`). */
+export const ioctl = libc.func('int ioctl(int fd, unsigned long request, ...)') as (
+  fd: number,
+  request: number,
+  ...typedArgs: unknown[]
+) => number;
 /** poll(2) is run on koffi's worker thread (`.async`) so a slow connect never blocks the event loop. */
 export const poll = libc.func('int poll(void *fds, uint64_t nfds, int timeout)');
 
@@ -51,6 +62,16 @@ export const SOL_SOCKET = 1;
 export const SO_REUSEADDR = 2;
 export const SO_ERROR = 4;
 export const SO_DOMAIN = 39;
+export const SO_PEERCRED = 17;
+// asm-generic/unistd.h, linux/openat2.h, asm-generic/fcntl.h
+export const SYS_openat2 = 437;
+export const RESOLVE_IN_ROOT = 0x10;
+export const O_RDONLY = 0;
+export const O_CLOEXEC = 0o2000000;
+export const O_DIRECTORY = 0o200000;
+export const O_PATH = 0o10000000;
+// linux/nsfs.h: _IO(0xb7, 0x3)
+export const NS_GET_NSTYPE = 0xb703;
 // linux/in.h, linux/in6.h, linux/tcp.h
 export const IPPROTO_IP = 0;
 export const IPPROTO_TCP = 6;

@@ -43,6 +43,12 @@ export class NetNamespace {
     }
   }
 
+  /** Takes ownership of an open namespace fd (see lookUpNetNamespace); `path` names it. */
+  static fromFd(fd: number, path: string): NetNamespace {
+    const name = path.startsWith(`${NETNS_RUN_DIR}/`) ? path.slice(NETNS_RUN_DIR.length + 1) : path;
+    return new NetNamespace(name, path, fd);
+  }
+
   /** The namespace of the given process. */
   static ofPid(pid: number): NetNamespace {
     return NetNamespace.open(`/proc/${pid}/ns/net`);
