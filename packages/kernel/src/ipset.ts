@@ -146,21 +146,40 @@ export interface IpsetsOptions {
 export class Ipsets {
   readonly namespace: NetNamespace | undefined;
   readonly ownedPrefix: string;
+  /** Our sets as our last successful restore (or read) left them: trusted until a refresh. */
+  #state: Map<string, IpsetState> | undefined;
+  #reads = 0;
 
   constructor(options: IpsetsOptions = {}) {
     this.namespace = options.namespace;
     this.ownedPrefix = options.ownedPrefix ?? 'cali';
   }
 
+  /** How many times the sets were read back with `ipset save`. */
+  get reads(): number {
+    return this.#reads;
+  }
+
+  /** Forget the remembered state: the next apply reads the kernel first. */
+  invalidate(): void {
+    this.#state = undefined;
+  }
+
   async read(): Promise<Map<string, IpsetState>> {
+    this.#reads++;
     return parseIpsetSave(await this.#run(['save'], undefined, 'reading ipsets'), this.ownedPrefix);
   }
 
   /**
    * Bring the desired sets to their contents with one `ipset restore`; with removeStale, owned
-   * sets not listed are destroyed too (do that after iptables no longer references them).
+   * sets not listed are destroyed too (do that after iptables no longer references them). The
+   * diff is against what the last apply left (`ipset save` is read only the first time, with
+   * `reread`, or after a restore failed, which is then planned and written once more).
    */
-  async apply(desired: readonly IpsetSpec[], options: { removeStale?: boolean } = {}): Promise<IpsetPlan> {
+  async apply(
+    desired: readonly IpsetSpec[],
+    options: { removeStale?: boolean; reread?: boolean } = {},
+  ): Promise<IpsetPlan> {
     for (const d of desired) {
       if (!d.name.startsWith(this.ownedPrefix)) {
         throw new KernelError('Invalid', {
@@ -168,7 +187,24 @@ export class Ipsets {
         });
       }
     }
-    const plan = planIpsets(desired, await this.read(), options.removeStale ?? false);
+    if (options.reread) this.invalidate();
+    const trusted = this.#state !== undefined;
+    try {
+      return await this.#apply(desired, options.removeStale ?? false);
+    } catch (err) {
+      this.invalidate();
+      if (!(err instanceof CommandError) || !trusted) throw err;
+      logger.warn(
+        { ns: this.namespace?.name, err: err.message },
+        'ipset restore failed against the remembered state; reading the sets back',
+      );
+      return await this.#apply(desired, options.removeStale ?? false);
+    }
+  }
+
+  async #apply(desired: readonly IpsetSpec[], removeStale: boolean): Promise<IpsetPlan> {
+    const current = this.#state ?? (await this.read());
+    const plan = planIpsets(desired, current, removeStale);
     if (plan.lines.length > 0) {
       await this.#run(
         ['restore'],
@@ -177,6 +213,21 @@ export class Ipsets {
       );
       logger.debug({ ns: this.namespace?.name, lines: plan.lines.length }, 'ipset batch applied');
     }
+    const next = new Map(current);
+    for (const spec of desired) {
+      next.set(spec.name, {
+        name: spec.name,
+        type: spec.type,
+        family: spec.family,
+        maxelem: spec.maxelem ?? DEFAULT_MAXELEM,
+        members: new Set([...spec.members].map((m) => normaliseMember(spec.type, m))),
+      });
+    }
+    if (removeStale) {
+      const wanted = new Set(desired.map((d) => d.name));
+      for (const n of [...next.keys()]) if (!wanted.has(n)) next.delete(n);
+    }
+    this.#state = next;
     return plan;
   }
 
@@ -186,16 +237,35 @@ export class Ipsets {
     type: IpsetType,
     delta: { add?: Iterable<string>; del?: Iterable<string> },
   ): Promise<number> {
+    const del = [...(delta.del ?? [])].map((m) => normaliseMember(type, m));
+    const add = [...(delta.add ?? [])].map((m) => normaliseMember(type, m));
     const lines = [
-      ...[...(delta.del ?? [])].map((m) => `del ${name} ${normaliseMember(type, m)} -exist`),
-      ...[...(delta.add ?? [])].map((m) => `add ${name} ${normaliseMember(type, m)} -exist`),
+      ...del.map((m) => `del ${name} ${m} -exist`),
+      ...add.map((m) => `add ${name} ${m} -exist`),
     ];
-    if (lines.length > 0) await this.#run(['restore'], `${lines.join('\n')}\n`, `updating ipset ${name}`);
+    if (lines.length === 0) return 0;
+    try {
+      await this.#run(['restore'], `${lines.join('\n')}\n`, `updating ipset ${name}`);
+    } catch (err) {
+      this.invalidate();
+      throw err;
+    }
+    const set = this.#state?.get(name);
+    if (set) {
+      for (const m of del) set.members.delete(m);
+      for (const m of add) set.members.add(m);
+    }
     return lines.length;
   }
 
   async destroy(name: string): Promise<void> {
-    await this.#run(['destroy', name], undefined, `destroying ipset ${name}`);
+    try {
+      await this.#run(['destroy', name], undefined, `destroying ipset ${name}`);
+    } catch (err) {
+      this.invalidate();
+      throw err;
+    }
+    this.#state?.delete(name);
   }
 
   async #run(args: string[], input: string | undefined, operation: string): Promise<string> {

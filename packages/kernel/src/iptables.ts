@@ -30,7 +30,13 @@ export interface DesiredTable {
   table: IptablesTableName;
   /** Owned chains and their rules in order; rule text as after '-A CHAIN' (e.g. '-i cali+ -j DROP'). */
   chains: Record<string, readonly string[]>;
+  /**
+   * Hook rules in built-in chains. In a partial apply, undefined leaves the hooks as they are;
+   * otherwise it means none.
+   */
   hooks?: readonly IptablesHook[];
+  /** Partial apply only: owned chains to delete (all other unlisted chains are left alone). */
+  remove?: readonly string[];
 }
 
 export interface SavedRule {
@@ -133,10 +139,14 @@ function lcsKeep(a: readonly (string | undefined)[], b: readonly string[]): Set<
   return keep;
 }
 
-/** Edit script turning `current` rules of one chain into `desired` (rule numbers are 1-based). */
-function chainEdits(chain: string, current: readonly SavedRule[], desired: readonly Keyed[]): string[] {
+/** Edit script turning the `current` rules of one chain into `desired` (rule numbers are 1-based). */
+function chainEdits(
+  chain: string,
+  current: readonly (string | undefined)[],
+  desired: readonly Keyed[],
+): string[] {
   const keep = lcsKeep(
-    current.map((r) => r.hash),
+    current,
     desired.map((d) => d.hash),
   );
   const out: string[] = [];
@@ -144,7 +154,7 @@ function chainEdits(chain: string, current: readonly SavedRule[], desired: reado
   for (let i = current.length - 1; i >= 0; i--) if (!keep.has(i)) out.push(`-D ${chain} ${i + 1}`);
   // What remains is the kept subsequence in desired order; insert each missing rule at its final
   // position, top-down, so every rule above it is already in place.
-  const kept = new Set([...keep].map((i) => current[i]?.hash));
+  const kept = new Set([...keep].map((i) => current[i]));
   desired.forEach((d, j) => {
     if (!kept.has(d.hash)) out.push(`-I ${chain} ${j + 1} ${renderRule(d.hash, d.rule)}`);
   });
@@ -158,16 +168,21 @@ export interface TablePlan {
 }
 
 /**
- * Pure diff of one table. Owned chains: created if missing, edited rule by rule, flushed and
- * deleted when no longer desired. Built-in chains: only rules carrying our hash are touched;
- * a present hook stays where it is.
+ * One owned chain as we believe the kernel holds it: the rule hashes in order, and the rule
+ * texts when we wrote them ourselves (so an unchanged chain is recognised without hashing).
  */
-export function planTable(
-  desired: DesiredTable,
-  current: SavedTable | undefined,
-  ownedPrefix = 'cali-',
-): TablePlan {
-  const have = current?.chains ?? new Map<string, SavedRule[]>();
+interface ChainState {
+  hashes: readonly (string | undefined)[];
+  rules?: readonly string[];
+}
+
+function sameRules(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function checkChainNames(desired: DesiredTable, ownedPrefix: string): void {
   for (const name of Object.keys(desired.chains)) {
     if (!name.startsWith(ownedPrefix)) {
       throw new KernelError('Invalid', {
@@ -180,19 +195,59 @@ export function planTable(
       });
     }
   }
-  const declare: string[] = [];
-  const edits: string[] = [];
-  const removals: string[] = [];
+}
 
+interface OwnedPlan {
+  declare: string[];
+  edits: string[];
+  removals: string[];
+  /** Each owned chain's state once the lines are applied; null: the chain is gone. */
+  next: Map<string, ChainState | null>;
+}
+
+/**
+ * The owned-chain part of a plan against what we believe is in the kernel. `partial`: chains not
+ * listed stay as they are and only `desired.remove` goes; otherwise every owned chain not listed
+ * is removed.
+ */
+function planOwned(
+  desired: DesiredTable,
+  have: ReadonlyMap<string, ChainState>,
+  partial: boolean,
+): OwnedPlan {
+  const out: OwnedPlan = { declare: [], edits: [], removals: [], next: new Map() };
   for (const [name, rules] of Object.entries(desired.chains)) {
+    const cur = have.get(name);
     // In --noflush mode a ':chain' line flushes an existing chain, so declare only new ones.
-    if (!have.has(name)) declare.push(`:${name} - [0:0]`);
-    edits.push(...chainEdits(name, have.get(name) ?? [], keyRules(name, rules)));
+    if (!cur) out.declare.push(`:${name} - [0:0]`);
+    else if (cur.rules && sameRules(cur.rules, rules)) continue;
+    const keyed = keyRules(name, rules);
+    const edits = chainEdits(name, cur?.hashes ?? [], keyed);
+    out.edits.push(...edits);
+    out.next.set(name, { hashes: keyed.map((k) => k.hash), rules: [...rules] });
   }
+  const stale = partial
+    ? (desired.remove ?? []).filter((n) => have.has(n) && !(n in desired.chains))
+    : [...have.keys()].filter((n) => !(n in desired.chains));
+  for (const name of stale) {
+    // Flush every stale chain before deleting any, since they may reference each other.
+    out.removals.unshift(`-F ${name}`);
+    out.removals.push(`-X ${name}`);
+    out.next.set(name, null);
+  }
+  return out;
+}
 
-  // Hooks: one hash per (chain, rule); grouped by built-in chain.
+/** Hook rules in built-in chains, planned against the table as read (positions are the kernel's). */
+function planHooks(
+  hooks: readonly IptablesHook[],
+  have: ReadonlyMap<string, SavedRule[]>,
+  ownedPrefix: string,
+): string[] {
+  const edits: string[] = [];
+  // One hash per (chain, rule); grouped by built-in chain.
   const hooksByChain = new Map<string, { hash: string; hook: IptablesHook }[]>();
-  for (const hook of desired.hooks ?? []) {
+  for (const hook of hooks) {
     const list = hooksByChain.get(hook.chain) ?? [];
     list.push({
       hash: ruleHash(hook.chain, hook.rule, list.filter((h) => h.hook.rule === hook.rule).length),
@@ -208,9 +263,9 @@ export function planTable(
       if (h && !wanted.has(h)) edits.push(`-D ${chain} ${i + 1}`);
     }
   }
-  for (const [chain, hooks] of hooksByChain) {
+  for (const [chain, list] of hooksByChain) {
     const present = new Set((have.get(chain) ?? []).map((r) => r.hash));
-    const missing = hooks.filter((h) => !present.has(h.hash));
+    const missing = list.filter((h) => !present.has(h.hash));
     // Inserted hooks in reverse so that, all at position 1, they end up in the given order.
     const inserts = missing.filter((h) => (h.hook.position ?? 'insert') === 'insert').reverse();
     for (const h of inserts) edits.push(`-I ${chain} 1 ${renderRule(h.hash, h.hook.rule)}`);
@@ -218,15 +273,37 @@ export function planTable(
       edits.push(`-A ${chain} ${renderRule(h.hash, h.hook.rule)}`);
     }
   }
+  return edits;
+}
 
-  for (const name of have.keys()) {
-    if (name.startsWith(ownedPrefix) && !(name in desired.chains)) {
-      // Flush every stale chain before deleting any, since they may reference each other.
-      removals.unshift(`-F ${name}`);
-      removals.push(`-X ${name}`);
-    }
+/** The owned chains of a table as read, by hash. */
+function ownedState(current: SavedTable | undefined, ownedPrefix: string): Map<string, ChainState> {
+  const out = new Map<string, ChainState>();
+  for (const [name, rules] of current?.chains ?? []) {
+    if (name.startsWith(ownedPrefix)) out.set(name, { hashes: rules.map((r) => r.hash) });
   }
-  return { table: desired.table, lines: [...declare, ...edits, ...removals] };
+  return out;
+}
+
+/** What the hooks of a table are, as one comparable string. */
+function hooksKey(hooks: readonly IptablesHook[] | undefined): string {
+  return (hooks ?? []).map((h) => `${h.chain}\0${h.position ?? 'insert'}\0${h.rule}`).join('\n');
+}
+
+/**
+ * Pure diff of one table against `iptables-save` output. Owned chains: created if missing, edited
+ * rule by rule, flushed and deleted when no longer desired. Built-in chains: only rules carrying
+ * our hash are touched; a present hook stays where it is.
+ */
+export function planTable(
+  desired: DesiredTable,
+  current: SavedTable | undefined,
+  ownedPrefix = 'cali-',
+): TablePlan {
+  checkChainNames(desired, ownedPrefix);
+  const owned = planOwned(desired, ownedState(current, ownedPrefix), false);
+  const hooks = planHooks(desired.hooks ?? [], current?.chains ?? new Map(), ownedPrefix);
+  return { table: desired.table, lines: [...owned.declare, ...owned.edits, ...hooks, ...owned.removals] };
 }
 
 /** One restore input covering several tables; tables without changes are left out entirely. */
@@ -285,12 +362,33 @@ export async function detectIptablesBackend(
   return /\(legacy\)/.test(version?.stdout ?? '') ? 'legacy' : 'nft';
 }
 
+/** One table as we last left it: its owned chains, and its hooks when we made them present. */
+interface TableState {
+  chains: Map<string, ChainState>;
+  /** hooksKey of the hooks known present; undefined when not known (read again before changing). */
+  hooks: string | undefined;
+}
+
+export interface ApplyOptions {
+  /**
+   * Read the kernel's tables first instead of trusting the remembered state (Felix's periodic
+   * refresh): anything that drifted is repaired.
+   */
+  reread?: boolean;
+  /** Only the listed chains (and `remove`, and hooks when given) change; other owned chains stay. */
+  partial?: boolean;
+}
+
 export class Iptables {
   readonly family: 4 | 6;
   readonly namespace: NetNamespace | undefined;
   readonly ownedPrefix: string;
   readonly lockWaitSeconds: number;
   #backend: IptablesBackend | undefined;
+  /** What each table holds after our last successful restore (or read): trusted until a refresh. */
+  #state = new Map<IptablesTableName, TableState>();
+  #reads = 0;
+  #restores = 0;
 
   constructor(options: IptablesOptions = {}) {
     this.family = options.family ?? 4;
@@ -298,6 +396,22 @@ export class Iptables {
     this.ownedPrefix = options.ownedPrefix ?? 'cali-';
     this.lockWaitSeconds = options.lockWaitSeconds ?? 10;
     this.#backend = options.backend === 'auto' ? undefined : options.backend;
+  }
+
+  /** How many times the tables were read back with iptables-save (by apply, plan or read). */
+  get reads(): number {
+    return this.#reads;
+  }
+
+  /** How many iptables-restore runs apply made (including failed ones). */
+  get restores(): number {
+    return this.#restores;
+  }
+
+  /** Forget the remembered state: the next apply reads the kernel first. */
+  invalidate(tables?: readonly IptablesTableName[]): void {
+    if (!tables) this.#state.clear();
+    else for (const t of tables) this.#state.delete(t);
   }
 
   async backend(): Promise<IptablesBackend> {
@@ -308,6 +422,7 @@ export class Iptables {
   /** Current contents of the given tables (all tables when omitted). */
   async read(tables?: readonly IptablesTableName[]): Promise<Map<string, SavedTable>> {
     const bin = binary(this.family, await this.backend(), 'save');
+    this.#reads++;
     if (tables && tables.length === 1) {
       return parseIptablesSave(
         await this.#run(bin, ['-t', tables[0] as string], undefined, `reading table ${tables[0]}`),
@@ -318,27 +433,93 @@ export class Iptables {
     return all;
   }
 
-  /** Compute the change from what is in the kernel; no writes. */
+  /** Compute the change from what is in the kernel (read now); no writes. */
   async plan(desired: readonly DesiredTable[]): Promise<TablePlan[]> {
     const current = await this.read(desired.map((d) => d.table));
     return desired.map((d) => planTable(d, current.get(d.table), this.ownedPrefix));
   }
 
-  /** Bring the owned chains and hooks of these tables to `desired` with one iptables-restore. */
-  async apply(desired: readonly DesiredTable[]): Promise<ApplyResult> {
-    const plans = await this.plan(desired);
+  /**
+   * Bring the owned chains and hooks of these tables to `desired` with one iptables-restore. The
+   * kernel is read (iptables-save) only for a table we hold no state for, whose hooks change, or
+   * with `reread`; otherwise the diff is against what our last restore left, and only chains whose
+   * rules differ are hashed and written. A restore that fails against the remembered state means
+   * the kernel drifted: the tables are read back and the change is planned and written once more.
+   */
+  async apply(desired: readonly DesiredTable[], options: ApplyOptions = {}): Promise<ApplyResult> {
+    for (const d of desired) checkChainNames(d, this.ownedPrefix);
+    if (options.reread) this.invalidate(desired.map((d) => d.table));
+    const partial = options.partial ?? false;
+    try {
+      return await this.#apply(desired, partial);
+    } catch (err) {
+      const trusted = desired.some((d) => this.#state.has(d.table));
+      this.invalidate(desired.map((d) => d.table));
+      if (!(err instanceof CommandError) || !trusted) throw err;
+      logger.warn(
+        { ns: this.namespace?.name, family: this.family, err: err.message },
+        'iptables restore failed against the remembered state; reading the tables back',
+      );
+      return await this.#apply(desired, partial);
+    }
+  }
+
+  async #apply(desired: readonly DesiredTable[], partial: boolean): Promise<ApplyResult> {
+    const toRead = desired.filter((d) => {
+      const state = this.#state.get(d.table);
+      if (!state) return true;
+      if (partial && d.hooks === undefined) return false;
+      return state.hooks !== hooksKey(d.hooks);
+    });
+    const saved = toRead.length > 0 ? await this.read(toRead.map((d) => d.table)) : undefined;
+    const plans: TablePlan[] = [];
+    const outcomes: {
+      table: IptablesTableName;
+      owned: OwnedPlan;
+      hooks: string | undefined;
+      base: TableState;
+    }[] = [];
+    for (const d of desired) {
+      const current = saved?.get(d.table);
+      const base: TableState =
+        current !== undefined || !this.#state.has(d.table)
+          ? { chains: ownedState(current, this.ownedPrefix), hooks: undefined }
+          : (this.#state.get(d.table) as TableState);
+      const owned = planOwned(d, base.chains, partial);
+      let hookLines: string[] = [];
+      let hooks = base.hooks;
+      if (current !== undefined && !(partial && d.hooks === undefined)) {
+        hookLines = planHooks(d.hooks ?? [], current.chains, this.ownedPrefix);
+        hooks = hooksKey(d.hooks);
+      }
+      plans.push({
+        table: d.table,
+        lines: [...owned.declare, ...owned.edits, ...hookLines, ...owned.removals],
+      });
+      outcomes.push({ table: d.table, owned, hooks, base });
+    }
     const input = renderRestore(plans);
     const lines = plans.reduce((n, p) => n + p.lines.length, 0);
-    if (lines === 0) return { lines: 0, input: '' };
-    const bin = binary(this.family, await this.backend(), 'restore');
-    await this.#run(
-      bin,
-      ['--noflush', `--wait=${this.lockWaitSeconds}`],
-      input,
-      `applying ${lines} iptables changes`,
-    );
-    logger.debug({ ns: this.namespace?.name, family: this.family, lines }, 'iptables batch applied');
-    return { lines, input };
+    if (lines > 0) {
+      const bin = binary(this.family, await this.backend(), 'restore');
+      this.#restores++;
+      await this.#run(
+        bin,
+        ['--noflush', `--wait=${this.lockWaitSeconds}`],
+        input,
+        `applying ${lines} iptables changes`,
+      );
+      logger.debug({ ns: this.namespace?.name, family: this.family, lines }, 'iptables batch applied');
+    }
+    for (const o of outcomes) {
+      for (const [name, next] of o.owned.next) {
+        if (next) o.base.chains.set(name, next);
+        else o.base.chains.delete(name);
+      }
+      o.base.hooks = o.hooks;
+      this.#state.set(o.table, o.base);
+    }
+    return lines === 0 ? { lines: 0, input: '' } : { lines, input };
   }
 
   /** Write a raw restore input (used by benchmarks and tests to seed foreign rules). */
