@@ -120,6 +120,12 @@ describe('installCni', () => {
     });
   });
 
+  it('writes an operator-given conflist as is', () => {
+    const given = { name: 'op-net', cniVersion: '1.0.0', plugins: [{ type: 'calico', mtu: 1400 }] };
+    installCni({ ...opts, conflist: given, mtu: 9000 });
+    expect(JSON.parse(readFileSync(join(opts.confDir, CONFLIST_FILE), 'utf8'))).toEqual(given);
+  });
+
   it('refuses what cannot work, naming the file or value', () => {
     expect(() => installCni({ ...opts, nodePath: 'node' })).toThrow(/absolute path/);
     expect(() => installCni({ ...opts, nodePath: '/my tools/node' })).toThrow(/without whitespace/);

@@ -39,6 +39,11 @@ export interface InstallCniOptions {
   calicoConfig?: Record<string, unknown>;
   /** Plugins chained after calico, in order. Default: portmap with SNAT. */
   chained?: readonly Record<string, unknown>[];
+  /**
+   * A whole network config list (an operator's template, as calico-node's CNI_NETWORK_CONFIG),
+   * written as given instead of the one the options above describe.
+   */
+  conflist?: Readonly<Record<string, unknown>>;
 }
 
 export interface InstallCniResult {
@@ -87,7 +92,8 @@ export function installCni(options: InstallCniOptions = {}): InstallCniResult {
   }
   mkdirSync(confDir, { recursive: true });
   const file = join(confDir, CONFLIST_FILE);
-  record(file, writeIfChanged(file, `${JSON.stringify(calicoConflist(options), null, 2)}\n`, 0o644));
+  const conflist = options.conflist ?? calicoConflist(options);
+  record(file, writeIfChanged(file, `${JSON.stringify(conflist, null, 2)}\n`, 0o644));
   return result;
 }
 
