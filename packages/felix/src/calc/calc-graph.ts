@@ -39,7 +39,12 @@ import {
   type Vtep,
 } from './dataplane-update.ts';
 import { EventSequencer } from './event-sequencer.ts';
-import { endpointIndexItem, type ResolvedEndpointPolicy, tierInfos } from './policy/index.ts';
+import {
+  endpointIndexItem,
+  type ResolvedEndpointPolicy,
+  type ResolvedHostEndpointPolicy,
+  tierInfos,
+} from './policy/index.ts';
 import {
   type BlockView,
   blockView,
@@ -74,6 +79,9 @@ export class CalcGraph {
   #blocksByNode = new Map<string, Set<string>>();
   #workloads = new Map<string, WorkloadEndpointView>();
   #hostEndpoints = new Map<string, HostEndpointView>();
+  /** Local host endpoints whose resolution must be reported again. */
+  #dirtyHostEndpoints = new Set<string>();
+  #hostResolutions = new Map<string, ResolvedHostEndpointPolicy>();
   /** Local workloads whose endpoint (and so policy resolution) must be reported again. */
   #dirtyWorkloads = new Set<string>();
   #resolutions = new Map<string, ResolvedEndpointPolicy>();
@@ -218,19 +226,17 @@ export class CalcGraph {
             ),
         );
         if (hep && hep.node === this.nodeName) {
+          const old = this.#hostEndpoints.get(key);
+          if (old && old.name !== hep.name) this.sequencer.onHostEndpoint(old.name, null);
           this.#hostEndpoints.set(key, hep);
-          this.sequencer.onHostEndpoint(hep.name, {
-            name: hep.name,
-            interfaceName: hep.interfaceName,
-            expectedIpv4Addrs: hep.expectedIPs.filter((ip) => ipFamilyOf(ip) === 4),
-            expectedIpv6Addrs: hep.expectedIPs.filter((ip) => ipFamilyOf(ip) === 6),
-            profileIds: hep.profiles,
-            tiers: [],
-          });
+          this.#dirtyHostEndpoints.add(key);
         } else {
           const old = this.#hostEndpoints.get(key);
           if (!old) return;
           this.#hostEndpoints.delete(key);
+          this.#dirtyHostEndpoints.delete(key);
+          this.#hostResolutions.delete(key);
+          this.#policyDirty = true;
           this.sequencer.onHostEndpoint(old.name, null);
         }
         return;
@@ -320,15 +326,44 @@ export class CalcGraph {
   }
 
   /**
-   * Resolves the local workloads that changed (all of them when a policy, profile or tier did),
-   * reports them with their tiers and known profiles, then the active policies, profiles and
+   * Resolves the local workloads that changed (and those a policy or profile change touches; all
+   * of them when a tier did), reports them with their tiers and known profiles, then the active policies, profiles and
    * IP sets they need, then the members selectors gained or lost.
    */
   #recomputePolicy(): void {
-    if (this.policy.takeCatalogChanged()) {
-      for (const key of this.#workloads.keys()) this.#dirtyWorkloads.add(key);
+    const changes = this.policy.takeCatalogChanges();
+    if (changes) {
+      // Only the workloads a changed policy selected before or selects now, or whose profile changed.
+      for (const key of this.#workloads.keys()) {
+        const before = this.#resolutions.get(key);
+        if (!before || changes.affects(before)) this.#dirtyWorkloads.add(key);
+      }
+      for (const key of this.#hostEndpoints.keys()) this.#dirtyHostEndpoints.add(key);
       this.#policyDirty = true;
     }
+    for (const key of this.#dirtyHostEndpoints) {
+      const h = this.#hostEndpoints.get(key);
+      if (!h) continue;
+      const resolved = this.policy.catalog.resolveHostEndpoint({
+        namespace: undefined,
+        labels: h.labels,
+        profiles: h.profiles,
+      });
+      this.#hostResolutions.set(key, resolved);
+      this.#policyDirty = true;
+      this.sequencer.onHostEndpoint(h.name, {
+        name: h.name,
+        interfaceName: h.interfaceName,
+        expectedIpv4Addrs: h.expectedIPs.filter((ip) => ipFamilyOf(ip) === 4),
+        expectedIpv6Addrs: h.expectedIPs.filter((ip) => ipFamilyOf(ip) === 6),
+        profileIds: resolved.profiles.map((p) => p.name),
+        tiers: tierInfos(resolved),
+        untrackedTiers: tierInfos(resolved.untracked),
+        preDnatTiers: tierInfos(resolved.preDNAT),
+        forwardTiers: tierInfos(resolved.forward),
+      });
+    }
+    this.#dirtyHostEndpoints.clear();
     for (const key of this.#dirtyWorkloads) {
       const w = this.#workloads.get(key);
       if (!w) continue;
@@ -354,7 +389,10 @@ export class CalcGraph {
     this.#dirtyWorkloads.clear();
     if (this.#policyDirty) {
       this.#policyDirty = false;
-      this.policy.publish(this.#resolutions.values());
+      this.policy.publish([
+        ...this.#resolutions.values(),
+        ...[...this.#hostResolutions.values()].flatMap(hostEndpointPolicySets),
+      ]);
     } else {
       this.policy.publishDeltas();
     }
@@ -491,4 +529,18 @@ function vtepOf(node: NodeView): Vtep | null {
 
 function nameFromKey(key: string): string {
   return key.slice(key.lastIndexOf('/') + 1);
+}
+
+/**
+ * A host endpoint's policies as resolutions the active-rules calculation reads: the normal
+ * tiers with the profiles, and each extra tier list (untracked, preDNAT, forward) on its own.
+ */
+function hostEndpointPolicySets(r: ResolvedHostEndpointPolicy): ResolvedEndpointPolicy[] {
+  const only = (tiers: ResolvedHostEndpointPolicy['untracked']): ResolvedEndpointPolicy => ({
+    ...tiers,
+    labels: r.labels,
+    profiles: [],
+    missingProfiles: [],
+  });
+  return [r, only(r.untracked), only(r.preDNAT), only(r.forward)];
 }

@@ -60,13 +60,23 @@ export interface WorkloadEndpoint {
   labels: Record<string, string>;
 }
 
+/**
+ * Felix's HostEndpoint message: the normal tiers (traffic to and from the host through the
+ * interface), and the tier lists only host endpoints have — untracked (doNotTrack policies, raw
+ * table), preDNAT (mangle, ingress only) and forward (applyOnForward policies, traffic the host
+ * forwards through the interface).
+ */
 export interface HostEndpoint {
   name: string;
+  /** The interface it governs; `*` for every host interface. */
   interfaceName: string | undefined;
   expectedIpv4Addrs: string[];
   expectedIpv6Addrs: string[];
   profileIds: string[];
   tiers: TierInfo[];
+  untrackedTiers: TierInfo[];
+  preDnatTiers: TierInfo[];
+  forwardTiers: TierInfo[];
 }
 
 /** Which tunnel a route's traffic takes (the datastore's poolEncapsulation decides). */

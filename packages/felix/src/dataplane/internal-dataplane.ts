@@ -12,6 +12,7 @@ import type { Logger } from '../logger.ts';
 import { BlackholeManager } from './blackhole-manager.ts';
 import { type Chain, type Hook, renderRule, TABLES, type TableName } from './chains.ts';
 import { EndpointManager } from './endpoint-manager.ts';
+import { HostEndpointManager } from './host-endpoint-manager.ts';
 import { IpipManager } from './ipip-manager.ts';
 import { IpsetsManager } from './ipsets-manager.ts';
 import type { DataplaneKernel, IptablesTableState } from './kernel-port.ts';
@@ -46,6 +47,7 @@ export class InternalDataplane {
   #forwardingSet = false;
   readonly routes = new RouteTable();
   readonly endpoints: EndpointManager;
+  readonly hostEndpoints: HostEndpointManager;
   readonly policy: PolicyManager;
   readonly ipsets = new IpsetsManager();
   readonly masq = new MasqManager();
@@ -66,12 +68,21 @@ export class InternalDataplane {
         ep.profileIds.every((p) => policy.hasProfile(p)) &&
         ep.tiers.every((t) => [...t.ingressPolicies, ...t.egressPolicies].every((k) => policy.hasPolicy(k))),
     );
+    this.hostEndpoints = new HostEndpointManager(
+      () => this.#marks,
+      (ep) =>
+        ep.profileIds.every((p) => policy.hasProfile(p)) &&
+        [...ep.tiers, ...ep.untrackedTiers, ...ep.preDnatTiers, ...ep.forwardTiers].every((t) =>
+          [...t.ingressPolicies, ...t.egressPolicies].every((k) => policy.hasPolicy(k)),
+        ),
+    );
     this.vxlan = new VxlanManager(options.nodeName);
     this.ipip = new IpipManager(options.nodeName);
     this.#managers = [
       this.ipsets,
       this.policy,
       this.endpoints,
+      this.hostEndpoints,
       this.masq,
       this.vxlan,
       this.ipip,

@@ -1,8 +1,8 @@
 /**
  * Felix's fixed chain structure (rules/static.go, calico-internals §3.2), rendered from the
  * effective configuration. Shapes follow felix/fv/cali-iptables-dump.txt: top-level `cali-*`
- * chains hooked from the kernel's chains, endpoint dispatch that fails closed, and empty
- * host-endpoint chains that host-endpoint policy will fill.
+ * chains hooked from the kernel's chains, endpoint dispatch that fails closed, and the failsafe
+ * chains. The host endpoint dispatch chains these jump to come from the host endpoint manager.
  */
 import { IPIP_DEVICE, VXLAN_DEVICE } from '@calico-ts/datastore';
 import type { FelixConfig, PortSpec } from '../config.ts';
@@ -25,11 +25,37 @@ const markMatch = (bit: number) => `-m mark --mark ${hex(bit)}/${hex(bit)}`;
 const markClear = (bits: number) => `-j MARK --set-xmark 0x0/${hex(bits)}`;
 const markSet = (bit: number) => `-j MARK --set-xmark ${hex(bit)}/${hex(bit)}`;
 
-function failsafeRules(ports: readonly PortSpec[], direction: 'in' | 'out'): Rule[] {
-  return ports.map((p) => ({
-    match: `-p ${p.protocol} -m ${p.protocol} --dport ${p.port}${p.net ? ` ${direction === 'in' ? '-s' : '-d'} ${p.net}` : ''}`,
-    action: '-j ACCEPT',
-  }));
+const isV6Net = (net: string) => net.includes(':');
+
+/**
+ * `cali-failsafe-in` / `cali-failsafe-out` (static.go `failsafeInChain`/`failsafeOutChain`):
+ * accept the configured ports so that no host endpoint policy cuts the node off its datastore,
+ * BGP peers or SSH. A port restricted to a net of the other IP family is left out. In the raw
+ * table, before conntrack, the replies of the other direction's failsafe connections are
+ * accepted too (by source port), so that they are never left to doNotTrack policy.
+ */
+export function failsafeChains(
+  config: FelixConfig,
+  table: 'filter' | 'mangle' | 'raw',
+  family: 4 | 6 = 4,
+): Chain[] {
+  const rules = (ports: readonly PortSpec[], portFlag: '--dport' | '--sport', netFlag: '-s' | '-d'): Rule[] =>
+    ports
+      .filter((p) => p.net === undefined || isV6Net(p.net) === (family === 6))
+      .map((p) => ({
+        match: `-p ${p.protocol} -m ${p.protocol} ${portFlag} ${p.port}${p.net ? ` ${netFlag} ${p.net}` : ''}`,
+        action: '-j ACCEPT',
+      }));
+  const inbound = rules(config.failsafeInboundHostPorts, '--dport', '-s');
+  const outbound = rules(config.failsafeOutboundHostPorts, '--dport', '-d');
+  if (table === 'raw') {
+    inbound.push(...rules(config.failsafeOutboundHostPorts, '--sport', '-s'));
+    outbound.push(...rules(config.failsafeInboundHostPorts, '--sport', '-d'));
+  }
+  return [
+    { name: 'cali-failsafe-in', rules: inbound },
+    { name: 'cali-failsafe-out', rules: outbound },
+  ];
 }
 
 function wlPrefixes(config: FelixConfig): string[] {
@@ -107,12 +133,7 @@ export function staticFilter(config: FelixConfig, marks: MarkBits): TableContent
           { action: endpointToHost, comment: 'Configured DefaultEndpointToHostAction' },
         ],
       },
-      { name: 'cali-failsafe-in', rules: failsafeRules(config.failsafeInboundHostPorts, 'in') },
-      { name: 'cali-failsafe-out', rules: failsafeRules(config.failsafeOutboundHostPorts, 'out') },
-      { name: 'cali-from-hep-forward', rules: [] },
-      { name: 'cali-to-hep-forward', rules: [] },
-      { name: 'cali-from-host-endpoint', rules: [] },
-      { name: 'cali-to-host-endpoint', rules: [] },
+      ...failsafeChains(config, 'filter'),
       { name: 'cali-cidr-block', rules: [] },
     ],
     hooks: [
@@ -167,10 +188,7 @@ export function staticRaw(config: FelixConfig, marks: MarkBits): TableContent {
         ],
       },
       { name: 'cali-rpf-skip', rules: [] },
-      { name: 'cali-from-host-endpoint', rules: [] },
-      { name: 'cali-to-host-endpoint', rules: [] },
-      { name: 'cali-failsafe-in', rules: failsafeRules(config.failsafeInboundHostPorts, 'in') },
-      { name: 'cali-failsafe-out', rules: failsafeRules(config.failsafeOutboundHostPorts, 'out') },
+      ...failsafeChains(config, 'raw'),
     ],
     hooks: [
       { chain: 'PREROUTING', position: position(config), rules: [{ action: '-j cali-PREROUTING' }] },
@@ -208,8 +226,7 @@ export function staticMangle(config: FelixConfig, marks: MarkBits): TableContent
           },
         ],
       },
-      { name: 'cali-from-host-endpoint', rules: [] },
-      { name: 'cali-to-host-endpoint', rules: [] },
+      ...failsafeChains(config, 'mangle'),
     ],
     hooks: [
       { chain: 'PREROUTING', position: position(config), rules: [{ action: '-j cali-PREROUTING' }] },

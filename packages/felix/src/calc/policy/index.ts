@@ -7,11 +7,19 @@ export {
   type DirectionVerdict,
   evaluateDirection,
   evaluateFlow,
+  evaluateHostEndpointStage,
+  evaluateHostFlow,
+  type FailsafePort,
+  type FailsafePorts,
   type FlowDecision,
   type FlowPacket,
   type FlowPeer,
   type FlowTraceStep,
   type FlowVerdict,
+  type HostEndpointPeer,
+  type HostEndpointStage,
+  type HostFlowVerdict,
+  type HostStageVerdict,
   type IpsetMembership,
   packetProtocolNumber,
   ruleMatchesPacket,
@@ -71,7 +79,7 @@ export {
   policySnapshot,
   type SnapshotEndpoint,
 } from './policy-snapshot.ts';
-export { policyStageRules, resolvedPolicyStage, tierInfos } from './policy-stage.ts';
+export { type EndpointChainType, policyStageRules, resolvedPolicyStage, tierInfos } from './policy-stage.ts';
 export {
   activePolicyChains,
   chainRestoreLines,

@@ -36,19 +36,30 @@ export function tierInfos(resolved: TierList): TierInfo[] {
 }
 
 /**
+ * Which endpoint chain a policy stage is for (rules/endpoints.go `endpointChainType`): `normal`
+ * (workload chains and host endpoint filter chains: end-of-tier drop, profiles, final drop),
+ * `forward` (a host endpoint's applyOnForward chains: end-of-tier drop, no profiles, and allow
+ * when no forward policy applies at all), `untracked` (raw table: an accepted packet is also
+ * NOTRACKed; no drop of its own, so normal policy still runs) and `preDNAT` (mangle: likewise).
+ */
+export type EndpointChainType = 'normal' | 'forward' | 'untracked' | 'preDNAT';
+
+/**
  * The policy stage of `cali-tw-<iface>` (direction `ingress`: traffic to the endpoint, policy
  * chains `cali-pi-`, profile chains `cali-pri-`) or `cali-fw-<iface>` (`egress`: `cali-po-`,
- * `cali-pro-`).
+ * `cali-pro-`), and of the host endpoint chains (`cali-fh-`: ingress, `cali-th-`: egress).
  */
 export function policyStageRules(
   direction: PolicyDirection,
   tiers: readonly TierInfo[],
   profileIds: readonly string[],
   marks: MarkBits,
+  chainType: EndpointChainType = 'normal',
 ): Rule[] {
   const pass = hex(marks.pass);
   const accept = `-m mark --mark ${hex(marks.accept)}/${hex(marks.accept)}`;
   const noPass = `-m mark --mark 0x0/${pass}`;
+  const dropsAtEnd = chainType === 'normal' || chainType === 'forward';
   const rules: Rule[] = [];
   for (const tier of tiers) {
     const policies = direction === 'ingress' ? tier.ingressPolicies : tier.egressPolicies;
@@ -57,9 +68,11 @@ export function policyStageRules(
     rules.push({ action: `-j MARK --set-xmark 0x0/${pass}`, comment: `Start of tier ${tier.name}` });
     for (const key of policies) {
       rules.push({ match: noPass, action: `-j ${policyChainName(direction, key)}` });
+      // Untracked policy maps allow to "NOTRACK and allow".
+      if (chainType === 'untracked') rules.push({ match: accept, action: '-j NOTRACK' });
       rules.push({ match: accept, action: '-j RETURN', comment: 'Return if policy accepted' });
     }
-    if (tier.defaultAction !== 'Pass') {
+    if (dropsAtEnd && tier.defaultAction !== 'Pass') {
       rules.push({
         match: noPass,
         action: '-j DROP',
@@ -67,6 +80,14 @@ export function policyStageRules(
       });
     }
   }
+  if (chainType === 'forward' && tiers.length === 0) {
+    rules.push({
+      action: `-j MARK --set-xmark ${hex(marks.accept)}/${hex(marks.accept)}`,
+      comment: 'Allow forwarded traffic by default',
+    });
+    rules.push({ action: '-j RETURN', comment: 'Return for accepted forward traffic' });
+  }
+  if (chainType !== 'normal') return rules;
   for (const profile of profileIds) {
     rules.push({ action: `-j ${profileChainName(direction, profile)}` });
     rules.push({ match: accept, action: '-j RETURN', comment: 'Return if profile accepted' });
