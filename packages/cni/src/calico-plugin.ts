@@ -6,7 +6,7 @@ import {
 } from '@calico-ts/datastore';
 import { CNI_ERROR, CniError } from './errors.ts';
 import { ipamHandle, vethNameForWorkload, workloadEndpointName } from './names.ts';
-import type { IpamPort, WorkloadDataplane, WorkloadNetwork } from './ports.ts';
+import type { IpamPort, PodNetns, WorkloadDataplane, WorkloadNetwork } from './ports.ts';
 import type { CniRequest } from './request.ts';
 import { type CniResult, parseResult } from './result.ts';
 
@@ -120,11 +120,23 @@ export class CalicoPlugin {
 
   async add(req: CniRequest): Promise<CniResult> {
     const id = this.identity(req);
-    if (!(await this.#o.dataplane.netnsExists(req.netns))) {
+    const where = podNetns(req);
+    const found = await this.#o.dataplane.netnsState(where);
+    const seenBy =
+      where.rootOfPid === undefined ? '' : ` (looked up as the plugin process ${where.rootOfPid} sees it)`;
+    if (found.state === 'missing') {
       throw new CniError(
         CNI_ERROR.netnsNotFound,
         'network namespace not found',
-        `CNI_NETNS ${req.netns} does not exist`,
+        `CNI_NETNS ${req.netns} does not exist${seenBy}`,
+      );
+    }
+    if (found.state === 'other') {
+      // CNI SPEC §"Error": 4 is for parameters the runtime got wrong.
+      throw new CniError(
+        CNI_ERROR.invalidEnvironment,
+        'CNI_NETNS is not a network namespace',
+        `CNI_NETNS ${req.netns} is ${found.what}, not a network namespace${seenBy}`,
       );
     }
     const handleId = ipamHandle(req.config.name, req.containerId);
@@ -141,7 +153,7 @@ export class CalicoPlugin {
     try {
       // 2. Interfaces and routes.
       const net: WorkloadNetwork = {
-        netns: req.netns,
+        ...where,
         containerIfname: req.ifname,
         hostIfname: id.hostIfname,
         mtu,
@@ -150,7 +162,7 @@ export class CalicoPlugin {
       const ifaces = await this.#o.dataplane.setUp(net);
       undo.push(() =>
         this.#o.dataplane.tearDown({
-          netns: req.netns,
+          ...where,
           containerIfname: req.ifname,
           hostIfname: id.hostIfname,
         }),
@@ -284,9 +296,12 @@ export class CalicoPlugin {
     };
     const removeInterfaces = async (): Promise<void> => {
       try {
-        const netns = req.netns && (await this.#o.dataplane.netnsExists(req.netns)) ? req.netns : undefined;
+        // CNI SPEC §DEL: a namespace that is gone (or never was one) is not an error; what is
+        // ours on the host side still goes.
+        const where = podNetns(req);
+        const inPod = req.netns !== '' && (await this.#o.dataplane.netnsState(where)).state === 'netns';
         await this.#o.dataplane.tearDown({
-          ...(netns ? { netns } : {}),
+          ...(inPod ? where : {}),
           containerIfname: req.ifname,
           hostIfname: id.hostIfname,
         });
@@ -319,7 +334,7 @@ export class CalicoPlugin {
     const id = this.identity(req);
     const addresses = (prev.ips ?? []).map((ip) => ip.address);
     const problems = await this.#o.dataplane.check({
-      netns: req.netns,
+      ...podNetns(req),
       containerIfname: req.ifname,
       hostIfname: id.hostIfname,
       mtu: req.config.mtu ?? this.#o.defaultMtu,
@@ -373,6 +388,11 @@ export class CalicoPlugin {
       throw new CniError(CNI_ERROR.notAvailable, 'datastore unreachable', (err as Error).message);
     }
   }
+}
+
+/** The pod's namespace as the request names it, in the mount namespace of the plugin that sent it. */
+function podNetns(req: CniRequest): PodNetns {
+  return { netns: req.netns, ...(req.peerPid === undefined ? {} : { rootOfPid: req.peerPid }) };
 }
 
 /** Addresses the runtime asked for: `cni.projectcalico.org/ipAddrs` in CNI_ARGS, or runtimeConfig.ips. */

@@ -20,6 +20,8 @@ export { ipamHandle, vethNameForWorkload, workloadEndpointName } from './names.t
 export type {
   AutoAssignRequest,
   IpamPort,
+  NetnsState,
+  PodNetns,
   WorkloadDataplane,
   WorkloadInterfaces,
   WorkloadNetwork,

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import {
   HOST_VETH_MAC,
   RouteProtocol,
@@ -6,8 +5,41 @@ import {
   WORKLOAD_GATEWAY_V6,
   workloadInterfaceSysctls,
 } from '@calico-ts/datastore';
-import { isKernelError, Netlink, NetNamespace, setInterfaceSysctls, writeSysctl } from '@calico-ts/kernel';
-import type { WorkloadDataplane, WorkloadInterfaces, WorkloadNetwork } from './ports.ts';
+import {
+  isKernelError,
+  KernelError,
+  lookUpNetNamespace,
+  type NamespaceLookup,
+  Netlink,
+  type NetNamespace,
+  setInterfaceSysctls,
+  writeSysctl,
+} from '@calico-ts/kernel';
+import type {
+  NetnsState,
+  PodNetns,
+  WorkloadDataplane,
+  WorkloadInterfaces,
+  WorkloadNetwork,
+} from './ports.ts';
+
+/** The pod's namespace path looked up as the runtime sees it (through its root when we know it). */
+function lookUpPod(where: PodNetns): NamespaceLookup {
+  return lookUpNetNamespace(where.netns, where.rootOfPid === undefined ? {} : { rootOfPid: where.rootOfPid });
+}
+
+/** Opens the pod's namespace as the runtime sees it; throws unless it is a network namespace. */
+function openPodNamespace(where: PodNetns): NetNamespace {
+  const found = lookUpPod(where);
+  if (found.found === 'netns') return found.namespace;
+  throw new KernelError('Namespace', {
+    errno: found.found === 'nothing' ? 'ENOENT' : 'EINVAL',
+    operation:
+      found.found === 'nothing'
+        ? `opening namespace ${where.netns}: it does not exist`
+        : `opening namespace ${where.netns}: it is ${found.what}, not a network namespace`,
+  });
+}
 
 /**
  * The kernel work for one workload, done over netlink with no process spawned: the veth pair is
@@ -32,18 +64,18 @@ export class LinuxWorkloadDataplane implements WorkloadDataplane {
     this.#host.close();
   }
 
-  async netnsExists(path: string): Promise<boolean> {
-    if (!path || !existsSync(path)) return false;
-    try {
-      NetNamespace.open(path).close();
-      return true;
-    } catch {
-      return false;
+  async netnsState(where: PodNetns): Promise<NetnsState> {
+    if (!where.netns.startsWith('/')) return { state: 'other', what: 'not an absolute path' };
+    const found = lookUpPod(where);
+    if (found.found === 'netns') {
+      found.namespace.close();
+      return { state: 'netns' };
     }
+    return found.found === 'nothing' ? { state: 'missing' } : { state: 'other', what: found.what };
   }
 
   async setUp(net: WorkloadNetwork): Promise<WorkloadInterfaces> {
-    const pod = NetNamespace.open(net.netns);
+    const pod = openPodNamespace(net);
     const podNl = Netlink.open(pod);
     const v4 = net.addresses.filter((a) => !a.includes(':'));
     const v6 = net.addresses.filter((a) => a.includes(':'));
@@ -99,15 +131,21 @@ export class LinuxWorkloadDataplane implements WorkloadDataplane {
     }
   }
 
-  async tearDown(net: { netns?: string; containerIfname: string; hostIfname: string }): Promise<void> {
+  async tearDown(net: {
+    netns?: string;
+    rootOfPid?: number;
+    containerIfname: string;
+    hostIfname: string;
+  }): Promise<void> {
     // The host end is ours by name; deleting it removes the pair (and the /32 route) in one
     // request, without opening the pod's namespace.
     if (await this.#host.findLink(net.hostIfname)) {
       await this.#host.deleteLink(net.hostIfname, { ifExists: true });
       return;
     }
-    if (net.netns && (await this.netnsExists(net.netns))) {
-      const pod = NetNamespace.open(net.netns);
+    const found = net.netns?.startsWith('/') ? lookUpPod({ ...net, netns: net.netns }) : undefined;
+    if (found?.found === 'netns') {
+      const pod = found.namespace;
       const podNl = Netlink.open(pod);
       try {
         const link = await podNl.findLink(net.containerIfname);
@@ -122,8 +160,10 @@ export class LinuxWorkloadDataplane implements WorkloadDataplane {
 
   async check(net: WorkloadNetwork): Promise<string[]> {
     const problems: string[] = [];
-    if (!(await this.netnsExists(net.netns))) return [`network namespace ${net.netns} does not exist`];
-    const pod = NetNamespace.open(net.netns);
+    const state = await this.netnsState(net);
+    if (state.state === 'missing') return [`network namespace ${net.netns} does not exist`];
+    if (state.state === 'other') return [`${net.netns} is ${state.what}, not a network namespace`];
+    const pod = openPodNamespace(net);
     const podNl = Netlink.open(pod);
     try {
       const link = await podNl.findLink(net.containerIfname);

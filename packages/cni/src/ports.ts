@@ -24,9 +24,18 @@ export interface IpamPort {
   listHandles(prefix: string): Promise<string[]>;
 }
 
-export interface WorkloadNetwork {
+/** Where a pod's namespace is: a path, as the process `rootOfPid` sees it (ours when undefined). */
+export interface PodNetns {
   /** Path of the pod's network namespace (`/run/netns/x`, `/proc/<pid>/ns/net`). */
   netns: string;
+  /** The runtime's process whose mount namespace the path is in (CniRequest.peerPid). */
+  rootOfPid?: number;
+}
+
+/** What a CNI_NETNS path turned out to be. */
+export type NetnsState = { state: 'netns' } | { state: 'missing' } | { state: 'other'; what: string };
+
+export interface WorkloadNetwork extends PodNetns {
   containerIfname: string;
   hostIfname: string;
   mtu: number;
@@ -48,8 +57,14 @@ export interface WorkloadDataplane {
    */
   setUp(net: WorkloadNetwork): Promise<WorkloadInterfaces>;
   /** Removes the pair and the host route. Missing namespace or interfaces are not errors. */
-  tearDown(net: { netns?: string; containerIfname: string; hostIfname: string }): Promise<void>;
+  tearDown(net: {
+    netns?: string;
+    rootOfPid?: number;
+    containerIfname: string;
+    hostIfname: string;
+  }): Promise<void>;
   /** Problems found comparing the kernel with what ADD set up; empty when all is well. */
   check(net: WorkloadNetwork): Promise<string[]>;
-  netnsExists(path: string): Promise<boolean>;
+  /** Whether the path is a network namespace, missing, or something else (and what). */
+  netnsState(where: PodNetns): Promise<NetnsState>;
 }

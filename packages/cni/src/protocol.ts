@@ -3,6 +3,9 @@ import { type CniEnv, type CniRequest, parseCommand, parseRequest } from './requ
 import { type CniResult, renderResult } from './result.ts';
 import { type CniVersion, isSupportedVersion, LATEST_VERSION, SUPPORTED_VERSIONS } from './versions.ts';
 
+/** Where calico-node listens for the plugin binaries (Calico's run directory). */
+export const DEFAULT_AGENT_SOCKET = '/var/run/calico/cni.sock';
+
 /** The two plugin binaries; the server dispatches on this. */
 export type PluginType = 'calico' | 'calico-ipam';
 
@@ -49,16 +52,21 @@ export function versionResponse(stdin: string): WireResponse {
   };
 }
 
-/** Runs one CNI invocation through `handler` and renders what the binary must print. */
+/**
+ * Runs one CNI invocation through `handler` and renders what the binary must print. `peerPid` is
+ * the plugin process that sent it over the socket (see CniRequest.peerPid).
+ */
 export async function execute(
   plugin: PluginType,
   env: CniEnv,
   stdin: string,
   handler: RequestHandler,
+  peerPid?: number,
 ): Promise<WireResponse> {
   try {
     if (parseCommand(env) === 'VERSION') return versionResponse(stdin);
     const req = parseRequest(env, stdin, plugin);
+    if (peerPid !== undefined) req.peerPid = peerPid;
     const result = await handler(req);
     if (result === undefined) return { exitCode: 0, stdout: '' };
     return { exitCode: 0, stdout: `${JSON.stringify(renderResult(result, req.version))}\n` };

@@ -50,6 +50,12 @@ export interface CniRequest {
   containerId: string;
   /** Empty for DEL without a namespace (CNI SPEC: CNI_NETNS is optional on DEL). */
   netns: string;
+  /**
+   * The plugin process that relayed the request to calico-node (from the socket's credentials):
+   * `netns` is a path in that process's mount namespace, which may not be ours. Undefined when
+   * the request runs in the plugin's own process (standalone).
+   */
+  peerPid?: number;
   ifname: string;
   args: Record<string, string>;
   path: string[];

@@ -1,9 +1,11 @@
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
+import { peerCredentials } from '@calico-ts/kernel';
 import type { Logger } from 'pino';
 import { CNI_ERROR, CniError } from './errors.ts';
 import {
+  DEFAULT_AGENT_SOCKET,
   errorResponse,
   execute,
   type PluginType,
@@ -12,7 +14,7 @@ import {
   type WireResponse,
 } from './protocol.ts';
 
-export const DEFAULT_AGENT_SOCKET = '/var/run/calico/cni.sock';
+export { DEFAULT_AGENT_SOCKET };
 
 /** Longest request we accept: a network config with a large prevResult is a few KiB. */
 const MAX_REQUEST_BYTES = 1 << 20;
@@ -67,6 +69,15 @@ export class CniServer {
 
   #serve(sock: Socket): void {
     this.#sockets.add(sock);
+    // The plugin process names the pod's namespace by a path in its own mount namespace; the
+    // kernel tells us who it is, so the path can be resolved as it sees it. 0: a process in a PID
+    // namespace we cannot see (then the path is resolved in ours).
+    let peerPid: number | undefined;
+    try {
+      peerPid = peerCredentials(sock).pid || undefined;
+    } catch (err) {
+      this.#log?.warn({ err }, 'cannot read the CNI client credentials');
+    }
     sock.on('close', () => this.#sockets.delete(sock));
     sock.on('error', () => sock.destroy());
     const chunks: Buffer[] = [];
@@ -79,11 +90,11 @@ export class CniServer {
       const nl = chunk.indexOf(0x0a);
       if (nl < 0 && size < MAX_REQUEST_BYTES) return;
       handled = true;
-      void this.#answer(sock, Buffer.concat(chunks).toString('utf8').split('\n')[0]!);
+      void this.#answer(sock, Buffer.concat(chunks).toString('utf8').split('\n')[0]!, peerPid);
     });
   }
 
-  async #answer(sock: Socket, line: string): Promise<void> {
+  async #answer(sock: Socket, line: string, peerPid: number | undefined): Promise<void> {
     let req: WireRequest;
     let response: WireResponse;
     try {
@@ -96,11 +107,12 @@ export class CniServer {
           `no plugin named ${JSON.stringify(req.plugin)}`,
         );
       const started = performance.now();
-      response = await execute(req.plugin, req.env, req.stdin, handler);
+      response = await execute(req.plugin, req.env, req.stdin, handler, peerPid);
       this.#log?.info(
         {
           command: req.env['CNI_COMMAND'],
           containerId: req.env['CNI_CONTAINERID'],
+          peerPid,
           exitCode: response.exitCode,
           ms: Math.round((performance.now() - started) * 10) / 10,
         },

@@ -10,9 +10,15 @@
  */
 import { readFileSync, writeSync } from 'node:fs';
 import { CNI_ERROR, CniError } from './errors.ts';
-import { cniEnv, errorResponse, type PluginType, versionResponse, type WireResponse } from './protocol.ts';
+import {
+  cniEnv,
+  DEFAULT_AGENT_SOCKET,
+  errorResponse,
+  type PluginType,
+  versionResponse,
+  type WireResponse,
+} from './protocol.ts';
 import { parseRequest } from './request.ts';
-import { DEFAULT_AGENT_SOCKET } from './server.ts';
 
 function send(socketPath: string, payload: string): Promise<WireResponse> {
   const { connect } = process.getBuiltinModule('node:net');

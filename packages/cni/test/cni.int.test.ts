@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { execInNamespace, Netlink, NetNamespace, readSysctl } from '@calico-ts/kernel';
 import {
   addNetworkList,
@@ -152,6 +154,8 @@ describeWith(
 
     it('refuses bad input with the spec code and leaves nothing behind', async () => {
       const ns = await node.pod('bad');
+      const notNetns = join(node.binDir, 'not-a-netns');
+      writeFileSync(notNetns, '');
       const base = {
         command: 'ADD' as const,
         containerId: 'bad1',
@@ -170,6 +174,9 @@ describeWith(
         ['unknown cniVersion', base, pluginConfig({ ...list, cniVersion: '7.0.0' }, list.plugins[0]!), 1],
         ['unknown IPAM type', base, pluginConfig(list, { ...list.plugins[0]!, ipam: { type: 'dhcp' } }), 7],
         ['netns that does not exist', { ...base, netns: '/run/netns/does-not-exist-xyz' }, good, 102],
+        // What a runtime's private netns mount looks like from outside its mount namespace.
+        ['netns that is an empty file', { ...base, netns: notNetns }, good, 4],
+        ['netns that is a mount namespace', { ...base, netns: '/proc/self/ns/mnt' }, good, 4],
       ];
       for (const [what, inv, stdin, code] of cases) {
         const a = await invokePlugin('calico', inv, stdin);
@@ -180,8 +187,24 @@ describeWith(
         }
         expect(String(a.json?.['msg'] ?? '').length, what).toBeGreaterThan(0);
       }
+      const notNs = await invokePlugin('calico', { ...base, netns: notNetns }, good);
+      expect(notNs.json).toMatchObject({
+        code: 4,
+        msg: 'CNI_NETNS is not a network namespace',
+        details: expect.stringMatching(
+          new RegExp(
+            `^CNI_NETNS ${notNetns} is an empty regular file, not a network namespace \\(looked up as the plugin process \\d+ sees it\\)$`,
+          ),
+        ),
+      });
+      // DEL tolerates what ADD refuses (CNI SPEC §DEL): such a path, or none at all.
+      for (const netns of [notNetns, '/run/netns/does-not-exist-xyz']) {
+        const del = await invokePlugin('calico', { ...base, command: 'DEL', netns }, good);
+        expect(del.code, `DEL with ${netns}: ${del.stdout}`).toBe(0);
+      }
       expect(await hostLinks()).toEqual([]);
       expect(await node.ipam.ipsByHandle('k8s-pod-network.bad1')).toEqual([]);
+      expect((await node.datastore.list('IPAMHandle', { prefix: 'k8s-pod-network.bad1' })).items).toEqual([]);
       expect((await podState(ns)).eth0).toBeUndefined();
     });
 

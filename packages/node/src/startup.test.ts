@@ -97,6 +97,11 @@ describe('calico-node start-up', () => {
     });
     expect(await ipam.ipsByHandle('vxlan-tunnel-addr-node-a')).toEqual([]);
     expect(await ipam.ipsByHandle('ipip-tunnel-addr-node-a')).toEqual([second.ipipTunnelAddress]);
+    // The handle the node no longer needs is deleted with its last address, not left empty.
+    expect((await ds.list('IPAMHandle')).items.map((h) => h.metadata.name)).toEqual([
+      'ipip-tunnel-addr-node-a',
+    ]);
+    expect((await ipam.auditOwnership()).problems).toBe(0);
     expect(first.vxlanTunnelAddress).toMatch(/^10\.244\./);
   });
 
