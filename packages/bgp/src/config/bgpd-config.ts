@@ -79,6 +79,7 @@ const peerSchema = z.strictObject({
   nextHopV4: ipv4.optional(),
   nextHopV6: ip.optional(),
   addPathReceive: z.boolean().optional(),
+  addPathSend: z.boolean().optional(),
   importPolicy: policy.optional(),
   exportPolicy: policy.optional(),
 });

@@ -9,6 +9,11 @@ export interface BestPathChange {
   previous: Route | undefined;
   /** Routes equal to the best through step 6 (ECMP), best first; only when multipath is on. */
   multipath: Route[];
+  /**
+   * Only a path other than the best and ECMP set changed (reported when the Loc-RIB was made with
+   * `everyPath`, for ADD-PATH senders); nothing to install.
+   */
+  pathsOnly?: true;
 }
 
 const NO_MULTIPATH: Route[] = [];
@@ -22,9 +27,12 @@ interface Destination {
 export class LocRib {
   #dest = new Map<string, Destination>();
   multipath: boolean;
+  /** Report changes to any path of a prefix, not only to its best and ECMP set. */
+  readonly everyPath: boolean;
 
-  constructor(opts: { multipath?: boolean } = {}) {
+  constructor(opts: { multipath?: boolean; everyPath?: boolean } = {}) {
     this.multipath = opts.multipath ?? false;
+    this.everyPath = opts.everyPath ?? false;
   }
 
   get size(): number {
@@ -82,7 +90,9 @@ export class LocRib {
     if (d.paths.length === 0) this.#dest.delete(prefix);
     const multiChanged =
       prevMulti.length !== d.multipath.length || prevMulti.some((r, i) => r !== d.multipath[i]);
-    if (previous === best && !multiChanged) return undefined;
+    if (previous === best && !multiChanged) {
+      return this.everyPath ? { prefix, best, previous, multipath: d.multipath, pathsOnly: true } : undefined;
+    }
     return { prefix, best, previous, multipath: d.multipath };
   }
 }

@@ -47,6 +47,16 @@ describe('best path (bgp-anchors §1.4)', () => {
       route({}, src('192.0.2.10', { routerId: '9.9.9.9' })),
     );
   });
+  it('with everyPath, reports a change to a path that is not the best as pathsOnly', () => {
+    const rib = new LocRib({ everyPath: true });
+    const a = route({}, s1);
+    rib.add(a);
+    const worse = rib.add(route({ origin: 2 }, s2));
+    expect(worse).toMatchObject({ best: a, previous: a, pathsOnly: true });
+    const plain = new LocRib();
+    plain.add(a);
+    expect(plain.add(route({ origin: 2 }, s2))).toBeUndefined();
+  });
   it('keeps one interned attribute set for equal attributes', () => {
     expect(route({}, s1).attrs).toBe(route({}, s2).attrs);
   });
@@ -149,5 +159,41 @@ describe('route rules', () => {
     expect(out.nextHop).toBe('192.0.2.9');
     const local = exportAttributes(route({ asPath: [] }, LOCAL_SOURCE), ib, me)!;
     expect(local).toMatchObject({ localPref: 100, nextHop: '192.0.2.100', asPath: [] });
+  });
+
+  it('RFC 4456 §6: client routes go to clients and non-clients, non-client routes to clients only', () => {
+    const nonClient = { ...target, peerAs: 64512, ibgp: true, rrClient: false };
+    const client = { ...nonClient, rrClient: true };
+    const fromClient = route({}, src('192.0.2.1', { ibgp: true, peerAs: 64512, rrClient: true }));
+    const fromNonClient = route({}, src('192.0.2.1', { ibgp: true, peerAs: 64512 }));
+    expect(exportAttributes(fromClient, client, me)).toBeDefined();
+    expect(exportAttributes(fromClient, nonClient, me)).toBeDefined();
+    expect(exportAttributes(fromNonClient, client, me)).toBeDefined();
+    expect(exportAttributes(fromNonClient, nonClient, me)).toBeUndefined();
+    // eBGP-learned routes go to every iBGP peer without reflection attributes.
+    const fromEbgp = exportAttributes(route({}, src('192.0.2.1')), nonClient, me)!;
+    expect(fromEbgp.originatorId).toBeUndefined();
+    expect(fromEbgp.clusterList).toBeUndefined();
+  });
+
+  it('RFC 4456 §8: keeps an ORIGINATOR_ID already set and prepends our cluster ID', () => {
+    const client = { ...target, peerAs: 64512, ibgp: true, rrClient: true };
+    const reflected = route(
+      { originatorId: '10.0.0.7', clusterList: ['10.9.9.9'] },
+      src('192.0.2.1', { ibgp: true, peerAs: 64512, rrClient: true }),
+    );
+    const out = exportAttributes(reflected, client, { ...me, clusterId: '10.1.1.1' })!;
+    expect(out.originatorId).toBe('10.0.0.7');
+    expect(out.clusterList).toEqual(['10.1.1.1', '10.9.9.9']);
+  });
+
+  it('RFC 4456 §8: drops a route carrying our cluster ID, or our router ID as ORIGINATOR_ID', () => {
+    const rr = { ...me, clusterId: '10.1.1.1' };
+    const from = src('192.0.2.1', { ibgp: true, peerAs: 64512 });
+    expect(importViolation({ clusterList: ['10.9.9.9', '10.1.1.1'] }, from, rr)).toMatch(/CLUSTER_LIST/);
+    expect(importViolation({ originatorId: rr.routerId }, from, rr)).toMatch(/ORIGINATOR_ID/);
+    expect(
+      importViolation({ originatorId: '10.0.0.7', clusterList: ['10.9.9.9'] }, from, rr),
+    ).toBeUndefined();
   });
 });

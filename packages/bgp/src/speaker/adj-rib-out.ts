@@ -1,225 +1,392 @@
 /**
- * Routes out to a peer: best paths through the export rules (RFC 4271 §9.1.3, RFC 4456 §6) and
- * export policy into the peer's Adj-RIB-Out, then packed into UPDATEs per attribute set.
+ * Routes out to peers: paths through the export rules (RFC 4271 §9.1.3, RFC 4456 §6) and export
+ * policy into the Adj-RIB-Out of the peer's update group, packed into UPDATEs per attribute set
+ * once per group and handed to every member (minus the routes a member sent us). A peer that
+ * joins a group with routes already advertised gets them from the group's Adj-RIB-Out alone
+ * (its "dump"), then follows the group. With ADD-PATH send negotiated (RFC 7911) every path
+ * allowed by the rules is advertised, each under its own path id, as BIRD's `add paths tx` does.
  */
 
 import { FsmState } from '../fsm/fsm.ts';
-import type { AttrSet, Route } from '../rib/attr-set.ts';
+import type { AttrSet, Route, RouteSource } from '../rib/attr-set.ts';
 import type { BestPathChange } from '../rib/loc-rib.ts';
-import { type ExportTarget, exportAttributes } from '../rib/route-rules.ts';
-import { type FamilyKey, MAX_EXTENDED_MESSAGE_LENGTH, MAX_MESSAGE_LENGTH } from '../wire/constants.ts';
+import { exportAttributes } from '../rib/route-rules.ts';
+import type { FamilyKey } from '../wire/constants.ts';
 import {
   encodeEndOfRib,
   encodeRouteRefresh,
+  type PackRoute,
   packUpdates,
   packWithdrawals,
   type RouteRefreshMessage,
 } from '../wire/messages.ts';
 import { prefixAfi } from '../wire/prefix.ts';
 import { familyKeyOf, type PeerEntry, type SpeakerCore } from './peer.ts';
+import { type OutEntry, type PendingOut, signatureOf, UpdateGroup } from './update-group.ts';
 
 /** Prefixes packed per event-loop turn (about 25 UPDATEs of /32s). */
 const FLUSH_SLICE = 20_000;
 
+/** Messages for the members of a group: to all but `except`, or to `only`. */
+interface Chunk {
+  messages: Uint8Array[];
+  except?: string;
+  only?: string;
+}
+
 export class AdjRibOut {
   readonly #core: SpeakerCore;
+  readonly #groups = new Map<string, UpdateGroup>();
+  /** RFC 7911 path ids we send, per route source and the path id it came with. */
+  readonly #pathIds = new WeakMap<RouteSource, Map<number, number>>();
+  #nextPathId = 1;
 
   constructor(core: SpeakerCore) {
     this.#core = core;
   }
 
-  /** A new session: the whole Loc-RIB goes out, then End-of-RIB. */
+  /** Update groups in use (for status and tests). */
+  groups(): readonly UpdateGroup[] {
+    return [...this.#groups.values()];
+  }
+
+  /** A new session: the peer joins its group and gets the group's routes, then End-of-RIB. */
   sessionUp(p: PeerEntry): void {
     p.sentEndOfRib = false;
-    for (const c of p.exportCache) c.clear();
-    this.#exportAll(p);
-    this.#scheduleFlush(p);
+    this.#join(p);
   }
 
   /** The session is gone: nothing is advertised any more. */
   sessionDown(p: PeerEntry): void {
-    p.adjOut.clear();
-    p.pendingOut.clear();
-    p.flushScheduled = false;
+    this.#leave(p);
     p.endOfRefresh = [];
-    for (const c of p.exportCache) c.clear();
   }
 
-  /** The peer's export policy or next-hop settings are about to change: cached results are void. */
-  clearCache(p: PeerEntry): void {
-    for (const c of p.exportCache) c.clear();
+  /** Prefixes now advertised to the peer. */
+  sent(p: PeerEntry): number {
+    return p.group?.sentTo(p) ?? 0;
   }
 
-  /** Re-evaluate every route for an established peer (after its export settings changed). */
+  /** The peer's export settings changed: move it to the group that matches them now. */
   readvertise(p: PeerEntry): void {
-    if (p.session.state !== FsmState.Established) return;
-    this.#exportAll(p);
-    this.#scheduleFlush(p);
+    if (p.session.state !== FsmState.Established || !p.group) return;
+    const old = p.group;
+    const sig = signatureOf(p);
+    if (!sig || UpdateGroup.keyOf(sig) === old.key) return;
+    this.#leave(p);
+    const g = this.#join(p);
+    // What the old group sent and the new one does not (now or queued) is withdrawn.
+    const gone: Record<number, PackRoute[]> = { 1: [], 2: [] };
+    for (const [k, e] of old.adjOut) {
+      if (e.source.peerAddress === p.config.address) continue;
+      if (!g.adjOut.has(k) && !g.pending.has(k)) gone[prefixAfi(e.prefix)]!.push(e);
+    }
+    const out: Uint8Array[] = [];
+    for (const afi of [1, 2]) {
+      if (gone[afi]!.length) out.push(...packWithdrawals({ afi, safi: 1, routes: gone[afi]!, ctx: old.ctx }));
+    }
+    if (out.length) p.session.send(out);
   }
 
-  /** Best-path changes to every established peer. */
-  propagate(peers: Iterable<PeerEntry>, changes: readonly BestPathChange[]): void {
-    for (const p of peers) {
-      if (p.session.state !== FsmState.Established) continue;
-      for (const c of changes) if (c.best !== c.previous) this.#exportOne(p, c.prefix, c.best);
+  /** Loc-RIB changes to every group with members. */
+  propagate(changes: readonly BestPathChange[]): void {
+    for (const g of this.#groups.values()) {
+      for (const c of changes) this.#exportPrefix(g, c.prefix);
+      if (g.pending.size) this.#scheduleFlush(g);
     }
   }
 
-  /** RFC 2918 §4 / RFC 7313 §4: resend the Adj-RIB-Out of a family, bracketed by BoRR/EoRR when enhanced. */
+  /** RFC 2918 §4 / RFC 7313 §4: resend a family to one peer, bracketed by BoRR/EoRR when enhanced. */
   resend(p: PeerEntry, m: RouteRefreshMessage): void {
+    if (!p.group) return;
     const fam = `${m.afi}/${m.safi}` as FamilyKey;
     const enhanced = p.session.negotiated?.enhancedRouteRefresh ?? false;
-    if (enhanced) p.session.send([encodeRouteRefresh(m.afi, m.safi, 1)], false);
-    for (const prefix of [...p.adjOut.keys()]) if (familyKeyOf(prefix) === fam) p.adjOut.delete(prefix);
-    this.#exportAll(p, fam);
-    // EoRR goes out once the re-sent routes have (see #flush).
-    if (enhanced) p.endOfRefresh.push([m.afi, m.safi]);
-    this.#flush(p);
-  }
-
-  #exportTarget(p: PeerEntry, prefix: string): ExportTarget | undefined {
-    const s = p.session;
-    const n = s.negotiated;
-    if (!n || !p.source) return undefined;
-    const afi = prefixAfi(prefix);
-    const local = s.localAddress ?? '';
-    const localIsV6 = local.includes(':');
-    let selfNextHop: string | undefined;
-    if (afi === 1) {
-      if (!n.families.has('1/1')) return undefined;
-      selfNextHop =
-        p.config.nextHopV4 ?? (localIsV6 ? (n.extendedNextHop.has('1/1') ? local : undefined) : local);
-    } else {
-      if (!n.families.has('2/1')) return undefined;
-      selfNextHop = p.config.nextHopV6 ?? (localIsV6 ? local : local ? `::ffff:${local}` : undefined);
+    if (enhanced) {
+      p.session.send([encodeRouteRefresh(m.afi, m.safi, 1)], false);
+      p.endOfRefresh.push([m.afi, m.safi]);
     }
-    if (!selfNextHop) return undefined;
-    const t: ExportTarget = {
-      peerAddress: p.config.address,
-      peerAs: n.peerAs,
-      ibgp: p.source.ibgp,
-      rrClient: p.source.rrClient,
-      selfNextHop,
-    };
-    if (p.config.nextHopSelf) t.nextHopSelf = true;
-    return t;
+    p.dump = { entries: p.group.adjOut.values(), family: fam };
+    this.#scheduleDump(p);
   }
 
-  #exportOne(p: PeerEntry, prefix: string, best: Route | undefined): void {
+  #join(p: PeerEntry): UpdateGroup {
+    const sig = signatureOf(p)!;
+    const key = UpdateGroup.keyOf(sig);
+    let g = this.#groups.get(key);
+    if (!g) {
+      g = new UpdateGroup(key, sig);
+      this.#groups.set(key, g);
+      for (const [prefix] of this.#core.locRib.entries()) this.#exportPrefix(g, prefix);
+    }
+    g.members.add(p);
+    p.group = g;
+    p.dump = { entries: g.adjOut.values(), family: undefined };
+    this.#scheduleDump(p);
+    if (g.pending.size) this.#scheduleFlush(g);
+    return g;
+  }
+
+  #leave(p: PeerEntry): void {
+    const g = p.group;
+    p.group = undefined;
+    p.dump = undefined;
+    if (!g) return;
+    g.members.delete(p);
+    if (g.members.size === 0) this.#groups.delete(g.key);
+  }
+
+  #pathIdOf(r: Route): number {
+    let m = this.#pathIds.get(r.source);
+    if (!m) {
+      m = new Map();
+      this.#pathIds.set(r.source, m);
+    }
+    let id = m.get(r.pathId);
+    if (id === undefined) {
+      id = this.#nextPathId++;
+      m.set(r.pathId, id);
+    }
+    return id;
+  }
+
+  /** A route's attributes as this group advertises them, or null when not advertised. */
+  #exported(g: UpdateGroup, prefix: string, route: Route): AttrSet | null {
     const core = this.#core;
-    let attrs: AttrSet | null = null;
-    if (best) {
-      const afi = prefixAfi(prefix);
-      const cacheable = p.exportPolicy.prefixIndependent;
-      let bySource = cacheable ? p.exportCache[afi]!.get(best.source) : undefined;
-      const hit = bySource?.get(best.attrs);
-      if (hit !== undefined) attrs = hit;
-      else {
-        const t = this.#exportTarget(p, prefix);
-        const raw = t ? exportAttributes(best, t, core.me) : undefined;
-        const filtered = raw ? p.exportPolicy.apply(prefix, raw, core.config.asNumber) : undefined;
-        if (filtered) attrs = core.interner.intern(filtered);
-        if (cacheable) {
-          if (!bySource) {
-            bySource = new Map();
-            p.exportCache[afi]!.set(best.source, bySource);
-          }
-          bySource.set(best.attrs, attrs);
-        }
+    const afi = prefixAfi(prefix);
+    const cacheable = g.policy.prefixIndependent;
+    let bySource = cacheable ? g.exportCache[afi]!.get(route.source) : undefined;
+    const hit = bySource?.get(route.attrs);
+    if (hit !== undefined) return hit;
+    const t = g.target(afi);
+    const raw = t ? exportAttributes(route, t, core.me) : undefined;
+    const filtered = raw ? g.policy.apply(prefix, raw, core.config.asNumber) : undefined;
+    const attrs = filtered ? core.interner.intern(filtered) : null;
+    if (cacheable) {
+      if (!bySource) {
+        bySource = new Map();
+        g.exportCache[afi]!.set(route.source, bySource);
       }
+      bySource.set(route.attrs, attrs);
     }
-    const current = p.adjOut.get(prefix);
-    if (attrs === null && current === undefined && !p.pendingOut.has(prefix)) return;
-    if (attrs !== null && current === attrs && !p.pendingOut.has(prefix)) return;
-    p.pendingOut.set(prefix, attrs);
-    this.#scheduleFlush(p);
+    return attrs;
   }
 
-  #exportAll(p: PeerEntry, family?: FamilyKey): void {
-    for (const [prefix, d] of this.#core.locRib.entries()) {
-      if (family && familyKeyOf(prefix) !== family) continue;
-      this.#exportOne(p, prefix, d.best);
+  /** Queue what changed for one prefix in one group. */
+  #exportPrefix(g: UpdateGroup, prefix: string): void {
+    const d = this.#core.locRib.get(prefix);
+    if (!g.families.has(familyKeyOf(prefix))) return;
+    if (g.addPath.has(familyKeyOf(prefix))) {
+      const ids: number[] = [];
+      for (const r of d?.paths ?? []) {
+        const attrs = this.#exported(g, prefix, r);
+        if (!attrs) continue;
+        const pathId = this.#pathIdOf(r);
+        ids.push(pathId);
+        this.#queue(g, `${prefix}#${pathId}`, { prefix, pathId, attrs, source: r.source });
+      }
+      for (const id of g.pathsOf.get(prefix) ?? []) {
+        if (!ids.includes(id)) this.#queue(g, `${prefix}#${id}`, { prefix, pathId: id, attrs: null });
+      }
+      if (ids.length) g.pathsOf.set(prefix, ids);
+      else g.pathsOf.delete(prefix);
+      return;
     }
+    const best = d?.best;
+    const attrs = best ? this.#exported(g, prefix, best) : null;
+    this.#queue(
+      g,
+      prefix,
+      attrs && best ? { prefix, pathId: 0, attrs, source: best.source } : { prefix, pathId: 0, attrs: null },
+    );
   }
 
-  #scheduleFlush(p: PeerEntry): void {
-    if (p.flushScheduled) return;
-    p.flushScheduled = true;
+  #queue(g: UpdateGroup, key: string, e: PendingOut): void {
+    const current = g.adjOut.get(key);
+    if (!g.pending.has(key)) {
+      if (e.attrs === null && current === undefined) return;
+      if (e.attrs !== null && current?.attrs === e.attrs && current.source === e.source) return;
+    }
+    g.pending.set(key, e);
+  }
+
+  #scheduleFlush(g: UpdateGroup): void {
+    if (g.flushScheduled) return;
+    g.flushScheduled = true;
     setImmediate(() => {
-      p.flushScheduled = false;
-      this.#flush(p);
+      g.flushScheduled = false;
+      this.#flush(g);
     });
   }
 
   /**
-   * Pack pending changes: withdrawals per family, announcements per (family, attribute set).
-   * At most FLUSH_SLICE prefixes per turn; when the socket buffer is full the rest waits for
-   * 'drain' (anchors §5.3), so a table dump neither blocks the event loop nor piles up in memory.
+   * Pack queued changes once for the whole group: withdrawals per family, announcements per
+   * (attribute set, source), at most FLUSH_SLICE per turn. When a member's socket buffer is full
+   * the group waits for its 'drain' (anchors §5.3), so a table dump neither blocks the event loop
+   * nor piles up in memory.
    */
-  #flush(p: PeerEntry): void {
-    const s = p.session;
-    const n = s.negotiated;
-    if (s.state !== FsmState.Established || !n) return;
-    const ctx = {
-      fourOctetAs: n.fourOctetAs,
-      addPathSend: n.addPathSend,
-      maxMessageLength: n.extendedMessage ? MAX_EXTENDED_MESSAGE_LENGTH : MAX_MESSAGE_LENGTH,
+  #flush(g: UpdateGroup): void {
+    if (this.#groups.get(g.key) !== g) return;
+    const withdrawExcept = new Map<string, PackRoute[][]>();
+    const withdrawOnly = new Map<string, PackRoute[][]>();
+    const announce = new Map<AttrSet, Map<string, PackRoute[]>>();
+    const add = (m: Map<string, PackRoute[][]>, who: string, afi: number, r: PackRoute) => {
+      let l = m.get(who);
+      if (!l) {
+        l = [[], [], []];
+        m.set(who, l);
+      }
+      l[afi]!.push(r);
     };
-    const withdrawals: Record<number, { prefix: string }[]> = { 1: [], 2: [] };
-    const groups = new Map<AttrSet, { prefix: string }[]>();
     let taken = 0;
-    for (const [prefix, attrs] of p.pendingOut) {
+    for (const [key, e] of g.pending) {
       if (taken++ >= FLUSH_SLICE) break;
-      p.pendingOut.delete(prefix);
-      if (attrs === null) {
-        if (p.adjOut.delete(prefix)) withdrawals[prefixAfi(prefix)]!.push({ prefix });
+      g.pending.delete(key);
+      const prev = g.adjOut.get(key);
+      const afi = prefixAfi(e.prefix);
+      if (e.attrs === null) {
+        if (!prev) continue;
+        g.adjOut.delete(key);
+        // The peer the route came from never got it.
+        add(withdrawExcept, prev.source.peerAddress, afi, { prefix: e.prefix, pathId: e.pathId });
         continue;
       }
-      p.adjOut.set(prefix, attrs);
-      const g = groups.get(attrs);
-      if (g) g.push({ prefix });
-      else groups.set(attrs, [{ prefix }]);
+      g.adjOut.set(key, e);
+      const from = e.source.peerAddress;
+      let bySource = announce.get(e.attrs);
+      if (!bySource) {
+        bySource = new Map();
+        announce.set(e.attrs, bySource);
+      }
+      const l = bySource.get(from);
+      if (l) l.push({ prefix: e.prefix, pathId: e.pathId });
+      else bySource.set(from, [{ prefix: e.prefix, pathId: e.pathId }]);
+      // The new best came from a member that had the previous one from us: withdraw it there.
+      if (prev && from && prev.source.peerAddress !== from) add(withdrawOnly, from, afi, e);
     }
-    const out: Uint8Array[] = [];
-    for (const afi of [1, 2]) {
-      const routes = withdrawals[afi]!;
-      if (routes.length) out.push(...packWithdrawals({ afi, safi: 1, routes, ctx }));
-    }
-    for (const [attrs, routes] of groups) {
-      const afi = prefixAfi(routes[0]!.prefix);
-      const { key: _k, asPathLength: _l, neighborAs: _n, nextHop, linkLocalNextHop, ...rest } = attrs;
-      const opts: Parameters<typeof packUpdates>[0] = {
-        afi,
-        safi: 1,
-        attributes: rest,
-        nextHop,
-        routes,
-        ctx,
-      };
-      if (linkLocalNextHop) opts.linkLocalNextHop = linkLocalNextHop;
-      out.push(...packUpdates(opts));
-    }
-    if (!p.sentEndOfRib && p.pendingOut.size === 0) {
-      // RFC 4724 §2: End-of-RIB after the initial table for every family.
-      p.sentEndOfRib = true;
-      for (const f of n.families) {
-        const [afi, safi] = f.split('/').map(Number);
-        out.push(encodeEndOfRib(afi!, safi!));
+    const chunks: Chunk[] = [];
+    const withdrawals = (m: Map<string, PackRoute[][]>, only: boolean) => {
+      for (const [who, perAfi] of m) {
+        const messages: Uint8Array[] = [];
+        for (const afi of [1, 2]) {
+          const routes = perAfi[afi]!;
+          if (routes.length) messages.push(...packWithdrawals({ afi, safi: 1, routes, ctx: g.ctx }));
+        }
+        chunks.push(only ? { messages, only: who } : { messages, except: who });
+      }
+    };
+    withdrawals(withdrawExcept, false);
+    withdrawals(withdrawOnly, true);
+    for (const [attrs, bySource] of announce) {
+      for (const [from, routes] of bySource) {
+        chunks.push({ messages: this.#pack(g, attrs, routes), except: from });
       }
     }
-    if (p.pendingOut.size === 0) {
+    const blocked: PeerEntry[] = [];
+    for (const p of g.members) {
+      if (p.session.state !== FsmState.Established) continue;
+      const me = p.config.address;
+      const out: Uint8Array[] = [];
+      for (const c of chunks) {
+        if (c.only !== undefined ? c.only === me : c.except !== me) out.push(...c.messages);
+      }
+      if (out.length && !p.session.send(out)) blocked.push(p);
+      this.#maybeEndOfRib(p);
+    }
+    if (g.pending.size === 0) return;
+    if (blocked.length === 0) {
+      this.#scheduleFlush(g);
+      return;
+    }
+    g.flushScheduled = true;
+    let waiting = blocked.length;
+    for (const p of blocked) {
+      p.session.onceDrained(() => {
+        if (--waiting > 0) return;
+        g.flushScheduled = false;
+        this.#flush(g);
+      });
+    }
+  }
+
+  #pack(g: UpdateGroup, attrs: AttrSet, routes: PackRoute[]): Uint8Array[] {
+    const afi = prefixAfi(routes[0]!.prefix);
+    const { key: _k, asPathLength: _l, neighborAs: _n, nextHop, linkLocalNextHop, ...rest } = attrs;
+    const opts: Parameters<typeof packUpdates>[0] = {
+      afi,
+      safi: 1,
+      attributes: rest,
+      nextHop,
+      routes,
+      ctx: g.ctx,
+    };
+    if (linkLocalNextHop) opts.linkLocalNextHop = linkLocalNextHop;
+    return packUpdates(opts);
+  }
+
+  #scheduleDump(p: PeerEntry): void {
+    if (p.dumpScheduled) return;
+    p.dumpScheduled = true;
+    setImmediate(() => {
+      p.dumpScheduled = false;
+      this.#dumpSlice(p);
+    });
+  }
+
+  /** Send the next slice of the group's Adj-RIB-Out to one member catching up. */
+  #dumpSlice(p: PeerEntry): void {
+    const g = p.group;
+    const dump = p.dump;
+    if (!g || !dump || p.session.state !== FsmState.Established) return;
+    const me = p.config.address;
+    const groups = new Map<AttrSet, PackRoute[]>();
+    let taken = 0;
+    let done = false;
+    while (taken < FLUSH_SLICE) {
+      const n = dump.entries.next();
+      if (n.done) {
+        done = true;
+        break;
+      }
+      const e: OutEntry = n.value;
+      if (e.source.peerAddress === me) continue;
+      if (dump.family && familyKeyOf(e.prefix) !== dump.family) continue;
+      taken++;
+      const l = groups.get(e.attrs);
+      if (l) l.push({ prefix: e.prefix, pathId: e.pathId });
+      else groups.set(e.attrs, [{ prefix: e.prefix, pathId: e.pathId }]);
+    }
+    const out: Uint8Array[] = [];
+    for (const [attrs, routes] of groups) out.push(...this.#pack(g, attrs, routes));
+    if (done) {
+      p.dump = undefined;
       for (const [afi, safi] of p.endOfRefresh) out.push(encodeRouteRefresh(afi, safi, 2));
       p.endOfRefresh = [];
     }
-    const writable = out.length ? s.send(out) : true;
-    if (p.pendingOut.size === 0) return;
-    if (writable) this.#scheduleFlush(p);
+    const writable = out.length ? p.session.send(out) : true;
+    if (done) {
+      this.#maybeEndOfRib(p);
+      return;
+    }
+    if (writable) this.#scheduleDump(p);
     else {
-      p.flushScheduled = true;
-      s.onceDrained(() => {
-        p.flushScheduled = false;
-        this.#flush(p);
+      p.dumpScheduled = true;
+      p.session.onceDrained(() => {
+        p.dumpScheduled = false;
+        this.#dumpSlice(p);
       });
     }
+  }
+
+  /** RFC 4724 §2: End-of-RIB once the initial table is out, for every family. */
+  #maybeEndOfRib(p: PeerEntry): void {
+    const g = p.group;
+    if (p.sentEndOfRib || p.dump || !g || g.pending.size > 0) return;
+    p.sentEndOfRib = true;
+    const out: Uint8Array[] = [];
+    for (const f of g.families) {
+      const [afi, safi] = f.split('/').map(Number);
+      out.push(encodeEndOfRib(afi!, safi!));
+    }
+    p.session.send(out);
   }
 }

@@ -51,7 +51,8 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       throw new BgpConfigError(`routerId: "${config.routerId}" is not an IPv4 address`);
     }
     this.config = config;
-    this.locRib = new LocRib({ multipath: config.multipath ?? false });
+    // Every path change, not only best-path ones: ADD-PATH senders advertise them all.
+    this.locRib = new LocRib({ multipath: config.multipath ?? false, everyPath: true });
     this.#core = {
       config,
       me: {
@@ -146,6 +147,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       'gtsm',
       'families',
       'addPathReceive',
+      'addPathSend',
       'routeReflectorClient',
     ];
     const restart = sessionKeys.some((k) => JSON.stringify(p.config[k]) !== JSON.stringify(next[k]));
@@ -163,9 +165,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         p.config.nextHopV6,
       ]) !== JSON.stringify([next.exportPolicy, next.nextHopSelf, next.nextHopV4, next.nextHopV6]);
     p.config = next;
-    this.#out.clearCache(p);
     p.importPolicy = new CompiledPolicy(next.importPolicy);
-    p.exportPolicy = new CompiledPolicy(next.exportPolicy);
     if (importChanged) this.#import.reimport(p);
     if (exportChanged) this.#out.readvertise(p);
   }
@@ -246,7 +246,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
           uptimeSeconds: s.establishedAt !== undefined ? Math.floor((now - s.establishedAt) / 1000) : 0,
           received: p.received,
           accepted: p.accepted.size,
-          sent: p.adjOut.size,
+          sent: this.#out.sent(p),
           lastError: s.lastError ?? null,
           routerId: s.remoteOpen?.bgpId ?? null,
           localAddress: s.localAddress ?? null,
@@ -256,6 +256,18 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
         };
       }),
     };
+  }
+
+  /**
+   * The update groups: peers whose sessions get the same UPDATEs share one Adj-RIB-Out and one
+   * encoding of each UPDATE. `routes` counts the group's advertised paths.
+   */
+  updateGroups(): { members: string[]; routes: number; addPath: boolean }[] {
+    return this.#out.groups().map((g) => ({
+      members: [...g.members].map((p) => p.config.address),
+      routes: g.adjOut.size,
+      addPath: g.addPath.size > 0,
+    }));
   }
 
   /** The Loc-RIB as rows (every path; `best` marks the selected one). */
@@ -318,7 +330,8 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   }
 
   #propagate(changes: BestPathChange[]): void {
-    this.emit('best-path', changes);
-    this.#out.propagate(this.#registry.values(), changes);
+    const best = changes.filter((c) => !c.pathsOnly);
+    if (best.length) this.emit('best-path', best);
+    this.#out.propagate(changes);
   }
 }

@@ -167,10 +167,13 @@ export class PeerRegistry {
       // RFC 8950: we accept IPv4 routes with an IPv6 next hop.
       if (families.includes('ipv4'))
         caps.push({ kind: 'extended-next-hop', entries: [{ afi: 1, safi: 1, nextHopAfi: 2 }] });
-      if (cfg.addPathReceive) {
+      const addPathSend = cfg.addPathSend ?? cfg.routeReflectorClient ?? false;
+      if (cfg.addPathReceive || addPathSend) {
+        // RFC 7911 §4: bit 1 receive, bit 2 send.
+        const mode = ((cfg.addPathReceive ? 1 : 0) | (addPathSend ? 2 : 0)) as 1 | 2 | 3;
         caps.push({
           kind: 'add-path',
-          entries: families.map((f) => ({ afi: f === 'ipv4' ? 1 : 2, safi: 1, mode: 1 as const })),
+          entries: families.map((f) => ({ afi: f === 'ipv4' ? 1 : 2, safi: 1, mode })),
         });
       }
       caps.push({ kind: 'extended-message' });

@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../fsm/clock.ts';
-import type { AttrInterner, AttrSet, Route, RouteSource } from '../rib/attr-set.ts';
+import type { AttrInterner, Route, RouteSource } from '../rib/attr-set.ts';
 import { AdjRibIn, type BestPathChange, type LocRib } from '../rib/loc-rib.ts';
 import { CompiledPolicy } from '../rib/policy.ts';
 import type { LocalIdentity } from '../rib/route-rules.ts';
@@ -13,6 +13,7 @@ import type { Session } from '../session/session.ts';
 import type { FamilyKey } from '../wire/constants.ts';
 import { prefixAfi } from '../wire/prefix.ts';
 import type { Family, PeerConfig, SpeakerConfig } from './types.ts';
+import type { OutEntry, UpdateGroup } from './update-group.ts';
 
 export const FAMILY_KEY: Record<Family, FamilyKey> = { ipv4: '1/1', ipv6: '2/1' };
 
@@ -38,14 +39,12 @@ export interface PeerEntry {
   staleTimer: TimerHandle | undefined;
   /** Families where an enhanced route refresh (RFC 7313) is in progress. */
   refreshing: Set<FamilyKey>;
-  // --- export (Adj-RIB-Out)
-  adjOut: Map<string, AttrSet>;
-  /** Export results per (source, attribute set, AFI) while policy ignores prefixes. */
-  exportCache: Map<RouteSource, Map<AttrSet, AttrSet | null>>[];
-  pendingOut: Map<string, AttrSet | null>;
-  flushScheduled: boolean;
-  exportPolicy: CompiledPolicy;
-  /** EoRR messages owed to the peer once pending routes are out. */
+  // --- export: the shared Adj-RIB-Out of the peer's update group, and this peer's catch-up
+  group: UpdateGroup | undefined;
+  /** The group's Adj-RIB-Out being sent to this peer alone (session start, route refresh). */
+  dump: { entries: Iterator<OutEntry>; family: FamilyKey | undefined } | undefined;
+  dumpScheduled: boolean;
+  /** EoRR messages owed to the peer once its dump is out. */
   endOfRefresh: [number, number][];
   sentEndOfRib: boolean;
 }
@@ -59,12 +58,10 @@ export function newPeerEntry(config: PeerConfig): Omit<PeerEntry, 'session'> {
     accepted: new Map(),
     stale: new Map(),
     staleTimer: undefined,
-    adjOut: new Map(),
-    exportCache: [new Map(), new Map(), new Map()],
-    pendingOut: new Map(),
-    flushScheduled: false,
+    group: undefined,
+    dump: undefined,
+    dumpScheduled: false,
     importPolicy: new CompiledPolicy(config.importPolicy),
-    exportPolicy: new CompiledPolicy(config.exportPolicy),
     received: 0,
     refreshing: new Set(),
     endOfRefresh: [],

@@ -32,6 +32,11 @@ export interface PeerConfig {
   nextHopV6?: string;
   /** RFC 7911: accept path identifiers from this peer. */
   addPathReceive?: boolean;
+  /**
+   * RFC 7911: advertise every path allowed by the export rules, not only the best, when the peer
+   * can receive them (default: on for route-reflector clients, so ECMP survives reflection).
+   */
+  addPathSend?: boolean;
   importPolicy?: Policy;
   exportPolicy?: Policy;
 }
