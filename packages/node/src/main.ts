@@ -11,6 +11,7 @@ import { datastoreFromConfig, loadDatastoreConfig } from '@calico-ts/datastore';
 import { pino } from 'pino';
 import { CalicoNode } from './calico-node.ts';
 import { ConfigError, loadNodeConfig } from './config.ts';
+import { cniInstallSettings, runCniInstall } from './install-cni.ts';
 
 const FLAGS = [
   'node-name',
@@ -53,8 +54,10 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   const flags = parsed.values as Partial<Record<(typeof FLAGS)[number], string>>;
   let config: ReturnType<typeof loadNodeConfig>;
   let datastore: ReturnType<typeof datastoreFromConfig>;
+  let cniInstall: ReturnType<typeof cniInstallSettings>;
   try {
     config = loadNodeConfig(flags);
+    cniInstall = cniInstallSettings(process.env, config.nodeName);
     datastore = datastoreFromConfig(
       loadDatastoreConfig({
         flags: {
@@ -72,6 +75,17 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     return 2;
   }
   const logger = pino({ level: config.logLevel, base: { node: config.nodeName } });
+  if (cniInstall) {
+    // Calico's install-cni job, done before anything can ask for a pod network.
+    try {
+      const { changed, unchanged, nodePath } = runCniInstall(cniInstall);
+      logger.info({ changed, unchanged, nodePath }, 'installed the CNI plugins and network config');
+    } catch (err) {
+      logger.fatal({ err: (err as Error).message }, 'CNI install failed');
+      await datastore.close().catch(() => {});
+      return 1;
+    }
+  }
   const bgpAgent =
     config.networkingBackend === 'bird'
       ? await loadBgpAgent(process.env['CALICO_BGP_STATUS_SOCKET'])
