@@ -17,7 +17,7 @@ function setup(opts: { passive?: boolean; holdTime?: number } = {}) {
     clock,
     io,
     passive: opts.passive ?? false,
-    timers: { connectRetryTime: 5, connectRetryMaxTime: 40, holdTime: opts.holdTime ?? 90, idleHoldTime: 1 },
+    timers: { connectRetryTime: 5, holdTime: opts.holdTime ?? 90, idleHoldTime: 1 },
     random: () => 0.999,
   });
   return { clock, log, fsm };
@@ -67,17 +67,37 @@ describe('FSM (RFC 4271 §8)', () => {
     expect(clock.nextDue()).toBeUndefined();
   });
 
-  it('retries connections with doubling, jittered, capped ConnectRetry', () => {
+  it('retries connections every ConnectRetry, however many attempts failed', () => {
     const { fsm, log, clock } = setup();
     fsm.start();
     const gaps: number[] = [];
     for (let i = 0; i < 5; i++) {
+      fsm.handle('TcpConnectionFails', { reason: 'refused' });
       const due = clock.nextDue()!;
       gaps.push(Math.round(due / 100) / 10);
       clock.advance(due);
     }
-    expect(gaps).toEqual([5, 10, 20, 40, 40]);
+    expect(gaps).toEqual([5, 5, 5, 5, 5]);
     expect(log.filter((l) => l === 'connect')).toHaveLength(6);
+    // Refused connections are not session failures: the idle hold after an error stays short.
+    expect(fsm.failures).toBe(0);
+  });
+
+  it('doubles the idle hold per consecutive session failure, reset by Established', () => {
+    const { fsm, clock } = setup();
+    fsm.start();
+    const holds: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      fsm.handle('TcpCrAcked');
+      fsm.handle('NotifMsg', { reason: 'rejected' });
+      holds.push(Math.round(clock.nextDue()! / 100) / 10);
+      clock.advance(clock.nextDue()!);
+    }
+    expect(holds).toEqual([1, 2, 4]);
+    fsm.handle('TcpCrAcked');
+    fsm.handle('BgpOpen', { holdTime: 9 });
+    fsm.handle('KeepAliveMsg');
+    expect(fsm.failures).toBe(0);
   });
 
   it('waits passively in Active and never connects', () => {

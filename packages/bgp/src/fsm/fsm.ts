@@ -83,11 +83,12 @@ export const FSM_TABLE: Readonly<Record<FsmState, Partial<Record<FsmEvent, Trans
   },
   Connect: {
     ManualStop: { to: S.Idle, do: ['drop', 'stopTimers', 'resetFailures'] },
-    ConnectRetryTimerExpires: { to: S.Connect, do: ['drop', 'countFailure', 'startConnectRetry', 'connect'] },
+    ConnectRetryTimerExpires: { to: S.Connect, do: ['drop', 'startConnectRetry', 'connect'] },
     TcpCrAcked: toOpenSent,
     TcpConnectionConfirmed: toOpenSent,
-    // §8.2.2 Connect: a failed attempt waits in Active for the next ConnectRetry.
-    TcpConnectionFails: { to: S.Active, do: ['drop', 'countFailure', 'startConnectRetry'] },
+    // §8.2.2 Connect: a failed attempt waits in Active for the next ConnectRetry. A refused or
+    // unanswered TCP connection is not a session failure: it does not lengthen the idle hold.
+    TcpConnectionFails: { to: S.Active, do: ['drop', 'startConnectRetry'] },
     NotifMsgVerErr: { to: S.Idle, do: ['drop', 'stopTimers'] },
   },
   Active: {
@@ -101,7 +102,7 @@ export const FSM_TABLE: Readonly<Record<FsmState, Partial<Record<FsmEvent, Trans
   OpenSent: {
     ManualStop: { to: S.Idle, do: ['sendCeaseShutdown', 'drop', 'stopTimers', 'resetFailures'] },
     HoldTimerExpires: toIdle('sendHoldExpired'),
-    TcpConnectionFails: { to: S.Active, do: ['drop', 'stopTimers', 'countFailure', 'startConnectRetry'] },
+    TcpConnectionFails: { to: S.Active, do: ['drop', 'stopTimers', 'startConnectRetry'] },
     BgpOpen: {
       to: S.OpenConfirm,
       do: ['stopConnectRetry', 'sendKeepalive', 'startKeepalive', 'startHoldNegotiated'],
@@ -144,9 +145,11 @@ export const FSM_TABLE: Readonly<Record<FsmState, Partial<Record<FsmEvent, Trans
 const FSM_ERROR_SUBCODE: Partial<Record<FsmState, number>> = { OpenSent: 1, OpenConfirm: 2, Established: 3 };
 
 export interface FsmTimers {
-  /** Seconds; RFC 4271 §10 suggests 120. The interval doubles per consecutive failure up to max. */
+  /**
+   * Seconds; RFC 4271 §10 suggests 120. A fixed interval (with jitter), as in BIRD, FRR and
+   * GoBGP: a peer that comes back is reached within one interval however long it was away.
+   */
   connectRetryTime: number;
-  connectRetryMaxTime: number;
   /** Our proposed hold time in seconds (0 = no keepalives, no hold timer). */
   holdTime: number;
   /** Keepalive seconds; default negotiated hold / 3. */
@@ -159,7 +162,6 @@ export interface FsmTimers {
 
 export const DEFAULT_TIMERS: FsmTimers = {
   connectRetryTime: 120,
-  connectRetryMaxTime: 120,
   holdTime: 90,
   openHoldTime: 240,
   idleHoldTime: 5,
@@ -196,7 +198,10 @@ export class Fsm {
   readonly timers: FsmTimers;
   passive: boolean;
   autoRestart: boolean;
-  /** Consecutive failures since the last Established (ConnectRetryCounter). */
+  /**
+   * Consecutive session failures (errors back to Idle) since the last Established; each doubles
+   * the idle hold before the next automatic start (§8.1.1 DampPeerOscillations).
+   */
   failures = 0;
   negotiatedHold = 0;
   lastError: string | undefined;
@@ -263,11 +268,9 @@ export class Fsm {
     }
   }
 
-  /** Current ConnectRetry interval in ms: doubling per failure, capped, with 75–100 % jitter. */
+  /** Current ConnectRetry interval in ms, with RFC 4271 §10's 75–100 % jitter. */
   connectRetryMs(): number {
-    const base = this.timers.connectRetryTime * 2 ** Math.min(this.failures, 16);
-    const capped = Math.min(base, Math.max(this.timers.connectRetryMaxTime, this.timers.connectRetryTime));
-    return capped * 1000 * (0.75 + 0.25 * this.#random());
+    return this.timers.connectRetryTime * 1000 * (0.75 + 0.25 * this.#random());
   }
 
   keepaliveMs(): number {

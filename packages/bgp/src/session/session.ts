@@ -194,10 +194,9 @@ export class Session {
         this.#adopt(socket);
         return;
       }
-      this.#reject(socket, CeaseSubcode.ConnectionCollision);
-      return;
+      // Without graceful restart, wait for the new connection's OPEN (below, #pendingData).
     }
-    if (st === FsmState.OpenSent || st === FsmState.OpenConfirm) {
+    if (st === FsmState.OpenSent || st === FsmState.OpenConfirm || st === FsmState.Established) {
       // Keep it aside until its OPEN tells us the peer's BGP identifier.
       this.#rejectPending(CeaseSubcode.ConnectionCollision);
       const pending: PendingInbound = { socket, framer: new MessageFramer() };
@@ -240,6 +239,21 @@ export class Session {
     }
     if (open.type !== 'open') {
       this.#rejectPending(CeaseSubcode.ConnectionRejected);
+      return;
+    }
+    if (this.fsm.state === FsmState.Established) {
+      // A peer opens a new session only when it has none with us: it restarted, and the old
+      // connection is dead or about to be (its FIN lost, the peer's old kernel gone). RFC 4271
+      // §6.8 would keep the old connection until its hold timer expires, tens of seconds for the
+      // peer to get nothing; take the new one instead, as a graceful-restart helper does
+      // (RFC 4724 §4.2) — with graceful restart negotiated the routes are kept stale.
+      this.#log.info({ peer: this.config.peerAddress }, 'peer opened a new session while Established');
+      this.#pending = undefined;
+      p.socket.removeAllListeners('data');
+      this.#gracefulCandidate = (this.negotiated?.peerGracefulRestart?.families.length ?? 0) > 0;
+      this.fsm.handle('TcpConnectionFails', { reason: 'peer restarted (new session)' });
+      this.#outgoing = false;
+      this.#adopt(p.socket, first.slice());
       return;
     }
     const keepExisting =

@@ -182,7 +182,6 @@ export class PeerRegistry {
     const timers: Record<string, number> = {
       holdTime: cfg.holdTime ?? 90,
       connectRetryTime: cfg.connectRetryTime ?? speaker.connectRetryTime ?? 120,
-      connectRetryMaxTime: Math.max(cfg.connectRetryTime ?? speaker.connectRetryTime ?? 120, 120),
       idleHoldTime: Math.min(cfg.connectRetryTime ?? 5, 5),
     };
     if (cfg.keepaliveTime !== undefined) timers['keepaliveTime'] = cfg.keepaliveTime;
