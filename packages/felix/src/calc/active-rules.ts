@@ -6,7 +6,7 @@
  * the EventSequencer. A member entering or leaving a selector is reported as a delta, never as
  * a rebuilt set.
  */
-import { type AnyResource, isResourceOf, type KindName } from '@calico-ts/datastore';
+import { type AnyResource, isResourceOf, type KindName, type Selector } from '@calico-ts/datastore';
 import type { ActivePolicy, ActiveProfile } from './dataplane-update.ts';
 import type { EventSequencer } from './event-sequencer.ts';
 import {
@@ -15,7 +15,6 @@ import {
   type CompiledProfile,
   type IndexedItem,
   ipsetTypeOf,
-  memberFamily,
   networkSetIndexItem,
   PolicyCatalog,
   type PolicyEndpoint,
@@ -47,15 +46,32 @@ export function activeProfileOf(p: CompiledProfile): ActiveProfile {
   return { name: p.name, rules: { ingress: [...p.rules.ingress], egress: [...p.rules.egress] } };
 }
 
+/** More policy changes than this in one batch re-resolve every local endpoint instead. */
+const MAX_TRACKED_POLICY_CHANGES = 64;
+
+/**
+ * Which local endpoints the policy-side changes since the last look touch: `all`, or the ones
+ * `affects` accepts (given the endpoint's last resolution).
+ */
+export interface CatalogChanges {
+  all: boolean;
+  affects(resolution: ResolvedEndpointPolicy): boolean;
+}
+
 export class ActiveRulesCalculator {
   readonly catalog = new PolicyCatalog();
   readonly index = new SelectorIndex();
   readonly #sequencer: EventSequencer;
   /** Datastore key → policy key (a NetworkPolicy `knp.default.x` is known by its Kubernetes key). */
   #policyKeys = new Map<string, string>();
-  #catalogChanged = true;
-  #sentPolicies = new Set<string>();
-  #sentProfiles = new Set<string>();
+  /** Every local endpoint must be resolved again (start, a tier change, a large batch). */
+  #allChanged = true;
+  /** Policies changed since the last look: the selectors before and after. */
+  #changedPolicies = new Map<string, { before: Selector | undefined; after: Selector | undefined }>();
+  #changedProfiles = new Set<string>();
+  /** What was last reported, by key: a policy or profile is reported again only when recompiled. */
+  #sentPolicies = new Map<string, CompiledPolicy>();
+  #sentProfiles = new Map<string, CompiledProfile>();
 
   constructor(sequencer: EventSequencer) {
     this.#sequencer = sequencer;
@@ -63,9 +79,33 @@ export class ActiveRulesCalculator {
 
   /** Whether policies, profiles or tiers changed since the last call (every resolution may differ). */
   takeCatalogChanged(): boolean {
-    const changed = this.#catalogChanged;
-    this.#catalogChanged = false;
-    return changed;
+    return this.takeCatalogChanges() !== undefined;
+  }
+
+  /**
+   * The policy-side changes since the last call, as the local endpoints they touch: a policy
+   * change touches the endpoints its selector matched before or matches after, a profile change
+   * those that use the profile, a tier change all. undefined when nothing changed.
+   */
+  takeCatalogChanges(): CatalogChanges | undefined {
+    const all = this.#allChanged || this.#changedPolicies.size > MAX_TRACKED_POLICY_CHANGES;
+    const selectors = [...this.#changedPolicies.values()].flatMap((c) =>
+      [c.before, c.after].filter((s): s is Selector => s !== undefined),
+    );
+    const profiles = new Set(this.#changedProfiles);
+    const any = all || this.#changedPolicies.size > 0 || profiles.size > 0;
+    this.#allChanged = false;
+    this.#changedPolicies.clear();
+    this.#changedProfiles.clear();
+    if (!any) return undefined;
+    return {
+      all,
+      affects: (r) =>
+        all ||
+        r.profiles.some((p) => profiles.has(p.name)) ||
+        r.missingProfiles.some((p) => profiles.has(p)) ||
+        selectors.some((sel) => sel.evaluate(r.labels)),
+    };
   }
 
   /** Handles a policy-side update; false when the kind is not one of POLICY_KINDS. */
@@ -99,7 +139,7 @@ export class ActiveRulesCalculator {
         const name = nameFromKey(key);
         if (value && isResourceOf('Tier', value)) this.catalog.setTier(value);
         else if (!this.catalog.removeTier(name)) return true;
-        this.#catalogChanged = true;
+        this.#allChanged = true;
         return true;
       }
       case 'Profile': {
@@ -107,7 +147,7 @@ export class ActiveRulesCalculator {
         const compiled = value && isResourceOf('Profile', value) ? this.catalog.setProfile(value) : undefined;
         if (!compiled) this.catalog.removeProfile(name);
         this.index.setProfileLabels(name, compiled?.labelsToApply);
-        this.#catalogChanged = true;
+        this.#changedProfiles.add(name);
         return true;
       }
       case 'NetworkSet':
@@ -123,12 +163,22 @@ export class ActiveRulesCalculator {
 
   #setPolicy(key: string, set: (() => CompiledPolicy | undefined) | undefined): void {
     const old = this.#policyKeys.get(key);
+    const before = old === undefined ? undefined : this.catalog.policy(old);
     const compiled = set?.();
     if (compiled) this.#policyKeys.set(key, compiled.key);
     else this.#policyKeys.delete(key);
     if (old !== undefined && old !== compiled?.key) this.catalog.removePolicy(old);
     if (old === undefined && !compiled) return;
-    this.#catalogChanged = true;
+    this.#policyChanged(old ?? compiled?.key, before?.selector, compiled?.selector);
+    if (compiled && old !== undefined && old !== compiled.key)
+      this.#policyChanged(compiled.key, undefined, compiled.selector);
+  }
+
+  #policyChanged(key: string | undefined, before: Selector | undefined, after: Selector | undefined): void {
+    if (key === undefined) return;
+    const seen = this.#changedPolicies.get(key);
+    // The first "before" of the batch is what the endpoints were last resolved against.
+    this.#changedPolicies.set(key, { before: seen ? seen.before : before, after });
   }
 
   /** An endpoint anywhere in the cluster (its addresses feed selector IP sets), or its removal. */
@@ -147,19 +197,20 @@ export class ActiveRulesCalculator {
    */
   publish(resolutions: Iterable<ResolvedEndpointPolicy>): void {
     const active = activePolicySet(resolutions);
-    const policies = new Set<string>();
+    const policies = new Map<string, CompiledPolicy>();
     for (const p of active.policies) {
-      policies.add(p.key);
-      this.#sequencer.onActivePolicy(p.key, activePolicyOf(p));
+      policies.set(p.key, p);
+      if (this.#sentPolicies.get(p.key) !== p) this.#sequencer.onActivePolicy(p.key, activePolicyOf(p));
     }
-    for (const key of this.#sentPolicies) if (!policies.has(key)) this.#sequencer.onActivePolicy(key, null);
+    for (const key of this.#sentPolicies.keys())
+      if (!policies.has(key)) this.#sequencer.onActivePolicy(key, null);
     this.#sentPolicies = policies;
-    const profiles = new Set<string>();
+    const profiles = new Map<string, CompiledProfile>();
     for (const p of active.profiles) {
-      profiles.add(p.name);
-      this.#sequencer.onActiveProfile(p.name, activeProfileOf(p));
+      profiles.set(p.name, p);
+      if (this.#sentProfiles.get(p.name) !== p) this.#sequencer.onActiveProfile(p.name, activeProfileOf(p));
     }
-    for (const name of this.#sentProfiles)
+    for (const name of this.#sentProfiles.keys())
       if (!profiles.has(name)) this.#sequencer.onActiveProfile(name, null);
     this.#sentProfiles = profiles;
 
@@ -169,11 +220,14 @@ export class ActiveRulesCalculator {
     this.publishDeltas();
   }
 
-  /** Members the tracked sets gained or lost (IPv4 only: the dataplane programs IPv4 sets). */
+  /**
+   * Members the tracked sets gained or lost, of both families: the dataplane puts IPv4 members
+   * in the `cali40` set and IPv6 members in the `cali60` set of the same id.
+   */
   publishDeltas(): void {
     for (const d of this.index.takeDeltas()) {
-      for (const m of d.removed) if (memberFamily(m) === 4) this.#sequencer.onIpsetMemberRemoved(d.id, m);
-      for (const m of d.added) if (memberFamily(m) === 4) this.#sequencer.onIpsetMemberAdded(d.id, m);
+      for (const m of d.removed) this.#sequencer.onIpsetMemberRemoved(d.id, m);
+      for (const m of d.added) this.#sequencer.onIpsetMemberAdded(d.id, m);
     }
   }
 }

@@ -495,3 +495,88 @@ describe('CalcGraph', () => {
 function deleted(u: SyncerUpdate): SyncerUpdate {
   return { ...u, value: null };
 }
+
+describe('CalcGraph: a policy change re-resolves only the local endpoints it touches', () => {
+  const policy = (name: string, selector: string, port: number) =>
+    upd(
+      'NetworkPolicy',
+      res(
+        'NetworkPolicy',
+        name,
+        {
+          selector,
+          types: ['Ingress'],
+          ingress: [{ action: 'Allow', protocol: 'TCP', destination: { ports: [port] } }],
+        },
+        'default',
+      ),
+    );
+  const profile = upd('Profile', namespaceProfile('default'));
+  const endpoints = [
+    wep('a1', 'node-a', 'cali-a1', '10.65.0.1/32', { app: 'a' }),
+    wep('a2', 'node-a', 'cali-a2', '10.65.0.2/32', { app: 'a' }),
+    wep('b1', 'node-a', 'cali-b1', '10.65.0.3/32', { app: 'b' }),
+    wep('c1', 'node-a', 'cali-c1', '10.65.0.4/32', { app: 'c' }),
+  ];
+
+  function graph() {
+    const g = new CalcGraph({ nodeName: 'node-a' });
+    g.onUpdates([...vxlanCluster, profile, ...endpoints, policy('pa', "app == 'a'", 80)]);
+    g.onStatus('in-sync');
+    g.flush();
+    const resolved: string[] = [];
+    const resolve = g.policy.resolve.bind(g.policy);
+    g.policy.resolve = (endpoint) => {
+      resolved.push(String(endpoint.labels['app']));
+      return resolve(endpoint);
+    };
+    return { g, resolved };
+  }
+  const tiersOf = (out: DataplaneUpdate[]) =>
+    Object.fromEntries(
+      out.flatMap((u) =>
+        u.type === 'workloadEndpointUpdate'
+          ? [[u.endpoint.name, u.endpoint.tiers.flatMap((t) => t.ingressPolicies)]]
+          : [],
+      ),
+    );
+
+  it('a rule change re-resolves the endpoints the policy selects, and only those', () => {
+    const { g, resolved } = graph();
+    g.onUpdates([policy('pa', "app == 'a'", 81)]);
+    const out = g.flush();
+    // pod-a1 (vxlanCluster), a1 and a2.
+    expect(resolved.sort()).toEqual(['a', 'a', 'a']);
+    expect(out.filter((u) => u.type === 'activePolicyUpdate')).toHaveLength(1);
+    expect(out.filter((u) => u.type === 'activeProfileUpdate')).toHaveLength(0);
+  });
+
+  it('a selector change re-resolves the endpoints selected before and after; they gain and lose it', () => {
+    const { g, resolved } = graph();
+    g.onUpdates([policy('pa', "app == 'b'", 80)]);
+    const out = g.flush();
+    expect(resolved.sort()).toEqual(['a', 'a', 'a', 'b']);
+    expect(tiersOf(out)).toEqual({
+      cali1111: [],
+      'cali-a1': [],
+      'cali-a2': [],
+      'cali-b1': ['np/default/pa'],
+    });
+  });
+
+  it('a policy selecting no local endpoint resolves nothing and reports nothing to the dataplane', () => {
+    const { g, resolved } = graph();
+    g.onUpdates([policy('elsewhere', "app == 'remote-only'", 80)]);
+    expect(g.flush()).toEqual([]);
+    g.onUpdates([deleted(policy('elsewhere', "app == 'remote-only'", 80))]);
+    expect(g.flush()).toEqual([]);
+    expect(resolved).toEqual([]);
+  });
+
+  it('a profile change re-resolves the endpoints that use it', () => {
+    const { g, resolved } = graph();
+    g.onUpdates([upd('Profile', namespaceProfile('default', { team: 'blue' }))]);
+    g.flush();
+    expect(resolved.sort()).toEqual(['a', 'a', 'a', 'b', 'c']);
+  });
+});

@@ -55,7 +55,15 @@ export class InternalDataplane {
   readonly ipip: IpipManager;
   readonly #managers: Manager[];
   #iptablesDirty = true;
-  #appliedTables = new Map<TableName, string>();
+  /** Per table, each chain as last applied (with the Chain it was rendered from) and the hooks. */
+  #appliedTables = new Map<TableName, { chains: Map<string, AppliedChain>; hooks: string }>();
+  /**
+   * The next iptables apply hands over every chain: at start (the kernel layer reads the tables
+   * once) and on the periodic refresh or after a failure (it reads them back and repairs drift).
+   * Otherwise only chains whose rules changed are handed over, against the remembered state.
+   */
+  #iptablesResync: 'start' | 'reread' | undefined = 'start';
+  #ipsetsReread = false;
 
   constructor(options: InternalDataplaneOptions) {
     this.#kernel = options.kernel;
@@ -121,7 +129,8 @@ export class InternalDataplane {
 
   /** Periodic iptables/ipset refresh: re-read the kernel and correct any drift. */
   refreshIptables(): void {
-    this.#appliedTables.clear();
+    this.#iptablesResync = 'reread';
+    this.#ipsetsReread = true;
     this.#iptablesDirty = true;
     this.ipsets.markForResync();
   }
@@ -167,20 +176,18 @@ export class InternalDataplane {
     }
 
     const ipsetsChanged = this.ipsets.dirty;
-    if (ipsetsChanged) await this.#kernel.applyIpsets(this.ipsets.desired(), { removeStale: false });
+    if (ipsetsChanged) {
+      await this.#kernel.applyIpsets(this.ipsets.desired(), {
+        removeStale: false,
+        reread: this.#ipsetsReread,
+      });
+      this.#ipsetsReread = false;
+    }
     const routeResult = await this.routes.apply(this.#kernel, links, this.#log);
 
     let iptablesLines = 0;
     if (this.#iptablesDirty) {
-      const tables = this.#renderTables();
-      const changed: Partial<Record<TableName, IptablesTableState>> = {};
-      for (const t of TABLES) {
-        const text = JSON.stringify(tables[t]);
-        if (this.#appliedTables.get(t) !== text) changed[t] = tables[t];
-      }
-      if (Object.keys(changed).length > 0) iptablesLines = await this.#kernel.applyIptables(changed);
-      for (const t of Object.keys(changed) as TableName[])
-        this.#appliedTables.set(t, JSON.stringify(tables[t]));
+      iptablesLines = await this.#applyIptables();
       this.#iptablesDirty = false;
     }
     if (ipsetsChanged) {
@@ -198,7 +205,57 @@ export class InternalDataplane {
     return stats;
   }
 
-  #renderTables(): Record<TableName, IptablesTableState> {
+  /**
+   * Hands the kernel layer the chains that changed since the last apply (all of them on a
+   * resync). A chain whose Chain object is the one applied last time (policy chains are cached
+   * per policy) is neither rendered nor compared; the others are rendered and compared rule by
+   * rule with what was applied.
+   */
+  async #applyIptables(): Promise<number> {
+    const contents = this.#tableContents();
+    const resync = this.#iptablesResync;
+    const changed: Partial<Record<TableName, IptablesTableState>> = {};
+    const next = new Map<TableName, { chains: Map<string, AppliedChain>; hooks: string }>();
+    for (const t of TABLES) {
+      const last = resync ? undefined : this.#appliedTables.get(t);
+      const chains = new Map<string, AppliedChain>();
+      const dirty: { name: string; rules: string[] }[] = [];
+      for (const c of contents[t].chains) {
+        const prev = last?.chains.get(c.name);
+        if (prev?.source === c) {
+          chains.set(c.name, prev);
+          continue;
+        }
+        const rules = c.rules.map(renderRule);
+        chains.set(c.name, { source: c, rules });
+        if (!prev || !sameRules(prev.rules, rules)) dirty.push({ name: c.name, rules });
+      }
+      const hooks = contents[t].hooks.flatMap((h) =>
+        h.rules.map((r) => ({ chain: h.chain, position: h.position, rule: renderRule(r) })),
+      );
+      const hooksText = JSON.stringify(hooks);
+      next.set(t, { chains, hooks: hooksText });
+      if (!last) {
+        changed[t] = { chains: [...chains].map(([name, c]) => ({ name, rules: c.rules })), hooks };
+        continue;
+      }
+      const removed = [...last.chains.keys()].filter((n) => !chains.has(n));
+      if (dirty.length > 0 || removed.length > 0 || hooksText !== last.hooks)
+        changed[t] = { chains: dirty, hooks, removed };
+    }
+    let lines = 0;
+    if (Object.keys(changed).length > 0) {
+      lines = await this.#kernel.applyIptables(
+        changed,
+        resync ? { reread: resync === 'reread' } : { partial: true },
+      );
+    }
+    this.#appliedTables = next;
+    this.#iptablesResync = undefined;
+    return lines;
+  }
+
+  #tableContents(): Record<TableName, { chains: Chain[]; hooks: Hook[] }> {
     const config = this.#config;
     const contents: Record<TableName, { chains: Chain[]; hooks: Hook[] }> = {
       raw: staticRaw(config, this.#marks),
@@ -215,19 +272,21 @@ export class InternalDataplane {
         contents[t].hooks.push(...(add.hooks ?? []));
       }
     }
-    const out = {} as Record<TableName, IptablesTableState>;
-    for (const t of TABLES) {
-      out[t] = {
-        chains: contents[t].chains.map((c) => ({ name: c.name, rules: c.rules.map(renderRule) })),
-        hooks: contents[t].hooks.flatMap((h) =>
-          h.rules.map((r) => ({ chain: h.chain, position: h.position, rule: renderRule(r) })),
-        ),
-      };
-    }
-    return out;
+    return contents;
   }
 
   counts(): { endpoints: number; routes: number; ipsets: number } {
     return { endpoints: this.endpoints.count, routes: this.routes.programmed, ipsets: this.ipsets.count };
   }
+}
+
+interface AppliedChain {
+  source: Chain;
+  rules: string[];
+}
+
+function sameRules(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -33,6 +33,15 @@ export type NetlinkPort = Pick<
 export interface IptablesTableState {
   chains: { name: string; rules: string[] }[];
   hooks: { chain: string; position: 'insert' | 'append'; rule: string }[];
+  /** Partial apply only: chains with our prefix to delete. */
+  removed?: string[];
+}
+
+export interface IptablesApplyOptions {
+  /** `chains` are only the changed ones: the others stay as applied; `removed` go. */
+  partial?: boolean;
+  /** Read the kernel back first (the periodic refresh): whatever drifted is repaired. */
+  reread?: boolean;
 }
 
 export interface IpsetState {
@@ -47,15 +56,20 @@ export interface DataplaneKernel {
   setIpForwarding(settings: { ipv4?: boolean; ipv6?: boolean }): void;
   /**
    * Makes the `cali-` chains of each given table exactly `chains` (others with our prefix are
-   * removed) and our hook rules present in the kernel chains; one restore, minimal diff.
+   * removed; with `partial`, only `chains` change and `removed` go) and our hook rules present
+   * in the kernel chains; one restore, minimal diff against the last applied state (the kernel
+   * is read back only with `reread`, the first time, or after a failed write).
    * Returns the number of restore lines written (0 when the kernel already matched).
    */
-  applyIptables(tables: Partial<Record<TableName, IptablesTableState>>): Promise<number>;
+  applyIptables(
+    tables: Partial<Record<TableName, IptablesTableState>>,
+    options?: IptablesApplyOptions,
+  ): Promise<number>;
   /**
    * Brings our (`cali`-prefixed) IP sets to `sets`; with removeStale, owned sets not listed are
-   * destroyed (done after iptables stops referencing them).
+   * destroyed (done after iptables stops referencing them); `reread` reads the kernel back first.
    */
-  applyIpsets(sets: IpsetState[], options: { removeStale: boolean }): Promise<void>;
+  applyIpsets(sets: IpsetState[], options: { removeStale: boolean; reread?: boolean }): Promise<void>;
   /** Link changes, to configure a workload interface as soon as it appears. */
   subscribe?(listener: (event: NetlinkEvent) => void): Subscription;
 }

@@ -14,7 +14,13 @@ import {
   setIpForwarding,
 } from '@calico-ts/kernel';
 import type { TableName } from './chains.ts';
-import type { DataplaneKernel, IpsetState, IptablesTableState, NetlinkPort } from './kernel-port.ts';
+import type {
+  DataplaneKernel,
+  IpsetState,
+  IptablesApplyOptions,
+  IptablesTableState,
+  NetlinkPort,
+} from './kernel-port.ts';
 
 export class LinuxKernel implements DataplaneKernel {
   readonly namespace: NetNamespace | undefined;
@@ -33,6 +39,15 @@ export class LinuxKernel implements DataplaneKernel {
     return this.#netlink;
   }
 
+  /** How often iptables-save / ipset save were read back and iptables-restore run so far. */
+  get readBacks(): { iptablesReads: number; iptablesRestores: number; ipsetReads: number } {
+    return {
+      iptablesReads: this.#iptables.reads,
+      iptablesRestores: this.#iptables.restores,
+      ipsetReads: this.#ipsets.reads,
+    };
+  }
+
   setInterfaceSysctls(iface: string, settings: InterfaceSysctls): void {
     setInterfaceSysctls(iface, settings, this.namespace);
   }
@@ -41,17 +56,21 @@ export class LinuxKernel implements DataplaneKernel {
     setIpForwarding(settings, this.namespace);
   }
 
-  async applyIptables(tables: Partial<Record<TableName, IptablesTableState>>): Promise<number> {
+  async applyIptables(
+    tables: Partial<Record<TableName, IptablesTableState>>,
+    options: IptablesApplyOptions = {},
+  ): Promise<number> {
     const desired = (Object.entries(tables) as [TableName, IptablesTableState][]).map(([table, state]) => ({
       table,
       chains: Object.fromEntries(state.chains.map((c) => [c.name, c.rules])),
       hooks: state.hooks,
+      ...(state.removed ? { remove: state.removed } : {}),
     }));
-    const result = await this.#iptables.apply(desired);
+    const result = await this.#iptables.apply(desired, options);
     return result.lines;
   }
 
-  async applyIpsets(sets: IpsetState[], options: { removeStale: boolean }): Promise<void> {
+  async applyIpsets(sets: IpsetState[], options: { removeStale: boolean; reread?: boolean }): Promise<void> {
     await this.#ipsets.apply(
       sets.map((s) => ({ name: s.name, type: s.type, family: 'inet' as const, members: s.members })),
       options,

@@ -19,7 +19,13 @@ import type {
 } from '@calico-ts/kernel';
 import { KernelError, NetlinkError } from '@calico-ts/kernel';
 import type { TableName } from './chains.ts';
-import type { DataplaneKernel, IpsetState, IptablesTableState, NetlinkPort } from './kernel-port.ts';
+import type {
+  DataplaneKernel,
+  IpsetState,
+  IptablesApplyOptions,
+  IptablesTableState,
+  NetlinkPort,
+} from './kernel-port.ts';
 
 interface MemNeighbour {
   dev: number;
@@ -267,9 +273,23 @@ export class MemoryKernel implements DataplaneKernel, NetlinkPort {
     this.forwarding = { ...this.forwarding, ...settings };
   }
 
-  async applyIptables(tables: Partial<Record<TableName, IptablesTableState>>): Promise<number> {
+  async applyIptables(
+    tables: Partial<Record<TableName, IptablesTableState>>,
+    options: IptablesApplyOptions = {},
+  ): Promise<number> {
     let changed = 0;
-    for (const [table, state] of Object.entries(tables) as [TableName, IptablesTableState][]) {
+    for (const [table, given] of Object.entries(tables) as [TableName, IptablesTableState][]) {
+      let state: IptablesTableState = { chains: given.chains, hooks: given.hooks };
+      if (options.partial) {
+        // Chains not given keep their place and rules; given ones replace or join; removed go.
+        const old = this.iptables.get(table) ?? { chains: [], hooks: [] };
+        const byName = new Map(given.chains.map((c) => [c.name, c]));
+        const gone = new Set(given.removed ?? []);
+        const chains = old.chains.filter((c) => !gone.has(c.name)).map((c) => byName.get(c.name) ?? c);
+        const known = new Set(old.chains.map((c) => c.name));
+        for (const c of given.chains) if (!known.has(c.name)) chains.push(c);
+        state = { chains, hooks: given.hooks };
+      }
       if (JSON.stringify(this.iptables.get(table)) === JSON.stringify(state)) continue;
       changed++;
       this.iptables.set(table, structuredClone(state));
@@ -278,7 +298,7 @@ export class MemoryKernel implements DataplaneKernel, NetlinkPort {
     return changed;
   }
 
-  async applyIpsets(sets: IpsetState[], options: { removeStale: boolean }): Promise<void> {
+  async applyIpsets(sets: IpsetState[], options: { removeStale: boolean; reread?: boolean }): Promise<void> {
     const next = new Map(options.removeStale ? [] : this.ipsets);
     for (const s of sets) next.set(s.name, { ...s, members: [...s.members].sort() });
     if (JSON.stringify([...next]) !== JSON.stringify([...this.ipsets])) this.writes++;

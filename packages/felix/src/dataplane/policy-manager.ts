@@ -1,9 +1,10 @@
 /**
  * Active policies and profiles (policy_mgr.go): their `cali-pi-`/`cali-po-` and
  * `cali-pri-`/`cali-pro-` chains in the filter table, rendered from the intent stream. Each
- * policy's chains are rendered once per change and cached; the dataplane writes them in the
- * same iptables-restore as the endpoint chains that jump to them, and the kernel layer's
- * rule-by-rule diff rewrites only the chains a change touched.
+ * policy's chains are rendered once per change and cached: the same Chain objects until the
+ * policy changes, so the dataplane skips them without rendering or comparing. The dataplane
+ * writes them in the same iptables-restore as the endpoint chains that jump to them, and the
+ * kernel layer's rule-by-rule diff rewrites only the chains a change touched.
  */
 import type { ActivePolicy, ActiveProfile, DataplaneUpdate } from '../calc/dataplane-update.ts';
 import { policyChains, profileChains, type RenderOptions } from '../calc/policy/rule-render.ts';
@@ -19,6 +20,8 @@ export class PolicyManager implements Manager {
   /** Rendered chains per policy key / profile name, for the marks they were rendered with. */
   #rendered = new Map<string, Chain[]>();
   #renderedFor: string | undefined;
+  /** All chains in key order, as last assembled; dropped by any change. */
+  #all: Chain[] | undefined;
   #marks: () => MarkBits;
 
   constructor(marks: () => MarkBits) {
@@ -26,6 +29,16 @@ export class PolicyManager implements Manager {
   }
 
   onUpdate(msg: DataplaneUpdate): void {
+    switch (msg.type) {
+      case 'activePolicyUpdate':
+      case 'activePolicyRemove':
+      case 'activeProfileUpdate':
+      case 'activeProfileRemove':
+        this.#all = undefined;
+        break;
+      default:
+        return;
+    }
     switch (msg.type) {
       case 'activePolicyUpdate':
         this.#policies.set(msg.policy.key, msg.policy);
@@ -65,7 +78,9 @@ export class PolicyManager implements Manager {
     if (fingerprint !== this.#renderedFor) {
       this.#rendered.clear();
       this.#renderedFor = fingerprint;
+      this.#all = undefined;
     }
+    if (this.#all) return { filter: { chains: this.#all } };
     const chains: Chain[] = [];
     for (const [key, p] of [...this.#policies].sort(byKey)) {
       chains.push(...this.#cached(`policy:${key}`, () => policyChains(p, opts)));
@@ -73,6 +88,7 @@ export class PolicyManager implements Manager {
     for (const [name, p] of [...this.#profiles].sort(byKey)) {
       chains.push(...this.#cached(`profile:${name}`, () => profileChains(p, opts)));
     }
+    this.#all = chains;
     return { filter: { chains } };
   }
 

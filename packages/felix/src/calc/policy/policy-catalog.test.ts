@@ -231,3 +231,54 @@ describe('PolicyCatalog.resolveHostEndpoint', () => {
     expect(names(r.forward.tiers.ingress)).toEqual([['default', ['gnp/fwd']]]);
   });
 });
+
+describe('PolicyCatalog: the label index behind policiesSelecting', () => {
+  it('finds exactly the policies a linear scan of every selector finds, in the order they were added', () => {
+    const selectors = [
+      "app == 'web'",
+      "app in {'web', 'db'}",
+      "app == 'web' && tier == 'front'",
+      "tier == 'front' || tier == 'back'",
+      "app == 'web' || tier == 'back'",
+      'has(app)',
+      "app != 'web'",
+      "!(app == 'db')",
+      'all()',
+      "app starts with 'w'",
+      'app in {}',
+      "role == 'r-1' && has(app)",
+    ];
+    const catalog = PolicyCatalog.from({
+      profiles: namespaces({ x: { team: 'blue' }, y: {} }),
+      networkPolicies: selectors.flatMap((selector, i) => [
+        np('x', `p${i}`, { selector, ingress: allow }),
+        np('y', `q${i}`, { selector, ingress: allow }),
+      ]),
+      globalNetworkPolicies: [
+        ...selectors.map((selector, i) => gnp(`g${i}`, { selector, ingress: allow })),
+        gnp('ns', { selector: 'all()', namespaceSelector: "team == 'blue'", ingress: allow }),
+      ],
+    });
+    // Replacing a policy keeps its place; removing and adding one again puts it last.
+    catalog.setNetworkPolicy(np('x', 'p0', { selector: "app == 'db'", ingress: allow }));
+    catalog.removePolicy('gnp/g3');
+    catalog.setGlobalNetworkPolicy(gnp('g3', { selector: selectors[3], ingress: allow }));
+    const labelSets: Record<string, string>[] = [
+      {},
+      { app: 'web' },
+      { app: 'db' },
+      { app: 'web', tier: 'front' },
+      { tier: 'back' },
+      { app: 'other', role: 'r-1' },
+      { role: 'r-1' },
+    ];
+    for (const ns of ['x', 'y']) {
+      for (const labels of labelSets) {
+        const r = catalog.resolve({ namespace: ns, labels, profiles: [`kns.${ns}`] });
+        const linear = catalog.policies().filter((p) => p.selector.evaluate(r.labels));
+        expect(catalog.policiesSelecting(r.labels).map((p) => p.key)).toEqual(linear.map((p) => p.key));
+        expect(linear.length).toBeGreaterThan(0);
+      }
+    }
+  });
+});

@@ -19,6 +19,7 @@ import {
   type Rule,
   SERVICE_ACCOUNT_PROFILE_PREFIX,
   type Selector,
+  type SelectorNode,
   WELL_KNOWN_TIER_ORDERS,
 } from '@calico-ts/datastore';
 import { type IpsetSpec, type ParsedRule, parseRule } from './parsed-rule.ts';
@@ -271,6 +272,103 @@ export function comparePolicies(a: CompiledPolicy, b: CompiledPolicy): number {
   return compareOptionalOrder(a.order, b.order) || (ta < tb ? -1 : ta > tb ? 1 : 0);
 }
 
+/**
+ * A label an endpoint must carry, with one of `values`, for the selector to match it; undefined
+ * when the selector has no such requirement (`all()`, `has()`, `!=`, a mixed `||`…).
+ */
+export function selectorRequirement(
+  node: SelectorNode,
+): { label: string; values: readonly string[] } | undefined {
+  switch (node.kind) {
+    case 'eq':
+      return { label: node.label, values: [node.value] };
+    case 'in':
+      return { label: node.label, values: node.values };
+    case 'and': {
+      let best: { label: string; values: readonly string[] } | undefined;
+      for (const operand of node.operands) {
+        const r = selectorRequirement(operand);
+        if (!r) continue;
+        // The narrowest requirement; Calico's own namespace label narrows least, so it loses ties.
+        const worse =
+          best !== undefined &&
+          (r.values.length > best.values.length ||
+            (r.values.length === best.values.length && r.label.startsWith('projectcalico.org/')));
+        if (!worse) best = r;
+      }
+      return best;
+    }
+    case 'or': {
+      const parts = node.operands.map(selectorRequirement);
+      const label = parts[0]?.label;
+      if (label === undefined || parts.some((r) => r?.label !== label)) return undefined;
+      return { label, values: [...new Set(parts.flatMap((r) => r?.values ?? []))] };
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Policies by the label value their selector requires (selectorRequirement), so the policies
+ * that may select an endpoint are found from its labels instead of by testing every selector.
+ */
+class PolicyLabelIndex {
+  #byLabel = new Map<string, Map<string, Set<string>>>();
+  #unindexed = new Set<string>();
+  #entries = new Map<string, { label: string; values: readonly string[] } | undefined>();
+
+  set(key: string, selector: Selector): void {
+    this.delete(key);
+    const r = selectorRequirement(selector.root);
+    this.#entries.set(key, r);
+    if (!r) {
+      this.#unindexed.add(key);
+      return;
+    }
+    let byValue = this.#byLabel.get(r.label);
+    if (!byValue) {
+      byValue = new Map();
+      this.#byLabel.set(r.label, byValue);
+    }
+    for (const v of r.values) {
+      let keys = byValue.get(v);
+      if (!keys) {
+        keys = new Set();
+        byValue.set(v, keys);
+      }
+      keys.add(key);
+    }
+  }
+
+  delete(key: string): void {
+    if (!this.#entries.has(key)) return;
+    const r = this.#entries.get(key);
+    this.#entries.delete(key);
+    if (!r) {
+      this.#unindexed.delete(key);
+      return;
+    }
+    const byValue = this.#byLabel.get(r.label);
+    for (const v of r.values) {
+      const keys = byValue?.get(v);
+      keys?.delete(key);
+      if (keys?.size === 0) byValue?.delete(v);
+    }
+    if (byValue?.size === 0) this.#byLabel.delete(r.label);
+  }
+
+  /** Keys of the policies that may select an endpoint with these labels (a superset). */
+  candidates(labels: Labels): Set<string> {
+    const out = new Set(this.#unindexed);
+    for (const label in labels) {
+      const keys = this.#byLabel.get(label)?.get(labels[label] as string);
+      if (keys) for (const k of keys) out.add(k);
+    }
+    return out;
+  }
+}
+
 export interface PolicyCatalogInput {
   networkPolicies?: readonly ResourceOf<'NetworkPolicy'>[];
   globalNetworkPolicies?: readonly ResourceOf<'GlobalNetworkPolicy'>[];
@@ -285,6 +383,10 @@ export interface PolicyCatalogInput {
  */
 export class PolicyCatalog {
   #policies = new Map<string, CompiledPolicy>();
+  /** Insertion rank of each policy key (the order #policies iterates in), to list matches stably. */
+  #rank = new Map<string, number>();
+  #nextRank = 0;
+  #index = new PolicyLabelIndex();
   #profiles = new Map<string, CompiledProfile>();
   #tiers = new Map<string, ResourceOf<'Tier'>>();
 
@@ -320,17 +422,21 @@ export class PolicyCatalog {
     const key = policyIdString(id);
     try {
       const compiled = build();
+      if (!this.#rank.has(key)) this.#rank.set(key, this.#nextRank++);
       this.#policies.set(key, compiled);
+      this.#index.set(key, compiled.selector);
       return compiled;
     } catch (err) {
       if (!isSelectorParseError(err)) throw err;
-      this.#policies.delete(key);
+      this.removePolicy(key);
       return undefined;
     }
   }
 
   /** Removes a policy by key (policyIdString); true if it was known. */
   removePolicy(key: string): boolean {
+    this.#index.delete(key);
+    this.#rank.delete(key);
     return this.#policies.delete(key);
   }
 
@@ -406,9 +512,18 @@ export class PolicyCatalog {
     return all;
   }
 
-  /** The policies whose selector matches these (effective) labels, in any tier or direction. */
+  /**
+   * The policies whose selector matches these (effective) labels, in any tier or direction, in
+   * the order they were added. Only the policies the label index offers are evaluated.
+   */
   policiesSelecting(labels: Labels): CompiledPolicy[] {
-    return [...this.#policies.values()].filter((p) => p.selector.evaluate(labels));
+    const out: CompiledPolicy[] = [];
+    for (const key of this.#index.candidates(labels)) {
+      const p = this.#policies.get(key);
+      if (p?.selector.evaluate(labels)) out.push(p);
+    }
+    const rank = (p: CompiledPolicy) => this.#rank.get(p.key) ?? 0;
+    return out.sort((a, b) => rank(a) - rank(b));
   }
 
   /** The endpoint's tiers, policies and profiles per direction (policy-semantics §2.5). */
