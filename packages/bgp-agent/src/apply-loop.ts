@@ -42,8 +42,11 @@ export interface ApplyLoopOptions {
   convergenceTimeoutMs?: number | undefined;
 }
 
-/** BIRD template's `connect retry time 5` in Calico. */
-const DEFAULT_CONNECT_RETRY_TIME = 5;
+/** Calico's BIRD template: `connect retry time 5` (seconds between attempts while a peer is down). */
+export const CONNECT_RETRY_TIME = 5;
+/** Calico's BIRD template: `connect delay time 2` (seconds before the first attempt). */
+export const CONNECT_DELAY_TIME = 2;
+const DEFAULT_CONNECT_RETRY_TIME = CONNECT_RETRY_TIME;
 
 interface RunningSpeaker {
   /** What the speaker was built from; a change needs a new speaker. */

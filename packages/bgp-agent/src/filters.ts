@@ -40,6 +40,9 @@ export interface ConvertedRules {
   problems: string[];
 }
 
+/** BIRD's int max: Calico's LOCAL_PREF for priority P is this minus P. */
+export const PRIORITY_BASE = 2147483647;
+
 const maxLen = (family: 4 | 6) => (family === 4 ? 32 : 128);
 
 /** Convert one filter list (e.g. `importV4`) for a peer. */
@@ -55,13 +58,14 @@ export function convertFilterRules(
     const where = `${filterName}.${list}[${i}]`;
     // Per-peer conditions are decided now: the policy is compiled for one peer.
     if (r.peerType !== undefined && (r.peerType === 'iBGP') !== ctx.ibgp) return;
-    const unsupported = (['source', 'interface', 'priority'] as const).filter((f) => r[f] !== undefined);
-    if (unsupported.length > 0) {
-      problems.push(`${where}: ${unsupported.join(', ')} cannot be matched by this speaker; rule skipped`);
-      return;
-    }
     const rule: ChainRule = { action: r.action === 'Accept' ? 'accept' : 'reject' };
     const match: PolicyMatch = {};
+    // BIRD `source ~ [ RTS_BGP ]`: learned from a peer, not originated here.
+    if (r.source === 'RemotePeers') match.source = 'peer';
+    // BIRD `ifname ~ "<glob>"`: routes taken from an interface (we originate none of those).
+    if (r.interface !== undefined) match.interfaces = [r.interface];
+    // Calico carries priority P as LOCAL_PREF 2^31-1-P (bgp_local_pref in the BIRD filter).
+    if (r.priority !== undefined) match.localPref = PRIORITY_BASE - r.priority;
     const range = prefixRange(r, ctx.family);
     if (r.matchOperator === 'NotIn' || r.matchOperator === 'NotEqual') rule.notPrefixes = [range];
     else if (r.cidr !== undefined || r.prefixLength !== undefined) match.prefixes = [range];
@@ -79,7 +83,7 @@ export function convertFilterRules(
         } else
           problems.push(`${where}.operations[${j}]: only a repeated single AS can be prepended; ignored`);
       } else if (op.setPriority) {
-        problems.push(`${where}.operations[${j}]: setPriority is not supported; ignored`);
+        set.localPref = PRIORITY_BASE - op.setPriority.value;
       }
     }
     if (Object.keys(set).length > 0 && rule.action === 'accept') rule.set = set;

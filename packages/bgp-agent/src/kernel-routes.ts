@@ -25,7 +25,7 @@ import type { LocalNode } from './peers.ts';
 import { type PoolRouting, poolContaining } from './routes.ts';
 import { subnetOf } from './snapshot.ts';
 
-export type ProgramClusterRoutes = 'Enabled' | 'Disabled' | 'EnabledNoEncapOnly';
+export type ProgramClusterRoutes = 'Enabled' | 'Disabled' | 'EnabledNoEncapOnly' | 'EnabledIPIPOnly';
 
 export interface LearnedRoute {
   prefix: string;
@@ -40,6 +40,8 @@ export interface KernelProgrammingContext {
   programClusterRoutes: ProgramClusterRoutes;
   /** Blackhole this node's own blocks. Off under calico-node, where Felix programs them. */
   blackholes?: boolean;
+  /** Static routes every node originates (service CIDRs): never programmed from a peer. */
+  staticRoutes?: readonly string[];
 }
 
 export interface KernelRouteCalculation {
@@ -66,6 +68,14 @@ export function desiredKernelRoutes(
       skipped.push({ prefix: r.prefix, reason: 'covers a block of this node' });
       continue;
     }
+    const inStatic = (ctx.staticRoutes ?? []).some((sr) => {
+      const q = parsePrefix(sr);
+      return q !== undefined && q.afi === p.afi && prefixContains(q, p);
+    });
+    if (inStatic) {
+      skipped.push({ prefix: r.prefix, reason: 'a static route of every node (service CIDR)' });
+      continue;
+    }
     const gateways = [...new Set(r.nextHops)].filter((g) => !ownAddresses.has(g)).sort();
     if (gateways.length === 0) {
       skipped.push({ prefix: r.prefix, reason: 'next hop is this node' });
@@ -78,7 +88,7 @@ export function desiredKernelRoutes(
       continue;
     }
     if (pool?.encapsulation === 'ipip') {
-      if (ctx.programClusterRoutes !== 'Enabled') {
+      if (ctx.programClusterRoutes !== 'Enabled' && ctx.programClusterRoutes !== 'EnabledIPIPOnly') {
         skipped.push({ prefix: r.prefix, reason: `IPIP pool ${pool.name}: programmed by Felix` });
         continue;
       }
@@ -86,7 +96,10 @@ export function desiredKernelRoutes(
         const direct = pool.crossSubnet && subnet !== undefined && sameSubnet(subnet, gateway);
         return direct ? { gateway } : { gateway, dev: IPIP_DEVICE, onlink: true };
       });
-    } else if (pool && ctx.programClusterRoutes === 'Disabled') {
+    } else if (
+      pool &&
+      (ctx.programClusterRoutes === 'Disabled' || ctx.programClusterRoutes === 'EnabledIPIPOnly')
+    ) {
       skipped.push({ prefix: r.prefix, reason: 'programClusterRoutes is Disabled' });
       continue;
     }

@@ -15,6 +15,7 @@
  * `ttlSecurity` is set.
  */
 
+import { createHash } from 'node:crypto';
 import { normalizeIp, type PeerConfig, parseIp } from '@calico-ts/bgp';
 import type { BGPPeerSpec, ResourceOf } from '@calico-ts/datastore';
 import { asNumberValue, parseSelector } from '@calico-ts/datastore';
@@ -57,8 +58,18 @@ export interface DesiredPeer {
   filters: string[];
   /** Seconds (BGPPeer maxRestartTime / nodeMeshMaxRestartTime). */
   restartTime: number | undefined;
-  /** The peer is another Calico node (mesh or peerSelector). */
+  /** The peer is another Calico node (confd: mesh, or a peerIP that is a node's address). */
   calicoNode: boolean;
+  /** BGPPeer localASNumber: the AS we present on this session (BIRD `local as`). */
+  localAsNumber?: number;
+  /** BGPPeer ttlSecurity hops (BIRD `ttl security on; multihop N`). */
+  ttlSecurityHops?: number;
+  /** BIRD `next hop self` / `next hop keep`. */
+  nextHop?: 'self' | 'keep';
+  /** BGPPeer numAllowedLocalASNumbers (BIRD `allow local as N`). */
+  allowLocalAs?: number;
+  /** BGPPeer reachableBy: a host route to the peer via this gateway. */
+  reachableBy?: string;
 }
 
 export interface PeerCalculation {
@@ -72,7 +83,17 @@ export type SecretResolver = (name: string, key: string) => string | undefined;
 /** BIRD's `multihop` without a number. */
 export const MULTIHOP_TTL = 64;
 
-export function localNode(snapshot: AgentSnapshot, nodeName: string): LocalNode | undefined {
+/** confd's CALICO_ROUTER_ID=hash: the first four bytes of SHA-256(node name), kept out of 224/3. */
+export function hashRouterId(nodeName: string): string {
+  const b = createHash('sha256').update(nodeName).digest();
+  return [b[0]! > 223 ? b[0]! - 32 : b[0]!, b[1], b[2], b[3]].join('.');
+}
+
+export function localNode(
+  snapshot: AgentSnapshot,
+  nodeName: string,
+  routerIdOption?: string,
+): LocalNode | undefined {
   const node = snapshot.nodes.find((n) => n.metadata.name === nodeName);
   if (!node) return undefined;
   const { global, node: perNode } = bgpConfigurations(snapshot, nodeName);
@@ -84,7 +105,8 @@ export function localNode(snapshot: AgentSnapshot, nodeName: string): LocalNode 
     ipv4Cidr: node.spec.bgp?.ipv4Address,
     // AS: the Node's own, else the cluster's, else confd's default.
     asNumber: asOf(node.spec.bgp?.asNumber ?? global?.asNumber),
-    routerId: ipv4,
+    // Without an IPv4 address BGP is off, whatever the router id would be.
+    routerId: ipv4 && (routerIdOption === 'hash' ? hashRouterId(nodeName) : (routerIdOption ?? ipv4)),
     clusterId: node.spec.bgp?.routeReflectorClusterID,
     listenPort: perNode?.listenPort ?? global?.listenPort ?? DEFAULT_LISTEN_PORT,
     labels: node.metadata.labels ?? {},
@@ -130,7 +152,6 @@ export function computePeers(
 ): PeerCalculation {
   const problems: string[] = [];
   const peers: DesiredPeer[] = [];
-  const taken = new Set<string>();
   const { global } = bgpConfigurations(snapshot, me.name);
   const ownIp = (f: AddressFamily) => (f === 'ipv4' ? me.ipv4 : me.ipv6);
   const secret = (
@@ -143,28 +164,22 @@ export function computePeers(
       problems.push(`${where}: secret ${ref.name}/${ref.key} not found`);
     return value;
   };
-  const add = (p: DesiredPeer): void => {
-    const key = `${p.config.address}|${p.config.port ?? DEFAULT_LISTEN_PORT}`;
-    if (taken.has(key)) {
-      problems.push(`${p.name}: a peering with ${p.config.address} already exists; duplicate ignored`);
-      return;
-    }
-    taken.add(key);
-    peers.push(p);
-  };
   const otherNodes = snapshot.nodes.filter((n) => n.metadata.name !== me.name);
-  const nodeByIp = new Map<string, ResourceOf<'Node'>>();
-  for (const n of snapshot.nodes) {
-    for (const a of [n.spec.bgp?.ipv4Address, n.spec.bgp?.ipv6Address]) {
-      const ip = addressOf(a);
-      if (ip) nodeByIp.set(ip, n);
-    }
-  }
+  const globalAs = asOf(global?.asNumber);
+  const nodeAs = (n: ResourceOf<'Node'>) => asOf(n.spec.bgp?.asNumber ?? global?.asNumber);
+  const nodeIps = (n: ResourceOf<'Node'>) => ({
+    ipv4: addressOf(n.spec.bgp?.ipv4Address),
+    ipv6: addressOf(n.spec.bgp?.ipv6Address),
+  });
+  // confd: a node's listen port is its own BGPConfiguration's, else the cluster's when set. The
+  // model fills in 179, which confd would only see when written out; 179 counts as unset.
   const portOfNode = (name: string): number | undefined => {
     const cfg = snapshot.bgpConfigurations.find((c) => c.metadata.name === `node.${name}`)?.spec;
     const port = cfg?.listenPort ?? global?.listenPort;
-    return port !== undefined && port !== DEFAULT_LISTEN_PORT ? port : undefined;
+    return port === DEFAULT_LISTEN_PORT ? undefined : port;
   };
+  const matching = (selector: string, where: string) =>
+    snapshot.nodes.filter((n) => selectorMatches(selector, n.metadata.labels ?? {}, problems, where));
 
   // 1. The mesh (processMeshPeers): not on route reflectors, not to route reflectors.
   const meshEnabled = global?.nodeToNodeMeshEnabled ?? true;
@@ -174,15 +189,15 @@ export function computePeers(
       'BGPConfiguration default.nodeMeshPassword',
     );
     const meshRestart = durationSeconds(global?.nodeMeshMaxRestartTime);
-    for (const n of [...otherNodes].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
+    for (const n of otherNodes) {
       if (n.spec.bgp?.routeReflectorClusterID) continue;
       for (const family of ['ipv4', 'ipv6'] as const) {
-        const peerIp = addressOf(family === 'ipv4' ? n.spec.bgp?.ipv4Address : n.spec.bgp?.ipv6Address);
+        const peerIp = nodeIps(n)[family];
         const own = ownIp(family);
         if (!peerIp || !own || peerIp === own) continue;
         const config: PeerConfig = {
           address: peerIp,
-          asNumber: asOf(n.spec.bgp?.asNumber ?? global?.asNumber),
+          asNumber: nodeAs(n),
           localAddress: own,
           families: [family],
           ttl: MULTIHOP_TTL,
@@ -192,7 +207,7 @@ export function computePeers(
         const port = portOfNode(n.metadata.name);
         if (port !== undefined) config.port = port;
         if (meshPassword !== undefined) config.password = meshPassword;
-        add({
+        peers.push({
           name: protocolName('Mesh', peerIp),
           type: 'node-to-node mesh',
           family,
@@ -205,111 +220,247 @@ export function computePeers(
     }
   }
 
-  // 2. BGPPeer resources: global ones first, then those for this node (updatePeersV1 order).
+  // 2. BGPPeer resources (updatePeersV1): global ones first, then those for this node, then the
+  // automatic reverse peerings; the first peering to an address and port wins.
+  interface Candidate {
+    res: ResourceOf<'BGPPeer'>;
+    ip: string;
+    port: number | undefined;
+    asNumber: number;
+    clusterId: string | undefined;
+    calicoNode: boolean;
+    /** Came from a peerIP (confd carries local AS, allowed local AS and reachableBy only there). */
+    byIp: boolean;
+    localWorkload: boolean;
+    reachableBy: string | undefined;
+  }
+  const emitted = new Map<string, { kind: 'global' | 'node specific'; c: Candidate }>();
+  const emit = (kind: 'global' | 'node specific', c: Candidate) => {
+    const key = `${c.ip}|${c.port ?? 0}`;
+    if (emitted.has(key)) {
+      const name = protocolName(kind === 'global' ? 'Global' : 'Node', c.ip, c.port);
+      problems.push(`${name}: a peering with ${c.ip} already exists; duplicate ignored`);
+      return;
+    }
+    emitted.set(key, { kind, c });
+  };
+  const sorted = [...snapshot.bgpPeers].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  const isGlobal = (spec: BGPPeerSpec) => spec.node === undefined && spec.nodeSelector === undefined;
   const appliesHere = (spec: BGPPeerSpec, where: string): boolean => {
     if (spec.node !== undefined) return spec.node === me.name;
     if (spec.nodeSelector !== undefined)
       return selectorMatches(spec.nodeSelector, me.labels, problems, `${where}.nodeSelector`);
     return true;
   };
-  const sorted = [...snapshot.bgpPeers].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
-  const isGlobal = (spec: BGPPeerSpec) => spec.node === undefined && spec.nodeSelector === undefined;
+  const asNodeCandidates = (res: ResourceOf<'BGPPeer'>, n: ResourceOf<'Node'>, families: AddressFamily[]) =>
+    families.flatMap((family): Candidate[] => {
+      const ip = nodeIps(n)[family];
+      if (!ip) return [];
+      return [
+        {
+          res,
+          ip,
+          port: portOfNode(n.metadata.name),
+          asNumber: nodeAs(n),
+          clusterId: n.spec.bgp?.routeReflectorClusterID,
+          calicoNode: false,
+          byIp: false,
+          localWorkload: false,
+          reachableBy: res.spec.reachableBy,
+        },
+      ];
+    });
   for (const pass of ['global', 'node specific'] as const) {
     for (const res of sorted) {
       const spec = res.spec;
       const where = `BGPPeer ${res.metadata.name}`;
       if ((pass === 'global') !== isGlobal(spec) || !appliesHere(spec, `${where}.spec`)) continue;
       if (spec.localWorkloadSelector !== undefined) {
-        problems.push(`${where}: localWorkloadSelector peerings are not supported; ignored`);
-        continue;
-      }
-      const targets: {
-        ip: string;
-        port: number | undefined;
-        asNumber: number;
-        clusterId: string | undefined;
-        calicoNode: boolean;
-      }[] = [];
-      if (spec.peerIP !== undefined) {
+        for (const w of activeLocalWorkloads(snapshot, me, res.metadata.name, problems)) {
+          for (const net of w.spec.ipNetworks ?? []) {
+            const ip = addressOf(net);
+            if (!ip) continue;
+            emit(pass, {
+              res,
+              ip,
+              port: undefined,
+              asNumber: asOf(spec.asNumber),
+              clusterId: undefined,
+              calicoNode: false,
+              byIp: true,
+              localWorkload: true,
+              reachableBy: undefined,
+            });
+          }
+        }
+      } else if (spec.peerSelector !== undefined) {
+        for (const n of matching(spec.peerSelector, `${where}.spec.peerSelector`))
+          for (const c of asNodeCandidates(res, n, ['ipv4', 'ipv6'])) emit(pass, c);
+      } else if (spec.peerIP !== undefined) {
         const parsed = parsePeerIp(spec.peerIP);
         if (!parsed) {
           problems.push(`${where}.spec.peerIP: "${spec.peerIP}" is not an address`);
           continue;
         }
-        const known = nodeByIp.get(parsed.ip);
-        targets.push({
-          ...parsed,
-          asNumber: asOf(spec.asNumber),
-          clusterId: known?.spec.bgp?.routeReflectorClusterID,
-          calicoNode: false,
-        });
-      } else if (spec.peerSelector !== undefined) {
-        for (const n of otherNodes) {
-          if (
-            !selectorMatches(
-              spec.peerSelector,
-              n.metadata.labels ?? {},
-              problems,
-              `${where}.spec.peerSelector`,
-            )
-          )
-            continue;
-          for (const a of [n.spec.bgp?.ipv4Address, n.spec.bgp?.ipv6Address]) {
-            const ip = addressOf(a);
-            if (!ip) continue;
-            targets.push({
-              ip,
-              port: portOfNode(n.metadata.name),
-              asNumber: asOf(n.spec.bgp?.asNumber ?? global?.asNumber),
-              clusterId: n.spec.bgp?.routeReflectorClusterID,
-              calicoNode: true,
-            });
-          }
+        const asNumber = asOf(spec.asNumber);
+        const nodes = nodesWithIpPortAndAs(parsed.ip, asNumber, parsed.port);
+        let port = parsed.port;
+        if (port === undefined && nodes[0]) port = portOfNode(nodes[0].metadata.name);
+        if (spec.reachableBy !== undefined && familyOf(spec.reachableBy) !== familyOf(parsed.ip)) {
+          problems.push(`${where}.spec.reachableBy: ${spec.reachableBy} is not of the peer's address family`);
+          continue;
         }
-      }
-      const password = secret(spec.password?.secretKeyRef, `${where}.spec.password`);
-      const keepalive = durationSeconds(spec.keepaliveTime);
-      const restart = durationSeconds(spec.maxRestartTime);
-      if (spec.localASNumber !== undefined && asOf(spec.localASNumber) !== me.asNumber) {
-        problems.push(
-          `${where}.spec.localASNumber: the speaker has one AS (${me.asNumber}); ${spec.localASNumber} is not used`,
-        );
-      }
-      for (const t of targets) {
-        const family = familyOf(t.ip);
-        const own = ownIp(family);
-        if (!own || t.ip === own) continue;
-        const config: PeerConfig = { address: t.ip, asNumber: t.asNumber, families: [family] };
-        if (t.port !== undefined && t.port !== DEFAULT_LISTEN_PORT) config.port = t.port;
-        if (spec.sourceAddress !== 'None') config.localAddress = own;
-        if (spec.ttlSecurity) {
-          // RFC 5082 GTSM; BIRD `ttl security on; multihop N`. The speaker checks one hop (TTL ≥ 254).
-          config.gtsm = true;
-          if (spec.ttlSecurity > 1)
-            problems.push(`${where}.spec.ttlSecurity: only 1 hop is enforced (asked ${spec.ttlSecurity})`);
-        } else config.ttl = MULTIHOP_TTL;
-        if (password !== undefined) config.password = password;
-        if (keepalive !== undefined) config.keepaliveTime = keepalive;
-        if (spec.nextHopMode === 'Self') config.nextHopSelf = true;
-        const ibgp = t.asNumber === me.asNumber;
-        // buildPeerFromData: an RR treats iBGP peers outside its cluster as clients.
-        if (ibgp && me.clusterId && t.clusterId !== me.clusterId) config.routeReflectorClient = true;
-        // Only one side of a global peering between Calico nodes dials (buildPeerFromData).
-        if (pass === 'global' && t.calicoNode && t.ip > own) config.passive = true;
-        add({
-          name: protocolName(pass === 'global' ? 'Global' : 'Node', t.ip, config.port),
-          type: pass,
-          family,
-          config,
-          filters: [...(spec.filters ?? [])],
-          restartTime: restart,
-          calicoNode: t.calicoNode,
+        const known = snapshot.nodes.find((n) => Object.values(nodeIps(n)).includes(parsed.ip));
+        emit(pass, {
+          res,
+          ip: parsed.ip,
+          port,
+          asNumber,
+          clusterId: undefined,
+          calicoNode: known !== undefined,
+          byIp: true,
+          localWorkload: false,
+          reachableBy: spec.reachableBy,
         });
       }
     }
   }
+  // Reverse peering: a node a BGPPeer selects as a peer peers back with the nodes it applies to.
+  for (const res of sorted) {
+    const spec = res.spec;
+    const where = `BGPPeer ${res.metadata.name}`;
+    if (spec.reversePeering === 'Manual' || spec.localWorkloadSelector !== undefined) continue;
+    let selectsMe = false;
+    let families: AddressFamily[] = [];
+    if (spec.peerSelector !== undefined) {
+      selectsMe = selectorMatches(spec.peerSelector, me.labels, problems, `${where}.spec.peerSelector`);
+      families = ['ipv4', 'ipv6'];
+    } else if (spec.peerIP !== undefined) {
+      const parsed = parsePeerIp(spec.peerIP);
+      if (!parsed) continue;
+      selectsMe = nodesWithIpPortAndAs(parsed.ip, asOf(spec.asNumber), parsed.port).some(
+        (n) => n.metadata.name === me.name,
+      );
+      families = [familyOf(parsed.ip)];
+    }
+    if (!selectsMe) continue;
+    const peerNodes =
+      spec.nodeSelector !== undefined
+        ? matching(spec.nodeSelector, `${where}.spec.nodeSelector`)
+        : spec.node !== undefined
+          ? snapshot.nodes.filter((n) => n.metadata.name === spec.node)
+          : snapshot.nodes;
+    for (const n of peerNodes) for (const c of asNodeCandidates(res, n, families)) emit('node specific', c);
+  }
+
+  for (const { kind, c } of emitted.values()) {
+    const spec = c.res.spec;
+    const where = `BGPPeer ${c.res.metadata.name}`;
+    const family = familyOf(c.ip);
+    const own = ownIp(family);
+    if (!own || c.ip === own) continue;
+    const localAs = c.byIp && spec.localASNumber !== undefined ? asOf(spec.localASNumber) : undefined;
+    const effectiveAs = localAs ?? me.asNumber;
+    const config: PeerConfig = { address: c.ip, asNumber: c.asNumber, families: [family] };
+    if (c.port !== undefined) config.port = c.port;
+    if (!c.localWorkload && spec.sourceAddress !== 'None') config.localAddress = own;
+    const ttlHops = c.localWorkload ? 0 : (spec.ttlSecurity ?? 0);
+    if (ttlHops > 0) {
+      // RFC 5082 GTSM; BIRD `ttl security on; multihop N`. The speaker checks one hop (TTL ≥ 254).
+      config.gtsm = true;
+      if (ttlHops > 1) problems.push(`${where}.spec.ttlSecurity: only 1 hop is enforced (asked ${ttlHops})`);
+    } else config.ttl = MULTIHOP_TTL;
+    if (!c.localWorkload) {
+      const password = secret(spec.password?.secretKeyRef, `${where}.spec.password`);
+      if (password !== undefined) config.password = password;
+      const keepalive = durationSeconds(spec.keepaliveTime);
+      if (keepalive !== undefined) config.keepaliveTime = keepalive;
+    }
+    const nextHop =
+      spec.nextHopMode === 'Self'
+        ? 'self'
+        : spec.nextHopMode === 'Keep' ||
+            (spec.nextHopMode === undefined && spec.keepOriginalNextHop && c.asNumber !== effectiveAs)
+          ? 'keep'
+          : undefined;
+    if (nextHop === 'self') config.nextHopSelf = true;
+    // buildPeerFromData: an RR treats iBGP peers outside its cluster as clients.
+    if (c.asNumber === effectiveAs && me.clusterId && c.clusterId !== me.clusterId)
+      config.routeReflectorClient = true;
+    // Only one side of a peering between Calico nodes dials; workloads dial us.
+    if (c.localWorkload || (kind === 'global' && c.calicoNode && c.ip > own)) config.passive = true;
+    if (localAs !== undefined && localAs !== me.asNumber)
+      problems.push(
+        `${where}.spec.localASNumber: the speaker has one AS (${me.asNumber}); ${localAs} is planned but not used`,
+      );
+    const prefix = c.localWorkload ? 'Local_Workload' : kind === 'global' ? 'Global' : 'Node';
+    const peer: DesiredPeer = {
+      name: protocolName(prefix, c.ip, c.port),
+      type: kind,
+      family,
+      config,
+      filters: [...(spec.filters ?? [])],
+      restartTime: c.localWorkload ? undefined : durationSeconds(spec.maxRestartTime),
+      calicoNode: c.calicoNode,
+    };
+    if (localAs !== undefined) peer.localAsNumber = localAs;
+    if (ttlHops > 0) peer.ttlSecurityHops = ttlHops;
+    if (nextHop !== undefined) peer.nextHop = nextHop;
+    if (c.byIp && spec.numAllowedLocalASNumbers) peer.allowLocalAs = spec.numAllowedLocalASNumbers;
+    if (c.reachableBy !== undefined) peer.reachableBy = c.reachableBy;
+    peers.push(peer);
+  }
   peers.sort((a, b) => a.name.localeCompare(b.name));
   return { peers, problems };
+
+  function nodesWithIpPortAndAs(ip: string, asNumber: number, port: number | undefined) {
+    return snapshot.nodes.filter((n) => {
+      if (!Object.values(nodeIps(n)).includes(ip)) return false;
+      if ((n.spec.bgp?.asNumber !== undefined ? nodeAs(n) : globalAs) !== asNumber) return false;
+      if (port === undefined) return true;
+      const p = portOfNode(n.metadata.name);
+      return p === undefined || p === port;
+    });
+  }
+}
+
+/**
+ * This node's workloads that peer with BGPPeer `peerName`: as Felix decides it, each workload's
+ * active peer is the first BGPPeer (by name) that applies to this node and whose
+ * localWorkloadSelector matches the workload's labels.
+ */
+export function activeLocalWorkloads(
+  snapshot: AgentSnapshot,
+  me: LocalNode,
+  peerName: string,
+  problems: string[],
+): ResourceOf<'WorkloadEndpoint'>[] {
+  const candidates = [...snapshot.bgpPeers]
+    .filter((p) => p.spec.localWorkloadSelector !== undefined)
+    .filter((p) =>
+      p.spec.node !== undefined
+        ? p.spec.node === me.name
+        : p.spec.nodeSelector === undefined ||
+          selectorMatches(
+            p.spec.nodeSelector,
+            me.labels,
+            problems,
+            `BGPPeer ${p.metadata.name}.spec.nodeSelector`,
+          ),
+    )
+    .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  return snapshot.workloadEndpoints.filter((w) => {
+    if (w.spec.node !== me.name) return false;
+    const first = candidates.find((p) =>
+      selectorMatches(
+        p.spec.localWorkloadSelector!,
+        w.metadata.labels ?? {},
+        problems,
+        `BGPPeer ${p.metadata.name}.spec.localWorkloadSelector`,
+      ),
+    );
+    return first?.metadata.name === peerName;
+  });
 }
 
 /** Graceful restart time we advertise: the mesh's, else BIRD's default. */

@@ -37,8 +37,12 @@ export interface ExportedRoute {
 }
 
 export interface RouteCalculation {
-  /** Confirmed affine blocks of this node (blackholed in the kernel). */
+  /** Confirmed affine blocks of this node (blackholed in the kernel), except /32 (/128) ones. */
   localBlocks: string[];
+  /** Every confirmed affine block, /32s too: the block leaves, nothing beneath it (calico_aggr). */
+  aggregatedBlocks: string[];
+  /** Static routes this node originates (confd's static protocol): its blocks and service CIDRs. */
+  originated: string[];
   exports: ExportedRoute[];
   problems: string[];
 }
@@ -89,8 +93,10 @@ export function computeRoutes(
   const problems: string[] = [];
   const { global, node: perNode } = bgpConfigurations(snapshot, me.name);
   const blocks: ParsedPrefix[] = [];
+  const aggregatedBlocks: string[] = [];
   for (const a of ownAffinities(snapshot, me.name)) {
     const p = parsePrefix(a.spec.cidr);
+    if (p) aggregatedBlocks.push(formatPrefix(p.afi, p.bytes, p.length));
     // bird_aggr.cfg skips /32 (and /128) blocks: the address route itself is the route.
     if (p && p.length < hostLength(p)) blocks.push(p);
   }
@@ -101,10 +107,11 @@ export function computeRoutes(
     return pool !== undefined && !pool.disableBGPExport;
   };
   const prefixes = new Set<string>();
+  // Every block is a static blackhole route in confd and leaves through calico_aggr, in a pool or
+  // not; only a pool with disableBGPExport keeps it in.
   for (const b of blocks) {
     const pool = poolContaining(pools, b);
-    if (pool && !pool.disabled && !pool.disableBGPExport)
-      prefixes.add(formatPrefix(b.afi, b.bytes, b.length));
+    if (!pool?.disableBGPExport) prefixes.add(formatPrefix(b.afi, b.bytes, b.length));
   }
   // Borrowed addresses: a workload here whose address is in no block of ours.
   for (const wep of snapshot.workloadEndpoints) {
@@ -119,27 +126,51 @@ export function computeRoutes(
   // Service addresses are static routes every node advertises (serviceClusterIPs etc.).
   for (const p of serviceCidrs(snapshot, me.name)) prefixes.add(formatPrefix(p.afi, p.bytes, p.length));
 
-  // apply_communities: the node's prefixAdvertisements win over the cluster's (processCommunityRules).
+  const exports: ExportedRoute[] = [...prefixes]
+    .sort()
+    .map((prefix) => ({ prefix, ...communitiesFor(snapshot, me.name, prefix, problems) }));
+  const originated = [
+    ...localBlocks,
+    ...serviceCidrs(snapshot, me.name).map((p) => formatPrefix(p.afi, p.bytes, p.length)),
+  ];
+  void global;
+  void perNode;
+  return { localBlocks, aggregatedBlocks: aggregatedBlocks.sort(), originated, exports, problems };
+}
+
+/**
+ * `apply_communities`: the communities a route we export carries, from the node's
+ * prefixAdvertisements, else the cluster's (processCommunityRules), every advertisement whose CIDR
+ * contains the prefix.
+ */
+export function communitiesFor(
+  snapshot: AgentSnapshot,
+  nodeName: string,
+  prefix: string,
+  problems: string[] = [],
+): { communities: string[]; largeCommunities: string[] } {
+  const { global, node: perNode } = bgpConfigurations(snapshot, nodeName);
   const advertisements = perNode?.prefixAdvertisements ?? global?.prefixAdvertisements ?? [];
-  const named = new Map((global?.communities ?? []).map((c) => [c.name, c.value]));
-  const exports: ExportedRoute[] = [...prefixes].sort().map((prefix) => {
-    const p = parsePrefix(prefix)!;
-    const communities: string[] = [];
-    const largeCommunities: string[] = [];
-    for (const adv of advertisements) {
-      const within = parsePrefix(adv.cidr);
-      if (!within || !prefixContains(within, p)) continue;
-      for (const c of adv.communities ?? []) {
-        const value = named.get(c) ?? c;
-        const parts = value.split(':');
-        if (parts.length === 2) communities.push(value);
-        else if (parts.length === 3) largeCommunities.push(value);
-        else problems.push(`prefixAdvertisements ${adv.cidr}: community "${c}" is not defined`);
-      }
+  // Names resolve in the node's own BGPConfiguration first, then the cluster's.
+  const named = new Map(
+    [...(global?.communities ?? []), ...(perNode?.communities ?? [])].map((c) => [c.name, c.value]),
+  );
+  const communities: string[] = [];
+  const largeCommunities: string[] = [];
+  const p = parsePrefix(prefix);
+  if (!p) return { communities, largeCommunities };
+  for (const adv of advertisements) {
+    const within = parsePrefix(adv.cidr);
+    if (!within || within.afi !== p.afi || !prefixContains(within, p)) continue;
+    for (const c of adv.communities ?? []) {
+      const value = named.get(c) ?? c;
+      const parts = value.split(':');
+      const list = parts.length === 2 ? communities : parts.length === 3 ? largeCommunities : undefined;
+      if (!list) problems.push(`prefixAdvertisements ${adv.cidr}: community "${c}" is not defined`);
+      else if (!list.includes(value)) list.push(value);
     }
-    return { prefix, communities, largeCommunities };
-  });
-  return { localBlocks, exports, problems };
+  }
+  return { communities, largeCommunities };
 }
 
 function serviceCidrs(snapshot: AgentSnapshot, nodeName: string): ParsedPrefix[] {
@@ -169,7 +200,7 @@ export function exportChain(
   snapshot: AgentSnapshot,
   me: LocalNode,
   pools: readonly PoolRouting[],
-  localBlocks: readonly string[],
+  aggregatedBlocks: readonly string[],
   afi: 1 | 2,
 ): ChainRule[] {
   const rules: ChainRule[] = [];
@@ -178,14 +209,15 @@ export function exportChain(
       rules.push({ match: { prefixes: [within(p.prefix)] }, action: 'reject' });
   }
   // calico_aggr(): the block itself, never what is inside it.
-  for (const b of localBlocks) {
+  for (const b of aggregatedBlocks) {
     const p = parsePrefix(b)!;
     if (p.afi !== afi) continue;
     rules.push({ match: { prefixes: [{ prefix: b }] }, action: 'accept' });
-    rules.push({
-      match: { prefixes: [{ prefix: b, ge: p.length + 1, le: hostLength(p) }] },
-      action: 'reject',
-    });
+    if (p.length < hostLength(p))
+      rules.push({
+        match: { prefixes: [{ prefix: b, ge: p.length + 1, le: hostLength(p) }] },
+        action: 'reject',
+      });
   }
   for (const s of serviceCidrs(snapshot, me.name)) {
     if (s.afi === afi) rules.push({ match: { prefixes: [within(s)] }, action: 'accept' });
@@ -198,12 +230,10 @@ export function exportChain(
 }
 
 /**
- * What we accept from peers after BGPFilter import rules: routes inside IP pools. Service CIDRs
- * every node advertises are not taken in (confd keeps them out of the kernel: /calico/rejectcidrs).
+ * What we accept from peers after BGPFilter import rules: everything (confd's import filter ends
+ * in `accept`, as `import all` did before BGPFilters). What reaches the kernel is decided there
+ * (kernel-routes.ts), as BIRD's `calico_kernel_programming` does.
  */
-export function importChain(pools: readonly PoolRouting[], afi: 1 | 2): ChainRule[] {
-  const rules: ChainRule[] = [];
-  for (const p of pools)
-    if (p.prefix.afi === afi) rules.push({ match: { prefixes: [within(p.prefix)] }, action: 'accept' });
-  return rules;
+export function importChain(): ChainRule[] {
+  return [];
 }

@@ -44,6 +44,7 @@ export {
   formatAsPath,
   formatCommunity,
   type Policy,
+  type PolicyContext,
   PolicyError,
   type PolicyMatch,
   type PolicyRule,

@@ -25,6 +25,19 @@ export interface PolicyMatch {
   asPathRegex?: string;
   /** Next hop within any of these CIDRs. */
   nextHop?: string[];
+  /** Where the route came from: a BGP peer, or originated here (BIRD's `source = RTS_BGP`). */
+  source?: 'peer' | 'local';
+  /** The route's interface matches any of these globs (`*` any run); routes without one never match. */
+  interfaces?: string[];
+  /** LOCAL_PREF equals this value. */
+  localPref?: number;
+}
+
+/** What a policy may know about a route besides its attributes. */
+export interface PolicyContext {
+  source?: 'peer' | 'local';
+  /** The interface a locally learned route came from. */
+  interface?: string;
 }
 
 export interface PolicySet {
@@ -80,6 +93,9 @@ interface CompiledMatch {
   asns?: Set<number>;
   regex?: RegExp;
   nextHops?: ParsedPrefix[];
+  source?: 'peer' | 'local';
+  interfaces?: RegExp[];
+  localPref?: number;
 }
 
 export class PolicyError extends Error {
@@ -113,13 +129,18 @@ export class CompiledPolicy {
   }
 
   /** The (possibly modified) attributes, or undefined when rejected. */
-  apply<A extends PathAttributes>(prefix: string, attrs: A, localAs: number): A | undefined {
+  apply<A extends PathAttributes>(
+    prefix: string,
+    attrs: A,
+    localAs: number,
+    context: PolicyContext = {},
+  ): A | undefined {
     if (this.#rules.length === 0) return this.#default === 'accept' ? attrs : undefined;
     let parsed: ParsedPrefix | undefined;
     for (const r of this.#rules) {
       if (r.m) {
         if (r.m.prefixes && !parsed) parsed = parsePrefix(prefix);
-        if (!matches(r.m, parsed, attrs)) continue;
+        if (!matches(r.m, parsed, attrs, context)) continue;
       }
       if (r.action === 'reject') return undefined;
       return r.set ? applySet(attrs, r.set, localAs) : attrs;
@@ -170,6 +191,12 @@ function compileMatch(m: PolicyMatch, path: string): CompiledMatch {
       return p;
     });
   }
+  if (m.source !== undefined) out.source = m.source;
+  if (m.interfaces)
+    out.interfaces = m.interfaces.map(
+      (g) => new RegExp(`^${g.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*')}$`),
+    );
+  if (m.localPref !== undefined) out.localPref = m.localPref;
   return out;
 }
 
@@ -177,7 +204,14 @@ function matches(
   m: CompiledMatch,
   prefix: ParsedPrefix | undefined,
   a: PathAttributes & { nextHop?: string },
+  context: PolicyContext,
 ): boolean {
+  if (m.source !== undefined && context.source !== m.source) return false;
+  if (m.interfaces) {
+    const name = context.interface;
+    if (name === undefined || !m.interfaces.some((g) => g.test(name))) return false;
+  }
+  if (m.localPref !== undefined && a.localPref !== m.localPref) return false;
   if (m.prefixes) {
     if (!prefix) return false;
     if (

@@ -122,6 +122,7 @@ export class RouteImport {
         received.prefix,
         received.attrs as PathAttributes & { nextHop: string },
         core.config.asNumber,
+        { source: 'peer' },
       );
       if (!out) route = undefined;
       else if (out !== received.attrs) {

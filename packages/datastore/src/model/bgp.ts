@@ -75,7 +75,7 @@ export const bgpConfigurationSpecSchema = z
       .optional(),
     localWorkloadPeeringIPV4: ipString(4).optional(),
     localWorkloadPeeringIPV6: ipString(6).optional(),
-    programClusterRoutes: z.enum(['Enabled', 'Disabled', 'EnabledNoEncapOnly']).optional(),
+    programClusterRoutes: z.enum(['Enabled', 'Disabled', 'EnabledNoEncapOnly', 'EnabledIPIPOnly']).optional(),
     ipv4NormalRoutePriority: z.number().int().min(1).max(2147483646).optional(),
     ipv6NormalRoutePriority: z.number().int().min(1).max(2147483646).optional(),
   })

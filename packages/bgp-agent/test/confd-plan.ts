@@ -1,0 +1,95 @@
+/**
+ * The agent's plan in the shape of the confd conformance fixtures (test/confd-cases): what
+ * `computeIntent` decides, read back as sessions, policy decisions on probe routes, originated
+ * routes, communities and kernel programming, so a fixture and the agent can be compared field by
+ * field.
+ */
+import { AsPathSegmentType, CompiledPolicy, type PathAttributes, parseCommunity } from '@calico-ts/bgp';
+import type { BgpIntent } from '../src/intent.ts';
+import { desiredKernelRoutes } from '../src/kernel-routes.ts';
+import { communitiesFor } from '../src/routes.ts';
+
+export interface Probe {
+  prefix: string;
+  source: 'peer' | 'local';
+  interface?: string;
+  asPath?: number[];
+  communities?: string[];
+  largeCommunities?: string[];
+  priority?: number;
+  expect: 'accept' | 'reject';
+}
+
+const BIRD_INT_MAX = 2147483647;
+
+/** One policy decision as the speaker takes it. */
+export function decide(policy: CompiledPolicy, probe: Probe, localAs: number): 'accept' | 'reject' {
+  const attrs: PathAttributes = { nextHop: probe.prefix.includes(':') ? '2001:db8::1' : '192.0.2.1' };
+  if (probe.asPath) attrs.asPath = [{ type: AsPathSegmentType.Sequence, asns: probe.asPath }];
+  if (probe.communities)
+    attrs.communities = probe.communities.map((c) => parseCommunity(c)?.standard ?? Number.NaN);
+  if (probe.largeCommunities) attrs.largeCommunities = probe.largeCommunities;
+  // Calico carries a route's priority as LOCAL_PREF = 2^31-1 - priority (normal 1024).
+  attrs.localPref = BIRD_INT_MAX - (probe.priority ?? 1024);
+  const context = { source: probe.source, ...(probe.interface ? { interface: probe.interface } : {}) };
+  return policy.apply(probe.prefix, attrs, localAs, context) ? 'accept' : 'reject';
+}
+
+export interface ExpectedSession {
+  name: string;
+  family: 'ipv4' | 'ipv6';
+  import: Probe[];
+  export: Probe[];
+  [k: string]: unknown;
+}
+
+/** A session as the fixtures describe one, from an intended peer. */
+export function sessionOf(intent: BgpIntent, name: string, probes: { import: Probe[]; export: Probe[] }) {
+  const p = intent.peers.find((x) => x.name === name);
+  if (!p) return undefined;
+  const c = p.config;
+  const s: Record<string, unknown> = {
+    name: p.name,
+    family: p.family,
+    neighbor: c.address,
+  };
+  if (c.port !== undefined) s.port = c.port;
+  s.remoteAs = c.asNumber;
+  s.localAs = p.localAsNumber ?? intent.node?.asNumber;
+  if (c.localAddress !== undefined) s.sourceAddress = c.localAddress;
+  s.ttlSecurity = p.ttlSecurityHops ?? false;
+  s.passive = c.passive ?? false;
+  if (p.restartTime !== undefined) s.gracefulRestartTime = p.restartTime;
+  if (c.keepaliveTime !== undefined) s.keepaliveTime = c.keepaliveTime;
+  if (c.routeReflectorClient) s.routeReflectorClient = { clusterId: intent.node?.clusterId };
+  if (c.password !== undefined) s.password = c.password;
+  if (p.nextHop !== undefined) s.nextHop = p.nextHop;
+  if (p.allowLocalAs !== undefined) s.allowLocalAs = p.allowLocalAs;
+  s.filters = { import: p.importFilters, export: p.exportFilters };
+  const localAs = p.localAsNumber ?? intent.node?.asNumber ?? 0;
+  const imp = new CompiledPolicy(c.importPolicy);
+  const exp = new CompiledPolicy(c.exportPolicy);
+  s.import = probes.import.map((pr) => ({ ...pr, expect: decide(imp, pr, localAs) }));
+  s.export = probes.export.map((pr) => ({ ...pr, expect: decide(exp, pr, localAs) }));
+  return s;
+}
+
+/** Would a route learned for `prefix` be programmed, and how. */
+export function kernelDecision(intent: BgpIntent, prefix: string, nextHop: string) {
+  if (!intent.node) return undefined;
+  const { routes } = desiredKernelRoutes(
+    {
+      me: intent.node,
+      pools: intent.pools,
+      localBlocks: intent.localBlocks,
+      programClusterRoutes: intent.programClusterRoutes,
+      blackholes: false,
+      staticRoutes: intent.originated.filter((o) => !intent.localBlocks.includes(o)),
+    },
+    [{ prefix, nextHops: [nextHop] }],
+  );
+  const r = routes.get(prefix);
+  return r === undefined ? { program: false } : { program: true, nexthops: r.nexthops };
+}
+
+export { communitiesFor };
