@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { birdSince, renderNodeStatus } from './node-status.ts';
+import { birdSince, renderNodeStatus, renderProtocols } from './node-status.ts';
 
 const now = new Date(2026, 10, 24, 18, 0, 0);
 const today = (h: number, m: number, s: number) => new Date(2026, 10, 24, h, m, s).toISOString();
@@ -9,6 +9,7 @@ describe('calico node status output', () => {
     const out = renderNodeStatus(
       [
         {
+          name: 'Mesh_10_250_12_185',
           address: '10.250.12.185',
           type: 'node-to-node mesh',
           family: 'ipv4',
@@ -17,6 +18,7 @@ describe('calico node status output', () => {
           info: 'Connect',
         },
         {
+          name: 'Node_10_250_12_1',
           address: '10.250.12.1',
           type: 'node specific',
           family: 'ipv4',
@@ -51,5 +53,50 @@ describe('calico node status output', () => {
       'Calico process is running.\n\nIPv4 BGP status\nNo IPv4 peers found.\n\nIPv6 BGP status\nNo IPv6 peers found.\n',
     );
     expect(birdSince(new Date(2026, 10, 21, 9, 0, 0).toISOString(), now)).toBe('2026-11-21');
+  });
+
+  it('takes the peer type from the session name as calicoctl does, and lists sessions by name with --protocols', () => {
+    const peers = [
+      {
+        name: 'Global_10_0_0_9_port_1790',
+        address: '10.0.0.9',
+        type: 'global' as const,
+        family: 'ipv4' as const,
+        state: 'up' as const,
+        since: today(17, 0, 0),
+        info: 'Established',
+      },
+      {
+        name: 'Local_Workload_192_168_1_5',
+        address: '192.168.1.5',
+        type: 'node specific' as const,
+        family: 'ipv4' as const,
+        state: 'start' as const,
+        since: today(17, 1, 0),
+        info: 'Passive',
+      },
+      {
+        name: 'Mesh_fd00__2',
+        address: 'fd00::2',
+        type: 'node-to-node mesh' as const,
+        family: 'ipv6' as const,
+        state: 'up' as const,
+        since: today(17, 2, 0),
+        info: 'Established',
+      },
+    ];
+    const status = renderNodeStatus(peers, now);
+    expect(status).toContain('| 10.0.0.9     | global    | up    | 17:00:00 | Established |');
+    expect(status).not.toContain('192.168.1.5');
+    expect(status).toContain('| fd00::2      | node-to-node mesh |');
+    expect(renderProtocols(peers, now)).toBe(
+      [
+        'name                       proto table  state since    info',
+        'Global_10_0_0_9_port_1790  BGP   master up    17:00:00 Established',
+        'Local_Workload_192_168_1_5 BGP   master start 17:01:00 Passive',
+        'Mesh_fd00__2               BGP   master up    17:02:00 Established',
+        '',
+      ].join('\n'),
+    );
   });
 });

@@ -12,8 +12,22 @@ import type { CommandContext } from '../command-context.ts';
 /** What the table shows of one session the BGP agent reports. */
 export type NodeStatusPeer = Pick<
   AgentPeerStatus,
-  'address' | 'type' | 'family' | 'state' | 'since' | 'info'
+  'name' | 'address' | 'type' | 'family' | 'state' | 'since' | 'info'
 >;
+
+/**
+ * calicoctl reads a session's type from its BIRD protocol name (`Mesh_…`, `Node_…`, `Global_…`);
+ * other sessions (`Local_Workload_…`) are not listed.
+ */
+const PEER_TYPE_BY_NAME: Record<string, string> = {
+  Global: 'global',
+  Mesh: 'node-to-node mesh',
+  Node: 'node specific',
+};
+export function peerTypeOf(name: string): string | undefined {
+  const m = /^(Global|Node|Mesh)_(.+)$/.exec(name);
+  return m ? PEER_TYPE_BY_NAME[m[1]!] : undefined;
+}
 
 /** BIRD's protocol time: the clock time today, the date before that. */
 export function birdSince(iso: string, now = new Date()): string {
@@ -36,14 +50,31 @@ export function renderNodeStatus(peers: readonly NodeStatusPeer[], now = new Dat
   ] as const) {
     out += `\n${label} BGP status\n`;
     const rows = peers
-      .filter((p) => p.family === family)
-      .map((p) => [p.address, p.type, p.state, birdSince(p.since, now), p.info]);
+      .filter((p) => p.family === family && peerTypeOf(p.name) !== undefined)
+      .map((p) => [p.address, peerTypeOf(p.name)!, p.state, birdSince(p.since, now), p.info]);
     out +=
       rows.length === 0
         ? `No ${label} peers found.\n`
         : borderedTable(['PEER ADDRESS', 'PEER TYPE', 'STATE', 'SINCE', 'INFO'], rows);
   }
   return out;
+}
+
+/** The sessions as BIRD's `show protocols` lists them: its protocol names, for runbooks that use them. */
+export function renderProtocols(peers: readonly NodeStatusPeer[], now = new Date()): string {
+  const rows = [
+    ['name', 'proto', 'table', 'state', 'since', 'info'],
+    ...[...peers]
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((p) => [p.name, 'BGP', 'master', p.state, birdSince(p.since, now), p.info]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join(' ')
+      .trimEnd();
+  return `${rows.map(line).join('\n')}\n`;
 }
 
 /** calicoctl gives BIRD 2 s to answer. */
@@ -83,6 +114,10 @@ export function nodeStatusCommand(ctx: CommandContext): Command {
   return new Command('status')
     .summary('Show whether calico-node runs here and the state of its BGP sessions')
     .option('--control <SOCKET>', 'control socket of the BGP agent', DEFAULT_AGENT_CONTROL_SOCKET)
+    .option(
+      '--protocols',
+      'list the sessions by BIRD protocol name, as `birdcl show protocols` (Mesh_…, Node_…, Global_…)',
+    )
     .exitOverride()
     .configureOutput({ writeOut: (s) => ctx.io.stdout(s), writeErr: (s) => ctx.io.stderr(s) })
     .action(async (opts: { control: string }) => {
@@ -91,6 +126,7 @@ export function nodeStatusCommand(ctx: CommandContext): Command {
         ctx.io.stdout('Calico process is not running.\n');
         throw new CliError(`no BGP agent answers on ${opts.control}`);
       }
-      ctx.io.stdout(renderNodeStatus(status.peers));
+      const byName = (opts as { protocols?: boolean }).protocols === true;
+      ctx.io.stdout(byName ? renderProtocols(status.peers) : renderNodeStatus(status.peers));
     });
 }
