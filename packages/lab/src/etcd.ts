@@ -4,11 +4,11 @@
  * unix-socket URL form) or on an address inside a network namespace, stopped by pid.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, type WriteStream } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { NetNamespace } from '@calico-ts/kernel';
 import { LabError } from './errors.ts';
@@ -51,6 +51,13 @@ export interface StartEtcdOptions {
   output?: 'capture' | 'forward';
   /** How long to wait for /health (default 20 s). */
   timeoutMs?: number;
+  /** Append etcd's output to this file as well (a long-running lab's log). */
+  logFile?: string;
+  /**
+   * Called when etcd exits after a successful start without being asked to (kill(), stop()):
+   * a supervisor reports it and calls start() again.
+   */
+  onExit?: (exit: { code: number | null; signal: NodeJS.Signals | null }) => void;
 }
 
 export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdProcess> {
@@ -85,6 +92,11 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdPro
   let child: ChildProcess | undefined;
   let output = '';
   let stopping = false;
+  let logStream: WriteStream | undefined;
+  if (options.logFile) {
+    mkdirSync(dirname(options.logFile), { recursive: true });
+    logStream = createWriteStream(options.logFile, { flags: 'a' });
+  }
 
   const start = async (): Promise<void> => {
     output = '';
@@ -116,17 +128,29 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdPro
         ? spawn('ip', ['netns', 'exec', netns, 'etcd', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] })
         : spawn('etcd', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     // The tail is enough to explain a failed start; a long-running lab must not grow without bound.
-    const keep = (d: Buffer) => (output = (output + d.toString()).slice(-65_536));
+    const keep = (d: Buffer) => {
+      output = (output + d.toString()).slice(-65_536);
+      logStream?.write(d);
+    };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', (d: Buffer) => {
       keep(d);
       if (options.output === 'forward' && !stopping) process.stderr.write(d);
     });
     const deadline = Date.now() + timeoutMs;
+    const started = child;
     while (Date.now() < deadline) {
-      if (child.exitCode !== null)
-        throw new LabError('NotReady', `etcd exited with ${child.exitCode}: ${output}`);
-      if (await healthy(localPort)) return;
+      if (started.exitCode !== null || started.signalCode !== null)
+        throw new LabError(
+          'NotReady',
+          `etcd exited with ${started.exitCode ?? started.signalCode}: ${output}`,
+        );
+      if (await healthy(localPort)) {
+        started.once('exit', (code, signal) => {
+          if (!stopping && child === started) options.onExit?.({ code, signal });
+        });
+        return;
+      }
       await delay(50);
     }
     throw new LabError('NotReady', `etcd did not become healthy within ${timeoutMs} ms: ${output}`);
@@ -148,6 +172,7 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdPro
   } catch (err) {
     await signal('SIGKILL');
     await release();
+    logStream?.end();
     throw err;
   }
   return {
@@ -162,6 +187,7 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<EtcdPro
     stop: async (graceMs = 5_000) => {
       await signal('SIGTERM', graceMs);
       await release();
+      logStream?.end();
     },
   };
 }

@@ -4,7 +4,8 @@
  * the host does not use: these machines' own eth0 sits in TEST-NET-1, 192.0.2.0/24; IPv6
  * 2001:db8::1, RFC 3849); node namespaces hang off it by veth with 198.51.100.<10+i>/24 and a
  * default route through the gateway, as real hosts have (proxy ARP on cali interfaces answers
- * for 169.254.1.1 only when the node has a route to it). Pod namespaces are created inside a
+ * for 169.254.1.1 only when the node has a route to it). `underlay` picks another subnet (a
+ * cluster chooses one the host does not use, see underlay.ts). Pod namespaces are created inside a
  * node's routing domain later by the CNI plugin. Nothing is added to our own namespace.
  */
 import {
@@ -20,6 +21,7 @@ import {
 } from '@calico-ts/kernel';
 import { LabError } from './errors.ts';
 import { logger } from './logger.ts';
+import { type UnderlayAddressing, underlayAddressing } from './underlay.ts';
 
 export interface LabOptions {
   /** Run-unique prefix for every namespace and interface name (≤ 10 characters). */
@@ -30,6 +32,8 @@ export interface LabOptions {
   router?: boolean;
   /** MTU of the node uplinks (default 1500). */
   mtu?: number;
+  /** The underlay's IPv4 subnet (default LAB_SUBNET_V4): gateway .1, node i .<10+i>. */
+  underlay?: string;
 }
 
 export interface LabNode {
@@ -65,6 +69,8 @@ export const labNodeIpv6 = (i: number): string => `2001:db8::${(10 + i).toString
 export class Lab {
   readonly prefix: string;
   readonly ipv6: boolean;
+  /** The underlay's IPv4 subnet, gateway and node addresses. */
+  readonly addressing: UnderlayAddressing;
   readonly underlay: { name: string; namespace: NetNamespace; netlink: Netlink; bridge: string };
   readonly nodes: LabNode[] = [];
   readonly pods: LabPod[] = [];
@@ -73,9 +79,15 @@ export class Lab {
   readonly #created: string[] = [];
   #torndown = false;
 
-  private constructor(prefix: string, ipv6: boolean, underlay: Lab['underlay']) {
+  private constructor(
+    prefix: string,
+    ipv6: boolean,
+    addressing: UnderlayAddressing,
+    underlay: Lab['underlay'],
+  ) {
     this.prefix = prefix;
     this.ipv6 = ipv6;
+    this.addressing = addressing;
     this.underlay = underlay;
   }
 
@@ -88,6 +100,7 @@ export class Lab {
     if (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > MAX_NODES) {
       throw new LabError('Invalid', `creating lab ${prefix} with ${options.nodes} nodes (1–${MAX_NODES})`);
     }
+    const addressing = underlayAddressing(options.underlay ?? LAB_SUBNET_V4, options.nodes);
     const ulName = `${prefix}-ul`;
     const created: string[] = [];
     let ulNs: NetNamespace | undefined;
@@ -96,7 +109,7 @@ export class Lab {
       ulNs = await createNamespace(ulName);
       created.push(ulName);
       const ulNl = Netlink.open(ulNs);
-      lab = new Lab(prefix, options.ipv6 ?? false, {
+      lab = new Lab(prefix, options.ipv6 ?? false, addressing, {
         name: ulName,
         namespace: ulNs,
         netlink: ulNl,
@@ -105,7 +118,7 @@ export class Lab {
       lab.#created.push(...created);
       await ulNl.setLink('lo', { up: true });
       const br = await ulNl.createBridge({ name: lab.underlay.bridge });
-      await ulNl.addAddress(br.index, `${LAB_GATEWAY_V4}/24`);
+      await ulNl.addAddress(br.index, `${addressing.gateway}/${addressing.prefixLength}`);
       if (lab.ipv6) await ulNl.addAddress(br.index, `${LAB_GATEWAY_V6}/64`, { nodad: true });
       await ulNl.setLink(br.index, { up: true });
       setIpForwarding({ ipv4: options.router ?? false, ipv6: lab.ipv6 && (options.router ?? false) }, ulNs);
@@ -136,7 +149,7 @@ export class Lab {
       namespace: ns,
       netlink: nl,
       uplink: 'eth0',
-      ipv4: labNodeIpv4(i),
+      ipv4: this.addressing.nodeIpv4(i),
       ipv6: this.ipv6 ? labNodeIpv6(i) : undefined,
     };
     this.nodes.push(node);
@@ -148,10 +161,10 @@ export class Lab {
     });
     await this.underlay.netlink.setLink(port.index, { master: this.underlay.bridge, up: true });
     await nl.setLink('lo', { up: true });
-    await nl.addAddress('eth0', `${node.ipv4}/24`);
+    await nl.addAddress('eth0', `${node.ipv4}/${this.addressing.prefixLength}`);
     if (node.ipv6) await nl.addAddress('eth0', `${node.ipv6}/64`, { nodad: true });
     await nl.setLink('eth0', { up: true });
-    await nl.addRoute({ dst: 'default', gateway: LAB_GATEWAY_V4, dev: 'eth0' });
+    await nl.addRoute({ dst: 'default', gateway: this.addressing.gateway, dev: 'eth0' });
     if (node.ipv6) await nl.addRoute({ dst: 'default', gateway: LAB_GATEWAY_V6, dev: 'eth0' });
     setIpForwarding({ ipv4: true, ipv6: this.ipv6 }, ns);
   }
@@ -181,6 +194,17 @@ export class Lab {
     const p: LabPod = { name, node: n, namespace: ns };
     this.pods.push(p);
     return p;
+  }
+
+  /** Removes a pod namespace this lab made (its interfaces go with it). */
+  async removePod(name: string): Promise<void> {
+    const i = this.pods.findIndex((p) => p.name === name);
+    if (i < 0) return;
+    const [pod] = this.pods.splice(i, 1);
+    pod?.namespace.close();
+    await deleteNamespace(name, { ifExists: true });
+    const c = this.#created.indexOf(name);
+    if (c >= 0) this.#created.splice(c, 1);
   }
 
   /** Start a process inside a lab namespace (node, pod or underlay); stopped on teardown. */
@@ -240,7 +264,10 @@ export function createLab(options: LabOptions): Promise<Lab> {
  * its namespaces, which takes their interfaces along. Processes are the starter's to stop.
  */
 export async function removeLab(prefix: string): Promise<string[]> {
-  const names = listNamespaces(`${prefix}-`).filter((n) => n === `${prefix}-ul` || /^.+-n\d+(-.+)?$/.test(n));
+  // Only this lab's: `<prefix>-ul`, `<prefix>-n<i>` and its pods, never another lab whose prefix
+  // merely starts with ours (`ab` vs `ab-2`).
+  const own = new RegExp(`^${prefix.replaceAll('-', '\\-')}-(ul|n\\d+(-.+)?)$`);
+  const names = listNamespaces(`${prefix}-`).filter((n) => own.test(n));
   // Pods before nodes before the underlay.
   names.sort((a, b) => b.length - a.length);
   for (const n of names) await deleteNamespace(n, { ifExists: true });

@@ -36,13 +36,42 @@ export {
   removeLab,
 } from './fabric.ts';
 export {
+  type AddPodOptions,
+  type ClusterEvent,
   type ClusterNode,
   type ClusterPod,
   LAB_POD_NAMESPACE,
   LabCluster,
   type LabClusterOptions,
+  type LabEncapsulation,
   type NodeLister,
   type PodReachability,
   removeLabCluster,
 } from './lab-cluster.ts';
+export {
+  type PodPort,
+  type PodServers,
+  type PortProtocol,
+  parsePodPorts,
+  probe,
+  probeFrom,
+  servedPortName,
+  servePorts,
+} from './pod-sockets.ts';
+export {
+  identify,
+  type ProcessIdentity,
+  processStartTime,
+  signalIfSame,
+  stillRunning,
+} from './process-identity.ts';
 export { relayTcp, type TcpRelay, type TcpRelayOptions } from './tcp-relay.ts';
+export {
+  chooseUnderlay,
+  type HostNetwork,
+  hostIpv4Networks,
+  UNDERLAY_CANDIDATES,
+  type UnderlayAddressing,
+  underlayAddressing,
+  underlayConflict,
+} from './underlay.ts';

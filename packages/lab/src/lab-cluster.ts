@@ -7,7 +7,16 @@
  * own network namespace except loopback listeners that relay to etcd and to each node's health
  * and metrics ports.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -21,8 +30,10 @@ import { type CalicoPrograms, installPlugins } from './calico-programs.ts';
 import { addNetworkList, type Conflist, delNetworkList } from './cni-runtime.ts';
 import { LabError } from './errors.ts';
 import { type EtcdProcess, startEtcd } from './etcd.ts';
-import { createLab, LAB_GATEWAY_V4, LAB_SUBNET_V4, type Lab, type LabNode, removeLab } from './fabric.ts';
+import { createLab, LAB_SUBNET_V4, type Lab, type LabNode, removeLab } from './fabric.ts';
 import { logger } from './logger.ts';
+import { type PodPort, type PodServers, servePorts } from './pod-sockets.ts';
+import { identify, type ProcessIdentity, signalIfSame, stillRunning } from './process-identity.ts';
 import { relayTcp, type TcpRelay } from './tcp-relay.ts';
 
 /** The Kubernetes namespace every lab pod is in (CNI_ARGS K8S_POD_NAMESPACE). */
@@ -33,14 +44,50 @@ const HEALTH_PORT = 9099;
 const METRICS_PORT = 9091;
 const STATE_FILE = 'state.json';
 
+/** How pods on different nodes reach each other: plain BGP-routed, or through a tunnel. */
+export type LabEncapsulation = 'none' | 'vxlan' | 'ipip';
+
+/** What a supervising cluster saw happen to a process it started. */
+export type ClusterEvent =
+  | {
+      type: 'exited';
+      /** `etcd` or the node's name. */
+      process: string;
+      pid: number;
+      code: number | null;
+      signal: string | null;
+      /** When it is started again. */
+      restartInMs: number;
+    }
+  | { type: 'restarted'; process: string; pid: number; restarts: number }
+  | { type: 'restart-failed'; process: string; error: string };
+
 export interface LabClusterOptions {
   /** The cluster's name: the prefix of every namespace (1–10 of [a-z0-9-]). */
   name: string;
   nodes: number;
   /** What the nodes run: calico-node and the CNI plugins (see calicoPrograms). */
   programs: CalicoPrograms;
-  /** How pods on different nodes reach each other (default vxlan; bgp = plain routing, no tunnel). */
+  /**
+   * How pods on different nodes reach each other (default vxlan). `none` and `ipip` run BGP
+   * between the nodes; `vxlan` uses Calico's VXLAN backend without BGP.
+   */
+  encapsulation?: LabEncapsulation;
+  /** The older name of `encapsulation`: `bgp` = none. */
   backend?: 'vxlan' | 'bgp';
+  /** The underlay's IPv4 subnet (default LAB_SUBNET_V4); see chooseUnderlay. */
+  underlay?: string;
+  /**
+   * Write etcd's and each calico-node's output to `<dir>/etcd/etcd.log` and
+   * `<dir>/<node>/calico-node.log` instead of this process's stderr (a cluster left running).
+   */
+  logFiles?: boolean;
+  /**
+   * Start a calico-node or etcd that exits on its own again, after a backoff that doubles from
+   * 1 s to 30 s (reset once it has run for a minute); each exit and restart goes to onEvent.
+   */
+  supervise?: boolean;
+  onEvent?: (event: ClusterEvent) => void;
   /** The IPv4 pod pool calico-node creates (default 10.244.0.0/16). */
   poolCidr?: string;
   /** Pods `pod1…podN` that up() adds on every node (default 0). */
@@ -73,17 +120,35 @@ export interface ClusterNode extends LabNode {
   dir: string;
   /** calico-node's CNI socket; the conflist's `agent_socket`. */
   cniSocket: string;
+  /** This node's CNI config dir, holding `10-calico.conflist` (a runtime's --cni-config-dir). */
+  confDir: string;
+  /** calico-node's BGP agent control socket (`calico node status`). */
+  bgpSocket: string;
+  /** calico-node's output with `logFiles`. */
+  logFile: string;
   /** The running calico-node, undefined while stopped. */
   process: NamespaceProcess | undefined;
+  /** How often the supervisor started calico-node again after it exited. */
+  restarts: number;
+  /** How the last calico-node exited on its own, e.g. `signal SIGKILL at 2026-…`. */
+  lastExit: string | undefined;
   /** Loopback relays to calico-node's health (9099) and metrics (9091) ports. */
   healthUrl: string;
   metricsUrl: string;
 }
 
 export interface ClusterPod {
-  /** `<node>-<pod>`: the pod's namespace name, container ID and K8S_POD_NAME. */
+  /**
+   * The pod's network namespace name and container ID: `<node>-<pod>` for a pod added without a
+   * namespace (also its K8S_POD_NAME), `<node>-<namespace>-<pod>` with one.
+   */
   name: string;
+  /** K8S_POD_NAMESPACE and K8S_POD_NAME. */
+  namespace: string;
+  pod: string;
   node: ClusterNode;
+  /** Ports its listeners answer on (`serve`). */
+  ports: readonly PodPort[];
   /** The namespace's path, as CNI_NETNS. */
   netns: string;
   /** Its first address from the CNI result. */
@@ -95,6 +160,15 @@ export interface ClusterPod {
    * CLOCK_MONOTONIC milliseconds (`process.hrtime`), comparable across processes.
    */
   times: { requested: number; addStarted: number; addReturned: number };
+}
+
+export interface AddPodOptions {
+  /** The pod's Kubernetes namespace; with it the pod is K8S_POD_NAME `pod` (not `<node>-<pod>`). */
+  namespace?: string;
+  /** The address to ask the plugin for (CNI_ARGS IP=, the plugin's address override). */
+  ip?: string;
+  /** Listeners to start in the pod (see servePorts). */
+  serve?: readonly PodPort[];
 }
 
 export interface PodReachability {
@@ -111,8 +185,8 @@ export interface NodeLister {
 /** What `removeLabCluster` needs from another process; written to `<dir>/state.json`. */
 interface StateFile {
   name: string;
-  /** The owning process first, then etcd, then the calico-nodes. */
-  pids: number[];
+  /** The owning process first, then etcd, then the calico-nodes, each with its start time. */
+  processes: ProcessIdentity[];
   etcdEndpoint: string;
   nodes: string[];
 }
@@ -129,6 +203,10 @@ export class LabCluster {
   /** Pods added and not deleted, in order; down() runs CNI DEL for each. */
   readonly pods: ClusterPod[] = [];
   readonly #relays: TcpRelay[] = [];
+  readonly #servers = new Map<ClusterPod, PodServers>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #etcdRestarts = 0;
+  #etcdLastExit: string | undefined;
   #down = false;
 
   constructor(options: LabClusterOptions) {
@@ -157,6 +235,21 @@ export class LabCluster {
     return this.#dir;
   }
 
+  get encapsulation(): LabEncapsulation {
+    const o = this.options;
+    return o.encapsulation ?? (o.backend === 'bgp' ? 'none' : 'vxlan');
+  }
+
+  /** Whether the nodes peer with BGP (encapsulation none or ipip). */
+  get bgp(): boolean {
+    return this.encapsulation !== 'vxlan';
+  }
+
+  /** etcd's restarts by the supervisor and how it last exited. */
+  get etcdSupervision(): { restarts: number; lastExit: string | undefined } {
+    return { restarts: this.#etcdRestarts, lastExit: this.#etcdLastExit };
+  }
+
   /** CNI_PATH of every node: the plugins (built binaries or launchers). */
   get cniBinDir(): string {
     return join(this.dir, 'bin');
@@ -175,17 +268,20 @@ export class LabCluster {
       throw new LabError('Exists', `a cluster named ${this.name} already exists (${o.dir})`);
     this.#dir = o.dir ?? mkdtempSync(join(tmpdir(), `calico-ts-${this.name}-`));
     mkdirSync(this.#dir, { recursive: true });
-    this.#log(`creating lab ${this.name}: underlay ${LAB_SUBNET_V4} and ${o.nodes} node namespaces`);
-    this.#lab = await createLab({ prefix: this.name, nodes: o.nodes });
+    const underlay = o.underlay ?? LAB_SUBNET_V4;
+    this.#log(`creating lab ${this.name}: underlay ${underlay} and ${o.nodes} node namespaces`);
+    this.#lab = await createLab({ prefix: this.name, nodes: o.nodes, underlay });
 
     this.#etcd = await startEtcd({
       dir: join(this.#dir, 'etcd'),
       name: this.name,
       netns: this.#lab.underlay.name,
-      host: LAB_GATEWAY_V4,
+      host: this.#lab.addressing.gateway,
       relayPort: o.etcdPort ?? 0,
-      output: 'forward',
+      output: o.logFiles ? 'capture' : 'forward',
       timeoutMs: 30_000,
+      ...(o.logFiles ? { logFile: join(this.#dir, 'etcd', 'etcd.log') } : {}),
+      ...(o.supervise ? { onExit: (exit) => this.#etcdExited(exit) } : {}),
     });
     this.#log(`etcd is up at ${this.#etcd.endpoint} (from this host: ${this.#etcd.localEndpoint})`);
     this.#writeState();
@@ -198,14 +294,25 @@ export class LabCluster {
       mkdirSync(dir, { recursive: true });
       const health = await this.#relayInto(fabricNode, HEALTH_PORT);
       const metrics = await this.#relayInto(fabricNode, METRICS_PORT);
-      this.nodes.push({
+      const node: ClusterNode = {
         ...fabricNode,
         dir,
         cniSocket: join(dir, 'cni.sock'),
+        confDir: join(dir, 'net.d'),
+        bgpSocket: join(dir, 'bgp.ctl'),
+        logFile: join(dir, 'calico-node.log'),
         process: undefined,
+        restarts: 0,
+        lastExit: undefined,
         healthUrl: `http://127.0.0.1:${health.port}`,
         metricsUrl: `http://127.0.0.1:${metrics.port}`,
-      });
+      };
+      mkdirSync(node.confDir, { recursive: true });
+      writeFileSync(
+        join(node.confDir, '10-calico.conflist'),
+        `${JSON.stringify(this.conflist(node), null, 2)}\n`,
+      );
+      this.nodes.push(node);
     }
     for (const node of this.nodes) await this.#spawnNode(node);
     for (const node of this.nodes) {
@@ -233,17 +340,18 @@ export class LabCluster {
   /** calico-node's environment on a node: Calico's variables, pointed at this lab. */
   #nodeEnv(node: ClusterNode): NodeJS.ProcessEnv {
     const o = this.options;
-    const backend = o.backend ?? 'vxlan';
+    const encap = this.encapsulation;
     return {
       ...process.env,
       NODENAME: node.name,
       ETCD_ENDPOINTS: this.etcd.endpoint,
-      CALICO_NETWORKING_BACKEND: backend === 'bgp' ? 'bird' : 'vxlan',
+      CALICO_NETWORKING_BACKEND: encap === 'vxlan' ? 'vxlan' : 'bird',
       CALICO_IPV4POOL_CIDR: o.poolCidr ?? '10.244.0.0/16',
-      CALICO_IPV4POOL_VXLAN: backend === 'vxlan' ? 'Always' : 'Never',
+      CALICO_IPV4POOL_VXLAN: encap === 'vxlan' ? 'Always' : 'Never',
+      CALICO_IPV4POOL_IPIP: encap === 'ipip' ? 'Always' : 'Never',
       CALICO_CNI_AGENT_SOCKET: node.cniSocket,
       CALICO_NODENAME_FILE: join(node.dir, 'nodename'),
-      CALICO_BGP_STATUS_SOCKET: join(node.dir, 'bgp.ctl'),
+      CALICO_BGP_STATUS_SOCKET: node.bgpSocket,
       CALICO_LOG_LEVEL: process.env['CALICO_LOG_LEVEL'] ?? 'warn',
       ...o.env,
     };
@@ -252,11 +360,101 @@ export class LabCluster {
   async #spawnNode(node: ClusterNode): Promise<void> {
     const [command, ...args] = this.options.programs.calicoNode;
     if (command === undefined) throw new LabError('Invalid', 'programs.calicoNode is empty');
-    node.process = await this.lab.spawn(node, command, args, {
-      env: this.#nodeEnv(node),
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    const out = this.options.logFiles ? openSync(node.logFile, 'a') : 'inherit';
+    let proc: NamespaceProcess;
+    try {
+      proc = await this.lab.spawn(node, command, args, {
+        env: this.#nodeEnv(node),
+        stdio: ['ignore', out, out],
+      });
+    } finally {
+      if (typeof out === 'number') closeSync(out);
+    }
+    node.process = proc;
+    const startedAt = Date.now();
+    if (this.options.supervise)
+      void proc.exited.then((exit) => {
+        // stopNode() clears node.process first: only an exit nobody asked for is restarted.
+        if (this.#down || node.process !== proc) return;
+        node.process = undefined;
+        const ranMs = Date.now() - startedAt;
+        this.#restartLater(
+          node.name,
+          proc.pid,
+          exit,
+          ranMs,
+          node.restarts,
+          (e) => (node.lastExit = e),
+          async () => {
+            await this.#spawnNode(node);
+            node.restarts++;
+            return { pid: node.process?.pid ?? -1, restarts: node.restarts };
+          },
+        );
+      });
     this.#writeState();
+  }
+
+  #etcdStartedAt = Date.now();
+
+  #etcdExited(exit: { code: number | null; signal: NodeJS.Signals | null }): void {
+    if (this.#down) return;
+    const ranMs = Date.now() - this.#etcdStartedAt;
+    this.#restartLater(
+      'etcd',
+      this.#etcd?.pid ?? -1,
+      exit,
+      ranMs,
+      this.#etcdRestarts,
+      (e) => (this.#etcdLastExit = e),
+      async () => {
+        await this.etcd.start();
+        this.#etcdStartedAt = Date.now();
+        this.#etcdRestarts++;
+        this.#writeState();
+        return { pid: this.etcd.pid, restarts: this.#etcdRestarts };
+      },
+    );
+  }
+
+  /**
+   * Reports an exit and starts the process again after a backoff: 1 s doubling per restart to
+   * 30 s, back to 1 s when it had run for a minute (as kubelet's CrashLoopBackOff resets).
+   */
+  #restartLater(
+    what: string,
+    pid: number,
+    exit: { code: number | null; signal: string | null },
+    ranMs: number,
+    restarts: number,
+    recordExit: (e: string) => void,
+    restart: () => Promise<{ pid: number; restarts: number }>,
+  ): void {
+    const restartInMs = ranMs > 60_000 ? 1000 : Math.min(30_000, 1000 * 2 ** Math.min(restarts, 5));
+    recordExit(
+      `${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`} at ${new Date().toISOString()}`,
+    );
+    this.options.onEvent?.({
+      type: 'exited',
+      process: what,
+      pid,
+      code: exit.code,
+      signal: exit.signal,
+      restartInMs,
+    });
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      if (this.#down) return;
+      restart().then(
+        (r) => this.options.onEvent?.({ type: 'restarted', process: what, ...r }),
+        (err: Error) => {
+          this.options.onEvent?.({ type: 'restart-failed', process: what, error: err.message });
+          if (!this.#down)
+            this.#restartLater(what, pid, { code: null, signal: null }, 0, restarts + 1, recordExit, restart);
+        },
+      );
+    }, restartInMs);
+    this.#timers.add(timer);
   }
 
   /** Starts calico-node on a node (again, after stopNode) and waits until it is ready. */
@@ -267,8 +465,14 @@ export class LabCluster {
 
   /** Stops a node's calico-node (SIGTERM; it leaves the dataplane as it is). */
   async stopNode(node: ClusterNode, graceMs = 10_000): Promise<void> {
-    await node.process?.stop(graceMs);
+    const proc = node.process;
     node.process = undefined;
+    await proc?.stop(graceMs);
+  }
+
+  /** Whether the node's calico-node answers 200 on /readiness now. */
+  ready(node: ClusterNode): Promise<boolean> {
+    return this.#ready(node);
   }
 
   async #ready(node: ClusterNode): Promise<boolean> {
@@ -313,19 +517,27 @@ export class LabCluster {
     };
   }
 
-  #target(node: ClusterNode, name: string) {
+  #target(node: ClusterNode, name: string, namespace: string, pod: string, ip?: string) {
     return {
       containerId: name,
       netns: `/run/netns/${name}`,
       ifname: 'eth0',
-      args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${LAB_POD_NAMESPACE};K8S_POD_NAME=${name}`,
+      args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${namespace};K8S_POD_NAME=${pod}${ip ? `;IP=${ip}` : ''}`,
       hostNetns: node.name,
     };
   }
 
-  #node(ref: ClusterNode | number): ClusterNode {
-    const node = typeof ref === 'number' ? this.nodes.find((n) => n.index === ref) : ref;
-    if (!node) throw new LabError('Invalid', `finding node ${String(ref)} in lab cluster ${this.name}`);
+  /** A node by ClusterNode, 1-based index or name (`<cluster>-n2`, or just `n2`). */
+  node(ref: ClusterNode | number | string): ClusterNode {
+    const node =
+      typeof ref === 'object'
+        ? ref
+        : this.nodes.find((n) => n.index === ref || n.name === ref || n.name === `${this.name}-${ref}`);
+    if (!node)
+      throw new LabError(
+        'Invalid',
+        `node ${JSON.stringify(String(ref))}: no such node in cluster ${this.name} (nodes: ${this.nodes.map((n) => n.name).join(', ')})`,
+      );
     return node;
   }
 
@@ -333,37 +545,64 @@ export class LabCluster {
    * A pod `<node>-<pod>` on a node (by ClusterNode or 1-based index): a namespace, then CNI ADD
    * through the plugins on CNI_PATH, run in the node's namespace as that node's runtime would.
    */
-  async addPod(ref: ClusterNode | number, pod: string): Promise<ClusterPod> {
-    const node = this.#node(ref);
+  async addPod(
+    ref: ClusterNode | number | string,
+    pod: string,
+    options: AddPodOptions = {},
+  ): Promise<ClusterPod> {
+    const node = this.node(ref);
     const requested = monotonicMs();
-    const fabricPod = await this.lab.addPod(node.index, pod);
-    const addStarted = monotonicMs();
-    const target = this.#target(node, fabricPod.name);
-    const result = await addNetworkList(this.conflist(node), target, [this.cniBinDir]);
-    const addReturned = monotonicMs();
-    const ip = String((result['ips'] as { address: string }[])[0]!.address).split('/')[0]!;
-    const p: ClusterPod = {
-      name: fabricPod.name,
-      node,
-      netns: target.netns,
-      ip,
-      result,
-      times: { requested, addStarted, addReturned },
-    };
-    this.pods.push(p);
-    return p;
+    const fabricPod = await this.lab.addPod(
+      node.index,
+      options.namespace ? `${options.namespace}-${pod}` : pod,
+    );
+    const namespace = options.namespace ?? LAB_POD_NAMESPACE;
+    const podName = options.namespace ? pod : fabricPod.name;
+    try {
+      const addStarted = monotonicMs();
+      const target = this.#target(node, fabricPod.name, namespace, podName, options.ip);
+      const result = await addNetworkList(this.conflist(node), target, [this.cniBinDir]);
+      const addReturned = monotonicMs();
+      const ip = String((result['ips'] as { address: string }[])[0]!.address).split('/')[0]!;
+      const p: ClusterPod = {
+        name: fabricPod.name,
+        namespace,
+        pod: podName,
+        node,
+        ports: options.serve ?? [],
+        netns: target.netns,
+        ip,
+        result,
+        times: { requested, addStarted, addReturned },
+      };
+      this.pods.push(p);
+      if (p.ports.length > 0)
+        this.#servers.set(p, await servePorts(fabricPod.namespace, p.ports, `${namespace}/${podName}`));
+      return p;
+    } catch (err) {
+      const added = this.pods.find((p) => p.name === fabricPod.name);
+      if (added) await this.deletePod(added).catch(() => undefined);
+      else await this.lab.removePod(fabricPod.name).catch(() => undefined);
+      throw err;
+    }
   }
 
-  /** CNI DEL of a pod (its namespace stays until down()). */
+  /** CNI DEL of a pod, its listeners closed and its namespace removed. */
   async deletePod(pod: ClusterPod): Promise<void> {
     const i = this.pods.indexOf(pod);
     if (i >= 0) this.pods.splice(i, 1);
-    await delNetworkList(
-      this.conflist(pod.node),
-      this.#target(pod.node, pod.name),
-      [this.cniBinDir],
-      pod.result,
-    );
+    await this.#servers.get(pod)?.close();
+    this.#servers.delete(pod);
+    try {
+      await delNetworkList(
+        this.conflist(pod.node),
+        this.#target(pod.node, pod.name, pod.namespace, pod.pod),
+        [this.cniBinDir],
+        pod.result,
+      );
+    } finally {
+      await this.lab.removePod(pod.name);
+    }
   }
 
   /** Runs a command to completion inside a pod's namespace. */
@@ -440,11 +679,11 @@ export class LabCluster {
     const state: StateFile = {
       name: this.name,
       // Our own pid first: removeLabCluster asks this process to tear down what it made.
-      pids: [
+      processes: [
         process.pid,
         ...(this.#etcd ? [this.#etcd.pid] : []),
         ...this.nodes.flatMap((n) => (n.process ? [n.process.pid] : [])),
-      ],
+      ].map(identify),
       etcdEndpoint: this.#etcd?.localEndpoint ?? '',
       nodes: this.nodes.map((n) => n.name),
     };
@@ -458,10 +697,14 @@ export class LabCluster {
   async down(): Promise<void> {
     if (this.#down) return;
     this.#down = true;
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    for (const s of this.#servers.values()) await s.close().catch(() => undefined);
+    this.#servers.clear();
     for (const p of this.pods.splice(0)) {
       await delNetworkList(
         this.conflist(p.node),
-        this.#target(p.node, p.name),
+        this.#target(p.node, p.name, p.namespace, p.pod),
         [this.cniBinDir],
         p.result,
       ).catch((err: unknown) => logger.debug({ err, pod: p.name }, 'CNI DEL on teardown'));
@@ -489,31 +732,16 @@ export async function removeLabCluster(name: string, dir: string): Promise<strin
   const statePath = join(dir, STATE_FILE);
   if (existsSync(statePath)) {
     const state = JSON.parse(readFileSync(statePath, 'utf8')) as StateFile;
-    for (const pid of state.pids) {
-      try {
-        process.kill(pid, 'SIGTERM');
-        removed.push(`process ${pid}`);
-      } catch {
-        // already gone
-      }
-    }
-    await waitFor(() => state.pids.every((pid) => !alive(pid)), {
+    // A recorded pid is signalled only while it is still the process the cluster started.
+    for (const p of state.processes ?? []) if (signalIfSame(p, 'SIGTERM')) removed.push(`process ${p.pid}`);
+    await waitFor(() => (state.processes ?? []).every((p) => !stillRunning(p)), {
       timeoutMs: 15_000,
       what: 'processes to exit',
     }).catch(() => {
-      for (const pid of state.pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+      for (const p of state.processes ?? []) signalIfSame(p, 'SIGKILL');
     });
   }
   removed.push(...(await removeLab(name)).map((n) => `namespace ${n}`));
   rmSync(dir, { recursive: true, force: true });
   return removed;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

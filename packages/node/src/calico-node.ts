@@ -7,12 +7,17 @@ import {
   IpamAdapter,
   LinuxWorkloadDataplane,
 } from '@calico-ts/cni';
-import { type Datastore, ENCAPSULATION_OVERHEAD, poolEncapsulation } from '@calico-ts/datastore';
+import {
+  type Datastore,
+  ENCAPSULATION_OVERHEAD,
+  isDatastoreError,
+  poolEncapsulation,
+} from '@calico-ts/datastore';
 import { Felix } from '@calico-ts/felix';
 import { Ipam } from '@calico-ts/ipam';
 import type { Logger } from 'pino';
 import type { NodeConfig } from './config.ts';
-import { HealthAggregator, serveHealth } from './health.ts';
+import { DatastoreReachability, HealthAggregator, serveHealth } from './health.ts';
 import { NodeMetrics, serveMetrics } from './metrics.ts';
 import { type StartupResult, startup } from './startup.ts';
 import { ipamTunnelAllocator } from './tunnel-allocator.ts';
@@ -52,6 +57,7 @@ export class CalicoNode {
   #cni: CniServer | undefined;
   #cniDataplane: LinuxWorkloadDataplane | undefined;
   #servers: Server[] = [];
+  #reachability: DatastoreReachability | undefined;
   #startup: StartupResult | undefined;
 
   constructor(options: CalicoNodeOptions) {
@@ -74,6 +80,15 @@ export class CalicoNode {
     if (cfg.healthEnabled) this.#servers.push(await serveHealth(this.health, cfg.healthHost, cfg.healthPort));
     if (cfg.metricsEnabled)
       this.#servers.push(await serveMetrics(this.metrics, cfg.metricsHost, cfg.metricsPort));
+
+    // Not ready while the datastore does not answer (checked by one small read).
+    this.#reachability = new DatastoreReachability(() =>
+      datastore.get('ClusterInformation', 'default').catch((err: unknown) => {
+        // An answer, even "not found", means the datastore is reachable.
+        if (!isDatastoreError(err, 'NotFound')) throw err;
+      }),
+    );
+    this.health.register('datastore', () => this.#reachability?.report() ?? { live: true, ready: true });
 
     const ipam = new Ipam(datastore, { logger: log.child({ component: 'ipam' }) });
     this.#startup = await startup(
@@ -162,6 +177,7 @@ export class CalicoNode {
       await this.#cni.listen();
     }
     started = true;
+    this.#reachability?.start();
     log.info(
       {
         node: cfg.nodeName,
@@ -198,6 +214,7 @@ export class CalicoNode {
 
   /** Graceful stop: stops serving and watching; routes, interfaces and rules stay in the kernel. */
   async stop(): Promise<void> {
+    this.#reachability?.stop();
     await this.#cni?.close();
     this.#cniDataplane?.close();
     await this.#agent?.stop();

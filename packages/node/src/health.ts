@@ -54,3 +54,64 @@ export async function serveHealth(health: HealthAggregator, host: string, port: 
   });
   return server;
 }
+
+/**
+ * Whether the datastore answers, checked every `intervalMs` by `check` (one small read): like
+ * Calico's, calico-node stops being ready while its datastore is unreachable (its components
+ * would work from a stale view) and is ready again once a check succeeds. Liveness is unaffected.
+ */
+export class DatastoreReachability {
+  readonly #check: () => Promise<unknown>;
+  readonly #intervalMs: number;
+  readonly #timeoutMs: number;
+  #reachable = true;
+  #detail: string | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #checking = false;
+
+  constructor(check: () => Promise<unknown>, options: { intervalMs?: number; timeoutMs?: number } = {}) {
+    this.#check = check;
+    this.#intervalMs = options.intervalMs ?? 2000;
+    this.#timeoutMs = options.timeoutMs ?? 2000;
+  }
+
+  start(): void {
+    this.#timer ??= setInterval(() => void this.checkNow(), this.#intervalMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** One check now (skipped while one is still running). */
+  async checkNow(): Promise<void> {
+    if (this.#checking) return;
+    this.#checking = true;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.#check(),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`no answer within ${this.#timeoutMs} ms`)),
+            this.#timeoutMs,
+          );
+        }),
+      ]);
+      this.#reachable = true;
+      this.#detail = undefined;
+    } catch (err) {
+      this.#reachable = false;
+      this.#detail = `datastore unreachable: ${(err as Error).message}`;
+    } finally {
+      clearTimeout(timer);
+      this.#checking = false;
+    }
+  }
+
+  report(): HealthReport {
+    return { live: true, ready: this.#reachable, ...(this.#detail ? { detail: this.#detail } : {}) };
+  }
+}

@@ -7,6 +7,7 @@ import {
 import { borderedTable } from '@calico-ts/text-table';
 import { Command } from 'commander';
 import { CliError } from '../cli-error.ts';
+import { clusterNodeBgpSocket } from '../cluster-context.ts';
 import type { CommandContext } from '../command-context.ts';
 
 /** What the table shows of one session the BGP agent reports. */
@@ -113,6 +114,7 @@ export async function queryAgent(path: string): Promise<{ peers: NodeStatusPeer[
 export function nodeStatusCommand(ctx: CommandContext): Command {
   return new Command('status')
     .summary('Show whether calico-node runs here and the state of its BGP sessions')
+    .argument('[NODE]', 'a node of the current local cluster (calico cluster up), e.g. calico-n1')
     .option('--control <SOCKET>', 'control socket of the BGP agent', DEFAULT_AGENT_CONTROL_SOCKET)
     .option(
       '--protocols',
@@ -120,7 +122,14 @@ export function nodeStatusCommand(ctx: CommandContext): Command {
     )
     .exitOverride()
     .configureOutput({ writeOut: (s) => ctx.io.stdout(s), writeErr: (s) => ctx.io.stderr(s) })
-    .action(async (opts: { control: string }) => {
+    .action(async (node: string | undefined, opts: { control: string }) => {
+      if (node !== undefined) {
+        try {
+          opts.control = clusterNodeBgpSocket(node, ctx.io.env);
+        } catch (err) {
+          throw new CliError((err as Error).message);
+        }
+      }
       const status = await queryAgent(opts.control);
       if (!status) {
         ctx.io.stdout('Calico process is not running.\n');
