@@ -82,4 +82,9 @@ export class EndpointManager implements Manager {
       chains.push(...workloadEndpointChains(ep, config, marks, this.#policyProgrammed(ep)));
     return { filter: { chains } };
   }
+
+  /** The workload and dispatch chains are the same in ip6tables (they match no addresses). */
+  chains6(config: FelixConfig): Partial<Record<TableName, { chains: Chain[] }>> {
+    return this.chains(config);
+  }
 }

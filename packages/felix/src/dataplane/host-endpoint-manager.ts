@@ -11,7 +11,7 @@
  * table layer skip the unreferenced ones, which comes to the same kernel state.
  */
 import type { ActivePolicy, ActiveProfile, DataplaneUpdate, HostEndpoint } from '../calc/dataplane-update.ts';
-import { policyChains, profileChains } from '../calc/policy/rule-render.ts';
+import { type IpFamily, policyChains, profileChains } from '../calc/policy/rule-render.ts';
 import type { FelixConfig } from '../config.ts';
 import type { Chain, TableName } from './chains.ts';
 import {
@@ -108,6 +108,15 @@ export class HostEndpointManager implements Manager {
   }
 
   chains(config: FelixConfig): Partial<Record<TableName, { chains: Chain[] }>> {
+    return this.#chains(config, 4);
+  }
+
+  /** ip6tables: the same chains, with the raw and mangle policy chains rendered for IPv6. */
+  chains6(config: FelixConfig): Partial<Record<TableName, { chains: Chain[] }>> {
+    return this.#chains(config, 6);
+  }
+
+  #chains(config: FelixConfig, family: IpFamily): Partial<Record<TableName, { chains: Chain[] }>> {
     const marks = this.#marks();
     const resolved = this.resolve();
     const filter: Chain[] = [];
@@ -166,18 +175,18 @@ export class HostEndpointManager implements Manager {
         workloadPrefixes,
       }),
     );
-    mangle.push(...this.#referencedPolicyChains(mangle, marks));
-    raw.push(...this.#referencedPolicyChains(raw, marks));
+    mangle.push(...this.#referencedPolicyChains(mangle, marks, family));
+    raw.push(...this.#referencedPolicyChains(raw, marks, family));
     return { filter: { chains: filter }, mangle: { chains: mangle }, raw: { chains: raw } };
   }
 
   /** The policy and profile chains these chains jump to, rendered for this table. */
-  #referencedPolicyChains(chains: readonly Chain[], marks: MarkBits): Chain[] {
+  #referencedPolicyChains(chains: readonly Chain[], marks: MarkBits, family: IpFamily): Chain[] {
     const targets = new Set<string>();
     for (const c of chains)
       for (const r of c.rules) if (r.action.startsWith('-j cali-p')) targets.add(r.action.slice(3));
     if (targets.size === 0) return [];
-    const opts = { marks, family: 4 as const };
+    const opts = { marks, family };
     const rendered = [
       ...[...this.#policies.values()].flatMap((p) => policyChains(p, opts)),
       ...[...this.#profiles.values()].flatMap((p) => profileChains(p, opts)),

@@ -129,6 +129,7 @@ export class InternalDataplane {
 
   /** Periodic iptables/ipset refresh: re-read the kernel and correct any drift. */
   refreshIptables(): void {
+    this.#applied6.clear();
     this.#iptablesResync = 'reread';
     this.#ipsetsReread = true;
     this.#iptablesDirty = true;
@@ -150,7 +151,7 @@ export class InternalDataplane {
     const started = performance.now();
     const errors: string[] = [];
     if (!this.#forwardingSet && this.#config.ipForwarding === 'Enabled') {
-      this.#kernel.setIpForwarding({ ipv4: true });
+      this.#kernel.setIpForwarding(this.#ipv6Enabled() ? { ipv4: true, ipv6: true } : { ipv4: true });
       this.#forwardingSet = true;
     }
     // One netlink socket: dumps run one after the other (interleaved multipart replies break).
@@ -177,7 +178,7 @@ export class InternalDataplane {
 
     const ipsetsChanged = this.ipsets.dirty;
     if (ipsetsChanged) {
-      await this.#kernel.applyIpsets(this.ipsets.desired(), {
+      await this.#kernel.applyIpsets(this.ipsets.desired(this.#ipv6Enabled()), {
         removeStale: false,
         reread: this.#ipsetsReread,
       });
@@ -188,10 +189,20 @@ export class InternalDataplane {
     let iptablesLines = 0;
     if (this.#iptablesDirty) {
       iptablesLines = await this.#applyIptables();
+      if (this.#ipv6Enabled()) {
+        try {
+          iptablesLines += await this.#applyIp6tables();
+        } catch (err) {
+          // IPv4 policy stays enforced on a host whose ip6tables fails; the next apply retries.
+          this.#applied6.clear();
+          errors.push(`ip6tables: ${(err as Error).message}`);
+          this.#log.warn({ err }, 'ip6tables apply failed; will retry');
+        }
+      }
       this.#iptablesDirty = false;
     }
     if (ipsetsChanged) {
-      await this.#kernel.applyIpsets(this.ipsets.desired(), { removeStale: true });
+      await this.#kernel.applyIpsets(this.ipsets.desired(this.#ipv6Enabled()), { removeStale: true });
       this.ipsets.dirty = false;
     }
     const stats: ApplyStats = {
@@ -252,6 +263,56 @@ export class InternalDataplane {
     }
     this.#appliedTables = next;
     this.#iptablesResync = undefined;
+    return lines;
+  }
+
+  /** IPv6 policy is programmed when FelixConfiguration ipv6Support is on and the kernel has ip6tables. */
+  #ipv6Enabled(): boolean {
+    return this.#config.ipv6Support && this.#kernel.applyIp6tables !== undefined;
+  }
+
+  /** Each ip6tables table as last applied (rendered text), to hand over only changed tables. */
+  #applied6 = new Map<TableName, string>();
+
+  /**
+   * The ip6tables tables: the static raw, mangle and filter chains in their IPv6 form and the
+   * chains of the managers that have one (policies, workload and host endpoints); no nat table
+   * (IPv6 NAT outgoing is not built). Whole tables, diffed by the kernel layer.
+   */
+  async #applyIp6tables(): Promise<number> {
+    const config = this.#config;
+    const contents: Partial<Record<TableName, { chains: Chain[]; hooks: Hook[] }>> = {
+      raw: staticRaw(config, this.#marks, 6),
+      mangle: staticMangle(config, this.#marks, 6),
+      filter: staticFilter(config, this.#marks, 6),
+    };
+    for (const m of this.#managers) {
+      const extra = m.chains6?.(config) ?? {};
+      for (const t of TABLES) {
+        const add = extra[t];
+        const into = contents[t];
+        if (!add || !into) continue;
+        into.chains.push(...add.chains);
+        into.hooks.push(...(add.hooks ?? []));
+      }
+    }
+    const changed: Partial<Record<TableName, IptablesTableState>> = {};
+    for (const t of TABLES) {
+      const c = contents[t];
+      if (!c) continue;
+      const state: IptablesTableState = {
+        chains: c.chains.map((ch) => ({ name: ch.name, rules: ch.rules.map(renderRule) })),
+        hooks: c.hooks.flatMap((h) =>
+          h.rules.map((r) => ({ chain: h.chain, position: h.position, rule: renderRule(r) })),
+        ),
+      };
+      const text = JSON.stringify(state);
+      if (this.#applied6.get(t) !== text) changed[t] = state;
+    }
+    if (Object.keys(changed).length === 0) return 0;
+    const lines = await this.#kernel.applyIp6tables!(changed);
+    for (const [t, state] of Object.entries(changed) as [TableName, IptablesTableState][])
+      this.#applied6.set(t, JSON.stringify(state));
     return lines;
   }
 

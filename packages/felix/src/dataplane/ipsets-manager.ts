@@ -6,6 +6,8 @@
 import type { DataplaneUpdate, IpsetType } from '../calc/dataplane-update.ts';
 import type { IpsetState } from './kernel-port.ts';
 import type { Manager } from './manager.ts';
+import { policyIpsetName } from '../calc/policy/rule-render.ts';
+import { memberFamily } from '../calc/policy/selector-index.ts';
 import { ipsetName } from './static-chains.ts';
 
 export class IpsetsManager implements Manager {
@@ -52,11 +54,24 @@ export class IpsetsManager implements Manager {
     return this.#sets.size;
   }
 
-  desired(): IpsetState[] {
-    return [...this.#sets].map(([id, s]) => ({
-      name: ipsetName(id),
-      type: s.type,
-      members: [...s.members].sort(),
-    }));
+  /**
+   * The kernel sets: `cali40<id>` with the IPv4 members; with `ipv6`, also `cali60<id>` (family
+   * inet6) with the IPv6 members of each policy set (selector and named-port ids, `s:`/`n:`).
+   */
+  desired(ipv6 = false): IpsetState[] {
+    const out: IpsetState[] = [];
+    for (const [id, s] of this.#sets) {
+      const members = [...s.members].sort();
+      out.push({ name: ipsetName(id), type: s.type, members: members.filter((m) => memberFamily(m) === 4) });
+      if (ipv6 && /^[sn]:/.test(id)) {
+        out.push({
+          name: policyIpsetName(id, 6),
+          type: s.type,
+          family: 6,
+          members: members.filter((m) => memberFamily(m) === 6),
+        });
+      }
+    }
+    return out;
   }
 }

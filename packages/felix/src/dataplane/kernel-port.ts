@@ -47,6 +47,8 @@ export interface IptablesApplyOptions {
 export interface IpsetState {
   name: string;
   type: 'hash:net' | 'hash:ip' | 'hash:ip,port';
+  /** 6 for an inet6 set (`cali60…`); IPv4 otherwise. */
+  family?: 4 | 6;
   members: string[];
 }
 
@@ -70,6 +72,11 @@ export interface DataplaneKernel {
    * destroyed (done after iptables stops referencing them); `reread` reads the kernel back first.
    */
   applyIpsets(sets: IpsetState[], options: { removeStale: boolean; reread?: boolean }): Promise<void>;
+  /**
+   * The same for ip6tables (whole tables, diffed by the kernel layer). A kernel without it gets
+   * no IPv6 rules.
+   */
+  applyIp6tables?(tables: Partial<Record<TableName, IptablesTableState>>): Promise<number>;
   /** Link changes, to configure a workload interface as soon as it appears. */
   subscribe?(listener: (event: NetlinkEvent) => void): Subscription;
 }

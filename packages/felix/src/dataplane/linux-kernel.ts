@@ -26,12 +26,14 @@ export class LinuxKernel implements DataplaneKernel {
   readonly namespace: NetNamespace | undefined;
   readonly #netlink: Netlink;
   readonly #iptables: Iptables;
+  readonly #ip6tables: Iptables;
   readonly #ipsets: Ipsets;
 
   constructor(namespace?: NetNamespace) {
     this.namespace = namespace;
     this.#netlink = Netlink.open(namespace);
     this.#iptables = new Iptables({ namespace, family: 4, backend: 'auto' });
+    this.#ip6tables = new Iptables({ namespace, family: 6, backend: 'auto' });
     this.#ipsets = new Ipsets({ namespace });
   }
 
@@ -72,9 +74,23 @@ export class LinuxKernel implements DataplaneKernel {
 
   async applyIpsets(sets: IpsetState[], options: { removeStale: boolean; reread?: boolean }): Promise<void> {
     await this.#ipsets.apply(
-      sets.map((s) => ({ name: s.name, type: s.type, family: 'inet' as const, members: s.members })),
+      sets.map((s) => ({
+        name: s.name,
+        type: s.type,
+        family: s.family === 6 ? ('inet6' as const) : ('inet' as const),
+        members: s.members,
+      })),
       options,
     );
+  }
+
+  async applyIp6tables(tables: Partial<Record<TableName, IptablesTableState>>): Promise<number> {
+    const desired = (Object.entries(tables) as [TableName, IptablesTableState][]).map(([table, state]) => ({
+      table,
+      chains: Object.fromEntries(state.chains.map((c) => [c.name, c.rules])),
+      hooks: state.hooks,
+    }));
+    return (await this.#ip6tables.apply(desired)).lines;
   }
 
   subscribe(listener: (event: NetlinkEvent) => void): Subscription {

@@ -27,4 +27,6 @@ export interface Manager {
   completeDeferredWork(ctx: ApplyContext): Promise<void>;
   /** Chains (and hooks) this manager contributes, per table. */
   chains?(config: FelixConfig): Partial<Record<TableName, { chains: Chain[]; hooks?: Hook[] }>>;
+  /** The same for ip6tables, from managers whose content has an IPv6 form. */
+  chains6?(config: FelixConfig): Partial<Record<TableName, { chains: Chain[]; hooks?: Hook[] }>>;
 }

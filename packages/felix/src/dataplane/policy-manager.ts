@@ -92,6 +92,34 @@ export class PolicyManager implements Manager {
     return { filter: { chains } };
   }
 
+  /**
+   * The same chains for ip6tables (rules filtered to IPv6, `cali60` sets, ICMPv6). Cached per
+   * policy object: an update replaces the object, so a changed policy renders again.
+   */
+  chains6(_config: FelixConfig): Partial<Record<TableName, { chains: Chain[] }>> {
+    const marks = this.#marks();
+    if (marks !== this.#marks6For) {
+      this.#rendered6 = new WeakMap();
+      this.#marks6For = marks;
+    }
+    const opts: RenderOptions = { marks, family: 6 };
+    const render = (source: ActivePolicy | ActiveProfile, make: () => Chain[]) => {
+      let chains = this.#rendered6.get(source);
+      if (!chains) {
+        chains = make();
+        this.#rendered6.set(source, chains);
+      }
+      return chains;
+    };
+    const chains: Chain[] = [];
+    for (const [, p] of [...this.#policies].sort(byKey)) chains.push(...render(p, () => policyChains(p, opts)));
+    for (const [, p] of [...this.#profiles].sort(byKey)) chains.push(...render(p, () => profileChains(p, opts)));
+    return { filter: { chains } };
+  }
+
+  #rendered6 = new WeakMap<ActivePolicy | ActiveProfile, Chain[]>();
+  #marks6For: MarkBits | undefined;
+
   #cached(key: string, render: () => Chain[]): Chain[] {
     let chains = this.#rendered.get(key);
     if (!chains) {

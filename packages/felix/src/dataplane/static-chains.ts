@@ -65,10 +65,18 @@ function wlPrefixes(config: FelixConfig): string[] {
     .filter(Boolean);
 }
 
-export function staticFilter(config: FelixConfig, marks: MarkBits): TableContent {
+/**
+ * The ICMPv6 a workload needs from its router (static.go `ICMPv6Filter`): multicast listener
+ * query/report/done, router solicitation, neighbour solicitation/advertisement; accepted before
+ * the workload's egress policy so that policy cannot cut a pod off its own gateway.
+ */
+const ICMPV6_ROUTER_TYPES = [130, 131, 132, 133, 135, 136];
+
+/** filter table; `family` 6 for ip6tables (no IPv4 tunnels, ICMPv6 for workloads, v6 failsafes). */
+export function staticFilter(config: FelixConfig, marks: MarkBits, family: 4 | 6 = 4): TableContent {
   const prefixes = wlPrefixes(config);
   const input: Rule[] = [];
-  if (config.ipipEnabled) {
+  if (config.ipipEnabled && family === 4) {
     input.push(
       {
         match: '-p ipencap -m set --match-set cali40all-hosts-net src -m addrtype --dst-type LOCAL',
@@ -78,7 +86,7 @@ export function staticFilter(config: FelixConfig, marks: MarkBits): TableContent
       { match: '-p ipencap', action: '-j DROP', comment: 'Drop IPv4 IPIP packets from non-Calico hosts' },
     );
   }
-  if (config.vxlanEnabled) {
+  if (config.vxlanEnabled && family === 4) {
     const vx = `-p udp -m multiport --dports ${config.vxlanPort}`;
     input.push(
       {
@@ -129,11 +137,17 @@ export function staticFilter(config: FelixConfig, marks: MarkBits): TableContent
       {
         name: 'cali-wl-to-host',
         rules: [
+          ...(family === 6
+            ? ICMPV6_ROUTER_TYPES.map((t) => ({
+                match: `-p icmpv6 -m icmp6 --icmpv6-type ${t}`,
+                action: allow,
+              }))
+            : []),
           { action: '-j cali-from-wl-dispatch' },
           { action: endpointToHost, comment: 'Configured DefaultEndpointToHostAction' },
         ],
       },
-      ...failsafeChains(config, 'filter'),
+      ...failsafeChains(config, 'filter', family),
       { name: 'cali-cidr-block', rules: [] },
     ],
     hooks: [
@@ -158,11 +172,12 @@ function position(config: FelixConfig): 'insert' | 'append' {
   return config.chainInsertMode === 'Append' ? 'append' : 'insert';
 }
 
-export function staticRaw(config: FelixConfig, marks: MarkBits): TableContent {
+export function staticRaw(config: FelixConfig, marks: MarkBits, family: 4 | 6 = 4): TableContent {
   const prefixes = wlPrefixes(config);
-  const vxlanNotrack: Rule[] = config.vxlanEnabled
-    ? [{ match: `-p udp -m udp --dport ${config.vxlanPort}`, action: '-j NOTRACK' }]
-    : [];
+  const vxlanNotrack: Rule[] =
+    config.vxlanEnabled && family === 4
+      ? [{ match: `-p udp -m udp --dport ${config.vxlanPort}`, action: '-j NOTRACK' }]
+      : [];
   return {
     chains: [
       {
@@ -188,7 +203,7 @@ export function staticRaw(config: FelixConfig, marks: MarkBits): TableContent {
         ],
       },
       { name: 'cali-rpf-skip', rules: [] },
-      ...failsafeChains(config, 'raw'),
+      ...failsafeChains(config, 'raw', family),
     ],
     hooks: [
       { chain: 'PREROUTING', position: position(config), rules: [{ action: '-j cali-PREROUTING' }] },
@@ -197,7 +212,7 @@ export function staticRaw(config: FelixConfig, marks: MarkBits): TableContent {
   };
 }
 
-export function staticMangle(config: FelixConfig, marks: MarkBits): TableContent {
+export function staticMangle(config: FelixConfig, marks: MarkBits, family: 4 | 6 = 4): TableContent {
   return {
     chains: [
       {
@@ -226,7 +241,7 @@ export function staticMangle(config: FelixConfig, marks: MarkBits): TableContent
           },
         ],
       },
-      ...failsafeChains(config, 'mangle'),
+      ...failsafeChains(config, 'mangle', family),
     ],
     hooks: [
       { chain: 'PREROUTING', position: position(config), rules: [{ action: '-j cali-PREROUTING' }] },

@@ -180,6 +180,16 @@ describe('rule rendering', () => {
     );
   });
 
+  it('renders ICMP only for IPv4 and ICMPv6 only for IPv6', () => {
+    expect(render({ action: 'Allow', protocol: 'ICMPv6', icmp: { type: 128 } }, v4)).toEqual([]);
+    expect(render({ action: 'Allow', protocol: 'ICMP', icmp: { type: 8 } }, v6)).toEqual([]);
+    expect(render({ action: 'Allow', protocol: 'ICMP', icmp: { type: 8, code: 0 } }, v4)[0]).toBe(
+      `-p icmp -m icmp --icmp-type 8/0 ${ACCEPT}`,
+    );
+    // A negated net of the other family only: the rule has no meaning in this family.
+    expect(render({ action: 'Allow', source: { notNets: ['fd00::/8'] } }, v4)).toEqual([]);
+  });
+
   it('renders numeric ports without a protocol once per port protocol', () => {
     expect(
       render({ action: 'Allow', destination: { ports: [53] } }).filter((l) => l.includes('multiport')),

@@ -46,11 +46,14 @@ const isCatchAll = (net: string) => net === '0.0.0.0/0' || net === '::/0';
 
 /**
  * The rule as rendered in one IP family (`FilterRuleToIPVersion`), or undefined when it has no
- * meaning there: another ipVersion, or a nets list that only holds the other family's CIDRs, or
- * a negated catch-all CIDR. Both the renderer and the evaluator go through this.
+ * meaning there: another ipVersion, ICMP in IPv6 or ICMPv6 in IPv4, or a nets list that only
+ * holds the other family's CIDRs, or a negated catch-all CIDR. Both the renderer and the evaluator go through this.
  */
 export function ruleForFamily(rule: ParsedRule, family: IpFamily): ParsedRule | undefined {
   if (rule.ipVersion !== undefined && rule.ipVersion !== family) return undefined;
+  // ICMP exists only in IPv4 and ICMPv6 only in IPv6: such a rule has no meaning in the other
+  // family (and its type match would not load there).
+  if ((rule.protocol === 1 && family === 6) || (rule.protocol === 58 && family === 4)) return undefined;
   let dropped = false;
   const filter = (nets: readonly string[], negated: boolean): string[] => {
     if (nets.length === 0) return [];

@@ -1,0 +1,345 @@
+/**
+ * IPv6 network policy enforced by Felix on a real kernel (ip6tables and inet6 IP sets), driven
+ * only through the datastore: a subset of the e2e model with dual-stack pods x/a, x/b, y/a, each
+ * serving TCP 80 on IPv4 and IPv6. Every case probes all pairs over both families and compares
+ * with the case's expectation and with what `explainFlow` computes from the same objects: a
+ * selector becomes a `cali60s:` set, IPv6 nets go to the IPv6 side only, ICMPv6 is matched in
+ * ip6tables.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Datastore, EtcdDatastore, namespaceProfile, type ResourceInput } from '@calico-ts/datastore';
+import { execInNamespace, Netlink, waitFor } from '@calico-ts/kernel';
+import { createLab, type EtcdProcess, type Lab, type LabPod, labNodeIpv4, startEtcd } from '@calico-ts/lab';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { command, describeWith, root } from '../../../test-support/requirements.ts';
+import { runPrefix } from '../../../test-support/run-id.ts';
+import { explainFlow, Felix, policyChainName, policySnapshot } from '../src/index.ts';
+
+const NODE = 'node-1';
+const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+/** The host side of every pod veth answers as the pod's IPv6 gateway. */
+const GATEWAY_V6 = 'fe80::1';
+
+const SCRIPT = `
+import selectors, socket, sys, time
+def serve():
+    s = socket.socket(socket.AF_INET6)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.bind(('::', 80)); s.listen(128)
+    print('serving', flush=True)
+    while True:
+        c, _ = s.accept(); c.close()
+def probe(timeout, targets):
+    sel = selectors.DefaultSelector()
+    result = {t: 0 for t in targets}
+    for t in targets:
+        s = socket.socket(socket.AF_INET6 if ':' in t else socket.AF_INET); s.setblocking(False)
+        s.connect_ex((t, 80))
+        sel.register(s, selectors.EVENT_WRITE, t)
+    deadline = time.monotonic() + timeout
+    pending = len(targets)
+    while pending > 0:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        for key, _ in sel.select(left):
+            s = key.fileobj
+            result[key.data] = 1 if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0 else 0
+            sel.unregister(s); s.close(); pending -= 1
+    print(' '.join(f'{t}={v}' for t, v in result.items()))
+if sys.argv[1] == 'serve':
+    serve()
+else:
+    probe(float(sys.argv[2]), sys.argv[3:])
+`;
+
+interface Pod {
+  id: string;
+  ns: string;
+  pod: string;
+  v4: string;
+  v6: string;
+  iface: string;
+  lab: LabPod;
+}
+
+/** `<from>><to>/<family>` → reachable. */
+type Reach = Record<string, boolean>;
+
+describeWith(
+  [root(), command('etcd'), command('ip6tables'), command('ipset'), command('python3'), command('ping')],
+  'Felix enforces IPv6 network policy (ip6tables, cali60 sets; e2e subset)',
+  () => {
+    let lab: Lab;
+    let etcd: EtcdProcess;
+    let ds: Datastore;
+    let felix: Felix;
+    let scriptDir: string;
+    let script: string;
+    const pods: Pod[] = [];
+    const prefix = runPrefix('he6');
+
+    async function addPod(ns: string, pod: string, n: number): Promise<Pod> {
+      const node = lab.nodes[0]!;
+      const labPod = await lab.addPod(node.index, `${ns}${pod}`);
+      const iface = `cali${createHash('sha1').update(`${prefix}.${ns}.${pod}`).digest('hex').slice(0, 11)}`;
+      await node.netlink.createVeth({ name: iface, peer: { name: 'eth0', namespace: labPod.namespace } });
+      await node.netlink.setLink(iface, { up: true });
+      await node.netlink.addAddress(iface, `${GATEWAY_V6}/64`, { nodad: true });
+      const hostMac = (await node.netlink.getLink(iface)).mac!;
+      const v4 = `10.68.0.${n}`;
+      const v6 = `fd68::${n}`;
+      const nl = Netlink.open(labPod.namespace);
+      let mac: string;
+      try {
+        await nl.setLink('lo', { up: true });
+        await nl.setLink('eth0', { up: true });
+        await nl.addAddress('eth0', `${v4}/32`);
+        await nl.addAddress('eth0', `${v6}/128`, { nodad: true });
+        await nl.replaceRoute({ dst: '169.254.1.1/32', dev: 'eth0', scope: 'link' });
+        await nl.replaceRoute({ dst: '0.0.0.0/0', gateway: '169.254.1.1', dev: 'eth0' });
+        // The gateway's address is known up front (no neighbour discovery needed from the pod).
+        await nl.replaceNeighbour('eth0', GATEWAY_V6, hostMac);
+        await nl.replaceRoute({ dst: '::/0', gateway: GATEWAY_V6, dev: 'eth0' });
+        mac = (await nl.getLink('eth0')).mac!;
+      } finally {
+        nl.close();
+      }
+      await ds.create('WorkloadEndpoint', {
+        metadata: {
+          name: `${NODE}-k8s-${pod}-eth0`,
+          namespace: ns,
+          labels: { pod, 'projectcalico.org/namespace': ns, 'projectcalico.org/orchestrator': 'k8s' },
+        },
+        spec: {
+          node: NODE,
+          orchestrator: 'k8s',
+          pod,
+          endpoint: 'eth0',
+          interfaceName: iface,
+          mac,
+          ipNetworks: [`${v4}/32`, `${v6}/128`],
+          profiles: [`kns.${ns}`],
+        },
+      });
+      const p: Pod = { id: `${ns}/${pod}`, ns, pod, v4, v6, iface, lab: labPod };
+      pods.push(p);
+      return p;
+    }
+
+    const save6 = async () => (await execInNamespace(lab.nodes[0]!.namespace, 'ip6tables-save', [])).stdout;
+
+    async function measure(): Promise<Reach> {
+      const out: Reach = {};
+      await Promise.all(
+        pods.map(async (from) => {
+          const others = pods.filter((p) => p !== from);
+          const targets = others.flatMap((p) => [p.v4, p.v6]);
+          const r = await execInNamespace(from.lab.namespace, PYTHON, [script, 'probe', '1.0', ...targets]);
+          if (r.exitCode !== 0) throw new Error(`probe from ${from.id} failed: ${r.stderr}`);
+          for (const word of r.stdout.trim().split(' ')) {
+            const [ip, value] = word.split('=');
+            const to = pods.find((p) => p.v4 === ip || p.v6 === ip)!;
+            out[`${from.id}>${to.id}/${ip!.includes(':') ? 6 : 4}`] = value === '1';
+          }
+        }),
+      );
+      return out;
+    }
+
+    async function evaluated(): Promise<Reach> {
+      const snapshot = policySnapshot({
+        networkPolicies: (await ds.list('NetworkPolicy')).items,
+        kubernetesNetworkPolicies: (await ds.list('KubernetesNetworkPolicy')).items,
+        profiles: (await ds.list('Profile')).items,
+        workloadEndpoints: (await ds.list('WorkloadEndpoint')).items,
+      });
+      const out: Reach = {};
+      for (const from of pods)
+        for (const to of pods) {
+          if (from === to) continue;
+          for (const family of [4, 6] as const) {
+            const packet = {
+              protocol: 'TCP',
+              srcIp: family === 4 ? from.v4 : from.v6,
+              dstIp: family === 4 ? to.v4 : to.v6,
+              srcPort: 40000,
+              dstPort: 80,
+            };
+            out[`${from.id}>${to.id}/${family}`] = explainFlow(snapshot, packet).allowed;
+          }
+        }
+      return out;
+    }
+
+    /** All pairs on both families reachable, except those `closed` lists. */
+    function expectation(closed: (key: string) => boolean): Reach {
+      const out: Reach = {};
+      for (const from of pods)
+        for (const to of pods) {
+          if (from === to) continue;
+          for (const family of [4, 6]) {
+            const key = `${from.id}>${to.id}/${family}`;
+            out[key] = !closed(key);
+          }
+        }
+      return out;
+    }
+
+    async function assertReach(expected: Reach): Promise<void> {
+      expect(await evaluated(), 'explainFlow').toEqual(expected);
+      let measured: Reach = {};
+      await waitFor(
+        async () => {
+          measured = await measure();
+          const keys = Object.keys(expected);
+          return (
+            keys.length === Object.keys(measured).length && keys.every((k) => measured[k] === expected[k])
+          );
+        },
+        { timeoutMs: 15_000, intervalMs: 200, what: 'reachability as expected' },
+      ).catch(() => undefined);
+      expect(measured, 'measured').toEqual(expected);
+    }
+
+    async function waitChains6(present: readonly string[]): Promise<void> {
+      await waitFor(
+        async () => {
+          const s = await save6();
+          return present.every((c) => s.includes(`:${c} `));
+        },
+        { timeoutMs: 15_000, intervalMs: 50, what: `ip6tables chains ${present.join(', ')}` },
+      );
+    }
+
+    async function clearPolicies(): Promise<void> {
+      for (const kind of ['NetworkPolicy', 'KubernetesNetworkPolicy'] as const)
+        for (const r of (await ds.list(kind)).items)
+          await ds.delete(kind, r.metadata.name, r.metadata.namespace);
+      await waitFor(async () => !/^:cali-p[io]-/m.test(await save6()), {
+        timeoutMs: 15_000,
+        intervalMs: 50,
+        what: 'IPv6 policy chains removed',
+      });
+    }
+
+    const np = (ns: string, name: string, spec: ResourceInput<'NetworkPolicy'>['spec']) =>
+      ds.create('NetworkPolicy', { metadata: { name, namespace: ns }, spec });
+
+    beforeAll(async () => {
+      scriptDir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+      script = join(scriptDir, 'v6-probe.py');
+      writeFileSync(script, SCRIPT);
+      lab = await createLab({ prefix, nodes: 1, ipv6: true });
+      etcd = await startEtcd();
+      ds = new EtcdDatastore({ endpoints: [etcd.endpoint] });
+      await ds.create('IPPool', {
+        metadata: { name: 'pool4' },
+        spec: { cidr: '10.68.0.0/16', ipipMode: 'Never', vxlanMode: 'Never', blockSize: 26 },
+      });
+      await ds.create('IPPool', { metadata: { name: 'pool6' }, spec: { cidr: 'fd68::/64', blockSize: 122 } });
+      await ds.create('Node', {
+        metadata: { name: NODE },
+        spec: { bgp: { ipv4Address: `${labNodeIpv4(1)}/24` } },
+      });
+      for (const ns of ['x', 'y']) await ds.create('Profile', namespaceProfile(ns, { ns }));
+      for (const [ns, pod, n] of [
+        ['x', 'a', 1],
+        ['x', 'b', 2],
+        ['y', 'a', 3],
+      ] as const) {
+        const p = await addPod(ns, pod, n);
+        await lab.spawn(p.lab, PYTHON, [script, 'serve']);
+      }
+      felix = new Felix({ datastore: ds, nodeName: NODE, netns: lab.nodes[0]!.namespace });
+      felix.start();
+      await felix.whenReady();
+    }, 60_000);
+
+    afterAll(async () => {
+      await felix?.stop();
+      await ds?.close();
+      await etcd?.stop();
+      await lab?.teardown();
+      if (scriptDir) rmSync(scriptDir, { recursive: true, force: true });
+    }, 60_000);
+
+    it('no policy: every pod reaches every pod over IPv4 and IPv6', async () => {
+      expect(felix.status()).toMatchObject({ ready: true, endpoints: 3, errors: [] });
+      await waitChains6(pods.map((p) => `cali-tw-${p.iface}`));
+      await assertReach(expectation(() => false));
+    });
+
+    it('Kubernetes default-deny in x plus allow from namespace y: the selector is a cali60s set in ip6tables', async () => {
+      await ds.create('KubernetesNetworkPolicy', {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: { name: 'from-y', namespace: 'x' },
+        spec: {
+          podSelector: {},
+          policyTypes: ['Ingress'],
+          ingress: [{ from: [{ namespaceSelector: { matchLabels: { ns: 'y' } } }] }],
+        },
+      });
+      const chain = policyChainName('ingress', 'knp/x/from-y');
+      await waitChains6([chain]);
+      const rules = (await save6()).split('\n').filter((l) => l.startsWith(`-A ${chain} `));
+      expect(rules.join('\n')).toMatch(/-m set --match-set cali60s:\S+ src/);
+      const set = /cali60s:\S+/.exec(rules.join('\n'))![0];
+      const list = (await execInNamespace(lab.nodes[0]!.namespace, 'ipset', ['list', set])).stdout;
+      expect(list).toContain('family inet6');
+      expect(list).toContain('fd68::3');
+      expect(list).not.toContain('10.68.0.3');
+      await assertReach(expectation((k) => /^x\/.>x\//.test(k)));
+      await clearPolicies();
+    });
+
+    it('IPv6 nets go to the IPv6 side only: allowing y/a by its IPv6 address leaves IPv4 from it denied', async () => {
+      await np('x', 'v6-only', {
+        selector: 'all()',
+        types: ['Ingress'],
+        ingress: [{ action: 'Allow', source: { nets: ['fd68::3/128'] } }],
+      });
+      await waitChains6([policyChainName('ingress', 'np/x/v6-only')]);
+      const save4 = (await execInNamespace(lab.nodes[0]!.namespace, 'iptables-save', ['-t', 'filter']))
+        .stdout;
+      expect(save4).not.toContain('fd68::3');
+      expect(await save6()).toMatch(/-A cali-pi-np\/x\/v6-only .*-s fd68::3\/128/);
+      await assertReach(
+        expectation((k) =>
+          k.startsWith('x/') ? k.includes('>x/') : k.startsWith('y/a>x/') && k.endsWith('/4'),
+        ),
+      );
+      await clearPolicies();
+    });
+
+    it('ICMPv6 echo allowed by an ICMPv6 rule while TCP over IPv6 is denied', async () => {
+      await np('x', 'ping6', {
+        selector: "pod == 'a'",
+        types: ['Ingress'],
+        ingress: [{ action: 'Allow', protocol: 'ICMPv6', icmp: { type: 128 } }],
+      });
+      await waitChains6([policyChainName('ingress', 'np/x/ping6')]);
+      // ip6tables-save spells protocol 58 `ipv6-icmp`.
+      expect(await save6()).toMatch(/-A cali-pi-np\/x\/ping6 -p ipv6-icmp .*-m icmp6 --icmpv6-type 128/);
+      const xa = pods.find((p) => p.id === 'x/a')!;
+      const ya = pods.find((p) => p.id === 'y/a')!;
+      await waitFor(
+        async () =>
+          (await execInNamespace(ya.lab.namespace, 'ping', ['-6', '-c', '1', '-W', '1', xa.v6])).exitCode ===
+          0,
+        { timeoutMs: 15_000, intervalMs: 100, what: 'ping6 y/a -> x/a' },
+      );
+      // IPv4 ICMP is not allowed by an ICMPv6 rule.
+      expect(
+        (await execInNamespace(ya.lab.namespace, 'ping', ['-4', '-c', '1', '-W', '1', xa.v4])).exitCode,
+      ).not.toBe(0);
+      await assertReach(expectation((k) => k.includes('>x/a/')));
+      await clearPolicies();
+    });
+  },
+);
