@@ -4,10 +4,10 @@
  * so a rule never references a set that does not exist.
  */
 import type { DataplaneUpdate, IpsetType } from '../calc/dataplane-update.ts';
-import type { IpsetState } from './kernel-port.ts';
-import type { Manager } from './manager.ts';
 import { policyIpsetName } from '../calc/policy/rule-render.ts';
 import { memberFamily } from '../calc/policy/selector-index.ts';
+import type { IpsetState } from './kernel-port.ts';
+import type { Manager } from './manager.ts';
 import { ipsetName } from './static-chains.ts';
 
 export class IpsetsManager implements Manager {

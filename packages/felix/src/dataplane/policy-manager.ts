@@ -112,8 +112,10 @@ export class PolicyManager implements Manager {
       return chains;
     };
     const chains: Chain[] = [];
-    for (const [, p] of [...this.#policies].sort(byKey)) chains.push(...render(p, () => policyChains(p, opts)));
-    for (const [, p] of [...this.#profiles].sort(byKey)) chains.push(...render(p, () => profileChains(p, opts)));
+    for (const [, p] of [...this.#policies].sort(byKey))
+      chains.push(...render(p, () => policyChains(p, opts)));
+    for (const [, p] of [...this.#profiles].sort(byKey))
+      chains.push(...render(p, () => profileChains(p, opts)));
     return { filter: { chains } };
   }
 
