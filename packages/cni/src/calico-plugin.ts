@@ -114,7 +114,8 @@ export class CalicoPlugin {
         workload: req.containerId,
         endpoint: req.ifname,
       }),
-      hostIfname: vethNameForWorkload('cni', req.containerId, prefix),
+      // Calico's plugin names a plain CNI container's host veth after the start of its ID.
+      hostIfname: `${prefix}${req.containerId.slice(0, 15 - prefix.length)}`,
     };
   }
 

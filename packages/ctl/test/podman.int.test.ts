@@ -332,6 +332,7 @@ describeWith(
           workload: id,
           containerID: id,
           profiles: [NETWORK],
+          interfaceName: `cali${id.slice(0, 11)}`,
         });
         const table = await calico('get', 'workloadendpoints', '-o', 'wide');
         expect(table.out).toMatch(new RegExp(`${wepName}\\s+${id}\\s+${n1.name}\\s+${ip}/32`));
