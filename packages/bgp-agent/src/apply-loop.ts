@@ -42,11 +42,11 @@ export interface ApplyLoopOptions {
   convergenceTimeoutMs?: number | undefined;
 }
 
-/** Calico's BIRD template: `connect retry time 5` (seconds between attempts while a peer is down). */
-export const CONNECT_RETRY_TIME = 5;
-/** Calico's BIRD template: `connect delay time 2` (seconds before the first attempt). */
-export const CONNECT_DELAY_TIME = 2;
-const DEFAULT_CONNECT_RETRY_TIME = CONNECT_RETRY_TIME;
+/**
+ * Calico's BIRD template: `connect retry time 5` (seconds between attempts while a peer is down).
+ * Its `connect delay time 2` has no counterpart: the speaker dials as soon as a session starts.
+ */
+const DEFAULT_CONNECT_RETRY_TIME = 5;
 
 interface RunningSpeaker {
   /** What the speaker was built from; a change needs a new speaker. */

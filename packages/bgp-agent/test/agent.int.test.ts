@@ -334,5 +334,27 @@ describeWith(
         20_000,
       );
     }, 150_000);
+
+    it('a restarted agent that dials (the smallest address) and one that listens are both back in seconds', async () => {
+      // Mesh: the smaller address dials, the larger listens. Node 1 dials everyone; node 3 listens.
+      for (const restarted of [1, 3]) {
+        await killAgent(restarted, 'SIGTERM');
+        const t0 = Date.now();
+        startAgent(restarted);
+        for (const i of [1, 2, 3]) {
+          await waitFor(
+            `node ${i}'s sessions Established after node ${restarted} restarted`,
+            async () => {
+              const s = await status(i).catch(() => undefined);
+              const mesh = s?.peers.filter((p) => p.name.startsWith('Mesh_')) ?? [];
+              return mesh.length === NODES - 1 && mesh.every((p) => p.info === 'Established');
+            },
+            30_000,
+          );
+        }
+        if (process.env['BGP_TEST_TIMING'])
+          process.stderr.write(`node ${restarted} back after ${Date.now() - t0} ms\n`);
+      }
+    }, 90_000);
   },
 );
