@@ -15,18 +15,20 @@
  * workspace version), NODE_RUNTIME_VERSION (default the version in images/node-runtime.json).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const IMAGES_DIR = dirname(fileURLToPath(import.meta.url));
@@ -164,18 +166,101 @@ function stageApp(pkg: string, context: string): void {
   renameSync(join(deployed, 'node_modules'), join(deps, 'node_modules'));
 }
 
-export function buildImage(spec: ImageSpec, base: string): { ref: string; seconds: number } {
+/** Files of a directory tree, sorted, relative to it. */
+function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => relative(dir, join(e.parentPath, e.name)))
+    .sort();
+}
+
+/** The workspace packages an image's package uses, itself included: their directories. */
+function workspaceClosure(pkg: string): string[] {
+  const dirs = new Map<string, string>();
+  for (const name of readdirSync(join(ROOT, 'packages'))) {
+    const file = join(ROOT, 'packages', name, 'package.json');
+    if (existsSync(file))
+      dirs.set(
+        (JSON.parse(readFileSync(file, 'utf8')) as { name: string }).name,
+        join(ROOT, 'packages', name),
+      );
+  }
+  const seen = new Set<string>();
+  const visit = (name: string) => {
+    const dir = dirs.get(name);
+    if (!dir || seen.has(dir)) return;
+    seen.add(dir);
+    const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+      dependencies?: Record<string, string>;
+    };
+    for (const [dep, spec] of Object.entries(manifest.dependencies ?? {}))
+      if (spec.startsWith('workspace:')) visit(dep);
+  };
+  visit(pkg);
+  return [...seen].sort();
+}
+
+/**
+ * A hash of everything that decides an image's content: the base, the image's directory, the Node
+ * runtime version, the lockfile, and the package.json and built dist/ of every workspace package
+ * it contains. An image labelled with the same key is not rebuilt at all, which saves the deploy
+ * and the build context (tens of seconds) when nothing changed.
+ */
+export function inputKey(spec: ImageSpec, base: string): string {
+  const hash = createHash('sha256');
+  const add = (label: string, data: string | Buffer) => hash.update(`${label}\0`).update(data).update('\0');
+  add('base', base);
+  add('version', workspaceVersion());
+  const imageDir = join(IMAGES_DIR, spec.name);
+  for (const f of filesUnder(imageDir)) add(`image/${f}`, readFileSync(join(imageDir, f)));
+  if (spec.workspacePackage) {
+    add('runtime', readFileSync(join(IMAGES_DIR, 'node-runtime.json')));
+    add('NODE_RUNTIME_VERSION', process.env['NODE_RUNTIME_VERSION'] ?? '');
+    add('lockfile', readFileSync(join(ROOT, 'pnpm-lock.yaml')));
+    for (const dir of workspaceClosure(spec.workspacePackage)) {
+      add(relative(ROOT, join(dir, 'package.json')), readFileSync(join(dir, 'package.json')));
+      for (const f of filesUnder(join(dir, 'dist')))
+        add(relative(ROOT, join(dir, 'dist', f)), readFileSync(join(dir, 'dist', f)));
+    }
+  }
+  return hash.digest('hex').slice(0, 32);
+}
+
+const INPUT_KEY_LABEL = 'dev.calico-ts.inputs';
+
+function existingInputKey(ref: string): string | undefined {
+  const out = spawnSync(
+    'docker',
+    ['image', 'inspect', '--format', `{{index .Config.Labels "${INPUT_KEY_LABEL}"}}`, ref],
+    {
+      encoding: 'utf8',
+    },
+  );
+  return out.status === 0 ? out.stdout.trim() : undefined;
+}
+
+export function buildImage(
+  spec: ImageSpec,
+  base: string,
+): { ref: string; seconds: number; rebuilt: boolean } {
   const started = Date.now();
+  const ref = imageRef(spec.name);
+  const key = inputKey(spec, base);
+  if (existingInputKey(ref) === key) {
+    log(`${ref} is up to date (inputs ${key.slice(0, 12)})`);
+    return { ref, seconds: (Date.now() - started) / 1000, rebuilt: false };
+  }
   const context = mkdtempSync(join(tmpdir(), `calico-ts-image-${spec.name}-`));
   try {
-    cpSync(join(IMAGES_DIR, spec.name, 'Dockerfile'), join(context, 'Dockerfile'));
+    // Everything in the image's directory (Dockerfile, entrypoint) is part of the context.
+    cpSync(join(IMAGES_DIR, spec.name), context, { recursive: true });
     if (spec.workspacePackage) {
       mkdirSync(join(context, 'runtime'));
       cpSync(nodeRuntime(), join(context, 'runtime/node'));
       stageApp(spec.workspacePackage, context);
     }
     writeFileSync(join(context, '.dockerignore'), 'deploy\n');
-    const ref = imageRef(spec.name);
     const version = workspaceVersion();
     log(`building ${ref} FROM ${base}`);
     run(
@@ -194,6 +279,8 @@ export function buildImage(spec: ImageSpec, base: string): { ref: string; second
         `org.opencontainers.image.revision=${gitCommit()}`,
         '--label',
         'org.opencontainers.image.licenses=Apache-2.0',
+        '--label',
+        `${INPUT_KEY_LABEL}=${key}`,
         '--tag',
         ref,
         context,
@@ -203,7 +290,7 @@ export function buildImage(spec: ImageSpec, base: string): { ref: string; second
     );
     const seconds = (Date.now() - started) / 1000;
     log(`built ${ref} in ${seconds.toFixed(1)} s`);
-    return { ref, seconds };
+    return { ref, seconds, rebuilt: true };
   } finally {
     rmSync(context, { recursive: true, force: true });
   }

@@ -1,0 +1,254 @@
+/**
+ * A cluster of containers on one Docker bridge network: an etcd container and N calico-node
+ * containers (the built calico-ts/node image) as hosts. A pod is a network namespace inside a node
+ * container, wired by the CNI plugin that the node container's install step put in its CNI
+ * directories, run the way a container runtime runs it (CNI_* variables, the network config on
+ * stdin).
+ *
+ * Driven through the docker CLI. Every container, network and directory carries the cluster's
+ * prefix, and `destroy()` removes them all, by name.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export type Backend = 'bird' | 'vxlan';
+
+export interface ClusterOptions {
+  /** Prefix of every container, network and directory the cluster makes. */
+  prefix: string;
+  nodes: number;
+  backend: Backend;
+  nodeImage: string;
+  etcdImage: string;
+  poolCidr?: string;
+}
+
+export interface Pod {
+  node: string;
+  name: string;
+  netns: string;
+  containerId: string;
+  ip: string;
+  hostInterface: string;
+}
+
+export class DockerError extends Error {
+  override readonly name = 'DockerError';
+}
+
+/** docker <args>; stdout, or a DockerError with the command and its stderr. */
+export function docker(args: string[], input?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile('docker', args, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) reject(new DockerError(`docker ${args.join(' ')}: ${stderr.trim() || err.message}`));
+      else resolve(stdout);
+    });
+    if (input !== undefined) child.stdin?.end(input);
+    else child.stdin?.end();
+  });
+}
+
+/** Polls `check` until it returns a value (not undefined) or the deadline passes. */
+export async function waitFor<T>(
+  what: string,
+  deadlineMs: number,
+  check: () => Promise<T | undefined>,
+): Promise<T> {
+  const end = Date.now() + deadlineMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) {
+      throw new Error(
+        `timed out after ${deadlineMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+export class ContainerCluster {
+  readonly options: ClusterOptions;
+  readonly network: string;
+  readonly etcd: string;
+  readonly nodes: string[];
+  /** Per node: the host directories mounted as the node's /opt/cni/bin and /etc/cni/net.d. */
+  readonly hostDir: string;
+  #started = false;
+
+  constructor(options: ClusterOptions) {
+    this.options = options;
+    this.network = `${options.prefix}-net`;
+    this.etcd = `${options.prefix}-etcd`;
+    this.nodes = Array.from({ length: options.nodes }, (_, i) => `${options.prefix}-n${i + 1}`);
+    this.hostDir = mkdtempSync(join(tmpdir(), `${options.prefix}-`));
+  }
+
+  cniBinDir(node: string): string {
+    return join(this.hostDir, node, 'opt-cni-bin');
+  }
+
+  cniNetDir(node: string): string {
+    return join(this.hostDir, node, 'etc-cni-net.d');
+  }
+
+  async start(): Promise<void> {
+    this.#started = true;
+    const { prefix, backend, nodeImage, etcdImage } = this.options;
+    await docker(['network', 'create', '--label', `calico-ts-e2e=${prefix}`, this.network]);
+    await docker([
+      'run',
+      '--detach',
+      '--name',
+      this.etcd,
+      '--network',
+      this.network,
+      etcdImage,
+      '--data-dir=/var/lib/etcd',
+      '--listen-client-urls=http://0.0.0.0:2379',
+      `--advertise-client-urls=http://${this.etcd}:2379`,
+    ]);
+    await Promise.all(
+      this.nodes.map((node) =>
+        docker([
+          'run',
+          '--detach',
+          '--name',
+          node,
+          '--hostname',
+          node,
+          '--network',
+          this.network,
+          // What the DaemonSet grants: no --privileged.
+          '--cap-add',
+          'NET_ADMIN',
+          '--cap-add',
+          'SYS_ADMIN',
+          // The node container is the host here: the same directory is the host's /opt/cni/bin
+          // (where the plugins' #! line points) and the install step's /host/opt/cni/bin.
+          '--volume',
+          `${this.cniBinDir(node)}:/host/opt/cni/bin`,
+          '--volume',
+          `${this.cniBinDir(node)}:/opt/cni/bin`,
+          '--volume',
+          `${this.cniNetDir(node)}:/host/etc/cni/net.d`,
+          '--env',
+          'CALICO_INSTALL_CNI=true',
+          '--env',
+          `ETCD_ENDPOINTS=http://${this.etcd}:2379`,
+          '--env',
+          `NODENAME=${node}`,
+          '--env',
+          `CALICO_NETWORKING_BACKEND=${backend}`,
+          '--env',
+          `CALICO_IPV4POOL_CIDR=${this.options.poolCidr ?? '10.244.0.0/16'}`,
+          '--env',
+          `CALICO_IPV4POOL_VXLAN=${backend === 'vxlan' ? 'Always' : 'Never'}`,
+          nodeImage,
+        ]),
+      ),
+    );
+    await Promise.all(
+      this.nodes.map((node) =>
+        waitFor(`${node} ready`, 60_000, async () => {
+          const state = (await docker(['inspect', '--format', '{{.State.Status}}', node])).trim();
+          if (state !== 'running') {
+            const logs = await docker(['logs', '--tail', '20', node]).catch(() => '');
+            throw new Error(`${node} is ${state}\n${logs}`);
+          }
+          await this.exec(node, [
+            '/usr/local/bin/node',
+            '-e',
+            "fetch('http://127.0.0.1:9099/readiness').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))",
+          ]);
+          return true;
+        }),
+      ),
+    );
+  }
+
+  exec(node: string, command: string[], options: { env?: Record<string, string>; input?: string } = {}) {
+    const env = Object.entries(options.env ?? {}).flatMap(([k, v]) => ['--env', `${k}=${v}`]);
+    return docker(
+      ['exec', ...(options.input !== undefined ? ['--interactive'] : []), ...env, node, ...command],
+      options.input,
+    );
+  }
+
+  /** The conflist the node's install step wrote, as the host sees it. */
+  installedConflist(node: string): { name: string; cniVersion: string; plugins: Record<string, unknown>[] } {
+    return JSON.parse(readFileSync(join(this.cniNetDir(node), '10-calico.conflist'), 'utf8'));
+  }
+
+  /** A pod: a network namespace in the node, then CNI ADD through /opt/cni/bin/calico. */
+  async addPod(node: string, name: string): Promise<Pod> {
+    const netns = `${this.options.prefix}-${name}`;
+    await this.exec(node, ['ip', 'netns', 'add', netns]);
+    const conflist = this.installedConflist(node);
+    // CNI SPEC §"Network configuration lists": the runtime hands each plugin its entry with the
+    // list's name and cniVersion.
+    const netconf = { cniVersion: conflist.cniVersion, name: conflist.name, ...conflist.plugins[0] };
+    const containerId = `${netns}-cid`;
+    const out = await this.exec(node, ['/opt/cni/bin/calico'], {
+      env: {
+        CNI_COMMAND: 'ADD',
+        CNI_CONTAINERID: containerId,
+        CNI_NETNS: `/var/run/netns/${netns}`,
+        CNI_IFNAME: 'eth0',
+        CNI_PATH: '/opt/cni/bin',
+      },
+      input: JSON.stringify(netconf),
+    });
+    const result = JSON.parse(out) as {
+      ips?: { address: string }[];
+      interfaces?: { name: string; sandbox?: string }[];
+    };
+    const ip = result.ips?.[0]?.address.split('/')[0];
+    const hostInterface = result.interfaces?.find((i) => !i.sandbox)?.name;
+    if (!ip || !hostInterface) throw new Error(`CNI ADD for ${name} on ${node} returned no address: ${out}`);
+    return { node, name, netns, containerId, ip, hostInterface };
+  }
+
+  /** One ping from the pod; true when the reply came. */
+  async ping(from: Pod, to: string): Promise<boolean> {
+    try {
+      await this.exec(from.node, ['ip', 'netns', 'exec', from.netns, 'ping', '-c', '1', '-W', '1', to]);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async routes(node: string): Promise<string> {
+    return this.exec(node, ['ip', 'route', 'show']);
+  }
+
+  /** Removes every container and the network of this cluster, and its host directories. */
+  async destroy(): Promise<void> {
+    if (this.#started) {
+      const ids = (await docker(['ps', '--all', '--quiet', '--filter', `name=^${this.options.prefix}-`]))
+        .split('\n')
+        .filter(Boolean);
+      if (ids.length > 0) await docker(['rm', '--force', '--volumes', ...ids]);
+      await docker(['network', 'rm', this.network]).catch(() => {});
+    }
+    rmSync(this.hostDir, { recursive: true, force: true });
+  }
+}
+
+/** Whether a Docker daemon answers (after scripts/ensure-docker.sh had its chance). */
+export function dockerAnswers(): boolean {
+  try {
+    execFileSync('docker', ['info'], { stdio: 'ignore', timeout: 20_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * calico-ts on a cluster of containers: three calico-node containers from the built image, an
+ * etcd container, pods as network namespaces wired by the CNI plugins the node containers
+ * installed, and pod-to-pod traffic across nodes, in BGP mode and in VXLAN mode.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { imageRef } from '../../images/build.ts';
+import { command, describeWith, type Requirement, root } from '../../test-support/requirements.ts';
+import { runPrefix } from '../../test-support/run-id.ts';
+import {
+  type Backend,
+  ContainerCluster,
+  dockerAnswers,
+  type Pod,
+  waitFor,
+} from '../src/container-cluster.ts';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+
+/** A Docker engine: scripts/ensure-docker.sh installs and starts one where it can. */
+function dockerEngine(): Requirement {
+  if (process.getuid?.() === 0) {
+    try {
+      execFileSync(join(ROOT, 'scripts/ensure-docker.sh'), { stdio: ['ignore', 'ignore', 'inherit'] });
+    } catch {
+      // Reported below as the missing requirement.
+    }
+  }
+  return {
+    ok: dockerAnswers(),
+    reason: 'needs a Docker engine (scripts/ensure-docker.sh starts one as root)',
+  };
+}
+
+describeWith([root(), command('debootstrap'), dockerEngine()], 'calico-ts on a container cluster', () => {
+  const prefix = runPrefix('im');
+  const nodeImage = imageRef('node');
+  const etcdImage = imageRef('etcd');
+
+  beforeAll(() => {
+    // Cached by content: only what changed since the last build is rebuilt (images/README.md).
+    execFileSync('node', [join(ROOT, 'images/build.ts'), 'node', 'etcd'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+  }, 900_000);
+
+  for (const backend of ['bird', 'vxlan'] as const satisfies readonly Backend[]) {
+    describe(`${backend === 'bird' ? 'BGP' : 'VXLAN'} mode`, () => {
+      const cluster = new ContainerCluster({
+        prefix: `${prefix}${backend === 'bird' ? 'b' : 'v'}`,
+        nodes: 3,
+        backend,
+        nodeImage,
+        etcdImage,
+      });
+      const pods: Pod[] = [];
+
+      beforeAll(async () => {
+        await cluster.start();
+        for (const [i, node] of cluster.nodes.entries()) pods.push(await cluster.addPod(node, `pod${i + 1}`));
+      }, 180_000);
+      afterAll(() => cluster.destroy(), 60_000);
+
+      it('each node container installed the CNI plugins, its runtime and the conflist on its host', () => {
+        for (const node of cluster.nodes) {
+          expect(readdirSync(cluster.cniBinDir(node)).sort()).toEqual([
+            'calico',
+            'calico-ipam',
+            'calico-node-runtime',
+          ]);
+          expect(statSync(join(cluster.cniBinDir(node), 'calico')).mode & 0o111).toBe(0o111);
+          expect(existsSync(join(cluster.cniNetDir(node), '10-calico.conflist'))).toBe(true);
+          expect(cluster.installedConflist(node).plugins[0]).toMatchObject({
+            type: 'calico',
+            etcd_endpoints: `http://${cluster.etcd}:2379`,
+          });
+        }
+      });
+
+      it('runs the node containers unprivileged, with NET_ADMIN and SYS_ADMIN', async () => {
+        const out = await import('../src/container-cluster.ts').then(({ docker }) =>
+          docker([
+            'inspect',
+            '--format',
+            '{{.HostConfig.Privileged}} {{json .HostConfig.CapAdd}}',
+            cluster.nodes[0] ?? '',
+          ]),
+        );
+        const [privileged, caps] = out.trim().split(' ');
+        expect(privileged).toBe('false');
+        expect((JSON.parse(caps ?? '[]') as string[]).map((c) => c.replace(/^CAP_/, '')).sort()).toEqual([
+          'NET_ADMIN',
+          'SYS_ADMIN',
+        ]);
+      });
+
+      it('gives each pod an address from the pool and routes to the other nodes’ blocks', async () => {
+        expect(new Set(pods.map((p) => p.ip)).size).toBe(pods.length);
+        for (const pod of pods) expect(pod.ip).toMatch(/^10\.244\./);
+        const [a, b] = pods;
+        if (!a || !b) throw new Error('expected pods');
+        const routes = await waitFor(`a route on ${a.node} towards ${b.ip}'s block`, 30_000, async () => {
+          const table = await cluster.routes(a.node);
+          const prefix3 = b.ip.split('.').slice(0, 3).join('.');
+          return table.split('\n').find((line) => line.startsWith(prefix3) && line.includes('/26'));
+        });
+        expect(routes).toMatch(backend === 'bird' ? /via \S+ dev eth0 proto bird/ : /dev vxlan\.calico/);
+      });
+
+      it('pods reach each other across nodes', async () => {
+        for (const from of pods) {
+          for (const to of pods) {
+            if (from === to) continue;
+            await waitFor(`${from.name}@${from.node} → ${to.name}@${to.node} (${to.ip})`, 30_000, async () =>
+              (await cluster.ping(from, to.ip)) ? true : undefined,
+            );
+          }
+        }
+      });
+    });
+  }
+});

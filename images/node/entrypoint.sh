@@ -1,0 +1,8 @@
+#!/bin/sh
+# Container runtimes mount /proc/sys read-only unless a container is privileged, and Felix writes
+# forwarding and per-interface sysctls there. calico-node runs with SYS_ADMIN instead, which is
+# enough to remount it writable (for this container's mount namespace only).
+if [ ! -w /proc/sys/net/ipv4/ip_forward ]; then
+  mount -o remount,rw /proc/sys || echo "calico-node: /proc/sys is read-only and cannot be remounted (needs CAP_SYS_ADMIN)" >&2
+fi
+exec /usr/local/bin/node /app/dist/bin.js "$@"
