@@ -39,7 +39,8 @@ describeWith(
       containerId: cid,
       netns,
       ifname: 'eth0',
-      args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=${pod}`,
+      // What kubelet's runtime (containerd, CRI-O) sends.
+      args: `IgnoreUnknown=1;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=${pod};K8S_POD_INFRA_CONTAINER_ID=${cid};K8S_POD_UID=uid-${pod}`,
       hostNetns: node.nodeNs,
     });
 
