@@ -83,6 +83,34 @@ describeWith([], 'route reflection between our speakers', () => {
     expect(rr.updateGroups().find((g) => g.members.includes('127.0.21.13'))!.addPath).toBe(true);
   });
 
+  it('sends a group’s new member the routes of the member that was alone in it', async () => {
+    // c3 is alone in its group, which therefore keeps none of c3's routes.
+    node['c3']!.originate('198.51.103.0/24');
+    await waitFor('c3’s route at c1', () => paths(node['c1']!, '198.51.103.0/24').length === 1);
+    const c4 = new BgpSpeaker({ routerId: '192.0.2.214', asNumber: AS, listen: false });
+    c4.addPeer({
+      address: RR.addr,
+      asNumber: AS,
+      port: rr.listenPort!,
+      localAddress: '127.0.21.14',
+      connectRetryTime: 1,
+      families: ['ipv4'],
+      addPathReceive: true,
+    });
+    rr.addPeer({ address: '127.0.21.14', asNumber: AS, passive: true, routeReflectorClient: true });
+    try {
+      await c4.start();
+      await waitFor('c3’s route at c4', () => paths(c4, '198.51.103.0/24').length === 1);
+      expect(rr.updateGroups().find((g) => g.members.includes('127.0.21.14'))!.members).toContain(
+        '127.0.21.13',
+      );
+    } finally {
+      await c4.stop();
+      rr.removePeer('127.0.21.14');
+      node['c3']!.withdraw('198.51.103.0/24');
+    }
+  });
+
   it('reflects a non-client route to clients only', async () => {
     node['n1']!.originate('198.51.101.0/24');
     for (const n of ['c1', 'c2', 'c3']) {

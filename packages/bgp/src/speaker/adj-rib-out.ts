@@ -118,8 +118,11 @@ export class AdjRibOut {
       this.#groups.set(key, g);
       for (const [prefix] of this.#core.locRib.entries()) this.#exportPrefix(g, prefix);
     }
+    const wasSolo = g.members.size === 1;
     g.members.add(p);
     p.group = g;
+    // The group's first member's own routes were left out (see #exportPrefix); now they are owed.
+    if (wasSolo) for (const [prefix] of this.#core.locRib.entries()) this.#exportPrefix(g, prefix);
     p.dump = { entries: g.adjOut.values(), family: undefined };
     this.#scheduleDump(p);
     if (g.pending.size) this.#scheduleFlush(g);
@@ -159,7 +162,9 @@ export class AdjRibOut {
     if (hit !== undefined) return hit;
     const t = g.target(afi);
     const raw = t ? exportAttributes(route, t, core.me) : undefined;
-    const filtered = raw ? g.policy.apply(prefix, raw, core.config.asNumber) : undefined;
+    const filtered = raw
+      ? g.policy.apply(prefix, raw, core.config.asNumber, { source: route.source.local ? 'local' : 'peer' })
+      : undefined;
     const attrs = filtered ? core.interner.intern(filtered) : null;
     if (cacheable) {
       if (!bySource) {
@@ -171,13 +176,19 @@ export class AdjRibOut {
     return attrs;
   }
 
-  /** Queue what changed for one prefix in one group. */
+  /**
+   * Queue what changed for one prefix in one group. A group of one peer does not keep (or
+   * encode) that peer's own routes, which it would never send (FRR's "onlypeer"): a table
+   * received from a single peer costs no Adj-RIB-Out at all.
+   */
   #exportPrefix(g: UpdateGroup, prefix: string): void {
     const d = this.#core.locRib.get(prefix);
     if (!g.families.has(familyKeyOf(prefix))) return;
+    const solo = g.members.size === 1 ? g.members.values().next().value!.config.address : undefined;
     if (g.addPath.has(familyKeyOf(prefix))) {
       const ids: number[] = [];
       for (const r of d?.paths ?? []) {
+        if (r.source.peerAddress === solo) continue;
         const attrs = this.#exported(g, prefix, r);
         if (!attrs) continue;
         const pathId = this.#pathIdOf(r);
@@ -192,7 +203,7 @@ export class AdjRibOut {
       return;
     }
     const best = d?.best;
-    const attrs = best ? this.#exported(g, prefix, best) : null;
+    const attrs = best && best.source.peerAddress !== solo ? this.#exported(g, prefix, best) : null;
     this.#queue(
       g,
       prefix,
