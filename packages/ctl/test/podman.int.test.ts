@@ -427,5 +427,24 @@ describeWith(
       }
       expect(await leftovers()).toEqual([]);
     }, 30_000);
+
+    it('calico ipam check counts a handle that holds nothing as a problem', async () => {
+      const name = `${NETWORK}.empty`;
+      await datastore.create('IPAMHandle', {
+        apiVersion: 'projectcalico.org/v3',
+        kind: 'IPAMHandle',
+        metadata: { name },
+        spec: { handleID: name, block: {}, deleted: false },
+      });
+      try {
+        const check = await calico('ipam', 'check', '--show-all-ips');
+        expect(check.code).toBe(1);
+        expect(check.out).toContain(`  ${name} doesn't have any active IPs.\n`);
+        expect(check.out).toContain('Found 1 handles with no matching IPs');
+      } finally {
+        await datastore.delete('IPAMHandle', name);
+      }
+      expect(await leftovers()).toEqual([]);
+    });
   },
 );
