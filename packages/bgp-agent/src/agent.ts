@@ -38,6 +38,8 @@ export interface BgpAgentOptions {
   holdTime?: number | undefined;
   /** Seconds between connection attempts (BIRD template: `connect retry time 5`). */
   connectRetryTime?: number | undefined;
+  /** Router id as calico-node's CALICO_ROUTER_ID: an IPv4 address or `hash` (default: the node's IPv4). */
+  routerId?: string | undefined;
   /** rtnetlink protocol of the routes we install (default `RouteProtocol.bird`, as in Calico). */
   routeProtocol?: number | undefined;
   /**
@@ -97,6 +99,7 @@ export class BgpAgent {
       socketOptions: kernelSocketOptions(this.#ns),
       holdTime: o.holdTime,
       connectRetryTime: o.connectRetryTime,
+      routerId: o.routerId,
       blackholes: o.blackholes ?? true,
       convergenceTimeoutMs: o.convergenceTimeoutMs,
     });

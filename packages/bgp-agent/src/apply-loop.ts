@@ -38,6 +38,8 @@ export interface ApplyLoopOptions {
   socketOptions: SocketOptions;
   holdTime?: number | undefined;
   connectRetryTime?: number | undefined;
+  /** confd's CALICO_ROUTER_ID: an IPv4 address or `hash`; the node's IPv4 address when unset. */
+  routerId?: string | undefined;
   blackholes: boolean;
   convergenceTimeoutMs?: number | undefined;
 }
@@ -205,7 +207,9 @@ export class ApplyLoop {
   // --- speaker --------------------------------------------------------------------------------
 
   async #applyConfig(): Promise<void> {
-    const intent = computeIntent(this.#o.snapshot(), this.#o.nodeName, this.#o.readSecret);
+    const intent = computeIntent(this.#o.snapshot(), this.#o.nodeName, this.#o.readSecret, {
+      routerId: this.#o.routerId,
+    });
     const previousProblems = this.#intent?.problems.join('\n');
     this.#intent = intent;
     if (intent.problems.join('\n') !== previousProblems && intent.problems.length > 0) {
@@ -222,6 +226,7 @@ export class ApplyLoop {
       node.asNumber,
       node.clusterId,
       node.listenPort,
+      intent.listenAddress,
       intent.restartTime,
       !!node.ipv6,
     ]);
@@ -285,8 +290,12 @@ export class ApplyLoop {
         routerId: node.routerId!,
         asNumber: node.asNumber,
         ...(node.clusterId ? { clusterId: node.clusterId } : {}),
-        // A dual-stack listener takes IPv4 peers as ::ffff:a.b.c.d.
-        listen: { address: node.ipv6 ? '::' : '0.0.0.0', port: node.listenPort },
+        // bindMode NodeIP: the node's address (IPv4-only nodes; a dual-stack node needs both
+        // families on one listener). Otherwise a dual-stack listener takes IPv4 peers as ::ffff:a.b.c.d.
+        listen: {
+          address: node.ipv6 ? '::' : (intent.listenAddress ?? '0.0.0.0'),
+          port: node.listenPort,
+        },
         multipath: true,
         gracefulRestart: { enabled: true, restartTime: intent.restartTime, restarting: !this.#converged },
         connectRetryTime: this.#o.connectRetryTime ?? DEFAULT_CONNECT_RETRY_TIME,
@@ -386,6 +395,7 @@ export class ApplyLoop {
         localBlocks: intent.localBlocks,
         programClusterRoutes: intent.programClusterRoutes,
         blackholes: this.#o.blackholes,
+        staticRoutes: intent.staticRoutes,
       },
       learned,
     );

@@ -411,8 +411,25 @@ describe('kernel programming', () => {
       pools: i.pools,
       localBlocks: i.localBlocks,
       programClusterRoutes: i.programClusterRoutes,
+      staticRoutes: i.staticRoutes,
     };
   };
+
+  it('installs what peers send outside pools, but never a service CIDR every node originates', () => {
+    const services = {
+      ...s,
+      bgpConfigurations: [config('default', { serviceClusterIPs: [{ cidr: '10.96.0.0/12' }] })],
+    };
+    const { routes, skipped } = desiredKernelRoutes(ctxOf(services), [
+      { prefix: '198.51.100.0/24', nextHops: ['192.0.2.1'] },
+      { prefix: '10.96.0.0/12', nextHops: ['192.0.2.12'] },
+      { prefix: '10.96.0.10/32', nextHops: ['192.0.2.12'] },
+    ]);
+    expect(routes.get('198.51.100.0/24')?.nexthops).toEqual([{ gateway: '192.0.2.1' }]);
+    expect(routes.has('10.96.0.0/12')).toBe(false);
+    expect(routes.has('10.96.0.10/32')).toBe(false);
+    expect(skipped.map((x) => x.prefix)).toEqual(['10.96.0.0/12', '10.96.0.10/32']);
+  });
 
   it('installs no-encap pool routes via the peer (ECMP when several), blackholes own blocks, skips VXLAN pools', () => {
     const { routes, skipped } = desiredKernelRoutes(ctxOf(s), [

@@ -41,6 +41,8 @@ export interface BgpIntent {
   localBlocks: string[];
   /** Static routes we originate (blocks, service CIDRs). */
   originated: string[];
+  /** Service CIDRs (confd's /rejectcidrs): never programmed into the kernel from a peer. */
+  staticRoutes: string[];
   /** BIRD-style address to listen on (BGPConfiguration bindMode NodeIP); all addresses otherwise. */
   listenAddress: string | undefined;
   /** Host routes to BGPPeers with reachableBy. */
@@ -77,6 +79,7 @@ export function computeIntent(
       exports: [],
       localBlocks: [],
       originated: [],
+      staticRoutes: [],
       problems: [`${why}: BGP is off`],
     };
   }
@@ -137,11 +140,13 @@ export function computeIntent(
   return {
     ...base,
     node: me,
+    // BIRD runs one daemon per family; our one speaker binds the node's IPv4 only when it has no IPv6.
     listenAddress: cfg?.bindMode === 'NodeIP' ? me.ipv4 : undefined,
     peers: intended,
     exports: routes.exports,
     localBlocks: routes.localBlocks,
     originated: routes.originated,
+    staticRoutes: routes.staticRoutes,
     peerRoutes,
     problems,
   };

@@ -43,6 +43,8 @@ export interface RouteCalculation {
   aggregatedBlocks: string[];
   /** Static routes this node originates (confd's static protocol): its blocks and service CIDRs. */
   originated: string[];
+  /** The service CIDRs among them: every node originates these, none programs them from a peer. */
+  staticRoutes: string[];
   exports: ExportedRoute[];
   problems: string[];
 }
@@ -129,13 +131,21 @@ export function computeRoutes(
   const exports: ExportedRoute[] = [...prefixes]
     .sort()
     .map((prefix) => ({ prefix, ...communitiesFor(snapshot, me.name, prefix, problems) }));
+  const staticRoutes = serviceCidrs(snapshot, me.name).map((p) => formatPrefix(p.afi, p.bytes, p.length));
   const originated = [
     ...localBlocks,
     ...serviceCidrs(snapshot, me.name).map((p) => formatPrefix(p.afi, p.bytes, p.length)),
   ];
   void global;
   void perNode;
-  return { localBlocks, aggregatedBlocks: aggregatedBlocks.sort(), originated, exports, problems };
+  return {
+    localBlocks,
+    aggregatedBlocks: aggregatedBlocks.sort(),
+    originated,
+    staticRoutes,
+    exports,
+    problems,
+  };
 }
 
 /**

@@ -84,7 +84,7 @@ export function kernelDecision(intent: BgpIntent, prefix: string, nextHop: strin
       localBlocks: intent.localBlocks,
       programClusterRoutes: intent.programClusterRoutes,
       blackholes: false,
-      staticRoutes: intent.originated.filter((o) => !intent.localBlocks.includes(o)),
+      staticRoutes: intent.staticRoutes,
     },
     [{ prefix, nextHops: [nextHop] }],
   );
