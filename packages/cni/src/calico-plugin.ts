@@ -297,10 +297,12 @@ export class CalicoPlugin {
     };
     const removeInterfaces = async (): Promise<void> => {
       try {
-        // CNI SPEC §DEL: a namespace that is gone (or never was one) is not an error; what is
-        // ours on the host side still goes.
+        // CNI SPEC §DEL: a namespace that is gone, never was one or cannot be looked up (its
+        // runtime process gone) is not an error; what is ours on the host side still goes.
         const where = podNetns(req);
-        const inPod = req.netns !== '' && (await this.#o.dataplane.netnsState(where)).state === 'netns';
+        const inPod =
+          req.netns !== '' &&
+          (await this.#o.dataplane.netnsState(where).catch(() => undefined))?.state === 'netns';
         await this.#o.dataplane.tearDown({
           ...(inPod ? where : {}),
           containerIfname: req.ifname,
