@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Sourced by scripts/up.sh and scripts/test.sh: installs whatever this machine lacks and skips what is
-# there. Debian packages (etcd, BIRD, GoBGP, FRR, iptables, ipset, CNI plugins, iperf3), Node 24 kept
+# there. Debian packages (etcd, BIRD, GoBGP, FRR, iptables, ipset, CNI plugins, iperf3, podman), Node 24 kept
 # project-local when the system Node is older than 22, pnpm, and the workspace's dependencies.
 set -euo pipefail
 
@@ -11,7 +11,7 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 
 APT_PACKAGES=(
   etcd-server etcd-client bird2 gobgpd iproute2 iptables ipset nftables iputils-ping
-  iperf3 hyperfine containernetworking-plugins conntrack procps frr
+  iperf3 hyperfine containernetworking-plugins conntrack procps frr podman busybox-static
 )
 
 ensure_apt() {
