@@ -302,7 +302,8 @@ export function computePeers(
           problems.push(`${where}.spec.peerIP: "${spec.peerIP}" is not an address`);
           continue;
         }
-        const asNumber = asOf(spec.asNumber);
+        // No asNumber: the cluster's AS (confd's nodesWithIPPortAndAS).
+        const asNumber = spec.asNumber !== undefined ? asOf(spec.asNumber) : globalAs;
         const nodes = nodesWithIpPortAndAs(parsed.ip, asNumber, parsed.port);
         let port = parsed.port;
         if (port === undefined && nodes[0]) port = portOfNode(nodes[0].metadata.name);
@@ -338,7 +339,8 @@ export function computePeers(
     } else if (spec.peerIP !== undefined) {
       const parsed = parsePeerIp(spec.peerIP);
       if (!parsed) continue;
-      selectsMe = nodesWithIpPortAndAs(parsed.ip, asOf(spec.asNumber), parsed.port).some(
+      const asNumber = spec.asNumber !== undefined ? asOf(spec.asNumber) : globalAs;
+      selectsMe = nodesWithIpPortAndAs(parsed.ip, asNumber, parsed.port).some(
         (n) => n.metadata.name === me.name,
       );
       families = [familyOf(parsed.ip)];

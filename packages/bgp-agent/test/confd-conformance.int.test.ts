@@ -66,12 +66,6 @@ function fixtures(dir = CASES_DIR): { file: string; fixture: Fixture }[] {
   return out;
 }
 
-/** Cases that do not pass yet, with why (listed in the README too). */
-const NOT_YET: Record<string, string> = {
-  'explicit_peering/route_reflector_v6_by_ip':
-    "not yet: our datastore's BGPPeer validation requires asNumber with peerIP; Calico's accepts it (the cluster AS)",
-};
-
 /** Cases that need Kubernetes Services (confd's KDD-only cases); see the README. */
 const NEEDS_KUBERNETES_SERVICES = (f: Fixture) => (f.kubernetesResources ?? []).length > 0;
 
@@ -157,10 +151,6 @@ describe('confd conformance (memory datastore)', () => {
     describe(`${f.case} (${file})`, () => {
       if (NEEDS_KUBERNETES_SERVICES(f)) {
         it.skip(`needs Kubernetes Services (${f.kubernetesResources!.join(', ')})`, () => {});
-        return;
-      }
-      if (NOT_YET[f.case]) {
-        it.skip(NOT_YET[f.case]!, () => {});
         return;
       }
       const ds = new MemoryDatastore();

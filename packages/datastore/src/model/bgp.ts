@@ -166,8 +166,9 @@ function checkBGPPeerSpec(spec: BGPPeerSpec, report: Report): void {
       );
     }
   } else if (spec.peerIP !== undefined || spec.localWorkloadSelector !== undefined) {
-    if (spec.asNumber === undefined)
-      report(['asNumber'], undefined, 'required with peerIP or localWorkloadSelector');
+    // Calico's CRD rule: a workload peer needs its AS; a peerIP without one is in the cluster's AS.
+    if (spec.peerIP === undefined && spec.asNumber === undefined)
+      report(['asNumber'], undefined, 'required with localWorkloadSelector');
   } else {
     report(['peerIP'], undefined, 'set peerIP and asNumber, or peerSelector (or localWorkloadSelector)');
   }

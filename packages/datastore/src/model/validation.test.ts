@@ -225,10 +225,10 @@ describe('invalid resources: every issue at its exact path', () => {
       paths: ['spec.peerIP'],
     },
     {
-      name: 'BGPPeer with peerIP but no AS, bad ip:port, node and nodeSelector',
+      name: 'BGPPeer with bad ip:port, node and nodeSelector (no AS: the cluster AS, as Calico)',
       kind: 'BGPPeer',
       input: peer({ peerIP: '10.0.0.1:99999', node: 'a', nodeSelector: 'all()' }),
-      paths: ['spec.asNumber', 'spec.nodeSelector', 'spec.peerIP'],
+      paths: ['spec.nodeSelector', 'spec.peerIP'],
     },
     {
       name: 'BGPPeer AS numbers: 0, too big, bad dotted form',
