@@ -2,8 +2,9 @@
 // workload endpoints (a pod namespace with a veth each) and 300 remote endpoints, for each size in
 // BENCH_POLICIES (1000,10000) Calico NetworkPolicies / GlobalNetworkPolicies (selectors, ports,
 // nets; one in twenty selects five local pods, the rest none, as in a real cluster):
-// - full resync: Felix start → dataplane in sync; iptables-save line count; RSS after sync;
-//   the peer is a plain `iptables-restore` of the same saved ruleset into a fresh namespace;
+// - full resync: Felix start → dataplane in sync; iptables-save + ip6tables-save line count; RSS
+//   after sync; the peer is a plain `iptables-restore` and `ip6tables-restore` of the same saved
+//   rulesets into a fresh namespace;
 // - change → enforcement: a Deny for one pod's TCP 80 written, then deleted; the time until a
 //   prober in another pod (a TCP connect every 5 ms) sees the connect fail / succeed;
 // - an unrelated change (a policy selecting no local endpoint): restore lines written;
@@ -188,13 +189,16 @@ async function nodeExec(cmd: string, args: string[], input?: string): Promise<st
 
 /** Removes every chain and set from the node, so the next Felix programs them from nothing. */
 async function flushNode(): Promise<void> {
-  const tables = (await nodeExec('iptables-save', []))
-    .split('\n')
-    .filter((l) => l.startsWith('*'))
-    .map((l) => l.slice(1));
-  for (const t of tables) {
-    await nodeExec('iptables', ['-t', t, '-F']);
-    await nodeExec('iptables', ['-t', t, '-X']);
+  // Both families: IPv6 rules reference the cali60 sets, which cannot go while they do.
+  for (const tool of ['iptables', 'ip6tables']) {
+    const tables = (await nodeExec(`${tool}-save`, []))
+      .split('\n')
+      .filter((l) => l.startsWith('*'))
+      .map((l) => l.slice(1));
+    for (const t of tables) {
+      await nodeExec(tool, ['-t', t, '-F']);
+      await nodeExec(tool, ['-t', t, '-X']);
+    }
   }
   await nodeExec('ipset', ['destroy']);
 }
@@ -374,8 +378,11 @@ async function runSize(n: number, prober: ProbeWatch, budgetMs: number): Promise
   const rss1 = process.memoryUsage().rss;
   const heap1 = process.memoryUsage().heapUsed;
   const save = await nodeExec('iptables-save', []);
+  // Felix programs IPv6 policy too (ip6tables, cali60 sets) when the kernel has ip6tables.
+  const save6 = await nodeExec('ip6tables-save', []);
+  const saveLines = save.split('\n').length - 1 + (save6.split('\n').length - 1);
   const ipsetSave = await nodeExec('ipset', ['save']);
-  console.error(`${n} policies: resync ${ms(resyncMs)}, ${save.split('\n').length - 1} iptables lines`);
+  console.error(`${n} policies: resync ${ms(resyncMs)}, ${saveLines} iptables + ip6tables lines`);
 
   // Peer: the same sets and ruleset restored into a fresh namespace.
   peerNs = await createNamespace(peerName);
@@ -385,8 +392,10 @@ async function runSize(n: number, prober: ProbeWatch, budgetMs: number): Promise
   if (r.exitCode !== 0) throw new Error(`peer ipset restore: ${r.stderr.slice(0, 300)}`);
   const tPeer = performance.now();
   r = await execInNamespace(peerNs, 'iptables-restore', [], { input: save });
-  const peerMs = performance.now() - tPeer;
   if (r.exitCode !== 0) throw new Error(`peer iptables-restore: ${r.stderr.slice(0, 300)}`);
+  r = await execInNamespace(peerNs, 'ip6tables-restore', [], { input: save6 });
+  const peerMs = performance.now() - tPeer;
+  if (r.exitCode !== 0) throw new Error(`peer ip6tables-restore: ${r.stderr.slice(0, 300)}`);
   peerNs.close();
   peerNs = undefined;
   await deleteNamespace(peerName);
@@ -439,6 +448,9 @@ async function runSize(n: number, prober: ProbeWatch, budgetMs: number): Promise
     unrelatedLines.push(applied.reduce((a, s) => a + s.iptablesLines, 0));
   };
   if (unrelated.kind !== 'GlobalNetworkPolicy') throw new Error('unrelated policy should be global');
+  // The last change's apply may still be finishing (its rules are in, its 'applied' event not
+  // yet emitted): let it land before the first window.
+  await new Promise((res) => setTimeout(res, 1000));
   await window(() => ds!.create('GlobalNetworkPolicy', unrelated.body));
   await window(async () => {
     const cur = await ds!.get('GlobalNetworkPolicy', unrelated.body.metadata.name);
@@ -477,7 +489,7 @@ async function runSize(n: number, prober: ProbeWatch, budgetMs: number): Promise
     policies: n,
     resyncMs,
     resyncLines,
-    iptablesSaveLines: save.split('\n').length - 1,
+    iptablesSaveLines: saveLines,
     ipsets: st.ipsets,
     rssMb: rss1 / 1048576,
     heapGrowthMb: (heap1 - heap0) / 1048576,
