@@ -16,7 +16,7 @@ import { createLab, type EtcdProcess, type Lab, type LabPod, labNodeIpv4, startE
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { command, describeWith, root } from '../../../test-support/requirements.ts';
 import { runPrefix } from '../../../test-support/run-id.ts';
-import { explainFlow, Felix, policyChainName, policySnapshot } from '../src/index.ts';
+import { type ApplyStats, explainFlow, Felix, policyChainName, policySnapshot } from '../src/index.ts';
 
 const NODE = 'node-1';
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
@@ -340,6 +340,19 @@ describeWith(
       ).not.toBe(0);
       await assertReach(expectation((k) => k.includes('>x/a/')));
       await clearPolicies();
+    });
+
+    it('a restarted Felix over the programmed node writes nothing to iptables or ip6tables', async () => {
+      await felix.stop();
+      felix = new Felix({ datastore: ds, nodeName: NODE, netns: lab.nodes[0]!.namespace });
+      let first: ApplyStats | undefined;
+      felix.once('applied', (stats) => {
+        first = stats;
+      });
+      felix.start();
+      await felix.whenReady();
+      expect(first).toMatchObject({ iptablesLines: 0, ip6tablesLines: 0, errors: [] });
+      await assertReach(expectation(() => false));
     });
   },
 );

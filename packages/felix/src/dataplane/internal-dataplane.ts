@@ -29,6 +29,8 @@ export interface ApplyStats {
   routesReplaced: number;
   routesRemoved: number;
   iptablesLines: number;
+  /** ip6tables-restore lines written (0 without IPv6). */
+  ip6tablesLines: number;
   errors: string[];
 }
 
@@ -129,8 +131,8 @@ export class InternalDataplane {
 
   /** Periodic iptables/ipset refresh: re-read the kernel and correct any drift. */
   refreshIptables(): void {
-    this.#applied6.clear();
     this.#iptablesResync = 'reread';
+    this.#iptablesResync6 = 'reread';
     this.#ipsetsReread = true;
     this.#iptablesDirty = true;
     this.ipsets.markForResync();
@@ -187,14 +189,16 @@ export class InternalDataplane {
     const routeResult = await this.routes.apply(this.#kernel, links, this.#log);
 
     let iptablesLines = 0;
+    let ip6tablesLines = 0;
     if (this.#iptablesDirty) {
       iptablesLines = await this.#applyIptables();
       if (this.#ipv6Enabled()) {
         try {
-          iptablesLines += await this.#applyIp6tables();
+          ip6tablesLines = await this.#applyIptables(6);
         } catch (err) {
-          // IPv4 policy stays enforced on a host whose ip6tables fails; the next apply retries.
-          this.#applied6.clear();
+          // IPv4 policy stays enforced on a host whose ip6tables fails; the next apply retries
+          // from the kernel's state.
+          this.#iptablesResync6 = 'reread';
           errors.push(`ip6tables: ${(err as Error).message}`);
           this.#log.warn({ err }, 'ip6tables apply failed; will retry');
         }
@@ -210,6 +214,7 @@ export class InternalDataplane {
       routesReplaced: routeResult.replaced,
       routesRemoved: routeResult.removed,
       iptablesLines,
+      ip6tablesLines,
       errors,
     };
     this.#log.debug(stats, 'dataplane applied');
@@ -220,18 +225,22 @@ export class InternalDataplane {
    * Hands the kernel layer the chains that changed since the last apply (all of them on a
    * resync). A chain whose Chain object is the one applied last time (policy chains are cached
    * per policy) is neither rendered nor compared; the others are rendered and compared rule by
-   * rule with what was applied.
+   * rule with what was applied. `family` 6: the same for ip6tables.
    */
-  async #applyIptables(): Promise<number> {
-    const contents = this.#tableContents();
-    const resync = this.#iptablesResync;
+  async #applyIptables(family: 4 | 6 = 4): Promise<number> {
+    const contents: Partial<Record<TableName, { chains: Chain[]; hooks: Hook[] }>> =
+      family === 4 ? this.#tableContents() : this.#tableContents6();
+    const resync = family === 4 ? this.#iptablesResync : this.#iptablesResync6;
+    const applied = family === 4 ? this.#appliedTables : this.#appliedTables6;
     const changed: Partial<Record<TableName, IptablesTableState>> = {};
     const next = new Map<TableName, { chains: Map<string, AppliedChain>; hooks: string }>();
     for (const t of TABLES) {
-      const last = resync ? undefined : this.#appliedTables.get(t);
+      const content = contents[t];
+      if (!content) continue;
+      const last = resync ? undefined : applied.get(t);
       const chains = new Map<string, AppliedChain>();
       const dirty: { name: string; rules: string[] }[] = [];
-      for (const c of contents[t].chains) {
+      for (const c of content.chains) {
         const prev = last?.chains.get(c.name);
         if (prev?.source === c) {
           chains.set(c.name, prev);
@@ -241,7 +250,7 @@ export class InternalDataplane {
         chains.set(c.name, { source: c, rules });
         if (!prev || !sameRules(prev.rules, rules)) dirty.push({ name: c.name, rules });
       }
-      const hooks = contents[t].hooks.flatMap((h) =>
+      const hooks = content.hooks.flatMap((h) =>
         h.rules.map((r) => ({ chain: h.chain, position: h.position, rule: renderRule(r) })),
       );
       const hooksText = JSON.stringify(hooks);
@@ -256,13 +265,19 @@ export class InternalDataplane {
     }
     let lines = 0;
     if (Object.keys(changed).length > 0) {
-      lines = await this.#kernel.applyIptables(
-        changed,
-        resync ? { reread: resync === 'reread' } : { partial: true },
-      );
+      const options = resync ? { reread: resync === 'reread' } : { partial: true };
+      lines =
+        family === 4
+          ? await this.#kernel.applyIptables(changed, options)
+          : ((await this.#kernel.applyIp6tables?.(changed, options)) ?? 0);
     }
-    this.#appliedTables = next;
-    this.#iptablesResync = undefined;
+    if (family === 4) {
+      this.#appliedTables = next;
+      this.#iptablesResync = undefined;
+    } else {
+      this.#appliedTables6 = next;
+      this.#iptablesResync6 = undefined;
+    }
     return lines;
   }
 
@@ -271,15 +286,16 @@ export class InternalDataplane {
     return this.#config.ipv6Support && this.#kernel.applyIp6tables !== undefined;
   }
 
-  /** Each ip6tables table as last applied (rendered text), to hand over only changed tables. */
-  #applied6 = new Map<TableName, string>();
+  /** The ip6tables counterparts of #appliedTables and #iptablesResync. */
+  #appliedTables6 = new Map<TableName, { chains: Map<string, AppliedChain>; hooks: string }>();
+  #iptablesResync6: 'start' | 'reread' | undefined = 'start';
 
   /**
    * The ip6tables tables: the static raw, mangle and filter chains in their IPv6 form and the
    * chains of the managers that have one (policies, workload and host endpoints); no nat table
-   * (IPv6 NAT outgoing is not built). Whole tables, diffed by the kernel layer.
+   * (IPv6 NAT outgoing is not built).
    */
-  async #applyIp6tables(): Promise<number> {
+  #tableContents6(): Partial<Record<TableName, { chains: Chain[]; hooks: Hook[] }>> {
     const config = this.#config;
     const contents: Partial<Record<TableName, { chains: Chain[]; hooks: Hook[] }>> = {
       raw: staticRaw(config, this.#marks, 6),
@@ -296,24 +312,7 @@ export class InternalDataplane {
         into.hooks.push(...(add.hooks ?? []));
       }
     }
-    const changed: Partial<Record<TableName, IptablesTableState>> = {};
-    for (const t of TABLES) {
-      const c = contents[t];
-      if (!c) continue;
-      const state: IptablesTableState = {
-        chains: c.chains.map((ch) => ({ name: ch.name, rules: ch.rules.map(renderRule) })),
-        hooks: c.hooks.flatMap((h) =>
-          h.rules.map((r) => ({ chain: h.chain, position: h.position, rule: renderRule(r) })),
-        ),
-      };
-      const text = JSON.stringify(state);
-      if (this.#applied6.get(t) !== text) changed[t] = state;
-    }
-    if (Object.keys(changed).length === 0) return 0;
-    const lines = await this.#kernel.applyIp6tables!(changed);
-    for (const [t, state] of Object.entries(changed) as [TableName, IptablesTableState][])
-      this.#applied6.set(t, JSON.stringify(state));
-    return lines;
+    return contents;
   }
 
   #tableContents(): Record<TableName, { chains: Chain[]; hooks: Hook[] }> {

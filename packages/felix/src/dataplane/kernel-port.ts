@@ -73,10 +73,12 @@ export interface DataplaneKernel {
    */
   applyIpsets(sets: IpsetState[], options: { removeStale: boolean; reread?: boolean }): Promise<void>;
   /**
-   * The same for ip6tables (whole tables, diffed by the kernel layer). A kernel without it gets
-   * no IPv6 rules.
+   * The same for ip6tables. A kernel without it gets no IPv6 rules.
    */
-  applyIp6tables?(tables: Partial<Record<TableName, IptablesTableState>>): Promise<number>;
+  applyIp6tables?(
+    tables: Partial<Record<TableName, IptablesTableState>>,
+    options?: IptablesApplyOptions,
+  ): Promise<number>;
   /** Link changes, to configure a workload interface as soon as it appears. */
   subscribe?(listener: (event: NetlinkEvent) => void): Subscription;
 }

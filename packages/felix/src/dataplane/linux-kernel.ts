@@ -62,14 +62,7 @@ export class LinuxKernel implements DataplaneKernel {
     tables: Partial<Record<TableName, IptablesTableState>>,
     options: IptablesApplyOptions = {},
   ): Promise<number> {
-    const desired = (Object.entries(tables) as [TableName, IptablesTableState][]).map(([table, state]) => ({
-      table,
-      chains: Object.fromEntries(state.chains.map((c) => [c.name, c.rules])),
-      hooks: state.hooks,
-      ...(state.removed ? { remove: state.removed } : {}),
-    }));
-    const result = await this.#iptables.apply(desired, options);
-    return result.lines;
+    return (await this.#iptables.apply(restoreTables(tables), options)).lines;
   }
 
   async applyIpsets(sets: IpsetState[], options: { removeStale: boolean; reread?: boolean }): Promise<void> {
@@ -84,13 +77,11 @@ export class LinuxKernel implements DataplaneKernel {
     );
   }
 
-  async applyIp6tables(tables: Partial<Record<TableName, IptablesTableState>>): Promise<number> {
-    const desired = (Object.entries(tables) as [TableName, IptablesTableState][]).map(([table, state]) => ({
-      table,
-      chains: Object.fromEntries(state.chains.map((c) => [c.name, c.rules])),
-      hooks: state.hooks,
-    }));
-    return (await this.#ip6tables.apply(desired)).lines;
+  async applyIp6tables(
+    tables: Partial<Record<TableName, IptablesTableState>>,
+    options: IptablesApplyOptions = {},
+  ): Promise<number> {
+    return (await this.#ip6tables.apply(restoreTables(tables), options)).lines;
   }
 
   subscribe(listener: (event: NetlinkEvent) => void): Subscription {
@@ -100,4 +91,14 @@ export class LinuxKernel implements DataplaneKernel {
   close(): void {
     this.#netlink.close();
   }
+}
+
+/** Our tables as the kernel layer's iptables-restore input (for either family). */
+function restoreTables(tables: Partial<Record<TableName, IptablesTableState>>) {
+  return (Object.entries(tables) as [TableName, IptablesTableState][]).map(([table, state]) => ({
+    table,
+    chains: Object.fromEntries(state.chains.map((c) => [c.name, c.rules])),
+    hooks: state.hooks,
+    ...(state.removed ? { remove: state.removed } : {}),
+  }));
 }
