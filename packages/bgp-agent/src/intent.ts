@@ -41,6 +41,8 @@ export interface BgpIntent {
   localBlocks: string[];
   /** Static routes we originate (blocks, service CIDRs). */
   originated: string[];
+  /** Every block of this node, /32s included: exported as itself, nothing beneath it. */
+  aggregatedBlocks: string[];
   /** Service CIDRs (confd's /rejectcidrs): never programmed into the kernel from a peer. */
   staticRoutes: string[];
   /** BIRD-style address to listen on (BGPConfiguration bindMode NodeIP); all addresses otherwise. */
@@ -79,6 +81,7 @@ export function computeIntent(
       exports: [],
       localBlocks: [],
       originated: [],
+      aggregatedBlocks: [],
       staticRoutes: [],
       problems: [`${why}: BGP is off`],
     };
@@ -146,6 +149,7 @@ export function computeIntent(
     exports: routes.exports,
     localBlocks: routes.localBlocks,
     originated: routes.originated,
+    aggregatedBlocks: routes.aggregatedBlocks,
     staticRoutes: routes.staticRoutes,
     peerRoutes,
     problems,

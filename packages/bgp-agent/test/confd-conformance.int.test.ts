@@ -41,7 +41,10 @@ interface ExpectedPlan {
   asNumber: number;
   listen: { ipv4: { address?: string; port?: number } };
   sessions: ExpectedSession[];
+  ipv4: boolean;
+  ipv6: boolean;
   originated: string[];
+  aggregatedBlocks: string[];
   peerRoutes: { prefix: string; via: string }[];
   communities: { cidr: string; communities: string[]; largeCommunities: string[] }[];
   kernel: KernelExpectation[];
@@ -111,7 +114,12 @@ function check(
     const got = sessionOf(intent, want.name, { import: want.import, export: want.export });
     expect(got, `session ${want.name}`).toEqual(want);
   }
+  expect(intent.node?.ipv4 !== undefined, 'IPv4 BGP on').toBe(e.ipv4);
+  expect(intent.node?.ipv6 !== undefined, 'IPv6 BGP on').toBe(e.ipv6);
   expect([...intent.originated].sort(), 'originated routes').toEqual([...e.originated].sort());
+  expect([...intent.aggregatedBlocks].sort(), 'blocks exported whole').toEqual(
+    [...e.aggregatedBlocks].sort(),
+  );
   expect(intent.peerRoutes, 'routes to peers reachable by a gateway').toEqual(e.peerRoutes);
   for (const c of e.communities) {
     expect(communitiesFor(snapshot, f.node, c.cidr), `communities for ${c.cidr}`).toEqual({
