@@ -231,9 +231,9 @@ export class AdjRibOut {
 
   /**
    * Pack queued changes once for the whole group: withdrawals per family, announcements per
-   * (attribute set, source), at most FLUSH_SLICE per turn. When a member's socket buffer is full
-   * the group waits for its 'drain' (anchors §5.3), so a table dump neither blocks the event loop
-   * nor piles up in memory.
+   * (attribute set, source), at most FLUSH_SLICE per turn, so a table dump does not block the
+   * event loop. When every member's socket buffer is full the group waits for a 'drain'
+   * (anchors §5.3).
    */
   #flush(g: UpdateGroup): void {
     if (this.#groups.get(g.key) !== g) return;
@@ -304,15 +304,19 @@ export class AdjRibOut {
       this.#maybeEndOfRib(p);
     }
     if (g.pending.size === 0) return;
-    if (blocked.length === 0) {
+    // A slow member does not hold the group back: what it has not taken yet are references to
+    // the group's messages (one encoding for all), not copies. Wait only when no member can
+    // take more, then go on with the first that drains.
+    if (blocked.length < g.members.size) {
       this.#scheduleFlush(g);
       return;
     }
     g.flushScheduled = true;
-    let waiting = blocked.length;
+    let resumed = false;
     for (const p of blocked) {
       p.session.onceDrained(() => {
-        if (--waiting > 0) return;
+        if (resumed) return;
+        resumed = true;
         g.flushScheduled = false;
         this.#flush(g);
       });
