@@ -190,7 +190,7 @@ describeWith(
 
         // Once is enough: the refusals do not depend on the encapsulation.
         if (encapsulation === 'none')
-          it('refuses an unknown node, a duplicate pod and an unknown namespace with the reason', async () => {
+          it('refuses an unknown node, a duplicate pod and an unknown namespace; a pod with its own address, service account and labels', async () => {
             const unknownNode = await calico(['cluster', 'pod', 'add', 'n9', 'blue/x', '--name', name]);
             expect(unknownNode.code).toBe(1);
             expect(unknownNode.err).toContain(
@@ -204,7 +204,66 @@ describeWith(
             expect(noNamespace.err).toContain('namespace "green" does not exist');
             const badRef = await calico(['cluster', 'pod', 'add', 'n1', 'nonamespace', '--name', name]);
             expect(badRef.err).toContain('expected NAMESPACE/NAME');
-          }, 60_000);
+
+            // The rest of a pod's life: an address of our choosing, a service account, labels, exec, delete.
+            const added = await ok([
+              'cluster',
+              'pod',
+              'add',
+              'n3',
+              'blue/sa1',
+              '--ip',
+              '10.244.250.7',
+              '--service-account',
+              'robot',
+              '--name',
+              name,
+            ]);
+            expect(added).toContain(': 10.244.250.7');
+            const profile = JSON.parse(await ok(['get', 'profile', 'ksa.blue.robot', '-o', 'json'])) as {
+              spec: { labelsToApply: Record<string, string> };
+            };
+            expect(profile.spec.labelsToApply['pcsa.projectcalico.org/name']).toBe('robot');
+            expect(await ok(['cluster', 'pod', 'label', 'blue/sa1', 'role=api', '--name', name])).toContain(
+              'role=api',
+            );
+            const weps = JSON.parse(await ok(['get', 'workloadendpoints', '-n', 'blue', '-o', 'json'])) as {
+              items: {
+                metadata: { labels: Record<string, string> };
+                spec: { pod: string; serviceAccountName?: string };
+              }[];
+            };
+            const sa1 = weps.items.find((w) => w.spec.pod === 'sa1');
+            expect(sa1?.spec.serviceAccountName).toBe('robot');
+            expect(sa1?.metadata.labels).toMatchObject({
+              role: 'api',
+              'projectcalico.org/serviceaccount': 'robot',
+            });
+            expect(
+              await ok(['cluster', 'namespace', 'label', 'blue', 'env=test', 'team-', '--name', name]),
+            ).toContain('namespace blue labels: env=test');
+            const addr = await ok([
+              'cluster',
+              'exec',
+              'blue/sa1',
+              '--name',
+              name,
+              '--',
+              'ip',
+              '-4',
+              'addr',
+              'show',
+              'eth0',
+            ]);
+            expect(addr).toContain('10.244.250.7/32');
+            expect(await ok(['cluster', 'pod', 'del', 'blue/sa1', '--name', name])).toContain(
+              'pod blue/sa1 deleted',
+            );
+            expect(listNamespaces(`${name}-n3-blue-sa1`)).toEqual([]);
+            expect(await ok(['cluster', 'logs', 'supervisor', '--name', name])).toContain(
+              'pod blue/sa1 deleted',
+            );
+          }, 150_000);
 
         it('restarts a calico-node that is killed and reports it', async () => {
           const before = await status(name);
