@@ -263,11 +263,12 @@ export function buildImage(
     writeFileSync(join(context, '.dockerignore'), 'deploy\n');
     const version = workspaceVersion();
     log(`building ${ref} FROM ${base}`);
-    run(
+    const output = run(
       'docker',
       [
         'build',
-        '--quiet',
+        // IMAGE_BUILD_LOG=1 shows Docker's step log (which layers came from the cache).
+        ...(process.env['IMAGE_BUILD_LOG'] ? [] : ['--quiet']),
         '--network=host',
         '--build-arg',
         `BASE_IMAGE=${base}`,
@@ -288,6 +289,7 @@ export function buildImage(
       // The classic builder: Debian's docker.io has no buildx, and its layer cache is what we rely on.
       { env: { ...process.env, DOCKER_BUILDKIT: '0' } },
     );
+    if (process.env['IMAGE_BUILD_LOG']) process.stderr.write(output);
     const seconds = (Date.now() - started) / 1000;
     log(`built ${ref} in ${seconds.toFixed(1)} s`);
     return { ref, seconds, rebuilt: true };

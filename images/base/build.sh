@@ -44,9 +44,10 @@ debootstrap --variant="$VARIANT" "$SUITE" "$root/rootfs" "$MIRROR" >"$root/deboo
   exit 1
 }
 
-# What a container never needs: package caches, docs, man pages, logs.
+# What a container never needs: package caches, docs, man pages, translations, logs.
 rm -rf "$root/rootfs"/var/cache/apt/archives/*.deb "$root/rootfs"/var/lib/apt/lists/* \
   "$root/rootfs"/usr/share/doc/* "$root/rootfs"/usr/share/man/* "$root/rootfs"/usr/share/info/* \
+  "$root/rootfs"/usr/share/locale/* \
   "$root/rootfs"/var/log/*.log "$root/rootfs"/var/cache/debconf/*-old "$root/rootfs"/var/lib/dpkg/*-old
 # Keep them out when product images install packages on top.
 cat >"$root/rootfs/etc/dpkg/dpkg.cfg.d/01-calico-ts-slim" <<'CFG'
