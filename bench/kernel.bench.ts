@@ -3,7 +3,7 @@
 // an incremental change of 10 rules, both through Iptables.apply, plus the bare
 // iptables-restore of the same input as the peer). Prints a Markdown table for
 // docs/benchmarks.md. Needs root. `pnpm bench kernel`; BENCH_ROUTES / BENCH_VETHS /
-// BENCH_IPT_RULES override the sizes.
+// BENCH_IPT_RULES / BENCH_ROUTE_ROUNDS override the sizes, BENCH_KERNEL_PARTS picks the parts.
 import { randomBytes } from 'node:crypto';
 import {
   createNamespace,
@@ -21,6 +21,8 @@ const ROUTES = Number(process.env['BENCH_ROUTES'] ?? 10_000);
 const VETHS = Number(process.env['BENCH_VETHS'] ?? 1_000);
 const IPT_RULES = Number(process.env['BENCH_IPT_RULES'] ?? 100_000);
 const RULES_PER_CHAIN = 100;
+/** BENCH_KERNEL_PARTS=routes,veths,iptables (the default: all three) picks what runs. */
+const PARTS = (process.env['BENCH_KERNEL_PARTS'] ?? 'routes,veths,iptables').split(',');
 const prefix = `kb${randomBytes(2).toString('hex')}`;
 const made: NetNamespace[] = [];
 
@@ -54,47 +56,93 @@ async function routeNamespace(tag: string): Promise<{ n: NetNamespace; nl: Netli
 
 const routeDst = (i: number) => `172.${16 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32`;
 
+/** Add/delete rounds; the contenders' order rotates each round and the median round is shown. */
+const ROUTE_ROUNDS = Number(process.env['BENCH_ROUTE_ROUNDS'] ?? 3);
+
 async function routes(): Promise<string[]> {
-  const ours = await routeNamespace('r1');
+  const single = await routeNamespace('r1');
+  const batched = await routeNamespace('r3');
   const peer = await routeNamespace('r2');
-  const oursAdd = await timed(() =>
-    Promise.all(
-      Array.from({ length: ROUTES }, (_, i) =>
-        ours.nl.addRoute({ dst: routeDst(i), gateway: '192.0.2.2', dev: ours.dev, protocol: 80 }),
-      ),
-    ),
+  const want = Array.from({ length: ROUTES }, (_, i) => ({
+    dst: routeDst(i),
+    gateway: '192.0.2.2',
+    dev: 'up0',
+    protocol: 80,
+  }));
+  const failures = (rs: (Error | undefined)[]) => {
+    const bad = rs.filter((e) => e !== undefined);
+    if (bad.length) throw new Error(`${bad.length} batch failures, first: ${bad[0]!.message}`);
+  };
+  type Contender = { name: string; add: () => Promise<unknown>; del: () => Promise<unknown>; ns: Netlink };
+  const contenders: Contender[] = [
+    {
+      name: 'single',
+      ns: single.nl,
+      add: () => Promise.all(want.map((r) => single.nl.addRoute({ ...r, dev: single.dev }))),
+      del: () => Promise.all(want.map((r) => single.nl.deleteRoute({ dst: r.dst, table: 254 }))),
+    },
+    {
+      name: 'batch',
+      ns: batched.nl,
+      add: async () => failures(await batched.nl.addRoutes(want)),
+      del: async () => failures(await batched.nl.deleteRoutes(want.map((r) => ({ dst: r.dst })))),
+    },
+    {
+      name: 'peer',
+      ns: peer.nl,
+      add: () =>
+        ipBatch(
+          peer.n,
+          want.map((r) => `route add ${r.dst} via 192.0.2.2 dev up0 proto 80`),
+        ),
+      del: () =>
+        ipBatch(
+          peer.n,
+          want.map((r) => `route del ${r.dst}`),
+        ),
+    },
+  ];
+  const adds = new Map<string, number[]>();
+  const dels = new Map<string, number[]>();
+  let oursList = 0;
+  let peerList = 0;
+  for (let round = 0; round < ROUTE_ROUNDS; round++) {
+    const order = contenders.map((_, k) => contenders[(k + round) % contenders.length]!);
+    for (const c of order) adds.set(c.name, [...(adds.get(c.name) ?? []), await timed(c.add)]);
+    for (const c of contenders) {
+      const n = (await c.ns.listRoutes({ protocol: 80 })).length;
+      if (n !== ROUTES) throw new Error(`${c.name}: route count ${n} ≠ ${ROUTES}`);
+    }
+    if (round === 0) {
+      oursList = await timed(() => batched.nl.listRoutes({ protocol: 80 }));
+      peerList = await timed(() => execInNamespace(peer.n, 'ip', ['-json', 'route', 'show', 'proto', '80']));
+    }
+    for (const c of order) dels.set(c.name, [...(dels.get(c.name) ?? []), await timed(c.del)]);
+    for (const c of contenders) {
+      const n = (await c.ns.listRoutes({ protocol: 80 })).length;
+      if (n !== 0) throw new Error(`${c.name}: ${n} routes left after delete`);
+    }
+  }
+  for (const c of contenders) c.ns.close();
+  const med = (m: Map<string, number[]>, k: string) => {
+    const xs = [...m.get(k)!].sort((a, b) => a - b);
+    return xs[(xs.length - 1) >> 1]!;
+  };
+  const all = (m: Map<string, number[]>, k: string) =>
+    m
+      .get(k)!
+      .map((t) => t.toFixed(0))
+      .join(', ');
+  process.stderr.write(
+    `route rounds (ms) add: single ${all(adds, 'single')} | batch ${all(adds, 'batch')} | ip ${all(adds, 'peer')}\n` +
+      `route rounds (ms) del: single ${all(dels, 'single')} | batch ${all(dels, 'batch')} | ip ${all(dels, 'peer')}\n`,
   );
-  const peerAdd = await timed(() =>
-    ipBatch(
-      peer.n,
-      Array.from({ length: ROUTES }, (_, i) => `route add ${routeDst(i)} via 192.0.2.2 dev up0 proto 80`),
-    ),
-  );
-  const check = (await ours.nl.listRoutes({ protocol: 80 })).length;
-  const checkPeer = (await peer.nl.listRoutes({ protocol: 80 })).length;
-  if (check !== ROUTES || checkPeer !== ROUTES)
-    throw new Error(`route count ${check}/${checkPeer} ≠ ${ROUTES}`);
-  const oursList = await timed(() => ours.nl.listRoutes({ protocol: 80 }));
-  const peerList = await timed(() =>
-    execInNamespace(peer.n, 'ip', ['-json', 'route', 'show', 'proto', '80']),
-  );
-  const oursDel = await timed(() =>
-    Promise.all(
-      Array.from({ length: ROUTES }, (_, i) => ours.nl.deleteRoute({ dst: routeDst(i), table: 254 })),
-    ),
-  );
-  const peerDel = await timed(() =>
-    ipBatch(
-      peer.n,
-      Array.from({ length: ROUTES }, (_, i) => `route del ${routeDst(i)}`),
-    ),
-  );
-  ours.nl.close();
-  peer.nl.close();
   return [
-    row(`add ${ROUTES} routes`, oursAdd, peerAdd, ROUTES),
+    row(`add ${ROUTES} routes, \`addRoutes\` batch`, med(adds, 'batch'), med(adds, 'peer'), ROUTES),
+    row(`add ${ROUTES} routes, one \`addRoute\` each`, med(adds, 'single'), med(adds, 'peer'), ROUTES),
     row(`list ${ROUTES} routes`, oursList, peerList, ROUTES),
-    row(`delete ${ROUTES} routes`, oursDel, peerDel, ROUTES),
+    row(`delete ${ROUTES} routes, \`deleteRoutes\` batch`, med(dels, 'batch'), med(dels, 'peer'), ROUTES),
+    row(`delete ${ROUTES} routes, one \`deleteRoute\` each`, med(dels, 'single'), med(dels, 'peer'), ROUTES),
   ];
 }
 
@@ -185,9 +233,9 @@ async function main(): Promise<void> {
     '| --- | --- | --- | --- |',
   ];
   try {
-    out.push(...(await routes()));
-    out.push(...(await veths()));
-    out.push(...(await iptables()));
+    if (PARTS.includes('routes')) out.push(...(await routes()));
+    if (PARTS.includes('veths')) out.push(...(await veths()));
+    if (PARTS.includes('iptables')) out.push(...(await iptables()));
   } finally {
     for (const n of made) {
       n.close();

@@ -52,6 +52,8 @@ export {
 export { type LookupOptions, lookUpNetNamespace, type NamespaceLookup } from './namespace-lookup.ts';
 export {
   type AddressFilter,
+  type BatchItem,
+  type BatchResult,
   type EventGroup,
   type IpipOptions,
   type LinkRef,

@@ -35,11 +35,13 @@ import {
   type LinkCommon,
   type Neighbour,
   type NeighbourSpec,
+  NLM_F_ACK,
   NLM_F_APPEND,
   NLM_F_CREATE,
   NLM_F_DUMP,
   NLM_F_EXCL,
   NLM_F_REPLACE,
+  NLM_F_REQUEST,
   NLMSG_ERROR,
   ndmsg,
   parseAddress,
@@ -58,12 +60,41 @@ import {
 
 const NETLINK_ROUTE = 0;
 /**
- * Requests in flight per socket. Each ACK is queued on our receive buffer; the kernel drops
- * (ENOBUFS) rather than blocks when it is full (netlink_ack → netlink_unicast with MSG_DONTWAIT),
- * so pipelining is bounded.
+ * Messages in flight per socket (a plain request is one, a batch counts each of its messages).
+ * Each ACK or error is queued on our receive buffer; the kernel drops (ENOBUFS) rather than blocks
+ * when it is full (netlink_ack → netlink_unicast with MSG_DONTWAIT), so pipelining is bounded:
+ * 256 acks of ~1 KiB truesize fit the 416 KiB a default rmem_max allows.
  */
-const WINDOW = 64;
+const WINDOW = 256;
+/** Messages and bytes packed into one sendmsg by `batch`. */
+const BATCH_MESSAGES = 128;
+const BATCH_BYTES = 64 << 10;
+const NLMSG_HDRLEN = 16;
 const SOCKET_BUFFER = 4 << 20;
+
+/** One message of a batch: what `request` takes, without waiting for its own reply. */
+export interface BatchItem {
+  type: number;
+  body: Buffer;
+  /** NLM_F_CREATE, NLM_F_REPLACE, …; NLM_F_REQUEST is added, NLM_F_ACK is managed by `batch`. */
+  flags: number;
+  /** Names the change in its error: `adding route 10.0.0.1/32 via 192.0.2.2`. */
+  operation: string;
+}
+
+/** A batch's outcome, in the order given: undefined where the kernel applied the message. */
+export type BatchResult = (NetlinkError | undefined)[];
+
+/** One sendmsg of a batch waiting for its last message's ACK. */
+interface Chunk {
+  items: readonly BatchItem[];
+  results: BatchResult;
+  /** seq → index into items, for every message of this chunk. */
+  seqs: Map<number, number>;
+  lastSeq: number;
+  done(): void;
+  fail(err: Error): void;
+}
 
 /** A link reference: index or name. */
 export type LinkRef = number | string;
@@ -140,13 +171,36 @@ export class Netlink {
   readonly #ns: NetNamespace | undefined;
   readonly #socket: NetlinkSocket;
   #inFlight = 0;
-  readonly #waiting: (() => void)[] = [];
+  readonly #waiting: { n: number; go: () => void }[] = [];
   #closed = false;
+  /** Batch messages awaiting an error or their chunk's ACK, by sequence number. */
+  readonly #chunks = new Map<number, Chunk>();
 
   private constructor(ns: NetNamespace | undefined) {
     this.#ns = ns;
     this.namespace = ns?.name;
     this.#socket = openSocket(ns);
+    // Replies to batch messages are not registered with the library's request map, so it hands
+    // them here; they are matched to their message by sequence number.
+    this.#socket.on('message', (msgs) => {
+      for (const m of msgs) if (m.type === NLMSG_ERROR) this.#batchReply(m.seq, parseErrno(m.data));
+    });
+    // A receive error (ENOBUFS: replies were dropped) means a batch can no longer tell which of
+    // its messages failed: each waiting chunk fails as a whole.
+    this.#socket.on('error', (err) => {
+      const errno = (err as { code?: string }).code;
+      logger.warn({ err, ns: this.namespace }, 'netlink socket error');
+      for (const chunk of new Set(this.#chunks.values())) {
+        chunk.fail(
+          new NetlinkError({
+            operation: 'receiving batch replies',
+            namespace: this.namespace,
+            errno,
+            cause: err,
+          }),
+        );
+      }
+    });
   }
 
   /** A socket acting in `ns` (or in our own namespace when omitted). */
@@ -163,18 +217,21 @@ export class Netlink {
   // -------------------------------------------------------------------------------------------
   // transport
 
-  async #acquire(): Promise<void> {
-    if (this.#inFlight < WINDOW) {
-      this.#inFlight++;
+  async #acquire(n = 1): Promise<void> {
+    if (this.#waiting.length === 0 && this.#inFlight + n <= WINDOW) {
+      this.#inFlight += n;
       return;
     }
-    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    await new Promise<void>((go) => this.#waiting.push({ n, go }));
   }
 
-  #release(): void {
-    const next = this.#waiting.shift();
-    if (next) next();
-    else this.#inFlight--;
+  #release(n = 1): void {
+    this.#inFlight -= n;
+    for (let w = this.#waiting[0]; w && this.#inFlight + w.n <= WINDOW; w = this.#waiting[0]) {
+      this.#waiting.shift();
+      this.#inFlight += w.n;
+      w.go();
+    }
   }
 
   /** Send one request and return its reply messages; NLMSG_ERROR with errno ≠ 0 becomes a NetlinkError. */
@@ -198,6 +255,120 @@ export class Netlink {
       return [];
     }
     return msgs;
+  }
+
+  /**
+   * Many changes in few syscalls: up to 128 messages (64 KiB) per sendmsg, which the kernel
+   * applies one after another in that call. Only the last message of each sendmsg asks for an ACK;
+   * the kernel still answers any message that fails with an error carrying its sequence number,
+   * queued before that ACK, so when the ACK arrives every message of the sendmsg is known to have
+   * been applied or to have failed with that errno. A failed message does not stop the ones after
+   * it. Resolves with one entry per item, in order; rejects only when the socket itself fails.
+   */
+  async batch(items: readonly BatchItem[]): Promise<BatchResult> {
+    if (this.#closed)
+      throw new NetlinkError({ operation: 'sending a batch', namespace: this.namespace, errno: 'EBADF' });
+    const results: BatchResult = new Array(items.length).fill(undefined);
+    const sends: Promise<void>[] = [];
+    for (let start = 0; start < items.length; ) {
+      let end = start;
+      let bytes = 0;
+      while (end < items.length && end - start < BATCH_MESSAGES) {
+        const size = NLMSG_HDRLEN + align4(items[end]!.body.length);
+        if (end > start && bytes + size > BATCH_BYTES) break;
+        bytes += size;
+        end++;
+      }
+      sends.push(this.#sendChunk(items, results, start, end, bytes));
+      start = end;
+    }
+    await Promise.all(sends);
+    return results;
+  }
+
+  async #sendChunk(
+    all: readonly BatchItem[],
+    results: BatchResult,
+    start: number,
+    end: number,
+    bytes: number,
+  ): Promise<void> {
+    await this.#acquire(end - start);
+    try {
+      if (this.#closed)
+        throw new NetlinkError({ operation: 'sending a batch', namespace: this.namespace, errno: 'EBADF' });
+      const raw = this.#socket.socket;
+      const port = raw.address().port;
+      const buf = Buffer.alloc(bytes);
+      const seqs = new Map<number, number>();
+      let off = 0;
+      let lastSeq = 0;
+      for (let i = start; i < end; i++) {
+        const item = all[i]!;
+        const seq = this.#socket.generateSeq();
+        const flags = item.flags | NLM_F_REQUEST | (i === end - 1 ? NLM_F_ACK : 0);
+        buf.writeUInt32LE(NLMSG_HDRLEN + item.body.length, off);
+        buf.writeUInt16LE(item.type, off + 4);
+        buf.writeUInt16LE(flags, off + 6);
+        buf.writeUInt32LE(seq, off + 8);
+        buf.writeUInt32LE(port, off + 12);
+        item.body.copy(buf, off + NLMSG_HDRLEN);
+        off += NLMSG_HDRLEN + align4(item.body.length);
+        seqs.set(seq, i);
+        lastSeq = seq;
+      }
+      await new Promise<void>((resolve, reject) => {
+        const chunk: Chunk = {
+          items: all,
+          results,
+          seqs,
+          lastSeq,
+          done: () => {
+            this.#forget(chunk);
+            resolve();
+          },
+          fail: (err) => {
+            this.#forget(chunk);
+            reject(err);
+          },
+        };
+        for (const seq of seqs.keys()) this.#chunks.set(seq, chunk);
+        // Keep the process alive while replies are due (the library only does so for its own requests).
+        this.#socket.ref(true);
+        raw.send(buf, undefined, (err) => {
+          if (err)
+            chunk.fail(
+              new NetlinkError({
+                operation: `sending ${end - start} messages (${all[start]!.operation}, …)`,
+                namespace: this.namespace,
+                errno: err.code,
+                cause: err,
+              }),
+            );
+        });
+      });
+    } finally {
+      this.#release(end - start);
+    }
+  }
+
+  #forget(chunk: Chunk): void {
+    for (const seq of chunk.seqs.keys()) this.#chunks.delete(seq);
+    if (this.#chunks.size === 0) this.#socket.ref(false);
+  }
+
+  #batchReply(seq: number, errno: number): void {
+    const chunk = this.#chunks.get(seq);
+    if (!chunk) return;
+    if (errno !== 0) {
+      const i = chunk.seqs.get(seq)!;
+      chunk.results[i] = new NetlinkError({
+        operation: chunk.items[i]!.operation,
+        namespace: this.namespace,
+        errno: errnoName(errno),
+      });
+    }
+    if (seq === chunk.lastSeq) chunk.done();
   }
 
   async #dump(type: number, body: Buffer, operation: string): Promise<Buffer[]> {
@@ -399,6 +570,59 @@ export class Netlink {
     }
   }
 
+  /**
+   * Add or replace many routes at once (see `batch`): one result per route, in order, undefined
+   * where it was programmed, else the NetlinkError naming that route and the errno.
+   */
+  async replaceRoutes(routes: readonly RouteInput[]): Promise<BatchResult> {
+    return this.#routeBatch(routes, RTM.NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, 'replacing');
+  }
+
+  /** Add many routes at once; a route whose key exists fails alone with EEXIST. */
+  async addRoutes(routes: readonly RouteInput[]): Promise<BatchResult> {
+    return this.#routeBatch(routes, RTM.NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, 'adding');
+  }
+
+  /** Delete many routes at once; with `ifExists` a route already gone (ESRCH) counts as deleted. */
+  async deleteRoutes(
+    routes: readonly RouteInput[],
+    options: { ifExists?: boolean } = {},
+  ): Promise<BatchResult> {
+    const results = await this.#routeBatch(routes, RTM.DELROUTE, 0, 'deleting');
+    return options.ifExists ? results.map((e) => (e?.errno === 'ESRCH' ? undefined : e)) : results;
+  }
+
+  async #routeBatch(
+    routes: readonly RouteInput[],
+    type: number,
+    flags: number,
+    verb: string,
+  ): Promise<BatchResult> {
+    // Each device name is looked up once for the whole batch, not once per route.
+    const names = new Set<string>();
+    for (const r of routes) {
+      if (typeof r.dev === 'string') names.add(r.dev);
+      for (const n of r.nexthops ?? []) if (typeof n.dev === 'string') names.add(n.dev);
+    }
+    const index = new Map<string, number>();
+    await Promise.all([...names].map(async (n) => index.set(n, (await this.getLink(n)).index)));
+    const dev = (ref: LinkRef | undefined) => (typeof ref === 'string' ? index.get(ref) : ref);
+    const items = routes.map((r): BatchItem => {
+      const spec: RouteSpec = {
+        ...r,
+        dev: dev(r.dev),
+        nexthops: r.nexthops?.map((n) => ({ ...n, dev: dev(n.dev) })),
+      };
+      return {
+        type,
+        body: buildRoute(spec, type === RTM.DELROUTE),
+        flags,
+        operation: `${verb} route ${describeRoute(r)}`,
+      };
+    });
+    return this.batch(items);
+  }
+
   async listRoutes(filter: RouteFilter = {}): Promise<Route[]> {
     const family = filter.family === 4 ? AF_INET : filter.family === 6 ? AF_INET6 : AF_UNSPEC;
     const bodies = await this.#dump(RTM.GETROUTE, rtmsg({ family }), 'listing routes');
@@ -563,6 +787,10 @@ function toEvent(m: NetlinkMessage): NetlinkEvent | undefined {
     default:
       return undefined;
   }
+}
+
+function align4(n: number): number {
+  return (n + 3) & ~3;
 }
 
 function normalisePrefix(text: string, family?: 4 | 6): string {

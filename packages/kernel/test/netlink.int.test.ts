@@ -240,6 +240,71 @@ describeWith([root(), command('ip'), command('ping')], 'netlink in namespaces', 
     });
   });
 
+  describe('batches', () => {
+    it('adds, replaces and deletes 300 routes in packed sendmsgs, reporting each failure by route and errno', async () => {
+      const dst = (i: number) => `10.67.${i >> 8}.${i & 255}/32`;
+      // Two failures placed in different sendmsgs (128 messages each): a key that already exists
+      // and a gateway with no route to it. Everything around them is still applied.
+      await nl1.addRoute({ dst: dst(5), gateway: '198.51.100.2', protocol: CALICO_PROTOCOL });
+      const routes = Array.from({ length: 300 }, (_, i) => ({
+        dst: dst(i),
+        gateway: i === 200 ? '203.0.113.9' : '198.51.100.2',
+        dev: `${prefix}h`,
+        protocol: CALICO_PROTOCOL,
+      }));
+      const added = await nl1.addRoutes(routes);
+      expect(added).toHaveLength(300);
+      const failed = added.flatMap((e, i) => (e ? [[i, e.errno, e.message]] : []));
+      expect(failed).toEqual([
+        [
+          5,
+          'EEXIST',
+          `EEXIST adding route ${dst(5)} via 198.51.100.2 dev ${prefix}h proto 80 in netns ${names.n1}`,
+        ],
+        [
+          200,
+          'ENETUNREACH',
+          `ENETUNREACH adding route ${dst(200)} via 203.0.113.9 dev ${prefix}h proto 80 in netns ${names.n1}`,
+        ],
+      ]);
+      // iproute2 sees 299 routes of ours under 10.67/16: all but the unreachable one.
+      const shown = () =>
+        execFileSync('ip', ['-n', names.n1, 'route', 'show', 'root', '10.67.0.0/16', 'proto', '80'])
+          .toString()
+          .trim()
+          .split('\n')
+          .filter(Boolean);
+      expect(shown()).toHaveLength(299);
+      expect(shown()).not.toContain(`${dst(200).replace('/32', '')} via 203.0.113.9 dev ${prefix}h proto 80`);
+
+      const replaced = await nl1.replaceRoutes(
+        routes
+          .slice(0, 150)
+          .map((r) => ({ dst: r.dst, type: 'blackhole' as const, protocol: CALICO_PROTOCOL })),
+      );
+      expect(replaced.every((e) => e === undefined)).toBe(true);
+      expect(shown().filter((l) => l.startsWith('blackhole'))).toHaveLength(150);
+
+      const strict = await nl1.deleteRoutes([{ dst: dst(200) }, { dst: dst(201) }]);
+      expect(strict.map((e) => e?.errno)).toEqual(['ESRCH', undefined]);
+      // A delete names the route's type as an add does (the 150 replaced ones are blackholes now).
+      const gone = await nl1.deleteRoutes(
+        routes.map((r, i) => ({ dst: r.dst, ...(i < 150 ? { type: 'blackhole' as const } : {}) })),
+        { ifExists: true },
+      );
+      expect(gone.every((e) => e === undefined)).toBe(true);
+      expect(shown()).toEqual([]);
+    });
+
+    it('rejects a batch naming a device that does not exist before sending anything', async () => {
+      const err = await nl1
+        .addRoutes([{ dst: '10.68.0.1/32', dev: `${prefix}nope` }])
+        .catch((e: unknown) => e);
+      expect(isKernelError(err, 'Netlink', 'ENODEV')).toBe(true);
+      expect(await nl1.listRoutes({ dst: '10.68.0.1/32' })).toEqual([]);
+    });
+  });
+
   describe('neighbours and events', () => {
     it('adds, replaces, lists and deletes permanent ARP and NDP entries', async () => {
       await nl1.addNeighbour(`${prefix}h`, '198.51.100.50', '02:00:00:00:00:50');
