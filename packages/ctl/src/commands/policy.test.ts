@@ -121,4 +121,99 @@ describe('calico policy explain', () => {
       '--port "gre": expected tcp/<port>, udp/<port>, sctp/<port> or icmp[/<type>[/<code>]]\n',
     );
   });
+
+  describe('host endpoints', () => {
+    beforeEach(async () => {
+      await ds.create('HostEndpoint', {
+        metadata: { name: 'node-1-eth0', labels: { role: 'node' } },
+        spec: { node: 'node-1', interfaceName: 'eth0', expectedIPs: ['192.0.2.10'] },
+      });
+      await ds.create('GlobalNetworkPolicy', {
+        metadata: { name: 'node-web' },
+        spec: {
+          selector: "role == 'node'",
+          types: ['Ingress'],
+          ingress: [{ action: 'Allow', protocol: 'TCP', destination: { ports: [80] } }],
+        },
+      });
+      await ds.create('GlobalNetworkPolicy', {
+        metadata: { name: 'node-untracked' },
+        spec: {
+          selector: "role == 'node'",
+          doNotTrack: true,
+          applyOnForward: true,
+          types: ['Ingress'],
+          ingress: [{ action: 'Deny', protocol: 'UDP', destination: { ports: [53] } }],
+        },
+      });
+    });
+
+    it('traffic to a host endpoint address meets its untracked and normal policy', async () => {
+      const web = await explain(ds, '--from', '198.51.100.1', '--to', '192.0.2.10', '--port', 'tcp/80');
+      expect(web.out).toBe(
+        [
+          'Flow 198.51.100.1 → 192.0.2.10 tcp/80',
+          'Egress from 198.51.100.1: ALLOW — allow: not a workload endpoint, so no policy applies on this side',
+          'Into host endpoint node-1-eth0 (192.0.2.10): ALLOW',
+          '    untracked (doNotTrack, raw) ingress: CONTINUE — no rule decided; on to the next stage',
+          '        pass: tier default ends in Pass → next tier',
+          '    normal ingress: ACCEPT — allow by tier default, GlobalNetworkPolicy node-web, rule 1',
+          'Verdict: allowed',
+          '',
+        ].join('\n'),
+      );
+      const dns = await explain(ds, '--from', '198.51.100.1', '--to', '192.0.2.10', '--port', 'udp/53');
+      expect(dns.out).toContain(
+        'untracked (doNotTrack, raw) ingress: DROP — deny by tier default, GlobalNetworkPolicy node-untracked, rule 1',
+      );
+      expect(dns.out).toContain('Verdict: denied');
+      const ssh = await explain(ds, '--from', '198.51.100.1', '--to', '192.0.2.10', '--port', 'tcp/81');
+      expect(ssh.out).toContain(
+        'normal ingress: DROP — deny at the end of tier default: policies in it select the endpoint and none of their rules matched',
+      );
+    });
+
+    it("Calico's failsafe ports keep etcd reachable under the host policy, as FelixConfiguration sets them", async () => {
+      const etcd = JSON.parse(
+        (
+          await explain(
+            ds,
+            '--from',
+            '198.51.100.1',
+            '--to',
+            '192.0.2.10',
+            '--port',
+            'tcp/2379',
+            '-o',
+            'json',
+          )
+        ).out,
+      );
+      expect(etcd.allowed).toBe(true);
+      expect(etcd.hostEndpoint.stages.at(-1)).toMatchObject({
+        stage: 'normal',
+        result: 'accept',
+        decision: { by: 'failsafe', protocol: 'tcp', port: 2379 },
+      });
+      await ds.create('FelixConfiguration', {
+        metadata: { name: 'node.node-1' },
+        spec: { failsafeInboundHostPorts: [{ protocol: 'TCP', port: 2222 }] },
+      });
+      const after = async (port: string) =>
+        JSON.parse(
+          (await explain(ds, '--from', '198.51.100.1', '--to', '192.0.2.10', '--port', port, '-o', 'json'))
+            .out,
+        ).allowed;
+      expect(await after('tcp/2379')).toBe(false);
+      expect(await after('tcp/2222')).toBe(true);
+    });
+
+    it('traffic from the host out through its endpoint meets its egress policy', async () => {
+      const r = await explain(ds, '--from', '192.0.2.10', '--to', 'x/a', '--port', 'tcp/80');
+      // node-web governs ingress only: egress falls to the (absent) profiles and is denied.
+      expect(r.out).toContain('Out of host endpoint node-1-eth0 (192.0.2.10): DENY');
+      expect(r.out).toContain('Ingress to x/node--1-k8s-a-eth0 (10.244.1.1): ALLOW');
+      expect(r.out).toContain('Verdict: denied');
+    });
+  });
 });

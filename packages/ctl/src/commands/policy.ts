@@ -1,10 +1,17 @@
 import { type Datastore, type KindName, parseCidrOrIp, type ResourceOf } from '@calico-ts/datastore';
 import {
+  configFromSpec,
   type DirectionVerdict,
+  defaultFelixConfig,
+  evaluateHostFlow,
   explainFlow,
+  type FailsafePorts,
   type FlowDecision,
   type FlowPacket,
   type FlowTraceStep,
+  type HostEndpointPeer,
+  type HostFlowVerdict,
+  type HostStageVerdict,
   policySnapshot,
   type SnapshotEndpoint,
 } from '@calico-ts/felix';
@@ -16,7 +23,9 @@ import type { CommandContext } from '../command-context.ts';
 async function readPolicyState(datastore: Datastore) {
   const list = async <K extends KindName>(kind: K): Promise<ResourceOf<K>[]> =>
     (await datastore.list(kind)).items;
-  return policySnapshot({
+  const hostEndpoints = await list('HostEndpoint');
+  const felixConfigs = await list('FelixConfiguration');
+  const snapshot = policySnapshot({
     networkPolicies: await list('NetworkPolicy'),
     globalNetworkPolicies: await list('GlobalNetworkPolicy'),
     kubernetesNetworkPolicies: await list('KubernetesNetworkPolicy'),
@@ -26,6 +35,7 @@ async function readPolicyState(datastore: Datastore) {
     networkSets: await list('NetworkSet'),
     globalNetworkSets: await list('GlobalNetworkSet'),
   });
+  return { ...snapshot, hostEndpoints, felixConfigs };
 }
 
 type Snapshot = Awaited<ReturnType<typeof readPolicyState>>;
@@ -114,7 +124,55 @@ function describeDecision(d: FlowDecision): string {
       return 'deny: no policy decided and no profile rule matched (or the endpoint names no existing profile)';
     case 'notAnEndpoint':
       return 'allow: not a workload endpoint, so no policy applies on this side';
+    case 'failsafe':
+      return `allow: failsafe port ${d.protocol}/${d.port} (FelixConfiguration failsafe ports)`;
+    case 'forwardDefault':
+      return 'allow: no applyOnForward policy applies to the host endpoint';
+    case 'notProgrammed':
+      return 'deny: policy not programmed yet';
   }
+}
+
+/** The host endpoint whose expected IPs hold this address (the node's own address). */
+function hostEndpointFor(snapshot: Snapshot, ip: string): HostEndpointPeer | undefined {
+  const hep = snapshot.hostEndpoints.find((h) => (h.spec.expectedIPs ?? []).includes(ip));
+  if (!hep) return undefined;
+  return {
+    name: hep.metadata.name,
+    allInterfaces: hep.spec.interfaceName === '*',
+    resolved: snapshot.catalog.resolveHostEndpoint({
+      namespace: undefined,
+      labels: hep.metadata.labels ?? {},
+      profiles: hep.spec.profiles ?? [],
+    }),
+  };
+}
+
+/** The failsafe ports in force on the host endpoint's node (global, then node FelixConfiguration). */
+function failsafePorts(snapshot: Snapshot, node: string | undefined): FailsafePorts {
+  const config = { ...defaultFelixConfig() };
+  for (const name of ['default', `node.${node}`]) {
+    const spec = snapshot.felixConfigs.find((c) => c.metadata.name === name)?.spec;
+    Object.assign(config, configFromSpec(spec));
+  }
+  return { inbound: config.failsafeInboundHostPorts, outbound: config.failsafeOutboundHostPorts };
+}
+
+const STAGE_NAMES: Readonly<Record<HostStageVerdict['stage'], string>> = {
+  untracked: 'untracked (doNotTrack, raw)',
+  preDNAT: 'preDNAT (mangle)',
+  normal: 'normal',
+  forward: 'applyOnForward',
+};
+
+function hostLines(label: string, who: string, v: HostFlowVerdict): string {
+  const lines = [`${label} ${who}: ${v.allowed ? 'ALLOW' : 'DENY'}`];
+  for (const s of v.stages) {
+    const what = s.decision ? describeDecision(s.decision) : 'no rule decided; on to the next stage';
+    lines.push(`    ${STAGE_NAMES[s.stage]} ${s.direction}: ${s.result.toUpperCase()} — ${what}`);
+    for (const step of s.trace) lines.push(`        ${describeStep(step)}`);
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 function describeStep(s: FlowTraceStep): string {
@@ -143,7 +201,9 @@ export function policyCommand(ctx: CommandContext): Command {
       'Computes, from the datastore and with the calculation Felix enforces, whether a packet from ' +
         "--from to --to is allowed: the source's egress policy and the destination's ingress policy, " +
         'each with the tier, policy and rule that decides it (or the profile, the end-of-tier deny or ' +
-        'the default deny), and the Log and Pass rules met on the way.',
+        "the default deny), and the Log and Pass rules met on the way. An address in a HostEndpoint's " +
+        'expectedIPs is that host endpoint: traffic to it (or from it) meets its untracked, preDNAT ' +
+        'and normal policy and the failsafe ports.',
     )
     .requiredOption(
       '--from <PEER>',
@@ -162,7 +222,40 @@ export function policyCommand(ctx: CommandContext): Command {
       const snapshot = await readPolicyState(await ctx.datastore());
       const from = resolvePeer(snapshot, flags.from, '--from');
       const to = resolvePeer(snapshot, flags.to, '--to');
-      const verdict = explainFlow(snapshot, { ...port, srcIp: from.ip, dstIp: to.ip });
+      const packet = { ...port, srcIp: from.ip, dstIp: to.ip };
+      const verdict = explainFlow(snapshot, packet);
+      // A host endpoint on either side: traffic to the host through it (input) or from the
+      // host out through it (output), with its untracked, preDNAT and normal stages.
+      const toHost = verdict.destination ? undefined : hostEndpointFor(snapshot, to.ip);
+      const fromHost = verdict.source ? undefined : hostEndpointFor(snapshot, from.ip);
+      const nodeOf = (name: string | undefined) =>
+        snapshot.hostEndpoints.find((h) => h.metadata.name === name)?.spec.node;
+      const host = toHost
+        ? {
+            side: 'destination' as const,
+            hep: toHost,
+            verdict: evaluateHostFlow({
+              path: 'input',
+              in: toHost,
+              packet,
+              ipsets: snapshot.index,
+              failsafe: failsafePorts(snapshot, nodeOf(toHost.name)),
+            }),
+          }
+        : fromHost
+          ? {
+              side: 'source' as const,
+              hep: fromHost,
+              verdict: evaluateHostFlow({
+                path: 'output',
+                out: fromHost,
+                packet,
+                ipsets: snapshot.index,
+                failsafe: failsafePorts(snapshot, nodeOf(fromHost.name)),
+              }),
+            }
+          : undefined;
+      const allowed = verdict.allowed && (host?.verdict.allowed ?? true);
       if (flags.output === 'json') {
         ctx.io.stdout(
           `${JSON.stringify(
@@ -170,9 +263,10 @@ export function policyCommand(ctx: CommandContext): Command {
               source: { ip: from.ip, endpoint: verdict.source?.name ?? null },
               destination: { ip: to.ip, endpoint: verdict.destination?.name ?? null },
               packet: port,
-              allowed: verdict.allowed,
+              allowed,
               egress: verdict.egress,
               ingress: verdict.ingress,
+              ...(host ? { hostEndpoint: { side: host.side, name: host.hep.name, ...host.verdict } } : {}),
             },
             null,
             2,
@@ -181,11 +275,21 @@ export function policyCommand(ctx: CommandContext): Command {
         return;
       }
       const who = (ip: string, e: SnapshotEndpoint | undefined) => (e ? `${e.name} (${ip})` : ip);
+      const hostPart = (side: 'source' | 'destination') =>
+        host?.side === side
+          ? hostLines(
+              side === 'source' ? 'Out of host endpoint' : 'Into host endpoint',
+              `${host.hep.name} (${side === 'source' ? from.ip : to.ip})`,
+              host.verdict,
+            )
+          : '';
       ctx.io.stdout(
         `Flow ${who(from.ip, verdict.source)} → ${who(to.ip, verdict.destination)} ${flags.port.toLowerCase()}\n` +
-          directionLines('Egress from', who(from.ip, verdict.source), verdict.egress) +
-          directionLines('Ingress to', who(to.ip, verdict.destination), verdict.ingress) +
-          `Verdict: ${verdict.allowed ? 'allowed' : 'denied'}\n`,
+          (hostPart('source') ||
+            directionLines('Egress from', who(from.ip, verdict.source), verdict.egress)) +
+          (hostPart('destination') ||
+            directionLines('Ingress to', who(to.ip, verdict.destination), verdict.ingress)) +
+          `Verdict: ${allowed ? 'allowed' : 'denied'}\n`,
       );
     });
   return new Command('policy').summary('Explain network policy decisions').addCommand(explain);
