@@ -159,6 +159,10 @@ export class Reflector {
       connectRetryTime: this.#o.config.connectRetryTime,
     };
     if (p.port !== undefined) c.port = p.port;
+    // Dial from the address we listen on, so the peer sees the address it has configured.
+    const listen = this.#o.config.listen.address;
+    if (listen !== '0.0.0.0' && listen !== '::' && listen.includes(':') === p.address.includes(':'))
+      c.localAddress = listen;
     if (this.#o.config.holdTime !== undefined) c.holdTime = this.#o.config.holdTime;
     return c;
   }
