@@ -57,7 +57,7 @@ protocol bgp to_rr {
   neighbor ${US} port ${ourPort} as ${AS};
   connect delay time 1; connect retry time 1; error wait time 1,2;
   # GoBGP refuses loopback next hops ("invalid nexthop address").
-  ipv4 { import all; export all; next hop address 192.0.2.221; };
+  ipv4 { import all; export all; next hop address 192.0.2.221; add paths rx; };
 }
 `,
       );
@@ -125,6 +125,36 @@ protocol bgp to_rr {
         'withdrawn at BIRD',
         async () => !(await bird.birdc('show', 'route')).includes('240.22.2.0/24'),
       );
+    });
+
+    it('sends BIRD (add paths rx) both paths of a prefix two clients announce', async () => {
+      // A third client, our own speaker, announces the prefix GoBGP announces too.
+      const ours = new BgpSpeaker({ routerId: '192.0.2.223', asNumber: AS, listen: false });
+      ours.addPeer({
+        address: US,
+        asNumber: AS,
+        port: rr.listenPort!,
+        localAddress: '127.0.22.13',
+        nextHopV4: '192.0.2.223',
+        connectRetryTime: 1,
+        families: ['ipv4'],
+      });
+      rr.addPeer({ address: '127.0.22.13', asNumber: AS, passive: true, routeReflectorClient: true });
+      try {
+        await ours.start();
+        ours.originate('240.22.9.0/24');
+        await gobgp.gobgp('global', 'rib', 'add', '-a', 'ipv4', '240.22.9.0/24', 'nexthop', '192.0.2.222');
+        const out = await waitFor('two paths at BIRD', async () => {
+          const o = await bird.birdc('show', 'route', 'all', '240.22.9.0/24').catch(() => '');
+          return (o.match(/BGP.originator_id/g) ?? []).length === 2 ? o : undefined;
+        });
+        expect(out).toContain('BGP.originator_id: 192.0.2.222');
+        expect(out).toContain('BGP.originator_id: 192.0.2.223');
+      } finally {
+        await ours.stop();
+        rr.removePeer('127.0.22.13');
+        await gobgp.gobgp('global', 'rib', 'del', '-a', 'ipv4', '240.22.9.0/24');
+      }
     });
   },
 );
