@@ -34,30 +34,17 @@ export interface FilterContext {
   ibgp: boolean;
 }
 
-export interface ConvertedRules {
-  rules: ChainRule[];
-  /** Rules or parts we cannot express, as `<filter>.<list>[i].<field>: why`. */
-  problems: string[];
-}
-
 /** BIRD's int max: Calico's LOCAL_PREF for priority P is this minus P. */
 export const PRIORITY_BASE = 2147483647;
 
 const maxLen = (family: 4 | 6) => (family === 4 ? 32 : 128);
 
 /** Convert one filter list (e.g. `importV4`) for a peer. */
-export function convertFilterRules(
-  filterName: string,
-  list: 'importV4' | 'importV6' | 'exportV4' | 'exportV6',
-  rules: readonly BGPFilterRule[],
-  ctx: FilterContext,
-): ConvertedRules {
+export function convertFilterRules(rules: readonly BGPFilterRule[], ctx: FilterContext): ChainRule[] {
   const out: ChainRule[] = [];
-  const problems: string[] = [];
-  rules.forEach((r, i) => {
-    const where = `${filterName}.${list}[${i}]`;
+  for (const r of rules) {
     // Per-peer conditions are decided now: the policy is compiled for one peer.
-    if (r.peerType !== undefined && (r.peerType === 'iBGP') !== ctx.ibgp) return;
+    if (r.peerType !== undefined && (r.peerType === 'iBGP') !== ctx.ibgp) continue;
     const rule: ChainRule = { action: r.action === 'Accept' ? 'accept' : 'reject' };
     const match: PolicyMatch = {};
     // BIRD `source ~ [ RTS_BGP ]`: learned from a peer, not originated here.
@@ -74,22 +61,19 @@ export function convertFilterRules(
     if (r.asPathPrefix?.length) match.asPathRegex = `^${r.asPathPrefix.map(asNumberValue).join(' ')}_`;
     if (Object.keys(match).length > 0) rule.match = match;
     const set: NonNullable<PolicyRule['set']> = {};
-    for (const [j, op] of (r.operations ?? []).entries()) {
+    for (const op of r.operations ?? []) {
       if (op.addCommunity) set.addCommunities = [...(set.addCommunities ?? []), op.addCommunity.value];
       else if (op.prependASPath) {
-        const asns = op.prependASPath.prefix.map(asNumberValue);
-        if (asns.every((a) => a === asns[0]) && set.prependAs === undefined) {
-          set.prependAs = { as: asns[0]!, count: asns.length };
-        } else
-          problems.push(`${where}.operations[${j}]: only a repeated single AS can be prepended; ignored`);
+        // BIRD prepends op by op: a later operation's ASes end up in front of an earlier one's.
+        set.prependAsPath = [...op.prependASPath.prefix.map(asNumberValue), ...(set.prependAsPath ?? [])];
       } else if (op.setPriority) {
         set.localPref = PRIORITY_BASE - op.setPriority.value;
       }
     }
     if (Object.keys(set).length > 0 && rule.action === 'accept') rule.set = set;
     out.push(rule);
-  });
-  return { rules: out, problems };
+  }
+  return out;
 }
 
 /** BIRD's `net ~ [cidr{min,max}]` / `net = cidr` as a prefix-list entry. */

@@ -106,21 +106,8 @@ export function computeIntent(
       if (((v4 ? spec.importV4 : spec.importV6) ?? []).length > 0) importFilters.push(name);
       if (((v4 ? spec.exportV4 : spec.exportV6) ?? []).length > 0) exportFilters.push(name);
       const ctx = { family: v4 ? (4 as const) : (6 as const), ibgp };
-      const imp = convertFilterRules(
-        name,
-        v4 ? 'importV4' : 'importV6',
-        (v4 ? spec.importV4 : spec.importV6) ?? [],
-        ctx,
-      );
-      const exp = convertFilterRules(
-        name,
-        v4 ? 'exportV4' : 'exportV6',
-        (v4 ? spec.exportV4 : spec.exportV6) ?? [],
-        ctx,
-      );
-      importRules.push(...imp.rules);
-      exportRules.push(...exp.rules);
-      problems.push(...imp.problems, ...exp.problems);
+      importRules.push(...convertFilterRules((v4 ? spec.importV4 : spec.importV6) ?? [], ctx));
+      exportRules.push(...convertFilterRules((v4 ? spec.exportV4 : spec.exportV6) ?? [], ctx));
     }
     const afi = v4 ? 1 : 2;
     importRules.push(...importChain());

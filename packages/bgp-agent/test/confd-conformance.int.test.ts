@@ -18,7 +18,14 @@ import { command, describeWith } from '../../../test-support/requirements.ts';
 import { computeIntent } from '../src/intent.ts';
 import type { AgentSnapshot } from '../src/snapshot.ts';
 import { AGENT_KINDS } from '../src/snapshot-watch.ts';
-import { communitiesFor, type ExpectedSession, kernelDecision, sessionOf } from './confd-plan.ts';
+import {
+  canonicalOperations,
+  communitiesFor,
+  type ExpectedSession,
+  kernelDecision,
+  type Probe,
+  sessionOf,
+} from './confd-plan.ts';
 
 const CASES_DIR = join(dirname(fileURLToPath(import.meta.url)), 'confd-cases');
 
@@ -112,7 +119,13 @@ function check(
   expect(intent.peers.map((p) => p.name).sort(), 'session names').toEqual(expected.map((x) => x.name).sort());
   for (const want of expected) {
     const got = sessionOf(intent, want.name, { import: want.import, export: want.export });
-    expect(got, `session ${want.name}`).toEqual(want);
+    const canonical = (probes: Probe[]) =>
+      probes.map((p) => (p.operations ? { ...p, operations: canonicalOperations(p.operations) } : p));
+    expect(got, `session ${want.name}`).toEqual({
+      ...want,
+      import: canonical(want.import),
+      export: canonical(want.export),
+    });
   }
   expect(intent.node?.ipv4 !== undefined, 'IPv4 BGP on').toBe(e.ipv4);
   expect(intent.node?.ipv6 !== undefined, 'IPv6 BGP on').toBe(e.ipv6);

@@ -4,7 +4,13 @@
  * routes, communities and kernel programming, so a fixture and the agent can be compared field by
  * field.
  */
-import { AsPathSegmentType, CompiledPolicy, type PathAttributes, parseCommunity } from '@calico-ts/bgp';
+import {
+  AsPathSegmentType,
+  CompiledPolicy,
+  formatCommunity,
+  type PathAttributes,
+  parseCommunity,
+} from '@calico-ts/bgp';
 import type { BgpIntent } from '../src/intent.ts';
 import { desiredKernelRoutes } from '../src/kernel-routes.ts';
 import { communitiesFor } from '../src/routes.ts';
@@ -18,12 +24,23 @@ export interface Probe {
   largeCommunities?: string[];
   priority?: number;
   expect: 'accept' | 'reject';
+  operations?: Operation[];
 }
 
 const BIRD_INT_MAX = 2147483647;
 
-/** One policy decision as the speaker takes it. */
-export function decide(policy: CompiledPolicy, probe: Probe, localAs: number): 'accept' | 'reject' {
+export type Operation = { addCommunity: string } | { setPriority: number } | { prependASPath: number[] };
+
+const RANK = (o: Operation) => ('addCommunity' in o ? 0 : 'setPriority' in o ? 1 : 2);
+/** Operations in one order (communities, priority, prepend) so a rule's effect compares as a set. */
+export const canonicalOperations = (ops: readonly Operation[]) => [...ops].sort((a, b) => RANK(a) - RANK(b));
+
+/** One policy decision as the speaker takes it, with what an accepting rule changed. */
+export function decide(
+  policy: CompiledPolicy,
+  probe: Probe,
+  localAs: number,
+): { expect: 'accept' | 'reject'; operations?: Operation[] } {
   const attrs: PathAttributes = { nextHop: probe.prefix.includes(':') ? '2001:db8::1' : '192.0.2.1' };
   if (probe.asPath) attrs.asPath = [{ type: AsPathSegmentType.Sequence, asns: probe.asPath }];
   if (probe.communities)
@@ -32,7 +49,19 @@ export function decide(policy: CompiledPolicy, probe: Probe, localAs: number): '
   // Calico carries a route's priority as LOCAL_PREF = 2^31-1 - priority (normal 1024).
   attrs.localPref = BIRD_INT_MAX - (probe.priority ?? 1024);
   const context = { source: probe.source, ...(probe.interface ? { interface: probe.interface } : {}) };
-  return policy.apply(probe.prefix, attrs, localAs, context) ? 'accept' : 'reject';
+  const out = policy.apply(probe.prefix, attrs, localAs, context);
+  if (!out) return { expect: 'reject' };
+  const operations: Operation[] = [];
+  for (const c of out.communities ?? [])
+    if (!attrs.communities?.includes(c)) operations.push({ addCommunity: formatCommunity(c) });
+  for (const c of out.largeCommunities ?? [])
+    if (!attrs.largeCommunities?.includes(c)) operations.push({ addCommunity: c });
+  if (out.localPref !== attrs.localPref)
+    operations.push({ setPriority: BIRD_INT_MAX - (out.localPref ?? 0) });
+  const before = probe.asPath?.length ?? 0;
+  const after = (out.asPath ?? []).flatMap((seg) => seg.asns);
+  if (after.length > before) operations.push({ prependASPath: after.slice(0, after.length - before) });
+  return operations.length > 0 ? { expect: 'accept', operations } : { expect: 'accept' };
 }
 
 export interface ExpectedSession {
@@ -69,8 +98,9 @@ export function sessionOf(intent: BgpIntent, name: string, probes: { import: Pro
   const localAs = p.localAsNumber ?? intent.node?.asNumber ?? 0;
   const imp = new CompiledPolicy(c.importPolicy);
   const exp = new CompiledPolicy(c.exportPolicy);
-  s.import = probes.import.map((pr) => ({ ...pr, expect: decide(imp, pr, localAs) }));
-  s.export = probes.export.map((pr) => ({ ...pr, expect: decide(exp, pr, localAs) }));
+  const withoutOutcome = ({ expect: _e, operations: _o, ...pr }: Probe) => pr;
+  s.import = probes.import.map((pr) => ({ ...withoutOutcome(pr), ...decide(imp, pr, localAs) }));
+  s.export = probes.export.map((pr) => ({ ...withoutOutcome(pr), ...decide(exp, pr, localAs) }));
   return s;
 }
 

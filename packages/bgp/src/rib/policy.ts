@@ -46,6 +46,8 @@ export interface PolicySet {
   addCommunities?: string[];
   /** Prepend `as` (default: our AS) `count` times. */
   prependAs?: { as?: number; count: number };
+  /** Prepend these ASes: the path then starts with them in this order (`prependAs` copies in front). */
+  prependAsPath?: number[];
   nextHop?: string;
 }
 
@@ -252,9 +254,12 @@ function applySet<A extends PathAttributes>(a: A, s: PolicySet, localAs: number)
     if (std.size) out.communities = [...std];
     if (large.size) out.largeCommunities = [...large];
   }
+  const add: number[] = [...(s.prependAsPath ?? [])];
   if (s.prependAs && s.prependAs.count > 0) {
     const as = s.prependAs.as ?? localAs;
-    const add = Array.from({ length: s.prependAs.count }, () => as);
+    add.unshift(...Array.from({ length: s.prependAs.count }, () => as));
+  }
+  if (add.length > 0) {
     const path = a.asPath ?? [];
     const first = path[0];
     out.asPath =

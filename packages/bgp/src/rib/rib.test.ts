@@ -75,6 +75,28 @@ describe('best path (bgp-anchors §1.4)', () => {
 });
 
 describe('policy', () => {
+  it('matches the route source, interface globs and LOCAL_PREF; prepends an AS sequence', () => {
+    const p = new CompiledPolicy({
+      rules: [
+        { match: { interfaces: ['eth*'] }, action: 'reject' },
+        { match: { source: 'peer', localPref: 200 }, set: { prependAsPath: [65000, 65001] } },
+        { match: { source: 'local' }, set: { localPref: 300 } },
+      ],
+      defaultAction: 'reject',
+    });
+    const a = { origin: 0 as const, asPath: [{ type: 2 as const, asns: [65009] }], nextHop: '192.0.2.1' };
+    expect(p.apply('10.0.0.0/24', a, 1, { source: 'local', interface: 'eth0' })).toBeUndefined();
+    expect(p.apply('10.0.0.0/24', a, 1, { source: 'local', interface: 'ens3' })).toMatchObject({
+      localPref: 300,
+    });
+    expect(p.apply('10.0.0.0/24', { ...a, localPref: 200 }, 1, { source: 'peer' })?.asPath).toEqual([
+      { type: 2, asns: [65000, 65001, 65009] },
+    ]);
+    expect(p.apply('10.0.0.0/24', { ...a, localPref: 100 }, 1, { source: 'peer' })).toBeUndefined();
+    // No context: source and interface matches do not hold.
+    expect(p.apply('10.0.0.0/24', a, 1)).toBeUndefined();
+  });
+
   it('matches prefix lists with ge/le, communities, AS path and next hop', () => {
     const p = new CompiledPolicy({
       rules: [
