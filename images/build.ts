@@ -310,6 +310,8 @@ if (import.meta.main) {
         );
       return spec;
     });
+    // On a fresh machine: Debian's docker.io and debootstrap, and a running dockerd.
+    run(join(ROOT, 'scripts/ensure-docker.sh'), []);
     const base = baseImage();
     for (const spec of specs) process.stdout.write(`${buildImage(spec, base).ref}\n`);
   } catch (err) {

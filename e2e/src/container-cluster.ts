@@ -216,6 +216,30 @@ export class ContainerCluster {
     return { node, name, netns, containerId, ip, hostInterface };
   }
 
+  /** CNI DEL through the same plugin, with the same network config. */
+  async delPod(pod: Pod): Promise<void> {
+    const conflist = this.installedConflist(pod.node);
+    const netconf = { cniVersion: conflist.cniVersion, name: conflist.name, ...conflist.plugins[0] };
+    await this.exec(pod.node, ['/opt/cni/bin/calico'], {
+      env: {
+        CNI_COMMAND: 'DEL',
+        CNI_CONTAINERID: pod.containerId,
+        CNI_NETNS: `/var/run/netns/${pod.netns}`,
+        CNI_IFNAME: 'eth0',
+        CNI_PATH: '/opt/cni/bin',
+      },
+      input: JSON.stringify(netconf),
+    });
+  }
+
+  /** Whether a network interface exists in the node's own namespace. */
+  async hasLink(node: string, name: string): Promise<boolean> {
+    return this.exec(node, ['ip', 'link', 'show', name]).then(
+      () => true,
+      () => false,
+    );
+  }
+
   /** One ping from the pod; true when the reply came. */
   async ping(from: Pod, to: string): Promise<boolean> {
     try {

@@ -120,6 +120,14 @@ describeWith([root(), command('debootstrap'), dockerEngine()], 'calico-ts on a c
           }
         }
       });
+
+      it('CNI DEL takes a pod off the network: its host interface goes, the others no longer reach it', async () => {
+        const [a, , c] = pods;
+        if (!a || !c) throw new Error('expected pods');
+        await cluster.delPod(c);
+        expect(await cluster.hasLink(c.node, c.hostInterface)).toBe(false);
+        expect(await cluster.ping(a, c.ip)).toBe(false);
+      });
     });
   }
 });
