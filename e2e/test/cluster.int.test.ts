@@ -35,7 +35,7 @@ function dockerEngine(): Requirement {
   };
 }
 
-describeWith([root(), command('debootstrap'), dockerEngine()], 'calico-ts on a container cluster', () => {
+describeWith([root(), dockerEngine(), command('debootstrap')], 'calico-ts on a container cluster', () => {
   const prefix = runPrefix('im');
   const nodeImage = imageRef('node');
   const etcdImage = imageRef('etcd');
