@@ -342,6 +342,37 @@ describeWith(
       await clearPolicies();
     });
 
+    it('a pod resolves its IPv6 gateway by neighbour discovery even under a default-deny egress policy', async () => {
+      await ds.create('KubernetesNetworkPolicy', {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: { name: 'deny-egress', namespace: 'y' },
+        spec: { podSelector: {}, policyTypes: ['Egress'] },
+      });
+      await waitChains6([policyChainName('egress', 'knp/y/deny-egress')]);
+      const ya = pods.find((p) => p.id === 'y/a')!;
+      // Forget the gateway's address: the pod must ask for it (ICMPv6 135/136 through its egress chain).
+      const nl = Netlink.open(ya.lab.namespace);
+      try {
+        await nl.deleteNeighbour('eth0', GATEWAY_V6);
+      } finally {
+        nl.close();
+      }
+      const neighbour = async () =>
+        (await execInNamespace(ya.lab.namespace, 'ip', ['-6', 'neigh', 'show', GATEWAY_V6, 'dev', 'eth0']))
+          .stdout;
+      await waitFor(
+        async () => {
+          // Any packet towards the gateway starts discovery; the connection itself is denied.
+          await execInNamespace(ya.lab.namespace, PYTHON, [script, 'probe', '0.3', pods[0]!.v6]);
+          return /lladdr/.test(await neighbour());
+        },
+        { timeoutMs: 15_000, intervalMs: 100, what: 'the gateway resolved by NDP' },
+      );
+      await assertReach(expectation((k) => k.startsWith('y/a>')));
+      await clearPolicies();
+    });
+
     it('a restarted Felix over the programmed node writes nothing to iptables or ip6tables', async () => {
       await felix.stop();
       felix = new Felix({ datastore: ds, nodeName: NODE, netns: lab.nodes[0]!.namespace });
