@@ -7,13 +7,25 @@ import { processStartTime } from '@calico-ts/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { command, describeWith, root } from '../../../test-support/requirements.ts';
 import { runPrefix } from '../../../test-support/run-id.ts';
+import { run } from '../src/calico-program.ts';
+import { captureIo } from '../src/cli-io.ts';
 
 const CLI = resolve(import.meta.dirname, '../src/cli.ts');
 // Every cluster these tests make keeps its state (and the current-cluster pointer) here, not in
-// the machine's /run/calico-ts/clusters.
+// the machine's /run/calico-ts/clusters; the supervisors `up` starts inherit it.
 const clustersDir = mkdtempSync(join(tmpdir(), 'cl-clusters-'));
+process.env['CALICO_CLUSTERS_DIR'] = clustersDir;
+process.env['CALICO_LOG_LEVEL'] = 'error';
 
-function calico(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+/** The CLI in this process (a `calico` process costs seconds of start-up on a loaded machine). */
+async function calico(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  const io = captureIo({ env: { CALICO_CLUSTERS_DIR: clustersDir, NO_COLOR: '1' } });
+  const code = await run(args, io);
+  return { code, out: io.out, err: io.err };
+}
+
+/** The CLI as a process: for `cluster exec`, whose command writes to the inherited stdout. */
+function calicoProcess(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((res, rej) => {
     const child = spawn(process.execPath, ['--conditions=@calico-ts/source', CLI, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -242,7 +254,7 @@ describeWith(
             expect(
               await ok(['cluster', 'namespace', 'label', 'blue', 'env=test', 'team-', '--name', name]),
             ).toContain('namespace blue labels: env=test');
-            const addr = await ok([
+            const addr = await calicoProcess([
               'cluster',
               'exec',
               'blue/sa1',
@@ -255,7 +267,8 @@ describeWith(
               'show',
               'eth0',
             ]);
-            expect(addr).toContain('10.244.250.7/32');
+            expect(addr.code, addr.err).toBe(0);
+            expect(addr.out).toContain('10.244.250.7/32');
             expect(await ok(['cluster', 'pod', 'del', 'blue/sa1', '--name', name])).toContain(
               'pod blue/sa1 deleted',
             );
@@ -281,6 +294,34 @@ describeWith(
           );
           expect(text).toMatch(new RegExp(`${victim.name} restarted \\(pid \\d+, restart 1\\)`));
         }, 90_000);
+
+        if (encapsulation === 'none')
+          it('calico-node is not ready while etcd does not answer; a killed etcd is restarted and reported', async () => {
+            const etcd = (await status(name)).etcd.pid;
+            process.kill(etcd, 'SIGSTOP');
+            try {
+              await until('every calico-node not ready', async () =>
+                (await status(name)).nodes.every((n) => !n.ready) ? true : undefined,
+              );
+            } finally {
+              process.kill(etcd, 'SIGCONT');
+            }
+            await until('every calico-node ready again', async () =>
+              (await status(name)).nodes.every((n) => n.ready) ? true : undefined,
+            );
+            process.kill(etcd, 'SIGKILL');
+            const after = await until('etcd restarted and healthy', async () => {
+              const s = await status(name);
+              return s.etcd.restarts === 1 && s.etcd.healthy && s.etcd.pid !== etcd ? s : undefined;
+            });
+            pids.push(after.etcd.pid);
+            const text = await ok(['cluster', 'status', '--name', name]);
+            expect(text).toContain(`etcd (pid ${etcd}) exited with signal SIGKILL`);
+            expect(text).toMatch(/etcd restarted \(pid \d+, restart 1\)/);
+            await until('every calico-node ready with the new etcd', async () =>
+              (await status(name)).nodes.every((n) => n.ready) ? true : undefined,
+            );
+          }, 120_000);
 
         it('down removes every namespace, process and file, and a second down is fine', async () => {
           await ok(['cluster', 'down', '--name', name]);

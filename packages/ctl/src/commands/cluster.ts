@@ -10,9 +10,12 @@ import { addWorkloadCommands } from './cluster-workloads.ts';
  * what reaches what (probe, matrix).
  */
 export function clusterCommand(ctx: CommandContext): Command {
-  const cluster = new Command('cluster').summary(
-    'Run a local multi-node calico-ts cluster in network namespaces',
-  );
+  // Set before the subcommands are made, which inherit it: a bad option or argument is reported
+  // through ctx.io and an exit code, never process.exit.
+  const cluster = new Command('cluster')
+    .summary('Run a local multi-node calico-ts cluster in network namespaces')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => ctx.io.stdout(s), writeErr: (s) => ctx.io.stderr(s) });
   addLifecycleCommands(cluster, ctx);
   addWorkloadCommands(cluster, ctx);
   addConnectivityCommands(cluster, ctx);
