@@ -260,7 +260,7 @@ export class ApplyLoop {
       this.#peers.set(address, peer);
     }
     const exports = new Map(
-      intent.exports.map((e) => [e.prefix, JSON.stringify([e.communities, e.largeCommunities])]),
+      intent.exports.map((e) => [e.prefix, JSON.stringify([e.communities, e.largeCommunities, e.localPref])]),
     );
     for (const prefix of this.#exported.keys()) {
       if (exports.has(prefix)) continue;
@@ -270,7 +270,11 @@ export class ApplyLoop {
     for (const e of intent.exports) {
       const key = exports.get(e.prefix)!;
       if (this.#exported.get(e.prefix) === key) continue;
-      speaker.originate(e.prefix, { communities: e.communities, largeCommunities: e.largeCommunities });
+      speaker.originate(e.prefix, {
+        communities: e.communities,
+        largeCommunities: e.largeCommunities,
+        localPref: e.localPref,
+      });
       this.#exported.set(e.prefix, key);
     }
     this.#kernelDirty = true;

@@ -298,13 +298,22 @@ describe('exports', () => {
     ],
   };
 
-  it('confirmed blocks (aggregated), borrowed /32s and service CIDRs, with communities', () => {
+  it('confirmed blocks (aggregated), borrowed /32s and service CIDRs, with communities and LOCAL_PREF', () => {
     const i = computeIntent(s, 'n1', noSecrets);
+    // LOCAL_PREF 2^31-1-1024: the normal route priority, as confd's export filter sets it.
+    const localPref = 2147482623;
     expect(i.exports).toEqual([
-      { prefix: '10.10.0.0/26', communities: ['65000:100'], largeCommunities: ['65000:1:2'] },
-      { prefix: '10.10.1.9/32', communities: ['65000:100'], largeCommunities: ['65000:1:2'] },
-      { prefix: '10.96.0.0/12', communities: [], largeCommunities: [] },
+      { prefix: '10.10.0.0/26', localPref, communities: ['65000:100'], largeCommunities: ['65000:1:2'] },
+      { prefix: '10.10.1.9/32', localPref, communities: ['65000:100'], largeCommunities: ['65000:1:2'] },
+      { prefix: '10.96.0.0/12', localPref, communities: [], largeCommunities: [] },
     ]);
+    const raised = {
+      ...s,
+      bgpConfigurations: s.bgpConfigurations.map((c) =>
+        c.metadata.name === 'default' ? { ...c, spec: { ...c.spec, ipv4NormalRoutePriority: 5000 } } : c,
+      ),
+    };
+    expect(computeIntent(raised, 'n1', noSecrets).exports[0]?.localPref).toBe(2147483647 - 5000);
     // blackholes for every confirmed block, exported or not
     expect(i.localBlocks).toEqual(['10.10.0.0/26', '10.20.0.0/26']);
   });

@@ -32,6 +32,11 @@ export interface PoolRouting {
 
 export interface ExportedRoute {
   prefix: string;
+  /**
+   * LOCAL_PREF we send it with: 2³¹−1 minus the route's priority (BGPConfiguration
+   * ipv4/ipv6NormalRoutePriority, 1024 by default), as confd's export filter derives it.
+   */
+  localPref: number;
   communities: string[];
   largeCommunities: string[];
 }
@@ -128,9 +133,11 @@ export function computeRoutes(
   // Service addresses are static routes every node advertises (serviceClusterIPs etc.).
   for (const p of serviceCidrs(snapshot, me.name)) prefixes.add(formatPrefix(p.afi, p.bytes, p.length));
 
-  const exports: ExportedRoute[] = [...prefixes]
-    .sort()
-    .map((prefix) => ({ prefix, ...communitiesFor(snapshot, me.name, prefix, problems) }));
+  const exports: ExportedRoute[] = [...prefixes].sort().map((prefix) => ({
+    prefix,
+    localPref: NORMAL_PRIORITY_BASE - normalRoutePriority(snapshot, me.name, prefix.includes(':') ? 6 : 4),
+    ...communitiesFor(snapshot, me.name, prefix, problems),
+  }));
   const staticRoutes = serviceCidrs(snapshot, me.name).map((p) => formatPrefix(p.afi, p.bytes, p.length));
   const originated = [
     ...localBlocks,
@@ -146,6 +153,15 @@ export function computeRoutes(
     exports,
     problems,
   };
+}
+
+/** BIRD's int max, from which Calico derives LOCAL_PREF = max − priority. */
+const NORMAL_PRIORITY_BASE = 2147483647;
+
+/** BGPConfiguration ipv4NormalRoutePriority / ipv6NormalRoutePriority (default 1024). */
+export function normalRoutePriority(snapshot: AgentSnapshot, nodeName: string, family: 4 | 6): number {
+  const { global } = bgpConfigurations(snapshot, nodeName);
+  return (family === 4 ? global?.ipv4NormalRoutePriority : global?.ipv6NormalRoutePriority) ?? 1024;
 }
 
 /**
