@@ -44,10 +44,11 @@ export interface ImageSpec {
 export const IMAGES: readonly ImageSpec[] = [
   { name: 'node', workspacePackage: '@calico-ts/node' },
   { name: 'ctl', workspacePackage: '@calico-ts/ctl' },
+  { name: 'reflector', workspacePackage: '@calico-ts/reflector' },
   { name: 'etcd' },
 ];
 /** What `node images/build.ts` builds without arguments: the product images. */
-const PRODUCTS = ['node', 'ctl'];
+const PRODUCTS = ['node', 'ctl', 'reflector'];
 
 /** Third-party files a running container never reads. */
 const PRUNE = ['@types', 'undici-types'];

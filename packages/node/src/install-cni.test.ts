@@ -68,6 +68,9 @@ describe('runCniInstall', () => {
     bundleDir = join(dir, 'dist');
     mkdirSync(bundleDir);
     for (const p of ['calico', 'calico-ipam']) writeFileSync(join(bundleDir, `${p}.cjs`), fakeBundle(p));
+    // Where @calico-ts/cni builds a compiled relay, the installer also wants it; a stand-in with
+    // its settings marker is enough for what the installer checks.
+    writeFileSync(join(bundleDir, 'cni-relay'), `relay\nCALICO-CNI-RELAY-CONF\n${'\0'.repeat(490)}`);
     runtime = join(dir, 'node');
     writeFileSync(runtime, 'pretend node binary\n');
   });
@@ -91,11 +94,24 @@ describe('runCniInstall', () => {
     const s = settings();
     const first = runCniInstall(s, { runtime, bundleDir });
     expect(first.nodePath).toBe(`/opt/cni/bin/${CNI_NODE_RUNTIME}`);
-    expect(first.changed).toHaveLength(4);
-    expect(readdirSync(s.binDir).sort()).toEqual(['calico', 'calico-ipam', CNI_NODE_RUNTIME]);
-    expect(readFileSync(join(s.binDir, CNI_NODE_RUNTIME), 'utf8')).toBe('pretend node binary\n');
-    expect(statSync(join(s.binDir, CNI_NODE_RUNTIME)).mode & 0o777).toBe(0o755);
-    expect(readFileSync(join(s.binDir, 'calico'), 'utf8').split('\n')[0]).toMatch(
+    const runtimeCopy = join(s.binDir, CNI_NODE_RUNTIME);
+    const conflistFile = join(s.confDir, '10-calico.conflist');
+    expect(first.changed).toEqual(
+      expect.arrayContaining([
+        runtimeCopy,
+        join(s.binDir, 'calico'),
+        join(s.binDir, 'calico-ipam'),
+        conflistFile,
+      ]),
+    );
+    const installed = readdirSync(s.binDir);
+    expect(installed).toEqual(expect.arrayContaining(['calico', 'calico-ipam', CNI_NODE_RUNTIME]));
+    expect(installed.filter((f) => f.startsWith('.'))).toEqual([]);
+    expect(readFileSync(runtimeCopy, 'utf8')).toBe('pretend node binary\n');
+    expect(statSync(runtimeCopy).mode & 0o777).toBe(0o755);
+    // The Node plugin script: the plugin itself, or the shim beside a compiled relay.
+    const script = installed.includes('calico.cjs') ? 'calico.cjs' : 'calico';
+    expect(readFileSync(join(s.binDir, script), 'utf8').split('\n')[0]).toMatch(
       new RegExp(`^#!/opt/cni/bin/${CNI_NODE_RUNTIME}( |$)`),
     );
     const conflist = JSON.parse(readFileSync(join(s.confDir, '10-calico.conflist'), 'utf8'));
@@ -103,17 +119,18 @@ describe('runCniInstall', () => {
 
     const again = runCniInstall(s, { runtime, bundleDir });
     expect(again.changed).toEqual([]);
-    expect(again.unchanged).toHaveLength(4);
+    expect(again.unchanged.sort()).toEqual([...first.changed].sort());
 
     writeFileSync(runtime, 'a newer node binary\n');
-    expect(runCniInstall(s, { runtime, bundleDir }).changed).toEqual([join(s.binDir, CNI_NODE_RUNTIME)]);
-    expect(readdirSync(s.binDir).sort()).toEqual(['calico', 'calico-ipam', CNI_NODE_RUNTIME]);
+    expect(runCniInstall(s, { runtime, bundleDir }).changed).toEqual([runtimeCopy]);
+    expect(readdirSync(s.binDir).sort()).toEqual(installed.sort());
   });
 
   it('uses CNI_NODE_PATH instead of copying the runtime', () => {
     const s = { ...settings(), nodePath: '/usr/bin/node' };
     const out = runCniInstall(s, { runtime, bundleDir });
     expect(out.nodePath).toBe('/usr/bin/node');
-    expect(readdirSync(s.binDir).sort()).toEqual(['calico', 'calico-ipam']);
+    expect(readdirSync(s.binDir)).not.toContain(CNI_NODE_RUNTIME);
+    expect(readdirSync(s.binDir)).toEqual(expect.arrayContaining(['calico', 'calico-ipam']));
   });
 });
