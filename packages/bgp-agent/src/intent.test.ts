@@ -262,6 +262,54 @@ describe('BGPPeer resources', () => {
     ]);
   });
 
+  it('a node a peerSelector selects peers back with the nodes the BGPPeer applies to, unless reversePeering is Manual', () => {
+    const rr: AgentSnapshot = {
+      ...threeNodes,
+      nodes: [
+        node('n1', '192.0.2.11', {}, { rr: 'true' }),
+        node('n2', '192.0.2.12'),
+        node('n3', '192.0.2.13'),
+      ],
+      bgpConfigurations: [config('default', { nodeToNodeMeshEnabled: false })],
+      bgpPeers: [peer('to-rr', { nodeSelector: 'all()', peerSelector: 'has(rr)' })],
+    };
+    expect(computeIntent(rr, 'n2', noSecrets).peers.map((p) => p.name)).toEqual(['Node_192_0_2_11']);
+    const onRr = computeIntent(rr, 'n1', noSecrets);
+    expect(onRr.peers.map((p) => p.name)).toEqual(['Node_192_0_2_12', 'Node_192_0_2_13']);
+    expect(onRr.problems).toEqual([]);
+    const manual = {
+      ...rr,
+      bgpPeers: [peer('to-rr', { nodeSelector: 'all()', peerSelector: 'has(rr)', reversePeering: 'Manual' })],
+    };
+    expect(computeIntent(manual, 'n1', noSecrets).peers).toEqual([]);
+  });
+
+  it('local workloads peer with the first BGPPeer by name whose localWorkloadSelector matches, passive', () => {
+    const wep = (name: string, labels: Record<string, string>, ip: string) =>
+      ({
+        apiVersion: 'projectcalico.org/v3',
+        kind: 'WorkloadEndpoint',
+        metadata: { name, namespace: 'default', labels },
+        spec: { node: 'n1', ipNetworks: [`${ip}/32`] },
+      }) as unknown as ResourceOf<'WorkloadEndpoint'>;
+    const t: AgentSnapshot = {
+      ...threeNodes,
+      bgpConfigurations: [config('default', { nodeToNodeMeshEnabled: false })],
+      bgpPeers: [
+        peer('a-router', { localWorkloadSelector: "app == 'router'", asNumber: 65010, localASNumber: 65002 }),
+        peer('b-router', { localWorkloadSelector: 'has(app)', asNumber: 65020 }),
+      ],
+      workloadEndpoints: [wep('r1', { app: 'router' }, '10.10.0.5'), wep('w1', { app: 'web' }, '10.10.0.6')],
+    };
+    const peers = computeIntent(t, 'n1', noSecrets).peers;
+    expect(
+      peers.map((p) => [p.name, p.config.asNumber, p.localAsNumber, p.config.passive, p.config.localAddress]),
+    ).toEqual([
+      ['Local_Workload_10_10_0_5', 65010, 65002, true, undefined],
+      ['Local_Workload_10_10_0_6', 65020, undefined, true, undefined],
+    ]);
+  });
+
   it('parses peerIP forms', () => {
     expect(parsePeerIp('10.0.0.1')).toEqual({ ip: '10.0.0.1', port: undefined });
     expect(parsePeerIp('10.0.0.1:1790')).toEqual({ ip: '10.0.0.1', port: 1790 });

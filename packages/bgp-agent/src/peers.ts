@@ -235,9 +235,11 @@ export function computePeers(
     reachableBy: string | undefined;
   }
   const emitted = new Map<string, { kind: 'global' | 'node specific'; c: Candidate }>();
-  const emit = (kind: 'global' | 'node specific', c: Candidate) => {
+  /** `quiet`: reverse peerings often repeat a forward one; that is expected, not a problem. */
+  const emit = (kind: 'global' | 'node specific', c: Candidate, quiet = false) => {
     const key = `${c.ip}|${c.port ?? 0}`;
     if (emitted.has(key)) {
+      if (quiet) return;
       const name = protocolName(kind === 'global' ? 'Global' : 'Node', c.ip, c.port);
       problems.push(`${name}: a peering with ${c.ip} already exists; duplicate ignored`);
       return;
@@ -352,7 +354,8 @@ export function computePeers(
         : spec.node !== undefined
           ? snapshot.nodes.filter((n) => n.metadata.name === spec.node)
           : snapshot.nodes;
-    for (const n of peerNodes) for (const c of asNodeCandidates(res, n, families)) emit('node specific', c);
+    for (const n of peerNodes)
+      for (const c of asNodeCandidates(res, n, families)) emit('node specific', c, true);
   }
 
   for (const { kind, c } of emitted.values()) {
