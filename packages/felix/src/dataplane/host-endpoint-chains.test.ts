@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { HostEndpoint, TierInfo } from '../calc/dataplane-update.ts';
 import { defaultFelixConfig } from '../config.ts';
+import { defaultLogger } from '../logger.ts';
 import { renderRule } from './chains.ts';
 import { hostDispatchChains } from './host-endpoint-chains.ts';
 import { HostEndpointManager } from './host-endpoint-manager.ts';
+import { InternalDataplane } from './internal-dataplane.ts';
 import { allocateMarkBits } from './mark-bits.ts';
+import { MemoryKernel } from './memory-kernel.ts';
 import { failsafeChains } from './static-chains.ts';
 
 const marks = allocateMarkBits(0xffff0000);
@@ -233,5 +236,30 @@ describe('failsafe chains', () => {
     expect(failsafeChains(cfg, 'filter', 6)[0]!.rules.map(renderRule)).toEqual([
       '-p tcp -m tcp --dport 23 -s fd00::/8 -j ACCEPT',
     ]);
+  });
+});
+
+describe('host endpoints through the dataplane', () => {
+  it('an expected-IPs endpoint gets its chains when the address appears, with no intent change', async () => {
+    const kernel = new MemoryKernel();
+    kernel.addLink('eth0');
+    const dp = new InternalDataplane({ kernel, nodeName: 'node-1', logger: defaultLogger });
+    dp.onUpdates([
+      { type: 'configUpdate', config: { ...defaultFelixConfig(), ipv6Support: false } },
+      {
+        type: 'hostEndpointUpdate',
+        id: 'by-ip',
+        endpoint: hep('x', { name: 'by-ip', interfaceName: undefined, expectedIpv4Addrs: ['192.0.2.10'] }),
+      },
+      { type: 'inSync' },
+    ]);
+    await dp.apply();
+    expect(kernel.chain('filter', 'cali-from-host-endpoint')).toEqual([]);
+    await kernel.netlink.addAddress('eth0', '192.0.2.10/24');
+    await dp.apply();
+    expect(kernel.chain('filter', 'cali-from-host-endpoint')?.join('\n')).toContain(
+      '-i eth0 -g cali-fh-eth0',
+    );
+    expect(kernel.chain('filter', 'cali-fh-eth0')).toBeDefined();
   });
 });

@@ -30,7 +30,7 @@ export class HostEndpointManager implements Manager {
   #endpoints = new Map<string, HostEndpoint>();
   #policies = new Map<string, ActivePolicy>();
   #profiles = new Map<string, ActiveProfile>();
-  /** Interface name → its addresses, as of the last apply (for expectedIPs-only endpoints). */
+  /** Interface name → its addresses (IPv4, and IPv6 when needed), as of the last apply. */
   #ifaceAddrs = new Map<string, Set<string>>();
   #marks: () => MarkBits;
   #policyProgrammed: (endpoint: HostEndpoint) => boolean;
@@ -72,8 +72,14 @@ export class HostEndpointManager implements Manager {
   async completeDeferredWork(ctx: ApplyContext): Promise<void> {
     const byIndex = new Map<number, string>();
     for (const l of ctx.links.values()) byIndex.set(l.index, l.name);
+    const addresses = [...ctx.addresses];
+    // IPv6 addresses only when an endpoint is matched by one (the apply lists IPv4 only).
+    const wantsV6 = [...this.#endpoints.values()].some(
+      (ep) => ep.interfaceName === undefined && ep.expectedIpv6Addrs.length > 0,
+    );
+    if (wantsV6) addresses.push(...(await ctx.kernel.netlink.listAddresses({ family: 6 })));
     const addrs = new Map<string, Set<string>>();
-    for (const a of ctx.addresses) {
+    for (const a of addresses) {
       const name = byIndex.get(a.index);
       if (name === undefined) continue;
       const set = addrs.get(name) ?? new Set<string>();
@@ -81,7 +87,25 @@ export class HostEndpointManager implements Manager {
       addrs.set(name, set);
     }
     this.#ifaceAddrs = addrs;
+    const resolved = JSON.stringify([...this.resolve()].sort());
+    if (resolved !== this.#lastResolved) {
+      this.#lastResolved = resolved;
+      this.#chainsDirty = true;
+    }
   }
+
+  /**
+   * True once after the interface → endpoint mapping changed because an address came or went:
+   * the chains must be written again although no intent changed.
+   */
+  takeIptablesDirty(): boolean {
+    const dirty = this.#chainsDirty;
+    this.#chainsDirty = false;
+    return dirty;
+  }
+
+  #lastResolved = '';
+  #chainsDirty = false;
 
   /** Interface → governing host endpoint id (`*` for the all-interfaces one). */
   resolve(): Map<string, string> {

@@ -177,6 +177,8 @@ export class InternalDataplane {
         this.#log.warn({ err, manager: m.name }, 'manager failed to apply; will retry');
       }
     }
+    // Every manager is asked (each flag is read once), then any one of them makes iptables dirty.
+    if (this.#managers.map((m) => m.takeIptablesDirty?.() ?? false).some(Boolean)) this.#iptablesDirty = true;
 
     const ipsetsChanged = this.ipsets.dirty;
     if (ipsetsChanged) {

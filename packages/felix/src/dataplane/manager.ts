@@ -27,6 +27,11 @@ export interface Manager {
   completeDeferredWork(ctx: ApplyContext): Promise<void>;
   /** Chains (and hooks) this manager contributes, per table. */
   chains?(config: FelixConfig): Partial<Record<TableName, { chains: Chain[]; hooks?: Hook[] }>>;
+  /**
+   * True when this manager's chains changed in its deferred work without any intent changing
+   * (kernel state it renders from moved); read once per apply.
+   */
+  takeIptablesDirty?(): boolean;
   /** The same for ip6tables, from managers whose content has an IPv6 form. */
   chains6?(config: FelixConfig): Partial<Record<TableName, { chains: Chain[]; hooks?: Hook[] }>>;
 }
