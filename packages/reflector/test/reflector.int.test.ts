@@ -20,6 +20,7 @@ import {
   LAB_GATEWAY_V4,
   type Lab,
   labNodeIpv4,
+  relayTcp,
   startEtcd,
 } from '@calico-ts/lab';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -35,7 +36,7 @@ const BGPD = join(HERE, '../../bgp-agent/src/bgpd.ts');
 const MAIN = join(HERE, '../src/main.ts');
 
 describeWith(
-  [root(), command('etcd'), command('bird'), command('birdc'), command('curl')],
+  [root(), command('etcd'), command('bird'), command('birdc')],
   'calico-reflector with calico-bgpd and BIRD clients',
   () => {
     const prefix = runPrefix('rr');
@@ -225,21 +226,25 @@ protocol bgp to_rr {
         spec: { bgp: { ipv4Address: `${labNodeIpv4(5)}/24` } },
       });
       await waitFor('a fourth configured client', async () => (await status()).clients.length === 4);
-      const curl = async (path: string) =>
-        (
-          await execInNamespace(lab.node(1).namespace, 'curl', [
-            '-s',
-            '-w',
-            '\n%{http_code}',
-            `http://${labNodeIpv4(1)}:9100${path}`,
-          ])
-        ).stdout;
-      expect(await curl('/readiness')).toMatch(/"ready":true[\s\S]*\n200$/);
-      expect(await curl('/liveness')).toMatch(/\n200$/);
-      const metrics = await curl('/metrics');
-      expect(metrics).toMatch(/calico_reflector_bgp_peers\{state="Established"\} 3/);
-      expect(metrics).toMatch(/calico_reflector_ready 1/);
-      expect(metrics).toMatch(/process_resident_memory_bytes/);
+      // The health/metrics port is in the reflector's namespace; reach it through a relay.
+      const relay = await relayTcp({
+        listen: { host: '127.0.0.1', port: 0 },
+        target: { host: labNodeIpv4(1), port: 9100, namespace: lab.node(1).namespace },
+      });
+      const get = async (path: string) => {
+        const r = await fetch(`http://127.0.0.1:${relay.port}${path}`);
+        return `${await r.text()}\n${r.status}`;
+      };
+      try {
+        expect(await get('/readiness')).toMatch(/"ready":true[\s\S]*\n200$/);
+        expect(await get('/liveness')).toMatch(/\n200$/);
+        const metrics = await get('/metrics');
+        expect(metrics).toMatch(/calico_reflector_bgp_peers\{state="Established"\} 3/);
+        expect(metrics).toMatch(/calico_reflector_ready 1/);
+        expect(metrics).toMatch(/process_resident_memory_bytes/);
+      } finally {
+        await relay.close();
+      }
       // Out of the data path: no route in the reflector's kernel but the connected subnet.
       const routes = await lab.node(1).netlink.listRoutes({ family: 4 });
       expect(routes.filter((r) => r.dst?.startsWith('10.66.'))).toEqual([]);
