@@ -261,5 +261,20 @@ describe('host endpoints through the dataplane', () => {
       '-i eth0 -g cali-fh-eth0',
     );
     expect(kernel.chain('filter', 'cali-fh-eth0')).toBeDefined();
+    // An IPv6 expected address: the manager lists IPv6 addresses for it.
+    kernel.addLink('eth1');
+    await kernel.netlink.addAddress('eth1', 'fd00::10/64');
+    dp.onUpdates([
+      {
+        type: 'hostEndpointUpdate',
+        id: 'by-ip6',
+        endpoint: hep('x', { name: 'by-ip6', interfaceName: undefined, expectedIpv6Addrs: ['fd00::10'] }),
+      },
+    ]);
+    await dp.apply();
+    expect(kernel.chain('filter', 'cali-from-host-endpoint')).toEqual([
+      '-i eth0 -g cali-fh-eth0',
+      '-i eth1 -g cali-fh-eth1',
+    ]);
   });
 });
