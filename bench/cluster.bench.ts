@@ -1,0 +1,199 @@
+// `calico cluster` as a user runs it: (1) `calico cluster up --nodes 3` from the command to its
+// return (every calico-node ready, BGP Established in BGP mode), the CLI's own start-up included;
+// (2) single-stream TCP throughput (iperf3, 5 s) across two nodes in BGP mode (encapsulation none)
+// and in VXLAN mode, interleaved in rounds whose order rotates: pod→pod (pods added with
+// `calico cluster pod add`, so through the CNI plugin and Felix's rules) against two baselines on
+// the same fabric — node→node over the underlay, and pod→pod over namespaces wired by hand (a veth
+// per side, static /32 routes, no agent, no rules: this topology's limit). Medians; Markdown rows
+// for docs/benchmarks.md. `pnpm bench cluster`; BENCH_ROUNDS (5), BENCH_IPERF_SECONDS (5) override.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg as osLoadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import {
+  createNamespace,
+  deleteNamespace,
+  execInNamespace,
+  type NamespaceProcess,
+  NetNamespace,
+  spawnInNamespace,
+  waitFor,
+} from '@calico-ts/kernel';
+
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5);
+const IPERF_SECONDS = Number(process.env['BENCH_IPERF_SECONDS'] ?? 5);
+const IPERF_PORT = 5201;
+const CLI = resolve(import.meta.dirname, '../packages/ctl/src/cli.ts');
+const clustersDir = mkdtempSync(join(tmpdir(), 'clb-clusters-'));
+const loadavg = (): string =>
+  osLoadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ');
+const log = (line: string): void => void process.stderr.write(`${line}\n`);
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+function calico(args: string[]): Promise<string> {
+  return new Promise((res, rej) => {
+    const child = spawn(process.execPath, ['--conditions=@calico-ts/source', CLI, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, CALICO_CLUSTERS_DIR: clustersDir, CALICO_LOG_LEVEL: 'error', NO_COLOR: '1' },
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('error', rej);
+    child.on('close', (code) => (code === 0 ? res(out) : rej(new Error(`calico ${args.join(' ')}: ${out}`))));
+  });
+}
+
+type Path = 'node' | 'pod' | 'hand';
+interface ModeResult {
+  mode: string;
+  upMs: number;
+  gbps: Record<Path, number[]>;
+  load: [string, string];
+}
+
+async function sh(ns: NetNamespace, cmd: string): Promise<void> {
+  const r = await execInNamespace(ns, 'sh', ['-c', cmd]);
+  if (r.exitCode !== 0) throw new Error(`${ns.name}: ${cmd}: ${r.stderr}`);
+}
+
+async function benchMode(encapsulation: 'none' | 'vxlan'): Promise<ModeResult> {
+  const name = `clb${Math.random().toString(16).slice(2, 6)}`;
+  const load0 = loadavg();
+  const handNs: string[] = [];
+  const servers: NamespaceProcess[] = [];
+  const opened: NetNamespace[] = [];
+  const open = (n: string) => {
+    const ns = NetNamespace.open(n);
+    opened.push(ns);
+    return ns;
+  };
+  try {
+    const t0 = performance.now();
+    await calico(['cluster', 'up', '--name', name, '--nodes', '3', '--encapsulation', encapsulation]);
+    const upMs = performance.now() - t0;
+    log(`[${encapsulation}] cluster up: ${(upMs / 1000).toFixed(1)} s (load ${loadavg()})`);
+    await calico(['cluster', 'namespace', 'add', 'bench', '--name', name]);
+    await calico(['cluster', 'pod', 'add', 'n1', 'bench/client', '--name', name]);
+    await calico(['cluster', 'pod', 'add', 'n2', 'bench/server', '--name', name]);
+    const record = JSON.parse(readFileSync(join(clustersDir, name, 'cluster.json'), 'utf8')) as {
+      nodes: { name: string; address: string }[];
+      pods: { name: string; ip: string; netns: string }[];
+    };
+    const [n1, n2] = [record.nodes[0]!, record.nodes[1]!];
+    const pod = (p: string) => record.pods.find((x) => x.name === p)!;
+    const node1 = open(n1.name);
+    const node2 = open(n2.name);
+
+    // The hand-wired pair: what Calico's dataplane does for a pod (veth, /32 routes, proxy ARP
+    // for 169.254.1.1), done once by hand with no agent and no rules.
+    const hand = [
+      { node: node1, ns: `${name}-hw1`, ip: '10.250.1.2', peerIp: '10.250.2.2', peerNode: n2.address },
+      { node: node2, ns: `${name}-hw2`, ip: '10.250.2.2', peerIp: '10.250.1.2', peerNode: n1.address },
+    ];
+    for (const h of hand) {
+      const ns = await createNamespace(h.ns);
+      opened.push(ns);
+      handNs.push(h.ns);
+      const host = `hw${h.ns.slice(-1)}${name.slice(-4)}`;
+      await sh(h.node, `ip link add ${host} type veth peer name eth0 netns ${h.ns}`);
+      await sh(h.node, `ip link set ${host} up && echo 1 > /proc/sys/net/ipv4/conf/${host}/proxy_arp`);
+      await sh(
+        h.node,
+        `ip route add ${h.ip}/32 dev ${host} && ip route add ${h.peerIp}/32 via ${h.peerNode}`,
+      );
+      await sh(ns, `ip link set lo up && ip link set eth0 up && ip addr add ${h.ip}/32 dev eth0`);
+      await sh(ns, 'ip route add 169.254.1.1 dev eth0 && ip route add default via 169.254.1.1');
+    }
+    const clientPod = open(pod('client').netns);
+    const serverPod = open(pod('server').netns);
+    const hand1 = open(`${name}-hw1`);
+    const hand2 = open(`${name}-hw2`);
+
+    const serveOn = async (ns: NetNamespace) => {
+      servers.push(
+        await spawnInNamespace(ns, 'iperf3', ['-s', '-p', String(IPERF_PORT), '-A', '0'], {
+          stdio: 'ignore',
+        }),
+      );
+      await waitFor(
+        async () =>
+          (await execInNamespace(ns, 'ss', ['-Hltn', `sport = :${IPERF_PORT}`])).stdout.includes(
+            `:${IPERF_PORT}`,
+          ),
+        { timeoutMs: 10_000, what: `iperf3 server in ${ns.name}` },
+      );
+    };
+    for (const ns of [node2, serverPod, hand2]) await serveOn(ns);
+    const paths: Record<Path, [NetNamespace, string]> = {
+      node: [node1, n2.address],
+      pod: [clientPod, pod('server').ip],
+      hand: [hand1, '10.250.2.2'],
+    };
+    const gbps: Record<Path, number[]> = { node: [], pod: [], hand: [] };
+    const order: Path[] = ['node', 'pod', 'hand'];
+    for (let round = 0; round < ROUNDS; round++) {
+      for (let k = 0; k < order.length; k++) {
+        const path = order[(k + round) % order.length]!;
+        const [ns, target] = paths[path];
+        const r = await execInNamespace(ns, 'iperf3', [
+          '-c',
+          target,
+          '-p',
+          String(IPERF_PORT),
+          '-t',
+          String(IPERF_SECONDS),
+          '-A',
+          '1',
+          '-J',
+        ]);
+        if (r.exitCode !== 0)
+          throw new Error(`iperf3 ${path} → ${target}: ${r.stdout.slice(0, 300)} ${r.stderr}`);
+        const g =
+          (JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received
+            .bits_per_second / 1e9;
+        gbps[path].push(g);
+        log(`[${encapsulation}] round ${round + 1} ${path}: ${g.toFixed(2)} Gbit/s (load ${loadavg()})`);
+      }
+    }
+    return { mode: encapsulation === 'none' ? 'BGP (none)' : 'VXLAN', upMs, gbps, load: [load0, loadavg()] };
+  } finally {
+    for (const s of servers) await s.stop().catch(() => undefined);
+    for (const ns of opened) ns.close();
+    for (const n of handNs) await deleteNamespace(n, { ifExists: true }).catch(() => undefined);
+    await calico(['cluster', 'down', '--name', name]).catch((err: Error) => log(err.message));
+  }
+}
+
+try {
+  const results: ModeResult[] = [];
+  for (const mode of ['none', 'vxlan'] as const) results.push(await benchMode(mode));
+  const f = (x: number) => x.toFixed(2);
+  console.log(
+    `\n| mode | cluster up (3 nodes) | node→node Gbit/s | hand-wired pod→pod | calico-ts pod→pod | pod / hand-wired | pod / node | load (start → end) |`,
+  );
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of results) {
+    const ratio = (a: Path, b: Path) => median(r.gbps[a].map((x, i) => x / r.gbps[b][i]!));
+    console.log(
+      `| ${r.mode} | ${(r.upMs / 1000).toFixed(1)} s | ${f(median(r.gbps.node))} | ${f(median(r.gbps.hand))} | ${f(median(r.gbps.pod))} | ${(100 * ratio('pod', 'hand')).toFixed(0)} % | ${(100 * ratio('pod', 'node')).toFixed(0)} % | ${r.load[0]} → ${r.load[1]} |`,
+    );
+  }
+  const [bgp, vxlan] = results;
+  if (bgp && vxlan)
+    console.log(
+      `\nVXLAN pod→pod / BGP pod→pod (medians): ${((100 * median(vxlan.gbps.pod)) / median(bgp.gbps.pod)).toFixed(0)} %`,
+    );
+  console.log(`rounds: ${ROUNDS} × ${IPERF_SECONDS} s per path, interleaved; per-round Gbit/s:`);
+  for (const r of results)
+    for (const p of ['node', 'hand', 'pod'] as const)
+      console.log(`  ${r.mode} ${p}: ${r.gbps[p].map(f).join(', ')}`);
+} finally {
+  rmSync(clustersDir, { recursive: true, force: true });
+}
