@@ -389,6 +389,7 @@ export function computePeers(
           ? 'keep'
           : undefined;
     if (nextHop === 'self') config.nextHopSelf = true;
+    if (nextHop === 'keep') config.nextHopKeep = true;
     // buildPeerFromData: an RR treats iBGP peers outside its cluster as clients.
     if (c.asNumber === effectiveAs && me.clusterId && c.clusterId !== me.clusterId)
       config.routeReflectorClient = true;

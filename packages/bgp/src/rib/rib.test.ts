@@ -158,6 +158,13 @@ describe('route rules', () => {
     expect(out.localPref).toBeUndefined();
     expect(out.med).toBeUndefined();
   });
+  it('next hop keep: a learned route keeps its next hop towards eBGP, our own routes carry ours', () => {
+    const keep = { ...target, nextHopKeep: true };
+    expect(exportAttributes(route({}, src('192.0.2.1', { ibgp: true })), keep, me)!.nextHop).toBe(
+      '192.0.2.9',
+    );
+    expect(exportAttributes(route({ asPath: [] }, LOCAL_SOURCE), keep, me)!.nextHop).toBe('192.0.2.100');
+  });
   it('strips confederation segments towards eBGP peers', () => {
     const r = route(
       {

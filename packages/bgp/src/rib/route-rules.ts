@@ -40,6 +40,8 @@ export interface ExportTarget {
   selfLinkLocal?: string;
   /** Rewrite the next hop to ourselves on iBGP too (eBGP always does). */
   nextHopSelf?: boolean;
+  /** eBGP: keep a learned route's next hop (our own routes still carry ours). */
+  nextHopKeep?: boolean;
 }
 
 /** The attributes to advertise, before export policy, or undefined when the rules forbid it. */
@@ -79,9 +81,11 @@ export function exportAttributes(
     first?.type === AsPathSegmentType.Sequence && first.asns.length < 255
       ? [{ type: AsPathSegmentType.Sequence, asns: [me.asNumber, ...first.asns] }, ...path.slice(1)]
       : [{ type: AsPathSegmentType.Sequence, asns: [me.asNumber] }, ...path];
-  out.nextHop = to.selfNextHop;
-  if (to.selfLinkLocal) out.linkLocalNextHop = to.selfLinkLocal;
-  else delete out.linkLocalNextHop;
+  if (!(to.nextHopKeep && !src.local)) {
+    out.nextHop = to.selfNextHop;
+    if (to.selfLinkLocal) out.linkLocalNextHop = to.selfLinkLocal;
+    else delete out.linkLocalNextHop;
+  }
   delete out.localPref;
   delete out.originatorId;
   delete out.clusterList;

@@ -161,9 +161,11 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       JSON.stringify([
         p.config.exportPolicy,
         p.config.nextHopSelf,
+        p.config.nextHopKeep,
         p.config.nextHopV4,
         p.config.nextHopV6,
-      ]) !== JSON.stringify([next.exportPolicy, next.nextHopSelf, next.nextHopV4, next.nextHopV6]);
+      ]) !==
+      JSON.stringify([next.exportPolicy, next.nextHopSelf, next.nextHopKeep, next.nextHopV4, next.nextHopV6]);
     p.config = next;
     p.importPolicy = new CompiledPolicy(next.importPolicy);
     if (importChanged) this.#import.reimport(p);

@@ -27,6 +27,8 @@ export interface PeerConfig {
   families?: Family[];
   /** Rewrite the next hop to ourselves on iBGP too. */
   nextHopSelf?: boolean;
+  /** eBGP: pass on the next hop a learned route came with instead of ours (BIRD `next hop keep`). */
+  nextHopKeep?: boolean;
   /** Next hop for IPv4 / IPv6 routes when the session's address family differs. */
   nextHopV4?: string;
   nextHopV6?: string;

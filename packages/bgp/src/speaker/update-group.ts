@@ -29,6 +29,7 @@ export interface GroupSignature {
   ibgp: boolean;
   rrClient: boolean;
   nextHopSelf: boolean;
+  nextHopKeep: boolean;
   /** Our next hop in each family on these sessions; undefined: the family is not exported. */
   selfNextHopV4: string | undefined;
   selfNextHopV6: string | undefined;
@@ -57,6 +58,7 @@ export function signatureOf(p: PeerEntry): GroupSignature | undefined {
     ibgp: p.source.ibgp,
     rrClient: p.source.rrClient,
     nextHopSelf: p.config.nextHopSelf ?? false,
+    nextHopKeep: p.config.nextHopKeep ?? false,
     selfNextHopV4: v4,
     selfNextHopV6: v6,
     families: [...n.families].sort() as FamilyKey[],
@@ -115,6 +117,7 @@ export class UpdateGroup {
       selfNextHop,
     };
     if (sig.nextHopSelf) t.nextHopSelf = true;
+    if (sig.nextHopKeep) t.nextHopKeep = true;
     return t;
   }
 
