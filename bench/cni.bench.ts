@@ -1,4 +1,4 @@
-// CNI ADD/DEL latency: our installed `calico` binary (the bundled shim, talking to a CniServer
+// CNI ADD/DEL latency: our installed `calico` binary (the byte relay, talking to a CniServer
 // hosted in this process with CalicoPlugin, real IPAM on a real etcd and the netlink dataplane)
 // against Debian's Go `ptp` + `host-local`, side by side in one run. Everything happens inside the
 // node of a throwaway one-node lab fabric; every pod gets a fresh namespace. Both plugins are exec'd the same
@@ -26,6 +26,7 @@ import { Ipam } from '@calico-ts/ipam';
 import { createNamespace, deleteNamespace } from '@calico-ts/kernel';
 import { type Conflist, createLab, pluginConfig, startEtcd } from '@calico-ts/lab';
 import { build } from 'tsup';
+import { buildRelay } from '../packages/cni/build-relay.ts';
 import { pluginBinaries } from '../packages/cni/tsup.config.ts';
 import { runPrefix } from '../test-support/run-id.ts';
 
@@ -240,6 +241,7 @@ async function setUp(): Promise<{ ours: Contender; peer: Contender }> {
   // Ours exactly as a node gets it: the bundles built from this source, then installCni.
   const bundleDir = join(dir, 'bundle');
   await build({ ...pluginBinaries, outDir: bundleDir, config: false, silent: true });
+  buildRelay(bundleDir);
   const confDir = join(dir, 'net.d');
   installCni({ binDir, confDir, bundleDir, agentSocket: socketPath, mtu: 1450, chained: [] });
   for (const p of ['ptp', 'host-local']) symlinkSync(`/usr/lib/cni/${p}`, join(binDir, p));

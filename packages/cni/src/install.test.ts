@@ -11,26 +11,40 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CONFLIST_FILE, InstallError, installCni, pluginExecutable } from './install.ts';
+import { CONFLIST_FILE, InstallError, installCni, pluginExecutable, relayExecutable } from './install.ts';
 
 // What tsup.config.ts makes of src/bin/*.ts, cut down to the parts the installer relies on.
 const fakeBundle = (plugin: string) =>
   `#!/usr/bin/env node\n"use strict";\n// ${plugin}\nasync function s() { return await import("./standalone.js"); }\n`;
 
+// What build-relay.ts makes, cut down to what the installer relies on: the settings marker
+// followed by its zero-filled area, somewhere inside the binary.
+const MARK = 'CALICO-CNI-RELAY-CONF\n';
+const fakeRelay = () =>
+  Buffer.concat([
+    Buffer.from('\x7fELF....'),
+    Buffer.from(MARK),
+    Buffer.alloc(512 - MARK.length),
+    Buffer.from('tail'),
+  ]);
+
 describe('installCni', () => {
   let dir: string;
-  let opts: { binDir: string; confDir: string; bundleDir: string; nodePath: string };
+  // These cases install the Node shim as the plugin (relay: false); the relay has its own below.
+  let opts: { binDir: string; confDir: string; bundleDir: string; nodePath: string; relay: boolean };
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'calico-ts-install-'));
     const bundleDir = join(dir, 'dist');
     mkdirSync(bundleDir);
     for (const p of ['calico', 'calico-ipam']) writeFileSync(join(bundleDir, `${p}.cjs`), fakeBundle(p));
+    writeFileSync(join(bundleDir, 'cni-relay'), fakeRelay());
     opts = {
       binDir: join(dir, 'opt/cni/bin'),
       confDir: join(dir, 'etc/cni/net.d'),
       bundleDir,
       nodePath: '/usr/local/bin/node',
+      relay: false,
     };
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
@@ -135,6 +149,50 @@ describe('installCni', () => {
     );
     writeFileSync(join(opts.bundleDir, 'calico.cjs'), '#!/usr/bin/env node\n"use strict";\n');
     expect(() => installCni(opts)).toThrow(InstallError);
+  });
+
+  it('by default installs the relay as each plugin, filled in with its name and socket, and the shim beside it', () => {
+    const { relay: _, ...defaults } = opts;
+    const first = installCni({ ...defaults, agentSocket: '/run/calico/cni.sock' });
+    const bin = (f: string) => join(opts.binDir, f);
+    expect(first.changed).toEqual([
+      bin('calico.cjs'),
+      bin('calico'),
+      bin('calico-ipam.cjs'),
+      bin('calico-ipam'),
+      join(opts.confDir, CONFLIST_FILE),
+    ]);
+    const relay = readFileSync(bin('calico-ipam'));
+    const at = relay.indexOf(MARK) + MARK.length;
+    expect(relay.subarray(at, at + 40).toString('latin1')).toBe(
+      'calico-ipam\0/run/calico/cni.sock\0'.padEnd(40, '\0'),
+    );
+    expect(relay.length).toBe(fakeRelay().length);
+    expect(statSync(bin('calico')).mode & 0o777).toBe(0o755);
+    expect(readFileSync(bin('calico.cjs'), 'utf8')).toContain('// calico\n');
+    // Without agentSocket the relay goes to calico-node's default socket.
+    installCni(defaults);
+    expect(readFileSync(bin('calico')).toString('latin1')).toContain(
+      `${MARK}calico\0/var/run/calico/cni.sock\0`,
+    );
+    expect(installCni(defaults).changed).toEqual([]);
+
+    expect(() => relayExecutable(fakeRelay(), 'calico', `/${'s'.repeat(120)}`)).toThrow(
+      expect.objectContaining({
+        code: 'BAD_AGENT_SOCKET',
+        message: expect.stringMatching(/121 bytes.*at most 107/),
+      }),
+    );
+    expect(() => relayExecutable(Buffer.from('no marker'), 'calico', '/s')).toThrow(
+      expect.objectContaining({ code: 'BUNDLE_UNEXPECTED' }),
+    );
+    rmSync(join(opts.bundleDir, 'cni-relay'));
+    expect(() => installCni(defaults)).toThrow(
+      expect.objectContaining({
+        code: 'BUNDLE_MISSING',
+        message: expect.stringMatching(/cni-relay.*C compiler/),
+      }),
+    );
   });
 
   it("pluginExecutable replaces the bundle's #! line and points the standalone import at the package", () => {

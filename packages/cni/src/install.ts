@@ -7,7 +7,7 @@
 import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { PluginType } from './protocol.ts';
+import { DEFAULT_AGENT_SOCKET, type PluginType } from './protocol.ts';
 
 export const DEFAULT_CNI_BIN_DIR = '/opt/cni/bin';
 export const DEFAULT_CNI_CONF_DIR = '/etc/cni/net.d';
@@ -23,8 +23,14 @@ export interface InstallCniOptions {
   confDir?: string;
   /** The node binary the plugins run on; an absolute path, written into their `#!` line. */
   nodePath?: string;
-  /** Where the built `calico.cjs` / `calico-ipam.cjs` are; by default this package's dist/. */
+  /** Where the built `calico.cjs` / `calico-ipam.cjs` / `cni-relay` are; by default this package's dist/. */
   bundleDir?: string;
+  /**
+   * true (the default): each plugin is the compiled byte relay (`calico`, `calico-ipam`), with the
+   * Node shim beside it (`calico.cjs`, `calico-ipam.cjs`) for when calico-node is not there or the
+   * config names another socket. false: each plugin is the Node shim itself.
+   */
+  relay?: boolean;
   /** Network name; also the prefix of every IPAM handle, so changing it orphans addresses. */
   name?: string;
   cniVersion?: string;
@@ -55,7 +61,7 @@ export interface InstallCniResult {
 
 export class InstallError extends Error {
   override readonly name = 'InstallError';
-  readonly code: 'BUNDLE_MISSING' | 'BUNDLE_UNEXPECTED' | 'BAD_NODE_PATH';
+  readonly code: 'BUNDLE_MISSING' | 'BUNDLE_UNEXPECTED' | 'BAD_NODE_PATH' | 'BAD_AGENT_SOCKET';
   constructor(code: InstallError['code'], message: string) {
     super(message);
     this.code = code;
@@ -65,6 +71,11 @@ export class InstallError extends Error {
 const PLUGINS: readonly PluginType[] = ['calico', 'calico-ipam'];
 /** What the bundler leaves for the lazily loaded standalone code (tsup.config.ts keeps it so). */
 const STANDALONE_IMPORT = 'import("./standalone.js")';
+/** The relay's settings area follows this line in its binary (relay/cni-relay.c `CONF`). */
+const RELAY_MARK = 'CALICO-CNI-RELAY-CONF\n';
+const RELAY_CONF_BYTES = 512 - RELAY_MARK.length;
+/** sun_path holds 108 bytes with the terminating NUL (include/uapi/linux/un.h). */
+const MAX_SOCKET_PATH_BYTES = 107;
 /** Linux reads at most this much of a `#!` line (BINPRM_BUF_SIZE, include/uapi/linux/binfmts.h). */
 const MAX_SHEBANG_BYTES = 255;
 
@@ -84,11 +95,22 @@ export function installCni(options: InstallCniOptions = {}): InstallCniResult {
   // src/standalone.ts, which needs the source condition to find the other workspace packages.
   const standaloneUrl = pathToFileURL(join(HERE, FROM_SOURCE ? 'standalone.ts' : 'standalone.js')).href;
 
+  const relay = options.relay ?? true;
+  const relayBinary = relay ? readRelay(bundleDir) : undefined;
+  const socket = options.agentSocket ?? DEFAULT_AGENT_SOCKET;
+
   mkdirSync(binDir, { recursive: true });
   for (const plugin of PLUGINS) {
     const text = pluginExecutable(readBundle(bundleDir, plugin), shebang, standaloneUrl);
-    const file = join(binDir, plugin);
-    record(file, writeIfChanged(file, text, 0o755));
+    if (relayBinary) {
+      const shim = join(binDir, `${plugin}.cjs`);
+      record(shim, writeIfChanged(shim, text, 0o755));
+      const file = join(binDir, plugin);
+      record(file, writeIfChanged(file, relayExecutable(relayBinary, plugin, socket), 0o755));
+    } else {
+      const file = join(binDir, plugin);
+      record(file, writeIfChanged(file, text, 0o755));
+    }
   }
   mkdirSync(confDir, { recursive: true });
   const file = join(confDir, CONFLIST_FILE);
@@ -154,6 +176,40 @@ function readBundle(bundleDir: string, plugin: PluginType): string {
   }
 }
 
+function readRelay(bundleDir: string): Buffer {
+  const file = join(bundleDir, 'cni-relay');
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new InstallError(
+      'BUNDLE_MISSING',
+      `cannot read the CNI relay ${file}: ${(err as Error).message} (build it with \`pnpm --filter @calico-ts/cni build\`, which needs a C compiler)`,
+    );
+  }
+}
+
+/** The relay binary with its plugin name and calico-node's socket written after its marker. */
+export function relayExecutable(binary: Buffer, plugin: PluginType, socketPath: string): Buffer {
+  if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES || socketPath.includes('\0')) {
+    throw new InstallError(
+      'BAD_AGENT_SOCKET',
+      `agentSocket ${JSON.stringify(socketPath)} is ${Buffer.byteLength(socketPath)} bytes; a unix socket path holds at most ${MAX_SOCKET_PATH_BYTES}`,
+    );
+  }
+  const at = binary.indexOf(RELAY_MARK);
+  if (at < 0 || binary.indexOf(RELAY_MARK, at + 1) >= 0) {
+    throw new InstallError(
+      'BUNDLE_UNEXPECTED',
+      `expected the CNI relay to contain its settings marker once (was it built from relay/cni-relay.c?)`,
+    );
+  }
+  const out = Buffer.from(binary);
+  const start = at + RELAY_MARK.length;
+  out.fill(0, start, start + RELAY_CONF_BYTES);
+  out.write(`${plugin}\0${socketPath}\0`, start, 'utf8');
+  return out;
+}
+
 /**
  * The installed binary: the bundle with our `#!` line, and its standalone import pointed at this
  * package (the binary itself lands in a directory that has nothing else of ours).
@@ -171,8 +227,8 @@ export function pluginExecutable(bundle: string, shebang: string, standaloneUrl:
 }
 
 /** Atomic replace: same-directory temp file, then rename(2). Returns whether anything changed. */
-function writeIfChanged(file: string, text: string, mode: number): boolean {
-  const wanted = Buffer.from(text, 'utf8');
+function writeIfChanged(file: string, text: string | Buffer, mode: number): boolean {
+  const wanted = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
   try {
     const same = readFileSync(file).equals(wanted) && (statSync(file).mode & 0o777) === mode;
     if (same) return false;

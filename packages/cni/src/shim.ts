@@ -1,6 +1,8 @@
 /**
- * The plugin binaries' whole program when calico-node runs on the host: read stdin, send it and the
- * CNI_* variables to calico-node's socket, print the answer, exit with its code. Kept to Node
+ * The plugin in TypeScript, installed as `calico.cjs` / `calico-ipam.cjs` beside the byte relays
+ * (relay/cni-relay.c), which run it when calico-node cannot be reached or the config names another
+ * socket (or installed as the plugins themselves with installCni's `relay: false`): read stdin,
+ * send it and the CNI_* variables to calico-node's socket, print the answer, exit with its code. Kept to Node
  * built-ins and a few small modules so that a cold start costs little more than Node's own.
  *
  * Start-up notes (measured, see README): `node:net` (with the stream machinery it pulls in) costs

@@ -19,6 +19,7 @@ import {
 } from '@calico-ts/lab';
 import { build } from 'tsup';
 import { runPrefix } from '../../../test-support/run-id.ts';
+import { buildRelay } from '../build-relay.ts';
 import { CalicoPlugin } from '../src/calico-plugin.ts';
 import { installCni } from '../src/install.ts';
 import { IpamAdapter } from '../src/ipam-adapter.ts';
@@ -53,16 +54,26 @@ export interface CniNode {
  */
 export type PluginBinaries = 'installed' | 'source';
 
-/** Builds the two plugin bundles (tsup.config.ts `pluginBinaries`) from the current source. */
+/**
+ * Builds what the package build makes for the binaries, from the current source: the two shim
+ * bundles (tsup.config.ts `pluginBinaries`) and the byte relay (build-relay.ts).
+ */
 export async function buildPluginBundles(outDir: string): Promise<void> {
   await build({ ...pluginBinaries, outDir, config: false, silent: true });
+  buildRelay(outDir);
 }
 
-async function writePlugins(dir: string, binDir: string, kind: PluginBinaries): Promise<void> {
+async function writePlugins(
+  dir: string,
+  binDir: string,
+  kind: PluginBinaries,
+  agentSocket: string,
+): Promise<void> {
   if (kind === 'installed') {
     const bundleDir = join(dir, 'bundle');
     await buildPluginBundles(bundleDir);
-    installCni({ binDir, confDir: join(dir, 'net.d'), bundleDir });
+    // The node's socket, as calico-node's install step gives it: the relays go there directly.
+    installCni({ binDir, confDir: join(dir, 'net.d'), bundleDir, agentSocket });
   } else {
     writeLaunchers(
       binDir,
@@ -96,7 +107,7 @@ export async function startCniNode(options: {
     }
   };
   try {
-    await writePlugins(dir, binDir, options.plugins ?? 'installed');
+    await writePlugins(dir, binDir, options.plugins ?? 'installed', join(dir, 'cni.sock'));
     const etcd = await startEtcd();
     cleanups.push(() => etcd.stop());
     const lab = await createLab({ prefix, nodes: 1 });

@@ -1,4 +1,5 @@
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execInNamespace, Netlink, NetNamespace, readSysctl } from '@calico-ts/kernel';
 import {
@@ -376,6 +377,44 @@ describeWith(
         pluginConfig(list, { ...list.plugins[0]!, agent_socket: `${node.socketPath}.absent` }),
       );
       assertErrorResult(down, 50);
+    });
+
+    it('the installed plugin is the byte relay: calico-node answers it without a Node shim starting', async () => {
+      // A bin dir with the relay alone: anything that needed the Node shim beside it would fail.
+      const alone = mkdtempSync(join(tmpdir(), `calico-ts-${node.prefix}-relay-`));
+      try {
+        copyFileSync(join(node.binDir, 'calico'), join(alone, 'calico'));
+        const v = await invokePlugin(
+          'calico',
+          { command: 'VERSION', path: [alone] },
+          '{"cniVersion":"1.0.0"}',
+        );
+        expect(v.code, v.stdout).toBe(0);
+        expect(v.json).toMatchObject({ cniVersion: '1.0.0' });
+        const s = await invokePlugin(
+          'calico',
+          { command: 'STATUS', path: [alone], hostNetns: node.nodeNs },
+          pluginConfig(list, list.plugins[0]!),
+        );
+        expect(s.code, s.stdout).toBe(0);
+        // Bad input is judged by calico-node and comes back with the spec's code.
+        const bad = await invokePlugin(
+          'calico',
+          { command: 'ADD', path: [alone] },
+          pluginConfig(list, list.plugins[0]!),
+        );
+        assertErrorResult(bad, 4);
+        // A config naming another socket is not calico-node's to answer: the relay hands over to
+        // the shim (absent here, so it fails with EX_TEMPFAIL and prints nothing).
+        const other = await invokePlugin(
+          'calico',
+          { command: 'STATUS', path: [alone] },
+          pluginConfig(list, { ...list.plugins[0]!, agent_socket: `${node.socketPath}.other` }),
+        );
+        expect([other.code, other.stdout]).toEqual([75, '']);
+      } finally {
+        rmSync(alone, { recursive: true, force: true });
+      }
     });
   },
 );
