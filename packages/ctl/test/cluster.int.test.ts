@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { listNamespaces } from '@calico-ts/kernel';
@@ -340,6 +341,43 @@ describeWith(
       expect(r.err).toMatch(
         /--underlay 127\.0\.0\.0\/24 overlaps this host's (address 127\.0\.0\.1\/8 on lo|route 127\.0\.0\.0\/8)/,
       );
+    });
+
+    it('an up that fails half-way removes what it made, and down afterwards is fine', async () => {
+      // The etcd relay's port is taken, so up fails after the lab's namespaces exist.
+      const taken = createServer();
+      await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+      const port = (taken.address() as AddressInfo).port;
+      const name = runPrefix('cl');
+      try {
+        const r = await calico([
+          'cluster',
+          'up',
+          '--name',
+          name,
+          '--nodes',
+          '2',
+          '--etcd-port',
+          String(port),
+        ]);
+        expect(r.code).toBe(1);
+        expect(r.out).toContain(
+          `cluster ${name} failed: listen EADDRINUSE: address already in use 127.0.0.1:${port}`,
+        );
+        expect(r.err).toContain(`cluster ${name} could not be brought up`);
+        expect(listNamespaces(`${name}-`)).toEqual([]);
+        expect(existsSync(join(clustersDir, name))).toBe(false);
+        expect((await ok(['cluster', 'down', '--name', name])).trim()).toBe(`no cluster named ${name}`);
+      } finally {
+        taken.close();
+        await calico(['cluster', 'down', '--name', name]);
+      }
+    }, 120_000);
+
+    it('refuses a pool that is not an IPv4 CIDR before making anything', async () => {
+      const r = await calico(['cluster', 'up', '--name', runPrefix('cl'), '--pool', '10.244.0.0/33']);
+      expect(r.code).toBe(1);
+      expect(r.err).toContain('--pool "10.244.0.0/33": expected an IPv4 CIDR such as 10.244.0.0/16');
     });
 
     it('refuses a bad cluster name with the reason', async () => {

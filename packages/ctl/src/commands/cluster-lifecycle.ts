@@ -17,6 +17,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseCidr } from '@calico-ts/datastore';
 import {
   chooseUnderlay,
   hostIpv4Networks,
@@ -184,6 +185,8 @@ export function addLifecycleCommands(cluster: Command, ctx: CommandContext): voi
       const encapsulation: LabEncapsulation =
         opts.encapsulation ?? (opts.backend === 'bgp' ? 'none' : 'vxlan');
       const pool = opts.poolCidr ?? opts.pool;
+      if (!/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(pool) || parseCidrOrUndefined(pool) === undefined)
+        throw new CliError(`--pool ${JSON.stringify(pool)}: expected an IPv4 CIDR such as 10.244.0.0/16`);
       checkPrerequisites(encapsulation);
       const dir = clusterDir(opts.name, ctx.io.env as NodeJS.ProcessEnv);
       const existing = readRecord(opts.name, ctx.io.env as NodeJS.ProcessEnv);
@@ -377,6 +380,14 @@ export function addLifecycleCommands(cluster: Command, ctx: CommandContext): voi
           : text,
       );
     });
+}
+
+function parseCidrOrUndefined(cidr: string): unknown {
+  try {
+    return parseCidr(cidr);
+  } catch {
+    return undefined;
+  }
 }
 
 function failureMessage(err: Error): string {

@@ -7,7 +7,7 @@
  * keeps `cluster.json` up to date for every other `calico` process. SIGTERM or SIGINT tears it all
  * down.
  */
-import { rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { installCni } from '@calico-ts/cni';
@@ -281,6 +281,11 @@ export async function superviseCluster(o: SupervisorOptions, log: (line: string)
     error = (err as Error).message;
     save();
     log(`cluster ${o.name} failed: ${error}`);
+    // The reason is usually in the last lines of a process's own log, which stop() removes.
+    for (const file of [join(o.dir, 'etcd', 'etcd.log'), ...cluster.nodes.map((n) => n.logFile)]) {
+      const tail = existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').slice(-3) : [];
+      for (const line of tail) if (line) log(`  ${file.slice(o.dir.length + 1)}: ${line}`);
+    }
     await stop();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
