@@ -1,6 +1,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { loadDatastoreConfig } from '@calico-ts/datastore';
 import { cniInstallSettings, loadNodeConfig } from '@calico-ts/node';
+import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
+import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
+import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { IMAGES, imageRef } from '../../images/build.ts';
@@ -57,6 +62,25 @@ describe('manifests/calico-ts.yaml', () => {
       expect(o.apiVersion, o.kind).toMatch(/^([a-z0-9.]+\/)?v\d+$/);
       expect(o.metadata.name, o.kind).toMatch(/^[a-z0-9-]+$/);
     }
+  });
+
+  it("validates against the Kubernetes API's OpenAPI schemas (kubernetes-models)", () => {
+    const models: Record<string, new (data: never) => { validate(): void }> = {
+      'v1/ConfigMap': ConfigMap,
+      'v1/ServiceAccount': ServiceAccount,
+      'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
+      'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
+      'apps/v1/DaemonSet': DaemonSet,
+    };
+    for (const o of objects) {
+      const Model = models[`${o.apiVersion}/${o.kind}`];
+      if (!Model) throw new Error(`no schema for ${o.apiVersion} ${o.kind}`);
+      expect(() => new Model(o as never).validate(), `${o.kind}/${o.metadata.name}`).not.toThrow();
+    }
+    // The validator does reject what the API server would: a container image that is not a string.
+    const broken = structuredClone(daemonSet);
+    broken.spec.template.spec.containers[0].image = 42;
+    expect(() => new DaemonSet(broken).validate()).toThrow(/image must be string/);
   });
 
   it('runs the image images/build.ts builds, pinned to the workspace version', () => {
