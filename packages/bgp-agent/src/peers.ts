@@ -412,7 +412,10 @@ export function computePeers(
     if (localAs !== undefined) peer.localAsNumber = localAs;
     if (ttlHops > 0) peer.ttlSecurityHops = ttlHops;
     if (nextHop !== undefined) peer.nextHop = nextHop;
-    if (c.byIp && spec.numAllowedLocalASNumbers) peer.allowLocalAs = spec.numAllowedLocalASNumbers;
+    if (c.byIp && spec.numAllowedLocalASNumbers) {
+      peer.allowLocalAs = spec.numAllowedLocalASNumbers;
+      config.allowLocalAs = spec.numAllowedLocalASNumbers;
+    }
     if (c.reachableBy !== undefined) peer.reachableBy = c.reachableBy;
     peers.push(peer);
   }

@@ -147,6 +147,11 @@ describe('route rules', () => {
       /ORIGINATOR/,
     );
   });
+  it('allow local as: our AS may appear up to N times in an eBGP path', () => {
+    const twice = { asPath: [{ type: 2 as const, asns: [65001, 64512, 64512] }] };
+    expect(importViolation(twice, src('192.0.2.1'), me, 1)).toMatch(/loop/);
+    expect(importViolation(twice, src('192.0.2.1'), me, 2)).toBeUndefined();
+  });
   it('prepends our AS, sets next hop self and strips iBGP attributes towards eBGP', () => {
     const out = exportAttributes(
       route({ localPref: 200, med: 7 }, src('192.0.2.1', { ibgp: true })),

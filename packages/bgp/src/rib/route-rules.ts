@@ -15,9 +15,20 @@ export interface LocalIdentity {
   clusterId: string;
 }
 
-/** Why an incoming route is refused before policy, or undefined when it is acceptable. */
-export function importViolation(a: PathAttributes, from: RouteSource, me: LocalIdentity): string | undefined {
-  if (!from.ibgp && a.asPath?.some((s) => s.asns.includes(me.asNumber))) return 'AS_PATH loop';
+/**
+ * Why an incoming route is refused before policy, or undefined when it is acceptable.
+ * `allowLocalAs`: our AS may appear this many times in an eBGP path (BIRD `allow local as`).
+ */
+export function importViolation(
+  a: PathAttributes,
+  from: RouteSource,
+  me: LocalIdentity,
+  allowLocalAs = 0,
+): string | undefined {
+  if (!from.ibgp) {
+    const ours = (a.asPath ?? []).reduce((n, s) => n + s.asns.filter((x) => x === me.asNumber).length, 0);
+    if (ours > allowLocalAs) return 'AS_PATH loop';
+  }
   if (from.ibgp && a.originatorId === me.routerId) return 'ORIGINATOR_ID is our router ID';
   if (a.clusterList?.includes(me.clusterId)) return 'CLUSTER_LIST loop';
   return undefined;

@@ -156,7 +156,9 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       this.addPeer(next);
       return;
     }
-    const importChanged = JSON.stringify(p.config.importPolicy) !== JSON.stringify(next.importPolicy);
+    const importChanged =
+      JSON.stringify([p.config.importPolicy, p.config.allowLocalAs]) !==
+      JSON.stringify([next.importPolicy, next.allowLocalAs]);
     const exportChanged =
       JSON.stringify([
         p.config.exportPolicy,

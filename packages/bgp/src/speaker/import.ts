@@ -49,7 +49,7 @@ export class RouteImport {
       if (m.problems.length)
         core.log.info({ peer: p.config.address, problems: m.problems }, 'UPDATE attributes discarded');
       const base = sanitizeImported(m.attributes, src);
-      const violation = importViolation(base, src, core.me);
+      const violation = importViolation(base, src, core.me, p.config.allowLocalAs ?? 0);
       const announce = (
         list: { prefix: string; pathId: number }[],
         nextHop: string | undefined,

@@ -29,6 +29,8 @@ export interface PeerConfig {
   nextHopSelf?: boolean;
   /** eBGP: pass on the next hop a learned route came with instead of ours (BIRD `next hop keep`). */
   nextHopKeep?: boolean;
+  /** Accept eBGP paths holding our AS up to this many times (BIRD `allow local as N`; default 0). */
+  allowLocalAs?: number;
   /** Next hop for IPv4 / IPv6 routes when the session's address family differs. */
   nextHopV4?: string;
   nextHopV6?: string;
