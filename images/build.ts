@@ -252,6 +252,9 @@ export function buildImage(
     log(`${ref} is up to date (inputs ${key.slice(0, 12)})`);
     return { ref, seconds: (Date.now() - started) / 1000, rebuilt: false };
   }
+  const previous = spawnSync('docker', ['image', 'inspect', '--format', '{{.Id}}', ref], {
+    encoding: 'utf8',
+  });
   const context = mkdtempSync(join(tmpdir(), `calico-ts-image-${spec.name}-`));
   try {
     // Everything in the image's directory (Dockerfile, entrypoint) is part of the context.
@@ -291,6 +294,10 @@ export function buildImage(
       { env: { ...process.env, DOCKER_BUILDKIT: '0' } },
     );
     if (process.env['IMAGE_BUILD_LOG']) process.stderr.write(output);
+    // The image this tag pointed at is now untagged; drop it unless a container still uses it.
+    const old = previous.status === 0 ? previous.stdout.trim() : '';
+    if (old && !output.includes(old.replace(/^sha256:/, '').slice(0, 12)))
+      spawnSync('docker', ['rmi', old], { stdio: 'ignore' });
     const seconds = (Date.now() - started) / 1000;
     log(`built ${ref} in ${seconds.toFixed(1)} s`);
     return { ref, seconds, rebuilt: true };
