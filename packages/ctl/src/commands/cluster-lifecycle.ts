@@ -7,12 +7,12 @@ import {
   chmodSync,
   closeSync,
   existsSync,
+  fstatSync,
   mkdirSync,
   openSync,
   readFileSync,
   readSync,
   rmSync,
-  statSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -271,21 +271,29 @@ export function addLifecycleCommands(cluster: Command, ctx: CommandContext): voi
       child.unref();
       let exited = false;
       child.once('exit', () => (exited = true));
-      const tail = logTail(logFile);
+      const log = logTail(logFile);
+      const tail = log.read;
       const deadline = Date.now() + 300_000;
       let record: ClusterRecord | undefined;
-      for (;;) {
-        for (const line of tail()) out(`  ${line}`);
-        record = readRecord(opts.name, ctx.io.env as NodeJS.ProcessEnv);
-        if (record?.phase === 'ready') break;
-        if (exited || record?.phase === 'failed' || Date.now() > deadline) {
+      try {
+        for (;;) {
           for (const line of tail()) out(`  ${line}`);
-          if (!exited && child.pid !== undefined && record) signalIfSame(record.supervisor, 'SIGTERM');
-          throw new CliError(
-            `cluster ${opts.name} could not be brought up${record?.error ? `: ${record.error}` : ''}`,
-          );
+          record = readRecord(opts.name, ctx.io.env as NodeJS.ProcessEnv);
+          if (record?.phase === 'ready') break;
+          if (exited || record?.phase === 'failed' || Date.now() > deadline) {
+            if (!exited && record && record.phase !== 'failed') signalIfSame(record.supervisor, 'SIGTERM');
+            // The supervisor removes what it made and exits; its last lines say why.
+            const gone = Date.now() + 60_000;
+            while (!exited && Date.now() < gone) await new Promise((r) => setTimeout(r, 100));
+            for (const line of tail()) out(`  ${line}`);
+            throw new CliError(
+              `cluster ${opts.name} could not be brought up${record?.error ? `: ${record.error}` : ''}`,
+            );
+          }
+          await new Promise((r) => setTimeout(r, 200));
         }
-        await new Promise((r) => setTimeout(r, 200));
+      } finally {
+        log.close();
       }
       out(await summary(record));
       if (opts.check) {
@@ -395,27 +403,34 @@ function failureMessage(err: Error): string {
   return err.message;
 }
 
-/** New complete lines of a growing file since the last call. */
-function logTail(file: string): () => string[] {
+/**
+ * New complete lines of a growing file since the last call. The file stays open once found, so the
+ * last lines are still read after a failed supervisor has removed its directory.
+ */
+function logTail(file: string): { read: () => string[]; close: () => void } {
+  let fd: number | undefined;
   let offset = 0;
   let partial = '';
-  return () => {
-    if (!existsSync(file)) return [];
-    const size = statSync(file).size;
+  const close = (): void => {
+    if (fd !== undefined) closeSync(fd);
+    fd = undefined;
+  };
+  const read = (): string[] => {
+    if (fd === undefined) {
+      if (!existsSync(file)) return [];
+      fd = openSync(file, 'r');
+    }
+    const size = fstatSync(fd).size;
     if (size <= offset) return [];
     const buf = Buffer.alloc(size - offset);
-    const fd = openSync(file, 'r');
-    try {
-      readSync(fd, buf, 0, buf.length, offset);
-    } finally {
-      closeSync(fd);
-    }
+    readSync(fd, buf, 0, buf.length, offset);
     offset = size;
     const lines = (partial + buf.toString('utf8')).split('\n');
     partial = lines.pop() ?? '';
     // Lines are `<ISO time> <text>`: the time is for the log file, not for the person watching.
     return lines.map((l) => l.replace(/^\d{4}-\d\d-\d\dT[\d:.]+Z /, ''));
   };
+  return { read, close };
 }
 
 export interface ClusterStatus {
