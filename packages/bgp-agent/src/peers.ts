@@ -371,9 +371,9 @@ export function computePeers(
     if (!c.localWorkload && spec.sourceAddress !== 'None') config.localAddress = own;
     const ttlHops = c.localWorkload ? 0 : (spec.ttlSecurity ?? 0);
     if (ttlHops > 0) {
-      // RFC 5082 GTSM; BIRD `ttl security on; multihop N`. The speaker checks one hop (TTL ≥ 254).
+      // RFC 5082 GTSM; BIRD `ttl security on; multihop N`: TTL 255 out, at least 256 − N in.
       config.gtsm = true;
-      if (ttlHops > 1) problems.push(`${where}.spec.ttlSecurity: only 1 hop is enforced (asked ${ttlHops})`);
+      config.gtsmHops = ttlHops;
     } else config.ttl = MULTIHOP_TTL;
     if (!c.localWorkload) {
       const password = secret(spec.password?.secretKeyRef, `${where}.spec.password`);

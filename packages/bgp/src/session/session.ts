@@ -35,6 +35,8 @@ export interface SessionConfig {
   /** Outgoing TTL (eBGP multihop); with gtsm the TTL is 255 and min TTL 254 (RFC 5082). */
   ttl?: number;
   gtsm?: boolean;
+  /** With gtsm: the peer is at most this many hops away (min TTL 256 − hops; unset: 254). */
+  gtsmHops?: number;
   timers: Partial<FsmTimers>;
   capabilities: () => Capability[];
 }
@@ -285,12 +287,18 @@ export class Session {
     this.#clock.setTimer(2000, () => socket.destroy());
   }
 
+  /** RFC 5082 §3: the lowest TTL a peer `gtsmHops` hops away can arrive with (254 unset). */
+  #minTtl(): number {
+    const hops = this.config.gtsmHops;
+    return hops === undefined ? 254 : 256 - Math.min(Math.max(hops, 1), 255);
+  }
+
   #applyTtl(socket: net.Socket): void {
     const so = this.#socketOptions;
     if (!so) return;
     if (this.config.gtsm) {
       so.setTtl(socket, 255);
-      so.setMinTtl(socket, 254);
+      so.setMinTtl(socket, this.#minTtl());
     } else if (this.config.ttl) so.setTtl(socket, this.config.ttl);
   }
 
@@ -311,7 +319,7 @@ export class Session {
       if (localAddress) opts.localAddress = localAddress;
       if (password) opts.md5Key = password;
       if (ttl) opts.ttl = ttl;
-      if (this.config.gtsm) opts.minTtl = 254;
+      if (this.config.gtsm) opts.minTtl = this.#minTtl();
       const token = Symbol('connect');
       this.#connectToken = token;
       so.connect(opts).then(

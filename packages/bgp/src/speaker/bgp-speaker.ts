@@ -145,6 +145,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       'passive',
       'ttl',
       'gtsm',
+      'gtsmHops',
       'families',
       'addPathReceive',
       'addPathSend',

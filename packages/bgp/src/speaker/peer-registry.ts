@@ -199,6 +199,7 @@ export class PeerRegistry {
     if (cfg.password) sessionConfig.password = cfg.password;
     if (cfg.ttl) sessionConfig.ttl = cfg.ttl;
     if (cfg.gtsm) sessionConfig.gtsm = cfg.gtsm;
+    if (cfg.gtsmHops) sessionConfig.gtsmHops = cfg.gtsmHops;
     const ev = this.#events;
     const handlers: SessionHandlers = {
       established: () => ev.established(entry),

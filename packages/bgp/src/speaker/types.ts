@@ -22,8 +22,10 @@ export interface PeerConfig {
   routeReflectorClient?: boolean;
   /** eBGP multihop TTL. */
   ttl?: number;
-  /** RFC 5082 GTSM (TTL 255, minimum 254). */
+  /** RFC 5082 GTSM: TTL 255 out, at least 254 in (256 − `gtsmHops` when that is set). */
   gtsm?: boolean;
+  /** GTSM: the peer is at most this many hops away (BIRD `ttl security on; multihop N`). */
+  gtsmHops?: number;
   families?: Family[];
   /** Rewrite the next hop to ourselves on iBGP too. */
   nextHopSelf?: boolean;
