@@ -102,18 +102,30 @@ async function forms(): Promise<Form[]> {
 
   const postject = process.env['BENCH_POSTJECT'];
   if (postject && existsSync(postject)) {
-    for (const cache of [false, true]) {
-      const main = join(dir, 'sea-main.cjs');
-      // In a SEA, require() only reaches built-ins; the shim needs nothing else.
-      writeFileSync(main, bundle.replace(/^#!.*\n/, ''));
-      const blob = join(dir, `sea${cache}.blob`);
-      const config = join(dir, `sea${cache}.json`);
+    for (const mode of ['plain', 'cache', 'snapshot'] as const) {
+      const main = join(dir, `sea-main-${mode}.cjs`);
+      // In a SEA, require() only reaches built-ins; the shim needs nothing else. With a V8 start-up
+      // snapshot the bundle's top level runs when the snapshot is built, and the call into main()
+      // is what runs at start.
+      const body = bundle.replace(/^#!.*\n/, '');
+      const call = 'main("calico");';
+      if (mode === 'snapshot' && !body.includes(call)) throw new Error(`bundle has no ${call}`);
+      const deferred = `require("node:v8").startupSnapshot.setDeserializeMainFunction(() => main("calico"));`;
+      writeFileSync(main, mode === 'snapshot' ? body.replace(call, deferred) : body);
+      const blob = join(dir, `sea-${mode}.blob`);
+      const config = join(dir, `sea-${mode}.json`);
       writeFileSync(
         config,
-        JSON.stringify({ main, output: blob, disableExperimentalSEAWarning: true, useCodeCache: cache }),
+        JSON.stringify({
+          main,
+          output: blob,
+          disableExperimentalSEAWarning: true,
+          useCodeCache: mode === 'cache',
+          useSnapshot: mode === 'snapshot',
+        }),
       );
       execFileSync(process.execPath, ['--experimental-sea-config', config], { stdio: 'pipe' });
-      const exe = join(dir, `calico-sea${cache ? '-cache' : ''}`);
+      const exe = join(dir, `calico-sea-${mode}`);
       copyFileSync(process.execPath, exe);
       execFileSync(
         process.execPath,
@@ -128,7 +140,7 @@ async function forms(): Promise<Form[]> {
         { stdio: 'pipe' },
       );
       out.push({
-        name: `Node SEA of the bundle${cache ? ', code cache' : ''}`,
+        name: `Node SEA of the bundle${{ plain: '', cache: ', code cache', snapshot: ', V8 start-up snapshot' }[mode]}`,
         file: exe,
         size: statSync(exe).size,
       });

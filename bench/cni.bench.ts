@@ -151,7 +151,7 @@ const ms = (x: number) => `${x.toFixed(x >= 100 ? 0 : 1)} ms`;
 
 /**
  * When each of our requests reached CalicoPlugin and when it was answered, by command and container,
- * to split a call into: exec + Node start + shim until the request arrives | server | answer + exit.
+ * to split a call into: exec + plugin start until the request arrives | server | answer + exit.
  */
 const served = new Map<string, { start: number; end: number }>();
 function timed(handler: RequestHandler): RequestHandler {
@@ -348,7 +348,7 @@ async function main(): Promise<void> {
   const row = (what: string, o: string, p: string, ratio: string) => `| ${what} | ${o} | ${p} | ${ratio} |`;
   const r2 = (a: number, b: number) => (b / a).toFixed(2);
   const lines = [
-    '| measurement | calico-ts (`calico` shim → CniServer) | Debian `ptp` + `host-local` | peer ÷ ours |',
+    '| measurement | calico-ts (`calico` relay → CniServer) | Debian `ptp` + `host-local` | peer ÷ ours |',
     '| --- | ---: | ---: | ---: |',
     row(
       `VERSION p50 (×${VERSIONS}; exec floor \`nsenter … /bin/true\` ${ms(median(floor))})`,
@@ -412,7 +412,7 @@ async function main(): Promise<void> {
     [
       'Where our sequential time goes (p50 / p99):',
       '',
-      '| call | exec + Node start + shim, until the request reaches CalicoPlugin | CalicoPlugin | answer + shim exit |',
+      '| call | exec + relay start, until the request reaches CalicoPlugin | CalicoPlugin | answer + relay exit |',
       '| --- | ---: | ---: | ---: |',
       splitRow('ADD', splits.ADD),
       splitRow('DEL', splits.DEL),
