@@ -54,6 +54,8 @@ interface Status {
     pid: number | null;
     ready: boolean;
     restarts: number;
+    asNumber: string | null;
+    blocks: string[];
     cniConfDir: string;
   }[];
   etcd: { pid: number; healthy: boolean; restarts: number };
@@ -178,6 +180,10 @@ describeWith(
             await ok(['cluster', 'matrix', '--name', name, '-o', 'json', '--retry-for', '30']),
           ) as { port: string; pods: string[]; allowed: Record<string, Record<string, boolean>> };
           expect(matrix.port).toBe('tcp/80');
+          // Every node with a pod has an affine block; AS is Calico's default.
+          const withPods = await status(name);
+          expect(withPods.nodes.map((n) => n.blocks.length > 0)).toEqual([true, true, true]);
+          expect(withPods.nodes.every((n) => n.asNumber === '64512')).toBe(true);
           expect(matrix.pods).toEqual(['blue/b1', 'blue/b2', 'red/r1', 'red/r2']);
           for (const from of matrix.pods)
             for (const to of matrix.pods)

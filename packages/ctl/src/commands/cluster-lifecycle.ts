@@ -17,7 +17,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseCidr } from '@calico-ts/datastore';
+import { EtcdDatastore, parseCidr } from '@calico-ts/datastore';
 import {
   chooseUnderlay,
   hostIpv4Networks,
@@ -445,6 +445,10 @@ export interface ClusterStatus {
     restarts: number;
     lastExit: string | null;
     bgp: { established: number; peers: number } | null;
+    /** The node's AS number (its own, else the cluster's default); null when the datastore does not answer. */
+    asNumber: string | null;
+    /** IPAM blocks affine to the node. */
+    blocks: string[];
     cniConfDir: string;
   }[];
   etcd: {
@@ -469,6 +473,7 @@ async function liveStatus(record: ClusterRecord): Promise<ClusterStatus> {
     }
   };
   const bgp = record.encapsulation !== 'vxlan';
+  const ipam = await datastoreView(record);
   const nodes = await Promise.all(
     record.nodes.map(async (n) => {
       const peers = bgp ? await queryAgent(n.bgpSocket).catch(() => undefined) : undefined;
@@ -485,6 +490,8 @@ async function liveStatus(record: ClusterRecord): Promise<ClusterStatus> {
               peers: peers?.peers.length ?? 0,
             }
           : null,
+        asNumber: ipam?.asNumbers.get(n.name) ?? null,
+        blocks: ipam?.blocks.get(n.name) ?? [],
         cniConfDir: n.cniConfDir,
       };
     }),
@@ -507,17 +514,58 @@ async function liveStatus(record: ClusterRecord): Promise<ClusterStatus> {
   };
 }
 
+/** Each node's AS number and affine IPAM blocks, read from the cluster's etcd (undefined if it does not answer in time). */
+async function datastoreView(
+  record: ClusterRecord,
+): Promise<{ asNumbers: Map<string, string>; blocks: Map<string, string[]> } | undefined> {
+  const ds = new EtcdDatastore({ endpoints: [record.etcd.localEndpoint] });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const read = async () => {
+      const [nodes, blocks, configs] = await Promise.all([
+        ds.list('Node'),
+        ds.list('IPAMBlock'),
+        ds.list('BGPConfiguration'),
+      ]);
+      // Calico's default AS when neither the node nor BGPConfiguration default names one.
+      const clusterAs = configs.items.find((c) => c.metadata.name === 'default')?.spec.asNumber ?? 64512;
+      const asNumbers = new Map(
+        nodes.items.map((n) => [n.metadata.name, String(n.spec.bgp?.asNumber ?? clusterAs)]),
+      );
+      const byNode = new Map<string, string[]>();
+      for (const b of blocks.items) {
+        const node = b.spec.affinity?.startsWith('host:') ? b.spec.affinity.slice(5) : undefined;
+        if (node) byNode.set(node, [...(byNode.get(node) ?? []), b.spec.cidr]);
+      }
+      return { asNumbers, blocks: byNode };
+    };
+    return await Promise.race([
+      read(),
+      new Promise<undefined>((r) => {
+        timer = setTimeout(() => r(undefined), 3000);
+      }),
+    ]);
+  } catch {
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+    await ds.close().catch(() => undefined);
+  }
+}
+
 async function summary(record: ClusterRecord, given?: ClusterStatus): Promise<string> {
   const s = given ?? (await liveStatus(record));
   const rows = [
-    ['NODE', 'ADDRESS', 'PID', 'READY', 'RESTARTS', 'BGP SESSIONS'],
+    ['NODE', 'ADDRESS', 'PID', 'READY', 'RESTARTS', 'AS', 'BGP SESSIONS', 'BLOCKS'],
     ...s.nodes.map((n) => [
       n.name,
       n.address,
       n.pid === null ? '-' : String(n.pid),
       n.ready ? 'yes' : 'no',
       String(n.restarts),
+      n.asNumber ?? '?',
       n.bgp ? `${n.bgp.established}/${n.bgp.peers} Established` : '- (vxlan)',
+      n.blocks.join(',') || '-',
     ]),
   ];
   return (
