@@ -604,23 +604,37 @@ export class Netlink {
       if (typeof r.dev === 'string') names.add(r.dev);
       for (const n of r.nexthops ?? []) if (typeof n.dev === 'string') names.add(n.dev);
     }
-    const index = new Map<string, number>();
-    await Promise.all([...names].map(async (n) => index.set(n, (await this.getLink(n)).index)));
+    // A name that is not there fails its routes alone (ENODEV), as one request per route would.
+    const index = new Map<string, number | undefined>();
+    await Promise.all([...names].map(async (n) => index.set(n, (await this.findLink(n))?.index)));
     const dev = (ref: LinkRef | undefined) => (typeof ref === 'string' ? index.get(ref) : ref);
-    const items = routes.map((r): BatchItem => {
+    const missing = (r: RouteInput) =>
+      [r.dev, ...(r.nexthops ?? []).map((n) => n.dev)].find(
+        (d) => typeof d === 'string' && index.get(d) === undefined,
+      );
+    const results: BatchResult = new Array(routes.length).fill(undefined);
+    const items: BatchItem[] = [];
+    const at: number[] = [];
+    routes.forEach((r, i) => {
+      const operation = `${verb} route ${describeRoute(r)}`;
+      const gone = missing(r);
+      if (gone !== undefined) {
+        results[i] = new NetlinkError({ operation, namespace: this.namespace, errno: 'ENODEV' });
+        return;
+      }
       const spec: RouteSpec = {
         ...r,
         dev: dev(r.dev),
         nexthops: r.nexthops?.map((n) => ({ ...n, dev: dev(n.dev) })),
       };
-      return {
-        type,
-        body: buildRoute(spec, type === RTM.DELROUTE),
-        flags,
-        operation: `${verb} route ${describeRoute(r)}`,
-      };
+      items.push({ type, body: buildRoute(spec, type === RTM.DELROUTE), flags, operation });
+      at.push(i);
     });
-    return this.batch(items);
+    const sent = await this.batch(items);
+    sent.forEach((e, k) => {
+      results[at[k]!] = e;
+    });
+    return results;
   }
 
   async listRoutes(filter: RouteFilter = {}): Promise<Route[]> {

@@ -296,12 +296,18 @@ describeWith([root(), command('ip'), command('ping')], 'netlink in namespaces', 
       expect(shown()).toEqual([]);
     });
 
-    it('rejects a batch naming a device that does not exist before sending anything', async () => {
-      const err = await nl1
-        .addRoutes([{ dst: '10.68.0.1/32', dev: `${prefix}nope` }])
-        .catch((e: unknown) => e);
-      expect(isKernelError(err, 'Netlink', 'ENODEV')).toBe(true);
-      expect(await nl1.listRoutes({ dst: '10.68.0.1/32' })).toEqual([]);
+    it('fails a route naming a device that does not exist alone (ENODEV), and applies the rest', async () => {
+      const results = await nl1.addRoutes([
+        { dst: '10.68.0.1/32', dev: `${prefix}nope`, protocol: CALICO_PROTOCOL },
+        { dst: '10.68.0.2/32', gateway: '198.51.100.2', dev: `${prefix}h`, protocol: CALICO_PROTOCOL },
+      ]);
+      expect(results.map((e) => e?.message)).toEqual([
+        `ENODEV adding route 10.68.0.1/32 dev ${prefix}nope proto 80 in netns ${names.n1}`,
+        undefined,
+      ]);
+      expect((await nl1.listRoutes({ dst: '10.68.0.1/32' })).length).toBe(0);
+      expect((await nl1.listRoutes({ dst: '10.68.0.2/32' })).length).toBe(1);
+      await nl1.deleteRoutes([{ dst: '10.68.0.2/32' }]);
     });
   });
 

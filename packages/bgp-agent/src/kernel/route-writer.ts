@@ -56,22 +56,20 @@ export class KernelRouteWriter {
   apply(plan: KernelRoutePlan): Promise<KernelRouteApplyResult> {
     return this.#serial(async () => {
       const result: KernelRouteApplyResult = { replaced: 0, removed: 0, failures: [] };
-      for (const r of plan.replace) {
-        try {
-          await this.#netlink.replaceRoute(this.#routeInput(r));
-          result.replaced++;
-        } catch (err) {
-          result.failures.push({ dst: r.dst, action: 'replace', error: (err as Error).message });
-        }
-      }
-      for (const r of plan.remove) {
-        try {
-          await this.#netlink.deleteRoute(this.#removalInput(r), { ifExists: true });
-          result.removed++;
-        } catch (err) {
-          result.failures.push({ dst: r.dst, action: 'remove', error: (err as Error).message });
-        }
-      }
+      // Packed many per sendmsg (Netlink batches): in order, each route's own outcome reported.
+      const replaced = await this.#netlink.replaceRoutes(plan.replace.map((r) => this.#routeInput(r)));
+      replaced.forEach((err, i) => {
+        if (!err) result.replaced++;
+        else result.failures.push({ dst: plan.replace[i]!.dst, action: 'replace', error: err.message });
+      });
+      const removed = await this.#netlink.deleteRoutes(
+        plan.remove.map((r) => this.#removalInput(r)),
+        { ifExists: true },
+      );
+      removed.forEach((err, i) => {
+        if (!err) result.removed++;
+        else result.failures.push({ dst: plan.remove[i]!.dst, action: 'remove', error: err.message });
+      });
       return result;
     });
   }
