@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ENV_NAMES } from '@calico-ts/datastore';
-import type { ProcessIdentity } from '@calico-ts/lab';
+import { type ProcessIdentity, stillRunning } from '@calico-ts/lab';
 
 /** Everything of every cluster lives here (tmpfs: like the namespaces, it does not outlive a reboot). */
 export const CLUSTERS_ROOT = '/run/calico-ts';
@@ -144,7 +144,10 @@ export function currentClusterEndpoint(
   const name = currentCluster(env);
   if (!name) return undefined;
   const record = readRecord(name, env as NodeJS.ProcessEnv);
-  return record && record.phase !== 'failed' ? record.etcd.localEndpoint : undefined;
+  // A cluster whose supervisor is gone has no relay to its etcd any more.
+  return record && record.phase !== 'failed' && stillRunning(record.supervisor)
+    ? record.etcd.localEndpoint
+    : undefined;
 }
 
 /** A node of a recorded cluster by full name (`calico-n2`) or short name (`n2`). */
