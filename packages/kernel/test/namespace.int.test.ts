@@ -126,6 +126,9 @@ describeWith([root(), command('ip'), command('nsenter')], 'namespaces', () => {
 
   it('reads and writes sysctls in the target namespace only', () => {
     const hostForward = readSysctl('net.ipv4.ip_forward');
+    // A new namespace starts with the host's IPv4 settings (net.core.devconf_inherit_init_net=0),
+    // so b is set to 0 first: what is shown is that writing a leaves it so.
+    writeSysctl('net.ipv4.ip_forward', 0, b);
     setIpForwarding({ ipv4: true }, a);
     expect(readSysctl('net.ipv4.ip_forward', a)).toBe('1');
     expect(readSysctl('net.ipv4.ip_forward', b)).toBe('0');
