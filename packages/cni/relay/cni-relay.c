@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -26,9 +27,10 @@ static int put(const char *p, size_t n) {
   memcpy(buf + len, p, n), len += n;
   return 0;
 }
-static int writeall(int fd, const char *p, size_t n) {
+static int writeall(int fd, const char *p, size_t n) { /* waits out a non-blocking fd's EAGAIN */
   for (ssize_t w; n > 0; p += w, n -= (size_t)w)
-    if ((w = write(fd, p, n)) <= 0 && !(w < 0 && errno == EINTR && (w = 0) == 0)) return -1;
+    if ((w = write(fd, p, n)) < 0 && errno == EAGAIN) poll(&(struct pollfd){fd, POLLOUT, 0}, 1, -1), w = 0;
+    else if (w <= 0 && !(w < 0 && errno == EINTR && (w = 0) == 0)) return -1;
   return 0;
 }
 static ssize_t readall(int fd, char *p, size_t cap) { /* to EOF; -1 when it does not fit */
