@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Sourced by scripts/up.sh and scripts/test.sh: installs whatever this machine lacks and skips what is
-# there. Debian packages (etcd, BIRD, GoBGP, FRR, iptables, ipset, CNI plugins, iperf3, podman), Node 24 kept
+# there. Debian packages (etcd, BIRD, GoBGP, FRR, iptables, ipset, CNI plugins, iperf3, podman,
+# docker.io, gcc), Node 24 kept
 # project-local when the system Node is older than 22, pnpm, and the workspace's dependencies.
 set -euo pipefail
 
@@ -12,6 +13,7 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 APT_PACKAGES=(
   etcd-server etcd-client bird2 gobgpd iproute2 iptables ipset nftables iputils-ping
   iperf3 hyperfine containernetworking-plugins conntrack procps frr podman busybox-static
+  gcc libc6-dev binutils docker.io debootstrap
 )
 
 ensure_apt() {
