@@ -1,5 +1,5 @@
 import { CompiledPolicy } from '@calico-ts/bgp';
-import { type KindName, type ResourceOf, RouteProtocol } from '@calico-ts/datastore';
+import { type KindName, type ResourceOf, RouteProtocol, validateResource } from '@calico-ts/datastore';
 import { describe, expect, it } from 'vitest';
 import { compileChain } from './filters.ts';
 import { computeIntent } from './intent.ts';
@@ -285,13 +285,14 @@ describe('BGPPeer resources', () => {
   });
 
   it('local workloads peer with the first BGPPeer by name whose localWorkloadSelector matches, passive', () => {
-    const wep = (name: string, labels: Record<string, string>, ip: string) =>
-      ({
-        apiVersion: 'projectcalico.org/v3',
-        kind: 'WorkloadEndpoint',
+    const wep = (name: string, labels: Record<string, string>, ip: string) => {
+      const r = validateResource('WorkloadEndpoint', {
         metadata: { name, namespace: 'default', labels },
         spec: { node: 'n1', ipNetworks: [`${ip}/32`] },
-      }) as unknown as ResourceOf<'WorkloadEndpoint'>;
+      });
+      if (!r.ok) throw new Error(`test WorkloadEndpoint ${name}: ${JSON.stringify(r.issues)}`);
+      return r.value;
+    };
     const t: AgentSnapshot = {
       ...threeNodes,
       bgpConfigurations: [config('default', { nodeToNodeMeshEnabled: false })],

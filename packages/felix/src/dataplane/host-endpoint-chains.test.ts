@@ -149,10 +149,7 @@ describe('host endpoint chains', () => {
     const m = manager(
       hep('x', { interfaceName: undefined, name: 'by-ip', expectedIpv4Addrs: ['198.51.100.11'] }),
     );
-    await m.completeDeferredWork({
-      links: new Map([['eth0', { index: 7, name: 'eth0' }]]),
-      addresses: [{ index: 7, address: '198.51.100.11' }],
-    } as never);
+    m.observeInterfaces([{ index: 7, name: 'eth0' }], [{ index: 7, address: '198.51.100.11' }]);
     expect(m.resolve()).toEqual(new Map([['eth0', 'by-ip']]));
   });
 

@@ -10,6 +10,7 @@
  * policy manager writes the filter table's); Felix puts every policy in every table and lets the
  * table layer skip the unreferenced ones, which comes to the same kernel state.
  */
+import type { Address, Link } from '@calico-ts/kernel';
 import type { ActivePolicy, ActiveProfile, DataplaneUpdate, HostEndpoint } from '../calc/dataplane-update.ts';
 import { type IpFamily, policyChains, profileChains } from '../calc/policy/rule-render.ts';
 import type { FelixConfig } from '../config.ts';
@@ -24,6 +25,10 @@ import {
 } from './host-endpoint-chains.ts';
 import type { ApplyContext, Manager } from './manager.ts';
 import type { MarkBits } from './mark-bits.ts';
+
+/** What host endpoint resolution reads of a link and of an address. */
+type InterfaceLink = Pick<Link, 'index' | 'name'>;
+type InterfaceAddress = Pick<Address, 'index' | 'address'>;
 
 export class HostEndpointManager implements Manager {
   readonly name = 'host-endpoints';
@@ -70,14 +75,19 @@ export class HostEndpointManager implements Manager {
   }
 
   async completeDeferredWork(ctx: ApplyContext): Promise<void> {
-    const byIndex = new Map<number, string>();
-    for (const l of ctx.links.values()) byIndex.set(l.index, l.name);
-    const addresses = [...ctx.addresses];
+    const addresses: InterfaceAddress[] = [...ctx.addresses];
     // IPv6 addresses only when an endpoint is matched by one (the apply lists IPv4 only).
     const wantsV6 = [...this.#endpoints.values()].some(
       (ep) => ep.interfaceName === undefined && ep.expectedIpv6Addrs.length > 0,
     );
     if (wantsV6) addresses.push(...(await ctx.kernel.netlink.listAddresses({ family: 6 })));
+    this.observeInterfaces(ctx.links.values(), addresses);
+  }
+
+  /** Records which addresses each interface holds, for endpoints matched by expected IPs. */
+  observeInterfaces(links: Iterable<InterfaceLink>, addresses: readonly InterfaceAddress[]): void {
+    const byIndex = new Map<number, string>();
+    for (const l of links) byIndex.set(l.index, l.name);
     const addrs = new Map<string, Set<string>>();
     for (const a of addresses) {
       const name = byIndex.get(a.index);
