@@ -55,6 +55,7 @@ interface Status {
     ready: boolean;
     restarts: number;
     asNumber: string | null;
+    routeReflector: boolean | null;
     blocks: string[];
     cniConfDir: string;
   }[];
@@ -341,6 +342,61 @@ describeWith(
       });
     }
 
+    describe('encapsulation none, 3 nodes, 1 route reflector', () => {
+      const name = runPrefix('cl');
+      afterAll(async () => {
+        await calico(['cluster', 'down', '--name', name]);
+      }, 120_000);
+
+      it('peers every node with the reflector instead of the mesh; pods reach each other; down leaves nothing', async () => {
+        const up = await ok([
+          'cluster',
+          'up',
+          '--name',
+          name,
+          '--nodes',
+          '3',
+          '--encapsulation',
+          'none',
+          '--route-reflectors',
+          '1',
+        ]);
+        // The reflector has a session with each other node, the others one with the reflector.
+        expect(up).toMatch(new RegExp(`${name}-n1 .*2/2 Established .*route reflector`));
+        expect(up).toMatch(new RegExp(`${name}-n3 .*1/1 Established`));
+        expect(up).toContain(`route reflectors ${name}-n1`);
+        const s = await status(name);
+        expect(s.nodes.every((n) => n.ready)).toBe(true);
+        expect(s.nodes.map((n) => n.routeReflector)).toEqual([true, false, false]);
+        const pids = [s.etcd.pid, ...s.nodes.map((n) => n.pid!)];
+
+        const protocols = await ok(['node', 'status', `${name}-n2`, '--protocols']);
+        const sessions = protocols.split('\n').filter((l) => /^\s*(Mesh|Node|Global)_/.test(l));
+        expect(sessions, protocols).toHaveLength(1);
+        expect(sessions[0]).toMatch(/^\s*(Node|Global)_/);
+        expect(sessions[0]).toContain('Established');
+
+        await ok(['cluster', 'namespace', 'add', 'rr', '--name', name]);
+        await Promise.all(
+          [1, 2, 3].map((i) =>
+            ok(['cluster', 'pod', 'add', `n${i}`, `rr/p${i}`, '--serve', 'tcp:80', '--name', name]),
+          ),
+        );
+        const matrix = JSON.parse(
+          await ok(['cluster', 'matrix', '--name', name, '-o', 'json', '--retry-for', '30']),
+        ) as { pods: string[]; allowed: Record<string, Record<string, boolean>> };
+        expect(matrix.pods).toEqual(['rr/p1', 'rr/p2', 'rr/p3']);
+        for (const from of matrix.pods)
+          for (const to of matrix.pods)
+            if (from !== to) expect(matrix.allowed[from]?.[to], `${from} → ${to}`).toBe(true);
+
+        await ok(['cluster', 'down', '--name', name]);
+        expect(listNamespaces(`${name}-`)).toEqual([]);
+        expect(existsSync(join(clustersDir, name))).toBe(false);
+        for (const pid of pids) expect(processStartTime(pid), `pid ${pid}`).toBeUndefined();
+      }, 300_000);
+    });
+
     it('refuses an underlay that overlaps an address of this host, naming it', async () => {
       const r = await calico(['cluster', 'up', '--name', runPrefix('cl'), '--underlay', '127.0.0.0/24']);
       expect(r.code).toBe(1);
@@ -379,6 +435,26 @@ describeWith(
         await calico(['cluster', 'down', '--name', name]);
       }
     }, 120_000);
+
+    it('refuses --route-reflectors with vxlan or beyond the nodes, naming the flag and value', async () => {
+      const vxlan = await calico(['cluster', 'up', '--name', runPrefix('cl'), '--route-reflectors', '1']);
+      expect(vxlan.code).toBe(1);
+      expect(vxlan.err).toContain('--route-reflectors 1: route reflectors need BGP');
+      const many = await calico([
+        'cluster',
+        'up',
+        '--name',
+        runPrefix('cl'),
+        '--nodes',
+        '2',
+        '--encapsulation',
+        'none',
+        '--route-reflectors',
+        '3',
+      ]);
+      expect(many.code).toBe(1);
+      expect(many.err).toContain('--route-reflectors 3: expected at most the number of nodes (--nodes 2)');
+    });
 
     it('refuses a pool that is not an IPv4 CIDR before making anything', async () => {
       const r = await calico(['cluster', 'up', '--name', runPrefix('cl'), '--pool', '10.244.0.0/33']);

@@ -57,6 +57,7 @@ interface UpFlags {
   underlay?: string;
   pods: number;
   etcdPort: number;
+  routeReflectors: number;
   foreground?: boolean;
   check?: boolean;
 }
@@ -157,6 +158,14 @@ export function addLifecycleCommands(cluster: Command, ctx: CommandContext): voi
       .addOption(
         new Option('--backend <MODE>', 'older name: bgp = --encapsulation none').choices(['vxlan', 'bgp']),
       )
+      .addOption(
+        new Option(
+          '--route-reflectors <N>',
+          'the first N nodes are BGP route reflectors and the node-to-node mesh is off (none or ipip only)',
+        )
+          .default(0)
+          .argParser(intArg(0, 50)),
+      )
       .addOption(new Option('--pool <CIDR>', 'the IPv4 pod pool').default('10.244.0.0/16'))
       .addOption(new Option('--pool-cidr <CIDR>').hideHelp())
       .addOption(
@@ -187,6 +196,7 @@ export function addLifecycleCommands(cluster: Command, ctx: CommandContext): voi
       const pool = opts.poolCidr ?? opts.pool;
       if (!/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(pool) || parseCidrOrUndefined(pool) === undefined)
         throw new CliError(`--pool ${JSON.stringify(pool)}: expected an IPv4 CIDR such as 10.244.0.0/16`);
+      checkRouteReflectors(opts.routeReflectors, opts.nodes, encapsulation);
       checkPrerequisites(encapsulation);
       const dir = clusterDir(opts.name, ctx.io.env as NodeJS.ProcessEnv);
       const existing = readRecord(opts.name, ctx.io.env as NodeJS.ProcessEnv);
@@ -210,9 +220,10 @@ export function addLifecycleCommands(cluster: Command, ctx: CommandContext): voi
         etcdPort: opts.etcdPort,
         demoPods: opts.pods,
         makeCurrent: !opts.check,
+        routeReflectors: opts.routeReflectors,
       };
       out(
-        `cluster ${opts.name}: ${opts.nodes} nodes, encapsulation ${encapsulation}, underlay ${underlay}, pool ${pool}`,
+        `cluster ${opts.name}: ${opts.nodes} nodes, encapsulation ${encapsulation}${opts.routeReflectors > 0 ? `, ${opts.routeReflectors} route reflector${opts.routeReflectors > 1 ? 's' : ''}` : ''}, underlay ${underlay}, pool ${pool}`,
       );
 
       if (opts.foreground) {
@@ -263,6 +274,8 @@ export function addLifecycleCommands(cluster: Command, ctx: CommandContext): voi
           String(opts.pods),
           '--etcd-port',
           String(opts.etcdPort),
+          '--route-reflectors',
+          String(opts.routeReflectors),
           ...(opts.check ? ['--no-current'] : []),
         ],
         { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ...ctx.io.env } },
@@ -319,6 +332,7 @@ export function addLifecycleCommands(cluster: Command, ctx: CommandContext): voi
           etcdPort: opts.etcdPort,
           demoPods: opts.pods,
           makeCurrent: opts.current,
+          routeReflectors: opts.routeReflectors,
         },
         log,
       ).catch((err: Error) => {
@@ -390,6 +404,19 @@ export function addLifecycleCommands(cluster: Command, ctx: CommandContext): voi
     });
 }
 
+/** Route reflectors are BGP speakers: only with BGP between the nodes, and at most one per node. */
+function checkRouteReflectors(count: number, nodes: number, encapsulation: LabEncapsulation): void {
+  if (count === 0) return;
+  if (encapsulation === 'vxlan')
+    throw new CliError(
+      `--route-reflectors ${count}: route reflectors need BGP between the nodes, which --encapsulation vxlan does not run; use --encapsulation none or ipip`,
+    );
+  if (count > nodes)
+    throw new CliError(
+      `--route-reflectors ${count}: expected at most the number of nodes (--nodes ${nodes})`,
+    );
+}
+
 function parseCidrOrUndefined(cidr: string): unknown {
   try {
     return parseCidr(cidr);
@@ -445,6 +472,8 @@ export interface ClusterStatus {
     restarts: number;
     lastExit: string | null;
     bgp: { established: number; peers: number } | null;
+    /** Whether the node is a BGP route reflector (has a routeReflectorClusterID); null when the datastore does not answer. */
+    routeReflector: boolean | null;
     /** The node's AS number (its own, else the cluster's default); null when the datastore does not answer. */
     asNumber: string | null;
     /** IPAM blocks affine to the node. */
@@ -491,6 +520,7 @@ async function liveStatus(record: ClusterRecord): Promise<ClusterStatus> {
             }
           : null,
         asNumber: ipam?.asNumbers.get(n.name) ?? null,
+        routeReflector: ipam ? ipam.reflectors.has(n.name) : null,
         blocks: ipam?.blocks.get(n.name) ?? [],
         cniConfDir: n.cniConfDir,
       };
@@ -517,7 +547,9 @@ async function liveStatus(record: ClusterRecord): Promise<ClusterStatus> {
 /** Each node's AS number and affine IPAM blocks, read from the cluster's etcd (undefined if it does not answer in time). */
 async function datastoreView(
   record: ClusterRecord,
-): Promise<{ asNumbers: Map<string, string>; blocks: Map<string, string[]> } | undefined> {
+): Promise<
+  { asNumbers: Map<string, string>; blocks: Map<string, string[]>; reflectors: Set<string> } | undefined
+> {
   const ds = new EtcdDatastore({ endpoints: [record.etcd.localEndpoint] });
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -537,7 +569,10 @@ async function datastoreView(
         const node = b.spec.affinity?.startsWith('host:') ? b.spec.affinity.slice(5) : undefined;
         if (node) byNode.set(node, [...(byNode.get(node) ?? []), b.spec.cidr]);
       }
-      return { asNumbers, blocks: byNode };
+      const reflectors = new Set(
+        nodes.items.filter((n) => n.spec.bgp?.routeReflectorClusterID).map((n) => n.metadata.name),
+      );
+      return { asNumbers, blocks: byNode, reflectors };
     };
     return await Promise.race([
       read(),
@@ -555,8 +590,12 @@ async function datastoreView(
 
 async function summary(record: ClusterRecord, given?: ClusterStatus): Promise<string> {
   const s = given ?? (await liveStatus(record));
+  const reflectors = s.nodes
+    .filter((n) => n.routeReflector)
+    .map((n) => n.name)
+    .join(', ');
   const rows = [
-    ['NODE', 'ADDRESS', 'PID', 'READY', 'RESTARTS', 'AS', 'BGP SESSIONS', 'BLOCKS'],
+    ['NODE', 'ADDRESS', 'PID', 'READY', 'RESTARTS', 'AS', 'BGP SESSIONS', 'BLOCKS', 'ROLE'],
     ...s.nodes.map((n) => [
       n.name,
       n.address,
@@ -566,10 +605,11 @@ async function summary(record: ClusterRecord, given?: ClusterStatus): Promise<st
       n.asNumber ?? '?',
       n.bgp ? `${n.bgp.established}/${n.bgp.peers} Established` : '- (vxlan)',
       n.blocks.join(',') || '-',
+      n.routeReflector ? 'route reflector' : '-',
     ]),
   ];
   return (
-    `\nCluster ${s.name} (encapsulation ${s.encapsulation}, underlay ${s.underlay}, ${s.pods} pods)\n` +
+    `\nCluster ${s.name} (encapsulation ${s.encapsulation}${reflectors ? `, route reflectors ${reflectors}` : ''}, underlay ${s.underlay}, ${s.pods} pods)\n` +
     tabwriterTable(rows) +
     `etcd: ${s.etcd.healthy ? 'healthy' : 'UNHEALTHY'}, pid ${s.etcd.pid}, ${s.etcd.restarts} restarts, ` +
     `${s.etcd.endpoint} in the lab, ${s.etcd.localEndpoint} from this host\n`

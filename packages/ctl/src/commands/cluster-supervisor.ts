@@ -51,6 +51,12 @@ export interface SupervisorOptions {
   demoPods: number;
   /** Make this the current cluster once it is ready. */
   makeCurrent: boolean;
+  /**
+   * How many of the first nodes are route reflectors (0 = the full node-to-node mesh). With N > 0
+   * the mesh is off and every node peers with the reflectors through one BGPPeer, as Calico's
+   * in-cluster route-reflector setup does.
+   */
+  routeReflectors?: number;
   /** Called once the cluster is ready (its record says so). */
   onReady?: () => void;
 }
@@ -144,6 +150,7 @@ export async function superviseCluster(o: SupervisorOptions, log: (line: string)
         await ensureNamespaceProfile(datastore, LAB_POD_NAMESPACE);
         namespaces[LAB_POD_NAMESPACE] = {};
       }
+      await writeRouteReflectors(datastore, o.name, o.routeReflectors ?? 0);
       save();
     },
   });
@@ -260,7 +267,7 @@ export async function superviseCluster(o: SupervisorOptions, log: (line: string)
   try {
     await cluster.up();
     await poll();
-    if (cluster.bgp) await waitForBgp(cluster, log);
+    if (cluster.bgp) await waitForBgp(cluster, o.routeReflectors ?? 0, log);
     for (const node of cluster.nodes)
       for (let i = 1; i <= o.demoPods; i++)
         await addPod({
@@ -476,18 +483,52 @@ function applyChanges(labels: Record<string, string>, changes: Record<string, st
   }
 }
 
-/** Waits until every node's BGP agent reports a full mesh of Established sessions. */
+/** The cluster ID Calico's route-reflector docs give the in-cluster reflectors. */
+export const ROUTE_REFLECTOR_CLUSTER_ID = '244.0.0.1';
+
+/**
+ * Calico's in-cluster route reflectors: the first `count` nodes (created here, before calico-node
+ * starts, which keeps their labels and BGP spec) carry label `route-reflector: "true"` and
+ * `routeReflectorClusterID`; the node-to-node mesh is off; one BGPPeer peers every node with them.
+ */
+async function writeRouteReflectors(ds: Datastore, cluster: string, count: number): Promise<void> {
+  if (count === 0) return;
+  for (let i = 1; i <= count; i++) {
+    const name = `${cluster}-n${i}`;
+    await ds.apply('Node', {
+      metadata: { name, labels: { 'kubernetes.io/hostname': name, 'route-reflector': 'true' } },
+      spec: { bgp: { routeReflectorClusterID: ROUTE_REFLECTOR_CLUSTER_ID } },
+    });
+  }
+  await ds.apply('BGPConfiguration', {
+    metadata: { name: 'default' },
+    spec: { nodeToNodeMeshEnabled: false },
+  });
+  await ds.apply('BGPPeer', {
+    metadata: { name: 'peer-with-route-reflectors' },
+    spec: { nodeSelector: 'all()', peerSelector: "route-reflector == 'true'" },
+  });
+}
+
+/**
+ * Waits until every node's BGP agent has all its sessions Established: the full mesh (n − 1 each)
+ * without reflectors; with R reflectors, a reflector peers with every other node (n − 1) and any
+ * other node with the R reflectors.
+ */
 async function waitForBgp(
   cluster: LabCluster,
+  routeReflectors: number,
   log: (line: string) => void,
   timeoutMs = 60_000,
 ): Promise<void> {
-  const expected = cluster.nodes.length - 1;
+  const expectedOf = (index: number): number =>
+    routeReflectors === 0 || index < routeReflectors ? cluster.nodes.length - 1 : routeReflectors;
   const deadline = Date.now() + timeoutMs;
   const pending = new Set(cluster.nodes.map((n) => n.name));
   while (pending.size > 0) {
-    for (const node of cluster.nodes) {
+    for (const [index, node] of cluster.nodes.entries()) {
       if (!pending.has(node.name)) continue;
+      const expected = expectedOf(index);
       const status = await queryAgent(node.bgpSocket).catch(() => undefined);
       const up = status?.peers.filter((p) => p.state === 'up').length ?? 0;
       if (status && up >= expected) {
