@@ -6,7 +6,7 @@
  * expectation and with evaluateHostFlow computed from the same datastore objects.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Datastore, EtcdDatastore, namespaceProfile, type ResourceInput } from '@calico-ts/datastore';
@@ -31,6 +31,7 @@ import {
   type HostEndpointPeer,
   policySnapshot,
 } from '../src/index.ts';
+import { clearPolicies as clearPoliciesOf, tearDown } from './policy-harness.ts';
 
 const NODE = 'node-1';
 const POOL = '10.67.0.0/16';
@@ -212,15 +213,7 @@ describeWith(
     const gnp = (name: string, spec: ResourceInput<'GlobalNetworkPolicy'>['spec']) =>
       ds.create('GlobalNetworkPolicy', { metadata: { name }, spec });
 
-    async function clearPolicies(): Promise<void> {
-      for (const r of (await ds.list('GlobalNetworkPolicy')).items)
-        await ds.delete('GlobalNetworkPolicy', r.metadata.name);
-      await waitFor(async () => !/^:cali-p[io]-/m.test(await save('filter')), {
-        timeoutMs: 15_000,
-        intervalMs: 50,
-        what: 'policy chains removed',
-      });
-    }
+    const clearPolicies = () => clearPoliciesOf(ds, ['GlobalNetworkPolicy'], () => save('filter'));
 
     beforeAll(async () => {
       scriptDir = mkdtempSync(join(tmpdir(), `${prefix}-`));
@@ -289,14 +282,7 @@ describeWith(
       await felix.whenReady();
     }, 60_000);
 
-    afterAll(async () => {
-      await felix?.stop();
-      await ds?.close();
-      await etcd?.stop();
-      // Stops the servers (by pid) and removes every namespace with its interfaces and rules.
-      await lab?.teardown();
-      if (scriptDir) rmSync(scriptDir, { recursive: true, force: true });
-    }, 60_000);
+    afterAll(() => tearDown({ felix, ds, etcd, lab, scriptDir }), 60_000);
 
     it('without a host endpoint everything is reachable', async () => {
       await assertReach(reach(targets()));

@@ -7,7 +7,7 @@
  * ip6tables.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Datastore, EtcdDatastore, namespaceProfile, type ResourceInput } from '@calico-ts/datastore';
@@ -17,6 +17,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { command, describeWith, root } from '../../../test-support/requirements.ts';
 import { runPrefix } from '../../../test-support/run-id.ts';
 import { type ApplyStats, explainFlow, Felix, policyChainName, policySnapshot } from '../src/index.ts';
+import { clearPolicies as clearPoliciesOf, tearDown } from './policy-harness.ts';
 
 const NODE = 'node-1';
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
@@ -216,16 +217,8 @@ describeWith(
       );
     }
 
-    async function clearPolicies(): Promise<void> {
-      for (const kind of ['NetworkPolicy', 'KubernetesNetworkPolicy'] as const)
-        for (const r of (await ds.list(kind)).items)
-          await ds.delete(kind, r.metadata.name, r.metadata.namespace);
-      await waitFor(async () => !/^:cali-p[io]-/m.test(await save6()), {
-        timeoutMs: 15_000,
-        intervalMs: 50,
-        what: 'IPv6 policy chains removed',
-      });
-    }
+    const clearPolicies = () =>
+      clearPoliciesOf(ds, ['NetworkPolicy', 'KubernetesNetworkPolicy'], save6, 'IPv6 policy chains removed');
 
     const np = (ns: string, name: string, spec: ResourceInput<'NetworkPolicy'>['spec']) =>
       ds.create('NetworkPolicy', { metadata: { name, namespace: ns }, spec });
@@ -260,13 +253,7 @@ describeWith(
       await felix.whenReady();
     }, 60_000);
 
-    afterAll(async () => {
-      await felix?.stop();
-      await ds?.close();
-      await etcd?.stop();
-      await lab?.teardown();
-      if (scriptDir) rmSync(scriptDir, { recursive: true, force: true });
-    }, 60_000);
+    afterAll(() => tearDown({ felix, ds, etcd, lab, scriptDir }), 60_000);
 
     it('no policy: every pod reaches every pod over IPv4 and IPv6', async () => {
       expect(felix.status()).toMatchObject({ ready: true, endpoints: 3, errors: [] });

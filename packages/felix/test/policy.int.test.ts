@@ -10,7 +10,7 @@
  * its namespace).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -33,6 +33,7 @@ import {
   policySnapshot,
   profileChainName,
 } from '../src/index.ts';
+import { clearPolicies as clearPoliciesOf, tearDown } from './policy-harness.ts';
 
 const NAMESPACES = ['x', 'y', 'z'] as const;
 const PODS = ['a', 'b', 'c'] as const;
@@ -323,17 +324,7 @@ describeWith(
     ];
 
     /** Deletes every policy and tier, and waits until no policy chain is left. */
-    async function clearPolicies(): Promise<void> {
-      for (const kind of policyKinds) {
-        for (const r of (await ds.list(kind)).items)
-          await ds.delete(kind, r.metadata.name, r.metadata.namespace);
-      }
-      await waitFor(async () => !/^:cali-p[io]-/m.test(await iptablesSave()), {
-        timeoutMs: 15_000,
-        intervalMs: 50,
-        what: 'policy chains removed',
-      });
-    }
+    const clearPolicies = () => clearPoliciesOf(ds, policyKinds, iptablesSave);
 
     const knp = (ns: string, name: string, spec: ResourceInput<'KubernetesNetworkPolicy'>['spec']) =>
       ds.create('KubernetesNetworkPolicy', {
@@ -372,14 +363,7 @@ describeWith(
       await felix.whenReady();
     }, 60_000);
 
-    afterAll(async () => {
-      await felix?.stop();
-      await ds?.close();
-      await etcd?.stop();
-      // Stops the servers (by pid) and removes every namespace, with their interfaces and rules.
-      await lab?.teardown();
-      if (scriptDir) rmSync(scriptDir, { recursive: true, force: true });
-    }, 60_000);
+    afterAll(() => tearDown({ felix, ds, etcd, lab, scriptDir }), 60_000);
 
     it('no policy: every pod reaches every pod on every port', async () => {
       expect(felix.status()).toMatchObject({ ready: true, endpoints: 9, missingProfiles: [], errors: [] });
