@@ -19,6 +19,7 @@ import {
   spawnInNamespace,
   waitFor,
 } from '@calico-ts/kernel';
+import { iperf3Gbps } from './iperf.ts';
 
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5);
 const IPERF_SECONDS = Number(process.env['BENCH_IPERF_SECONDS'] ?? 5);
@@ -142,22 +143,7 @@ async function benchMode(encapsulation: 'none' | 'vxlan'): Promise<ModeResult> {
       for (let k = 0; k < order.length; k++) {
         const path = order[(k + round) % order.length]!;
         const [ns, target] = paths[path];
-        const r = await execInNamespace(ns, 'iperf3', [
-          '-c',
-          target,
-          '-p',
-          String(IPERF_PORT),
-          '-t',
-          String(IPERF_SECONDS),
-          '-A',
-          '1',
-          '-J',
-        ]);
-        if (r.exitCode !== 0)
-          throw new Error(`iperf3 ${path} → ${target}: ${r.stdout.slice(0, 300)} ${r.stderr}`);
-        const g =
-          (JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received
-            .bits_per_second / 1e9;
+        const g = await iperf3Gbps(ns, target, { port: IPERF_PORT, seconds: IPERF_SECONDS, what: path });
         gbps[path].push(g);
         log(`[${encapsulation}] round ${round + 1} ${path}: ${g.toFixed(2)} Gbit/s (load ${loadavg()})`);
       }

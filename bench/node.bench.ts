@@ -20,6 +20,7 @@ import { connect, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { NetNamespace as NetNamespaceHandle } from '@calico-ts/kernel';
+import { iperf3Gbps } from './iperf.ts';
 
 const PODS = Number(process.env['BENCH_PODS'] ?? 50);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
@@ -211,21 +212,7 @@ async function runMode(backend: 'vxlan' | 'bgp', measureAdds: boolean): Promise<
     const iperf = { node: [] as number[], pod: [] as number[] };
     const run = async (kind: 'node' | 'pod'): Promise<number> => {
       const [ns, target] = kind === 'node' ? [n1.namespace, n2.ipv4] : [clientNs, server.ip];
-      const r = await execInNamespace(ns, 'iperf3', [
-        '-c',
-        target,
-        '-p',
-        String(IPERF_PORT),
-        '-t',
-        String(IPERF_SECONDS),
-        '-A',
-        '1',
-        '-J',
-      ]);
-      if (r.exitCode !== 0)
-        throw new Error(`iperf3 ${kind} → ${target}: ${r.stdout.slice(0, 400)} ${r.stderr}`);
-      const j = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } };
-      return j.end.sum_received.bits_per_second / 1e9;
+      return iperf3Gbps(ns, target, { port: IPERF_PORT, seconds: IPERF_SECONDS, what: kind });
     };
     for (let round = 0; round < ROUNDS; round++) {
       const order: ('node' | 'pod')[] = round % 2 === 0 ? ['node', 'pod'] : ['pod', 'node'];
