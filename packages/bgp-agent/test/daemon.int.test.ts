@@ -4,7 +4,7 @@
  * reach BIRD; the control socket (status/routes) and a SIGHUP reload that keeps sessions up.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { PeerStatus, RouteEntry } from '@calico-ts/bgp';
@@ -107,7 +107,29 @@ logLevel: warn
       );
       daemon.stdout?.on('data', (d) => (daemonLog += d));
       daemon.stderr?.on('data', (d) => (daemonLog += d));
-      await waitFor('daemon control socket', async () => (await status()).length === 2, 20_000, 200);
+      // On a loaded 2-core CI machine a cold start from TypeScript source can take well over
+      // 20 s; a daemon that exits is reported at once with its own output.
+      const exited = new Promise<never>((_, reject) =>
+        daemon.once('exit', (code, signal) =>
+          reject(
+            new Error(
+              `calico-bgpd exited (${code ?? signal}) before its control socket answered:\n${daemonLog}`,
+            ),
+          ),
+        ),
+      );
+      exited.catch(() => undefined);
+      await Promise.race([
+        waitFor(
+          'daemon control socket',
+          async () => existsSync(control) && (await status()).length === 2,
+          90_000,
+          500,
+        ),
+        exited,
+      ]).catch((e: unknown) => {
+        throw new Error(`${e instanceof Error ? e.message : String(e)}\ncalico-bgpd output:\n${daemonLog}`);
+      });
     });
 
     afterAll(async () => {
