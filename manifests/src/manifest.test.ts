@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { loadDatastoreConfig } from '@calico-ts/datastore';
 import { cniInstallSettings, loadNodeConfig } from '@calico-ts/node';
+import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition';
 import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
 import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
@@ -51,7 +52,11 @@ describe('manifests/calico-ts.yaml', () => {
 
   it('parses, and every resource has apiVersion, kind and metadata.name', () => {
     expect(documents.flatMap((d) => d.errors)).toEqual([]);
-    expect(objects.map((o) => o.kind)).toEqual([
+    const kinds = objects.map((o) => o.kind);
+    const crdCount = kinds.filter((k) => k === 'CustomResourceDefinition').length;
+    expect(crdCount).toBeGreaterThan(0);
+    // The CRDs first, so that a single apply knows the kinds before anything uses them.
+    expect(kinds.slice(crdCount)).toEqual([
       'ConfigMap',
       'ServiceAccount',
       'ClusterRole',
@@ -60,7 +65,7 @@ describe('manifests/calico-ts.yaml', () => {
     ]);
     for (const o of objects) {
       expect(o.apiVersion, o.kind).toMatch(/^([a-z0-9.]+\/)?v\d+$/);
-      expect(o.metadata.name, o.kind).toMatch(/^[a-z0-9-]+$/);
+      expect(o.metadata.name, o.kind).toMatch(/^[a-z0-9-]+(\.[a-z0-9-]+)*$/);
     }
   });
 
@@ -71,6 +76,7 @@ describe('manifests/calico-ts.yaml', () => {
       'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
       'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
       'apps/v1/DaemonSet': DaemonSet,
+      'apiextensions.k8s.io/v1/CustomResourceDefinition': CustomResourceDefinition,
     };
     for (const o of objects) {
       const Model = models[`${o.apiVersion}/${o.kind}`];
