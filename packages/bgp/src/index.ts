@@ -59,6 +59,15 @@ export {
   type LocalIdentity,
 } from './rib/route-rules.ts';
 export { resolveCollision, Session, type SessionConfig, type SessionHandlers } from './session/session.ts';
+export {
+  notificationText,
+  receivedNotification,
+  type SessionError,
+  type SessionErrorKind,
+  sentNotification,
+  shutdownCommunication,
+  socketFailure,
+} from './session/session-error.ts';
 export { type ConnectOptions, type SocketOptions, SocketOptionsError } from './session/socket-options.ts';
 export { BgpSpeaker } from './speaker/bgp-speaker.ts';
 export * from './speaker/types.ts';

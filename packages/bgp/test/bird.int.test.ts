@@ -161,7 +161,7 @@ protocol bgp peer_i {
       await waitFor('hold timer expiry', () => !established(BIRD_E), 15_000);
       const elapsed = (Date.now() - started) / 1000;
       expect(elapsed).toBeGreaterThan(5);
-      expect(peer(BIRD_E).lastError).toBe('hold timer expired');
+      expect(peer(BIRD_E).lastError).toMatch(/^hold timer expired/);
       expect(speaker.routes().filter((r) => r.peer === BIRD_E)).toEqual([]);
       expect(established(BIRD_I)).toBe(true);
     } finally {

@@ -58,7 +58,8 @@ describe('FSM (RFC 4271 §8)', () => {
     clock.advance(1);
     expect(fsm.state).toBe('Idle');
     expect(log).toContain('notify 4/0');
-    expect(fsm.lastError).toBe('hold timer expired');
+    expect(fsm.lastError).toMatch(/^hold timer expired/);
+    expect(fsm.lastErrorKind).toBe('hold-timer-expired');
   });
 
   it('runs no timers with a negotiated hold time of 0', () => {

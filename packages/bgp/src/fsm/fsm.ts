@@ -3,6 +3,8 @@
  * its timers (through an injectable Clock) and asks its host to do I/O through FsmIo; it never
  * touches a socket itself.
  */
+
+import { type SessionError, type SessionErrorKind, sentNotification } from '../session/session-error.ts';
 import { CeaseSubcode, ErrorCode } from '../wire/constants.ts';
 import type { Clock, TimerHandle } from './clock.ts';
 
@@ -205,6 +207,8 @@ export class Fsm {
   failures = 0;
   negotiatedHold = 0;
   lastError: string | undefined;
+  /** What kind of failure `lastError` is (for status readers); undefined for none or internal ones. */
+  lastErrorKind: SessionErrorKind | undefined;
   #clock: Clock;
   #io: FsmIo;
   #random: () => number;
@@ -241,7 +245,7 @@ export class Fsm {
    */
   handle(
     event: FsmEvent,
-    info: { notification?: Notification; holdTime?: number; reason?: string } = {},
+    info: { notification?: Notification; holdTime?: number; reason?: string; error?: SessionError } = {},
   ): void {
     const from = this.state;
     let t = FSM_TABLE[from][event];
@@ -256,9 +260,16 @@ export class Fsm {
     }
     if (info.holdTime !== undefined) this.negotiatedHold = info.holdTime;
     this.#pending = info.notification;
-    if (info.reason) this.lastError = info.reason;
-    else if (info.notification && t.to === S.Idle)
-      this.lastError = `sent NOTIFICATION ${info.notification.code}/${info.notification.subcode}`;
+    if (info.error) {
+      this.lastError = info.error.message;
+      this.lastErrorKind = info.error.kind;
+    } else if (info.notification && t.to === S.Idle) {
+      const n = info.notification;
+      this.#setError(sentNotification(n.code, n.subcode, info.reason));
+    } else if (info.reason) {
+      this.lastError = info.reason;
+      this.lastErrorKind = undefined;
+    }
     this.state = t.to;
     for (const a of t.do) this.#run(a);
     this.#pending = undefined;
@@ -319,7 +330,10 @@ export class Fsm {
         if (this.#pending) this.#io.sendNotification(this.#pending);
         break;
       case 'sendHoldExpired':
-        this.lastError = 'hold timer expired';
+        this.#setError({
+          kind: 'hold-timer-expired',
+          message: 'hold timer expired: no KEEPALIVE or UPDATE from the peer within the hold time',
+        });
         this.#io.sendNotification({ code: ErrorCode.HoldTimerExpired, subcode: 0 });
         break;
       case 'sendCeaseShutdown':
@@ -327,6 +341,7 @@ export class Fsm {
         break;
       case 'sendCeaseCollision':
         this.lastError = 'connection collision';
+        this.lastErrorKind = undefined;
         this.#io.sendNotification({ code: ErrorCode.Cease, subcode: CeaseSubcode.ConnectionCollision });
         break;
       case 'startConnectRetry':
@@ -371,6 +386,11 @@ export class Fsm {
         this.lastError = this.lastError ?? undefined;
         break;
     }
+  }
+
+  #setError(e: SessionError): void {
+    this.lastError = e.message;
+    this.lastErrorKind = e.kind;
   }
 
   #setHold(seconds: number): void {

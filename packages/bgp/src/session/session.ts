@@ -21,6 +21,14 @@ import {
 } from '../wire/messages.ts';
 import { type Capability, type Negotiated, negotiate, type OpenMessage } from '../wire/open.ts';
 import { normalizeIp, parseIpv4 } from '../wire/prefix.ts';
+import {
+  type ConnectAttempt,
+  connectTimeout,
+  laterError,
+  receivedNotification,
+  type SessionError,
+  socketFailure,
+} from './session-error.ts';
 import type { SocketOptions } from './socket-options.ts';
 
 export interface SessionConfig {
@@ -322,6 +330,7 @@ export class Session {
       if (this.config.gtsm) opts.minTtl = this.#minTtl();
       const token = Symbol('connect');
       this.#connectToken = token;
+      this.#connectPending = true;
       so.connect(opts).then(
         (socket) => {
           if (
@@ -331,28 +340,51 @@ export class Session {
             socket.destroy();
             return;
           }
+          this.#connectPending = false;
           this.#attach(socket);
           this.fsm.handle('TcpCrAcked');
         },
         (e: Error) => {
-          if (this.#connectToken === token) this.fsm.handle('TcpConnectionFails', { reason: e.message });
+          if (this.#connectToken !== token) return;
+          this.#connectPending = false;
+          this.fsm.handle('TcpConnectionFails', {
+            error: this.#laterError(socketFailure(e, this.#attempt())),
+          });
         },
       );
       return;
     }
     const socket = net.connect(localAddress ? { host, port, localAddress } : { host, port });
+    this.#connectPending = true;
     this.#attach(socket, true);
   }
 
   #connectToken: symbol | undefined;
+  /** An outgoing connection is waiting for the peer's SYN-ACK. */
+  #connectPending = false;
+  #socketError: SessionError | undefined;
+
+  #attempt(): ConnectAttempt {
+    const c = this.config;
+    return { peer: c.peerAddress, port: c.port, localAddress: c.localAddress, password: !!c.password };
+  }
+
+  /** The error to report next, keeping an earlier cause the new failure follows from. */
+  #laterError(next: SessionError): SessionError {
+    const kind = this.fsm.lastErrorKind;
+    const prev = kind && this.fsm.lastError ? { kind, message: this.fsm.lastError } : undefined;
+    return laterError(prev, next);
+  }
 
   #attach(socket: net.Socket, connecting = false): void {
     this.#socket = socket;
     this.#framer = new MessageFramer();
     this.#sentNotification = false;
+    this.#socketError = undefined;
     socket.setNoDelay(true);
     const onConnect = () => {
       if (this.#socket !== socket) return;
+      this.#connectPending = false;
       this.localAddress = socket.localAddress ? normalizeIp(socket.localAddress) : undefined;
       this.fsm.handle('TcpCrAcked');
     };
@@ -364,12 +396,17 @@ export class Session {
     });
     socket.on('error', (e) => {
       if (this.#socket !== socket) return;
-      this.fsm.lastError = `socket: ${e.message}`;
+      this.#socketError = socketFailure(e, this.#attempt());
     });
     socket.on('close', () => {
       if (this.#socket !== socket) return;
       this.#socket = undefined;
-      this.fsm.handle('TcpConnectionFails', { reason: this.fsm.lastError ?? 'connection closed' });
+      this.#connectPending = false;
+      const error = this.#socketError ?? {
+        kind: 'connection-closed' as const,
+        message: 'connection closed by the peer without a NOTIFICATION',
+      };
+      this.fsm.handle('TcpConnectionFails', { error: this.#laterError(error) });
     });
   }
 
@@ -383,6 +420,13 @@ export class Session {
   }
 
   #drop(): void {
+    // The connect-retry timer fired with our SYN still unanswered (the FSM stays in Connect).
+    if (this.#connectPending && this.fsm.state === FsmState.Connect) {
+      const e = this.#laterError(connectTimeout(this.#attempt()));
+      this.fsm.lastError = e.message;
+      this.fsm.lastErrorKind = e.kind;
+    }
+    this.#connectPending = false;
     this.#connectToken = undefined;
     const s = this.#socket;
     if (!s) return;
@@ -422,6 +466,8 @@ export class Session {
       'BGP state change',
     );
     if (to === FsmState.Established) {
+      // The last error stays on show; it is no longer the cause of anything that follows.
+      this.fsm.lastErrorKind = undefined;
       this.establishedAt = this.#clock.now();
       this.#handlers.established(this);
     }
@@ -480,11 +526,19 @@ export class Session {
         if (this.fsm.state === FsmState.Established) this.#handlers.update(this, m);
         break;
       case 'notification': {
-        const reason = `received NOTIFICATION ${m.code}/${m.subcode}${m.data.length ? ` (${Buffer.from(m.data).toString('hex')})` : ''}`;
-        this.#log.warn({ peer: this.config.peerAddress, code: m.code, subcode: m.subcode }, reason);
+        const error = this.#laterError(receivedNotification(m.code, m.subcode, m.data));
+        this.#log.warn(
+          {
+            peer: this.config.peerAddress,
+            code: m.code,
+            subcode: m.subcode,
+            data: m.data.length ? Buffer.from(m.data).toString('hex') : undefined,
+          },
+          error.message,
+        );
         const verErr = m.code === ErrorCode.Open && m.subcode === OpenSubcode.UnsupportedVersion;
         this.#sentNotification = true; // a NOTIFICATION either way ends GR eligibility
-        this.fsm.handle(verErr ? 'NotifMsgVerErr' : 'NotifMsg', { reason });
+        this.fsm.handle(verErr ? 'NotifMsgVerErr' : 'NotifMsg', { error });
         break;
       }
       case 'route-refresh':
@@ -517,7 +571,10 @@ export class Session {
     const neg = negotiate(this.#localCaps, localHold, m);
     // RFC 4271 §6.2 OPEN checks.
     if (neg.peerAs !== this.config.peerAs) {
-      fail(OpenSubcode.BadPeerAs, `peer AS ${neg.peerAs}, expected ${this.config.peerAs}`);
+      fail(
+        OpenSubcode.BadPeerAs,
+        `the peer's OPEN says AS ${neg.peerAs}, configured AS ${this.config.peerAs}`,
+      );
       return;
     }
     if (m.holdTime === 1 || m.holdTime === 2) {
@@ -539,5 +596,10 @@ export class Session {
   /** Where the FSM last failed, for status. */
   get lastError(): string | undefined {
     return this.fsm.lastError;
+  }
+
+  /** The kind of `lastError` while it still explains the session being down. */
+  get lastErrorKind(): SessionError['kind'] | undefined {
+    return this.fsm.lastErrorKind;
   }
 }

@@ -253,6 +253,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
           accepted: p.accepted.size,
           sent: this.#out.sent(p),
           lastError: s.lastError ?? null,
+          lastErrorKind: s.state === FsmState.Established ? null : (s.lastErrorKind ?? null),
           routerId: s.remoteOpen?.bgpId ?? null,
           localAddress: s.localAddress ?? null,
           holdTime: s.state === FsmState.Established ? s.fsm.negotiatedHold : null,

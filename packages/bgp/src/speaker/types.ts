@@ -2,6 +2,7 @@
 import type { FsmState } from '../fsm/fsm.ts';
 import type { BestPathChange } from '../rib/loc-rib.ts';
 import type { Policy } from '../rib/policy.ts';
+import type { SessionErrorKind } from '../session/session-error.ts';
 import type { FamilyKey } from '../wire/constants.ts';
 
 export type Family = 'ipv4' | 'ipv6';
@@ -91,6 +92,8 @@ export interface PeerStatus {
   /** Prefixes currently advertised to the peer. */
   sent: number;
   lastError: string | null;
+  /** What kind of failure `lastError` is, while it explains why the session is not Established. */
+  lastErrorKind: SessionErrorKind | null;
   routerId: string | null;
   localAddress: string | null;
   holdTime: number | null;
