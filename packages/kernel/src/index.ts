@@ -78,6 +78,14 @@ export {
   type RouteType,
   RouteTypes,
 } from './netlink-codec.ts';
+export {
+  decodePacketHeaders,
+  type NflogPacket,
+  NflogReader,
+  type NflogReaderOptions,
+  type PacketHeaders,
+  parseNflogPacket,
+} from './nflog.ts';
 export { type PeerCredentials, peerCredentials } from './peer-credentials.ts';
 export {
   type CommandResult,
