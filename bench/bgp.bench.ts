@@ -7,13 +7,12 @@
 // and BENCH_BGP_ROUNDS override the sizes.
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { type BgpdControlMethods, callControl } from '@calico-ts/bgp';
-import { freePort, gobgpToml } from '../packages/bgp/test/lab.ts';
+import { FRR_BGPD, freePort, gobgpToml, vtyCommand } from '../packages/bgp/test/lab.ts';
 
 const run = promisify(execFile);
 const N = Number(process.env['BENCH_BGP_ROUTES'] ?? 100_000);
@@ -128,8 +127,6 @@ async function startGobgpd(port: number, birdPort: number): Promise<Receiver> {
   };
 }
 
-const FRR_BGPD = '/usr/lib/frr/bgpd';
-
 // Why FRR cannot be measured here, or undefined when it can.
 function frrMissing(): string | undefined {
   if (!existsSync(FRR_BGPD)) return `${FRR_BGPD} not found (Debian package frr not installed)`;
@@ -144,29 +141,6 @@ function frrMissing(): string | undefined {
 function frrVersion(): string {
   const v = /version\s+(\S+)/.exec(execFileSync(FRR_BGPD, ['-v'], { encoding: 'utf8' }))?.[1];
   return `FRR ${v ?? '?'} bgpd`;
-}
-
-// One command over bgpd's vty socket, speaking vtysh's protocol (command + NUL; the answer ends
-// with three NULs and a status byte). Same as `vtysh --vty_socket <dir> -d bgpd -c <cmd>`, minus
-// the ~50-200 ms of exec'ing vtysh on every poll, so FRR is polled as cheaply as calico-bgpd.
-function vtyCommand(socket: string, cmd: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const s = net.createConnection(socket);
-    s.setTimeout(10_000, () => s.destroy(new Error(`vty ${cmd}: timeout`)));
-    s.once('error', reject);
-    s.on('data', (d: Buffer) => {
-      chunks.push(d);
-      const b = Buffer.concat(chunks);
-      const n = b.length;
-      if (n >= 4 && b[n - 4] === 0 && b[n - 3] === 0 && b[n - 2] === 0) {
-        s.end();
-        if (b[n - 1] === 0) resolve(b.subarray(0, n - 4).toString('utf8'));
-        else reject(new Error(`vty ${cmd}: status ${b[n - 1]}`));
-      }
-    });
-    s.write(`${cmd}\0`);
-  });
 }
 
 // FRR's bgpd on its own: no zebra (-Z), no kernel (-n), no user switch (-S), listening only on

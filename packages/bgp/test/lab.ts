@@ -1,9 +1,9 @@
 /**
- * Real BGP peers for interop tests: BIRD 2 and gobgpd processes on loopback addresses and free
- * ports, with configs and control sockets in a per-run temp dir, stopped by pid.
+ * Real BGP peers for interop tests: BIRD 2, gobgpd and FRR's bgpd processes on loopback addresses
+ * and free ports, with configs and control sockets in a per-run temp dir, stopped by pid.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -213,6 +213,112 @@ export async function startGobgp(dir: string, name: string, toml: string): Promi
       child.kill('SIGKILL');
       await exited;
     },
+  };
+}
+
+/** Debian's FRR bgpd binary. */
+export const FRR_BGPD = '/usr/lib/frr/bgpd';
+
+/**
+ * One command over FRR bgpd's vty socket in vtysh's protocol (the command and a NUL; the answer
+ * ends with three NULs and a status byte): `vtysh --vty_socket <dir> -d bgpd -c <cmd>` without
+ * exec'ing vtysh.
+ */
+export function vtyCommand(socket: string, cmd: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const s = net.createConnection(socket);
+    s.setTimeout(10_000, () => s.destroy(new Error(`vty ${cmd}: timeout`)));
+    s.once('error', reject);
+    s.on('data', (d: Buffer) => {
+      chunks.push(d);
+      const b = Buffer.concat(chunks);
+      const n = b.length;
+      if (n >= 4 && b[n - 4] === 0 && b[n - 3] === 0 && b[n - 2] === 0) {
+        s.end();
+        if (b[n - 1] === 0) resolve(b.subarray(0, n - 4).toString('utf8'));
+        else reject(new Error(`vty ${cmd}: status ${b[n - 1]}: ${b.subarray(0, n - 4).toString('utf8')}`));
+      }
+    });
+    s.write(`${cmd}\0`);
+  });
+}
+
+export interface Frr {
+  pid: number;
+  /** One vty command's output. */
+  vty(cmd: string): Promise<string>;
+  /** One vty command ending in `json`, parsed. */
+  json<T = unknown>(cmd: string): Promise<T>;
+  /** bgpd's stdout and stderr so far. */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * FRR's bgpd alone, never Debian's frr service: no zebra (-Z), no kernel (-n), no user switch
+ * (-S), no TCP vty (-P 0), listening on `address`:`port` only, with its config, vty socket and pid
+ * file in `dir`/`name`. Without zebra, next hops cannot be resolved: received paths are kept but
+ * not valid for best-path selection.
+ */
+export async function startFrr(
+  dir: string,
+  name: string,
+  listen: { address: string; port: number },
+  config: string,
+): Promise<Frr> {
+  const frrDir = join(dir, name);
+  mkdirSync(frrDir, { recursive: true });
+  const conf = join(frrDir, 'bgpd.conf');
+  writeFileSync(conf, config);
+  const child = spawn(
+    FRR_BGPD,
+    [
+      '-Z',
+      '-S',
+      '-n',
+      '-p',
+      String(listen.port),
+      '-l',
+      listen.address,
+      '-P',
+      '0',
+      '-f',
+      conf,
+      '-i',
+      join(frrDir, 'bgpd.pid'),
+      '--vty_socket',
+      frrDir,
+      '--log',
+      'stdout',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout?.on('data', (d) => (output += d));
+  child.stderr?.on('data', (d) => (output += d));
+  const vty = (cmd: string) => vtyCommand(join(frrDir, 'bgpd.vty'), cmd);
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  };
+  try {
+    await waitFor(`FRR ${name} vty`, async () => {
+      if (child.exitCode !== null) throw new Error(`FRR bgpd exited: ${output}`);
+      return (await vty('show bgp summary json')).includes('{');
+    });
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return {
+    pid: child.pid!,
+    vty,
+    json: async <T>(cmd: string) => JSON.parse(await vty(cmd)) as T,
+    log: () => output,
+    stop,
   };
 }
 
