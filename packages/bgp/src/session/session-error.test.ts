@@ -71,6 +71,9 @@ describe('session errors', () => {
     expect(laterError(once, receivedNotification(6, 5, new Uint8Array())).message).toBe(
       `${shut.message}; since then: received NOTIFICATION Cease / Connection Rejected`,
     );
+    expect(laterError(shut, { kind: 'socket-error', message: 'socket: read ECONNRESET' }).kind).toBe(
+      'admin-shutdown',
+    );
     expect(laterError(shut, receivedNotification(2, 2, new Uint8Array())).kind).toBe('as-mismatch');
     expect(laterError(undefined, closed)).toBe(closed);
     expect(laterError({ kind: 'connect-timeout', message: 't' }, closed)).toBe(closed);

@@ -193,15 +193,16 @@ export function socketFailure(err: unknown, a: ConnectAttempt): SessionError {
 }
 
 /**
- * Which error to show when a new one follows an earlier one: a plain close or a rejected
- * connection right after the peer shut the session down, or rejected our AS, is the consequence
- * (the peer keeps refusing), so the cause stays and the new symptom is added.
+ * Which error to show when a new one follows an earlier one: a close, a reset, a refused or a
+ * rejected connection after the peer shut the session down, or rejected our AS, is the
+ * consequence (the peer keeps refusing), so the cause stays and the new symptom is added.
  */
 export function laterError(previous: SessionError | undefined, next: SessionError): SessionError {
   if (!previous || (previous.kind !== 'admin-shutdown' && previous.kind !== 'as-mismatch')) return next;
   const symptom =
     next.kind === 'connection-closed' ||
     next.kind === 'connection-refused' ||
+    next.kind === 'socket-error' ||
     (next.kind === 'notification-received' && /Connection Rejected|Peer De-configured/.test(next.message));
   if (!symptom) return next;
   const base = previous.message.replace(/; since then: .*$/, '');
