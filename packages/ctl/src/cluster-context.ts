@@ -36,6 +36,19 @@ export interface ClusterNodeRecord {
   healthUrl: string;
 }
 
+/** A dedicated route reflector (calico-reflector on its own underlay host). */
+export interface ClusterReflectorRecord {
+  name: string;
+  address: string;
+  pid: number | undefined;
+  start: number | undefined;
+  ready: boolean;
+  restarts: number;
+  lastExit: string | undefined;
+  controlSocket: string;
+  logFile: string;
+}
+
 export interface ClusterPodRecord {
   namespace: string;
   name: string;
@@ -72,6 +85,16 @@ export interface ClusterRecord {
   };
   cniBinDir: string;
   nodes: ClusterNodeRecord[];
+  /** The BIRD top-of-rack router, with `--tor bird`. */
+  tor?: {
+    address: string;
+    asNumber: number;
+    pid: number | undefined;
+    start: number | undefined;
+    controlSocket: string;
+  };
+  /** Dedicated route reflectors (absent in records of older clusters). */
+  reflectors?: ClusterReflectorRecord[];
   pods: ClusterPodRecord[];
   namespaces: Record<string, Record<string, string>>;
   /** Supervision events, newest last (exits and restarts). */

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -98,7 +98,8 @@ describeWith(
   'calico cluster (the lab)',
   () => {
     for (const encapsulation of ['none', 'vxlan'] as const) {
-      describe(`encapsulation ${encapsulation}, 3 nodes`, () => {
+      // The BGP cluster also has a BIRD top-of-rack router (one cluster for both keeps CI short).
+      describe(`encapsulation ${encapsulation}, 3 nodes${encapsulation === 'none' ? ', BIRD top-of-rack' : ''}`, () => {
         const name = runPrefix('cl');
         let pids: number[] = [];
 
@@ -112,9 +113,14 @@ describeWith(
             '3',
             '--encapsulation',
             encapsulation,
+            ...(encapsulation === 'none' ? ['--tor', 'bird'] : []),
           ]);
           expect(up).toMatch(new RegExp(`${name}-n3 +\\S+ +\\d+ +yes`));
-          if (encapsulation === 'none') expect(up).toMatch(/2\/2 Established/);
+          if (encapsulation === 'none') {
+            // Each node: the two other nodes and the ToR; the ToR: every node, eBGP from AS 65001.
+            expect(up).toMatch(new RegExp(`${name}-n1 .* 64512 +3/3 Established`));
+            expect(up).toMatch(/top-of-rack +\S+ +\d+ +yes +0 +65001 +3\/3 Established .*BIRD ToR \(eBGP\)/);
+          }
           expect(up).toContain('calico cluster down');
         }, 240_000);
 
@@ -207,6 +213,43 @@ describeWith(
           const table = await ok(['cluster', 'matrix', '--name', name]);
           expect(table).toContain('8/12 allowed, 4 denied');
         }, 180_000);
+
+        if (encapsulation === 'none')
+          it('the top-of-rack BIRD learns every node block over eBGP and the underlay routes to the pods', async () => {
+            const s = (await status(name)) as Status & {
+              tor: { asNumber: number; sessions: { established: number; peers: number }; routes: string[] };
+            };
+            const blocks = s.nodes.flatMap((n) => n.blocks).sort();
+            expect(blocks.length).toBeGreaterThanOrEqual(3);
+            expect(s.tor.sessions).toEqual({ established: 3, peers: 3 });
+            const socket = join(clustersDir, name, 'tor', 'bird.ctl');
+            const shown = (): string =>
+              spawnSync('birdc', ['-s', socket, 'show', 'route'], { encoding: 'utf8' }).stdout ?? '';
+            await until('BIRD to learn every block', async () =>
+              blocks.every((b) => shown().includes(b)) ? true : undefined,
+            );
+            // Each block also by way of the node that owns it, with the nodes' AS in the path.
+            const sections = new Map<string, string>();
+            let current = '';
+            for (const line of shown().split('\n')) {
+              if (/^\d/.test(line)) current = line.split(/\s+/)[0]!;
+              if (current) sections.set(current, `${sections.get(current) ?? ''}${line}\n`);
+            }
+            for (const n of s.nodes)
+              for (const b of n.blocks) {
+                expect(sections.get(b), b).toContain(`via ${n.address} `);
+                expect(sections.get(b), b).toContain('[AS64512i]');
+              }
+            const protocols =
+              spawnSync('birdc', ['-s', socket, 'show', 'protocols'], { encoding: 'utf8' }).stdout ?? '';
+            expect(protocols.match(/ BGP .* Established/g)).toHaveLength(3);
+            // The switch installed what it learned: it routes a pod block to a node.
+            const block = s.nodes[2]!.blocks[0]!.split('/')[0]!;
+            const route = spawnSync('ip', ['-n', `${name}-ul`, 'route', 'get', block], { encoding: 'utf8' });
+            expect(s.nodes.map((n) => ` via ${n.address} `)).toContainEqual(
+              route.stdout.match(/ via \S+ /)?.[0],
+            );
+          });
 
         // Once is enough: the refusals do not depend on the encapsulation.
         if (encapsulation === 'none')
@@ -342,13 +385,13 @@ describeWith(
       });
     }
 
-    describe('encapsulation none, 3 nodes, 1 route reflector', () => {
+    describe('encapsulation none, 3 nodes, 2 nodes as route reflectors', () => {
       const name = runPrefix('cl');
       afterAll(async () => {
         await calico(['cluster', 'down', '--name', name]);
       }, 120_000);
 
-      it('peers every node with the reflector instead of the mesh; pods reach each other; down leaves nothing', async () => {
+      it('peers every node with the reflectors instead of the mesh; pods reach each other; down leaves nothing', async () => {
         const up = await ok([
           'cluster',
           'up',
@@ -359,22 +402,25 @@ describeWith(
           '--encapsulation',
           'none',
           '--route-reflectors',
-          '1',
+          '2',
         ]);
-        // The reflector has a session with each other node, the others one with the reflector.
+        // A reflector has a session with each other node (its twin included), n3 one with each reflector.
         expect(up).toMatch(new RegExp(`${name}-n1 .*2/2 Established .*route reflector`));
-        expect(up).toMatch(new RegExp(`${name}-n3 .*1/1 Established`));
-        expect(up).toContain(`route reflectors ${name}-n1`);
+        expect(up).toMatch(new RegExp(`${name}-n2 .*2/2 Established .*route reflector`));
+        expect(up).toMatch(new RegExp(`${name}-n3 .*2/2 Established +\\S+ +-`));
+        expect(up).toContain(`route reflectors ${name}-n1, ${name}-n2`);
         const s = await status(name);
         expect(s.nodes.every((n) => n.ready)).toBe(true);
-        expect(s.nodes.map((n) => n.routeReflector)).toEqual([true, false, false]);
+        expect(s.nodes.map((n) => n.routeReflector)).toEqual([true, true, false]);
         const pids = [s.etcd.pid, ...s.nodes.map((n) => n.pid!)];
 
-        const protocols = await ok(['node', 'status', `${name}-n2`, '--protocols']);
+        const protocols = await ok(['node', 'status', `${name}-n3`, '--protocols']);
         const sessions = protocols.split('\n').filter((l) => /^\s*(Mesh|Node|Global)_/.test(l));
-        expect(sessions, protocols).toHaveLength(1);
-        expect(sessions[0]).toMatch(/^\s*(Node|Global)_/);
-        expect(sessions[0]).toContain('Established');
+        expect(sessions, protocols).toHaveLength(2);
+        for (const session of sessions) {
+          expect(session).toMatch(/^\s*(Node|Global)_/);
+          expect(session).toContain('Established');
+        }
 
         await ok(['cluster', 'namespace', 'add', 'rr', '--name', name]);
         await Promise.all(
@@ -455,6 +501,38 @@ describeWith(
       expect(many.code).toBe(1);
       expect(many.err).toContain('--route-reflectors 3: expected at most the number of nodes (--nodes 2)');
     });
+
+    it('refuses the dedicated-reflector flags without reflectors, beyond 9, or a hold time for node reflectors', async () => {
+      const alone = await calico(['cluster', 'up', '--name', runPrefix('cl'), '--dedicated-reflectors']);
+      expect(alone.code).toBe(1);
+      expect(alone.err).toContain('--dedicated-reflectors: expected --route-reflectors N (1 to 9) as well');
+      const base = ['cluster', 'up', '--name', runPrefix('cl'), '--encapsulation', 'none'];
+      const ten = await calico([...base, '--route-reflectors', '10', '--dedicated-reflectors']);
+      expect(ten.code).toBe(1);
+      expect(ten.err).toContain('--route-reflectors 10: expected at most 9 dedicated reflectors');
+      const hold = await calico([...base, '--route-reflectors', '1', '--reflector-hold-time', '6']);
+      expect(hold.code).toBe(1);
+      expect(hold.err).toContain(
+        '--reflector-hold-time 6: only dedicated reflectors take a hold time; add --dedicated-reflectors',
+      );
+      const short = await calico([...base, '--route-reflectors', '1', '--reflector-hold-time', '2']);
+      expect(short.code).toBe(1);
+      expect(short.err).toMatch(/--reflector-hold-time.*expected an integer from 3 to 65535/);
+    });
+
+    // Where the kernel has the module, the ipip cluster itself is what needs a test instead.
+    it.runIf(!existsSync('/sys/module/ipip') && spawnSync('modprobe', ['-n', 'ipip']).status !== 0)(
+      '--encapsulation ipip on a kernel without the ipip module: a refusal naming it, nothing made',
+      async () => {
+        const name = runPrefix('cl');
+        const r = await calico(['cluster', 'up', '--name', name, '--encapsulation', 'ipip']);
+        expect(r.code).toBe(1);
+        expect(r.err).toContain('--encapsulation ipip: this kernel has no ipip module');
+        expect(r.err).toContain('use none or vxlan');
+        expect(listNamespaces(`${name}-`)).toEqual([]);
+        expect(existsSync(join(clustersDir, name))).toBe(false);
+      },
+    );
 
     it('refuses a pool that is not an IPv4 CIDR before making anything', async () => {
       const r = await calico(['cluster', 'up', '--name', runPrefix('cl'), '--pool', '10.244.0.0/33']);

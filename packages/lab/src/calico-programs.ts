@@ -24,6 +24,8 @@ export interface CalicoPrograms {
   readonly cniPlugins: Readonly<Record<CniPluginName, readonly string[]>>;
   /** When given and the plugins are built, the built binaries go on CNI_PATH instead of launchers. */
   readonly installCni?: InstallCni | undefined;
+  /** argv that starts calico-reflector (@calico-ts/reflector), for dedicated route reflectors. */
+  readonly calicoReflector?: readonly string[] | undefined;
 }
 
 const toPath = (entry: string): string => (entry.startsWith('file:') ? fileURLToPath(entry) : entry);
@@ -49,6 +51,8 @@ export function calicoPrograms(entries: {
   node: string;
   cni: string;
   installCni?: InstallCni;
+  /** @calico-ts/reflector's entry: calico-reflector is `main` beside it. */
+  reflector?: string;
 }): CalicoPrograms {
   const nodeEntry = toPath(entries.node);
   const cniEntry = toPath(entries.cni);
@@ -59,11 +63,15 @@ export function calicoPrograms(entries: {
         : join(dirname(cniEntry), `${name}.cjs`),
     );
   return {
-    calicoNode: nodeProgram(join(dirname(nodeEntry), nodeEntry.endsWith('.ts') ? 'main.ts' : 'main.js')),
+    calicoNode: besideMain(nodeEntry),
     cniPlugins: { calico: plugin('calico'), 'calico-ipam': plugin('calico-ipam') },
     installCni: entries.installCni,
+    calicoReflector: entries.reflector === undefined ? undefined : besideMain(toPath(entries.reflector)),
   };
 }
+
+const besideMain = (entry: string): string[] =>
+  nodeProgram(join(dirname(entry), entry.endsWith('.ts') ? 'main.ts' : 'main.js'));
 
 const shellQuote = (arg: string): string =>
   /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;

@@ -73,6 +73,8 @@ export class Lab {
   readonly addressing: UnderlayAddressing;
   readonly underlay: { name: string; namespace: NetNamespace; netlink: Netlink; bridge: string };
   readonly nodes: LabNode[] = [];
+  /** Underlay hosts that are not nodes (addHost). */
+  readonly hosts: LabNode[] = [];
   readonly pods: LabPod[] = [];
   readonly #processes: NamespaceProcess[] = [];
   /** Namespace names we created, in creation order. */
@@ -139,7 +141,25 @@ export class Lab {
   }
 
   async #addNode(i: number, mtu = 1500): Promise<void> {
-    const name = `${this.prefix}-n${i}`;
+    const node = await this.#attach(`n${i}`, i, this.addressing.nodeIpv4(i), `v${i}`, mtu);
+    this.nodes.push(node);
+  }
+
+  /**
+   * Another host on the underlay that is not a node: namespace `<prefix>-rr<k>` with address
+   * `addressing.hostIpv4(k)` (k from 1 to 9, between the gateway and the first node), e.g. for a
+   * dedicated route reflector. Removed on teardown like the nodes.
+   */
+  async addHost(k: number, mtu = 1500): Promise<LabNode> {
+    const existing = this.hosts.find((h) => h.index === k);
+    if (existing) return existing;
+    const host = await this.#attach(`rr${k}`, k, this.addressing.hostIpv4(k), `h${k}`, mtu);
+    this.hosts.push(host);
+    return host;
+  }
+
+  async #attach(suffix: string, i: number, ipv4: string, port: string, mtu: number): Promise<LabNode> {
+    const name = `${this.prefix}-${suffix}`;
     const ns = await createNamespace(name);
     this.#created.push(name);
     const nl = Netlink.open(ns);
@@ -149,17 +169,16 @@ export class Lab {
       namespace: ns,
       netlink: nl,
       uplink: 'eth0',
-      ipv4: this.addressing.nodeIpv4(i),
+      ipv4,
       ipv6: this.ipv6 ? labNodeIpv6(i) : undefined,
     };
-    this.nodes.push(node);
     // The switch-side end stays in the underlay; the node end is created straight in the node.
-    const port = await this.underlay.netlink.createVeth({
-      name: `${this.prefix}-v${i}`,
+    const veth = await this.underlay.netlink.createVeth({
+      name: `${this.prefix}-${port}`,
       mtu,
       peer: { name: 'eth0', namespace: ns, mtu },
     });
-    await this.underlay.netlink.setLink(port.index, { master: this.underlay.bridge, up: true });
+    await this.underlay.netlink.setLink(veth.index, { master: this.underlay.bridge, up: true });
     await nl.setLink('lo', { up: true });
     await nl.addAddress('eth0', `${node.ipv4}/${this.addressing.prefixLength}`);
     if (node.ipv6) await nl.addAddress('eth0', `${node.ipv6}/64`, { nodad: true });
@@ -167,6 +186,7 @@ export class Lab {
     await nl.addRoute({ dst: 'default', gateway: this.addressing.gateway, dev: 'eth0' });
     if (node.ipv6) await nl.addRoute({ dst: 'default', gateway: LAB_GATEWAY_V6, dev: 'eth0' });
     setIpForwarding({ ipv4: true, ipv6: this.ipv6 }, ns);
+    return node;
   }
 
   /** A node by 1-based index or namespace name. */
@@ -234,10 +254,10 @@ export class Lab {
     this.#torndown = true;
     const errors: unknown[] = [];
     await Promise.all(this.#processes.map((p) => p.stop().catch((e: unknown) => errors.push(e))));
-    for (const n of this.nodes) n.netlink.close();
+    for (const n of [...this.nodes, ...this.hosts]) n.netlink.close();
     this.underlay.netlink.close();
     for (const p of this.pods) p.namespace.close();
-    for (const n of this.nodes) n.namespace.close();
+    for (const n of [...this.nodes, ...this.hosts]) n.namespace.close();
     this.underlay.namespace.close();
     // Deleting a namespace destroys its veths; the peers in other namespaces go with them.
     for (const name of [...this.#created].reverse()) {
@@ -264,9 +284,9 @@ export function createLab(options: LabOptions): Promise<Lab> {
  * its namespaces, which takes their interfaces along. Processes are the starter's to stop.
  */
 export async function removeLab(prefix: string): Promise<string[]> {
-  // Only this lab's: `<prefix>-ul`, `<prefix>-n<i>` and its pods, never another lab whose prefix
+  // Only this lab's: `<prefix>-ul`, `<prefix>-n<i>` and its pods, `<prefix>-rr<k>`, never another lab whose prefix
   // merely starts with ours (`ab` vs `ab-2`).
-  const own = new RegExp(`^${prefix.replaceAll('-', '\\-')}-(ul|n\\d+(-.+)?)$`);
+  const own = new RegExp(`^${prefix.replaceAll('-', '\\-')}-(ul|rr\\d+|n\\d+(-.+)?)$`);
   const names = listNamespaces(`${prefix}-`).filter((n) => own.test(n));
   // Pods before nodes before the underlay.
   names.sort((a, b) => b.length - a.length);

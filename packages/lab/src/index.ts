@@ -40,6 +40,7 @@ export {
   type ClusterEvent,
   type ClusterNode,
   type ClusterPod,
+  type ClusterReflector,
   LAB_POD_NAMESPACE,
   LabCluster,
   type LabClusterOptions,
@@ -66,6 +67,14 @@ export {
   stillRunning,
 } from './process-identity.ts';
 export { relayTcp, type TcpRelay, type TcpRelayOptions } from './tcp-relay.ts';
+export {
+  parseBirdProtocols,
+  type TorConfigOptions,
+  type TorNeighbor,
+  type TorProtocolState,
+  torBirdConfig,
+  torProtocolName,
+} from './tor.ts';
 export {
   chooseUnderlay,
   type HostNetwork,

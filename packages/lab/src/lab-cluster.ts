@@ -7,6 +7,7 @@
  * own network namespace except loopback listeners that relay to etcd and to each node's health
  * and metrics ports.
  */
+import { execFile } from 'node:child_process';
 import {
   closeSync,
   existsSync,
@@ -35,6 +36,8 @@ import { logger } from './logger.ts';
 import { type PodPort, type PodServers, servePorts } from './pod-sockets.ts';
 import { identify, type ProcessIdentity, signalIfSame, stillRunning } from './process-identity.ts';
 import { relayTcp, type TcpRelay } from './tcp-relay.ts';
+import { parseBirdProtocols, type TorProtocolState, torBirdConfig } from './tor.ts';
+import { underlayAddressing } from './underlay.ts';
 
 /** The Kubernetes namespace every lab pod is in (CNI_ARGS K8S_POD_NAMESPACE). */
 export const LAB_POD_NAMESPACE = 'default';
@@ -42,6 +45,8 @@ export const LAB_POD_NAMESPACE = 'default';
 /** calico-node's health and Prometheus ports inside each node (Calico's defaults). */
 const HEALTH_PORT = 9099;
 const METRICS_PORT = 9091;
+/** calico-reflector's health port inside its namespace (its default). */
+const REFLECTOR_HEALTH_PORT = 9100;
 const STATE_FILE = 'state.json';
 
 /** How pods on different nodes reach each other: plain BGP-routed, or through a tunnel. */
@@ -112,6 +117,33 @@ export interface LabClusterOptions {
    * Without it, pods get no traffic under policy enforcement.
    */
   prepareDatastore?: (etcdEndpoint: string) => Promise<void>;
+  /**
+   * Dedicated route reflectors: `calico-reflector` processes (programs.calicoReflector), each in
+   * its own underlay host `<name>-rr<k>` at `reflectorAddress(k)`, started after prepareDatastore
+   * (which writes their Node resources, named `<name>-rr<k>`) and before the calico-nodes.
+   * Default 0.
+   */
+  reflectors?: number;
+  /** More calico-reflector flags for every reflector (e.g. `--hold-time 6`). */
+  reflectorArgs?: readonly string[];
+  /**
+   * A BIRD top-of-rack router in the underlay namespace at the gateway address, with its own AS,
+   * one eBGP session per node (see tor.ts); the underlay then forwards. The nodes reach it
+   * through a BGPPeer that prepareDatastore writes (`peerIP` the gateway, `asNumber` the ToR's).
+   */
+  tor?: { asNumber: number; nodeAsNumber: number };
+}
+
+/** A dedicated route reflector host and its calico-reflector. */
+export interface ClusterReflector extends LabNode {
+  /** Its status socket (`calico-reflector status --control`). */
+  controlSocket: string;
+  logFile: string;
+  process: NamespaceProcess | undefined;
+  restarts: number;
+  lastExit: string | undefined;
+  /** Loopback relay to its health port (/readiness). */
+  healthUrl: string;
 }
 
 /** A fabric node with its calico-node. */
@@ -200,11 +232,14 @@ export class LabCluster {
   #lab: Lab | undefined;
   #etcd: EtcdProcess | undefined;
   readonly nodes: ClusterNode[] = [];
+  /** Dedicated route reflectors (LabClusterOptions.reflectors). */
+  readonly reflectors: ClusterReflector[] = [];
   /** Pods added and not deleted, in order; down() runs CNI DEL for each. */
   readonly pods: ClusterPod[] = [];
   readonly #relays: TcpRelay[] = [];
   readonly #servers = new Map<ClusterPod, PodServers>();
   readonly #timers = new Set<NodeJS.Timeout>();
+  #tor: NamespaceProcess | undefined;
   #etcdRestarts = 0;
   #etcdLastExit: string | undefined;
   #down = false;
@@ -250,6 +285,16 @@ export class LabCluster {
     return { restarts: this.#etcdRestarts, lastExit: this.#etcdLastExit };
   }
 
+  /** The underlay address of dedicated reflector k (1-based), known before up() builds it. */
+  reflectorAddress(k: number): string {
+    return underlayAddressing(this.options.underlay ?? LAB_SUBNET_V4, this.options.nodes).hostIpv4(k);
+  }
+
+  /** The underlay's prefix length (for Node `spec.bgp.ipv4Address`). */
+  get underlayPrefixLength(): number {
+    return underlayAddressing(this.options.underlay ?? LAB_SUBNET_V4, this.options.nodes).prefixLength;
+  }
+
   /** CNI_PATH of every node: the plugins (built binaries or launchers). */
   get cniBinDir(): string {
     return join(this.dir, 'bin');
@@ -270,7 +315,12 @@ export class LabCluster {
     mkdirSync(this.#dir, { recursive: true });
     const underlay = o.underlay ?? LAB_SUBNET_V4;
     this.#log(`creating lab ${this.name}: underlay ${underlay} and ${o.nodes} node namespaces`);
-    this.#lab = await createLab({ prefix: this.name, nodes: o.nodes, underlay });
+    this.#lab = await createLab({
+      prefix: this.name,
+      nodes: o.nodes,
+      underlay,
+      ...(o.tor ? { router: true } : {}),
+    });
 
     this.#etcd = await startEtcd({
       dir: join(this.#dir, 'etcd'),
@@ -288,6 +338,29 @@ export class LabCluster {
     await o.prepareDatastore?.(this.#etcd.localEndpoint);
 
     installPlugins(o.programs, { binDir: this.cniBinDir, confDir: join(this.#dir, 'net.d') });
+    if (o.tor) await this.#startTor(o.tor);
+
+    for (let k = 1; k <= (o.reflectors ?? 0); k++) {
+      const host = await this.#lab.addHost(k);
+      const dir = join(this.#dir, host.name);
+      mkdirSync(dir, { recursive: true });
+      const health = await this.#relayInto(host, REFLECTOR_HEALTH_PORT);
+      const rr: ClusterReflector = {
+        ...host,
+        controlSocket: join(dir, 'reflector.ctl'),
+        logFile: join(dir, 'calico-reflector.log'),
+        process: undefined,
+        restarts: 0,
+        lastExit: undefined,
+        healthUrl: `http://127.0.0.1:${health.port}`,
+      };
+      this.reflectors.push(rr);
+      await this.#spawnReflector(rr);
+    }
+    for (const rr of this.reflectors) {
+      await this.#waitHealthy(rr, 'calico-reflector', o.readyTimeoutMs ?? 90_000);
+      this.#log(`calico-reflector ${rr.name} (${rr.ipv4}) is ready`);
+    }
 
     for (const fabricNode of this.#lab.nodes) {
       const dir = join(this.#dir, fabricNode.name);
@@ -326,6 +399,157 @@ export class LabCluster {
         this.#log(`pod ${pod.name} on ${node.name}: ${pod.ip}`);
       }
     }
+  }
+
+  /** The ToR's BIRD control socket (`birdc -s`); undefined without a ToR. */
+  get torSocket(): string | undefined {
+    return this.options.tor ? join(this.dir, 'tor', 'bird.ctl') : undefined;
+  }
+
+  /** The ToR's BIRD pid while it runs. */
+  get torPid(): number | undefined {
+    return this.#tor?.pid;
+  }
+
+  async #startTor(tor: { asNumber: number; nodeAsNumber: number }): Promise<void> {
+    const dir = join(this.dir, 'tor');
+    mkdirSync(dir, { recursive: true });
+    const conf = join(dir, 'bird.conf');
+    writeFileSync(
+      conf,
+      torBirdConfig({
+        routerId: this.lab.addressing.gateway,
+        asNumber: tor.asNumber,
+        neighbors: this.lab.nodes.map((n) => ({ name: n.name, address: n.ipv4, asNumber: tor.nodeAsNumber })),
+      }),
+    );
+    const out = this.options.logFiles ? openSync(join(dir, 'bird.log'), 'a') : 'inherit';
+    try {
+      this.#tor = await this.lab.spawn(
+        this.lab.underlay.namespace,
+        'bird',
+        ['-f', '-c', conf, '-s', join(dir, 'bird.ctl')],
+        { stdio: ['ignore', out, out] },
+      );
+    } finally {
+      if (typeof out === 'number') closeSync(out);
+    }
+    this.#writeState();
+    const proc = this.#tor;
+    let exited = false;
+    void proc.exited.then(() => (exited = true));
+    await waitFor(
+      async () => {
+        if (exited)
+          throw new LabError('NotReady', `BIRD (the ToR, pid ${proc.pid}) exited at start; see ${dir}`);
+        return (await this.birdc('show', 'status')).includes('Daemon is up');
+      },
+      { timeoutMs: 30_000, what: 'the ToR BIRD to answer' },
+    );
+    this.#log(`top-of-rack BIRD (AS ${tor.asNumber}) is up at ${this.lab.addressing.gateway}`);
+  }
+
+  /** A `birdc` command to the ToR; its output (empty when it does not answer). */
+  async birdc(...args: string[]): Promise<string> {
+    const socket = this.torSocket;
+    if (!socket) throw new LabError('Invalid', `cluster ${this.name} has no top-of-rack router`);
+    return new Promise((resolve) =>
+      execFile('birdc', ['-s', socket, ...args], { timeout: 5000 }, (_err, stdout) => resolve(stdout ?? '')),
+    );
+  }
+
+  /** The ToR's session with each node (`birdc show protocols`). */
+  async torSessions(): Promise<TorProtocolState[]> {
+    return parseBirdProtocols(await this.birdc('show', 'protocols'));
+  }
+
+  /** The prefixes the ToR has learned (`birdc show route`), sorted. */
+  async torRoutes(): Promise<string[]> {
+    const out = await this.birdc('show', 'route');
+    return [...new Set([...out.matchAll(/^([0-9a-f.:]+\/\d+)\s/gm)].map((m) => m[1]!))].sort();
+  }
+
+  async #spawnReflector(rr: ClusterReflector): Promise<void> {
+    const [command, ...args] = this.options.programs.calicoReflector ?? [];
+    if (command === undefined)
+      throw new LabError(
+        'Invalid',
+        'dedicated reflectors need programs.calicoReflector (@calico-ts/reflector)',
+      );
+    const out = this.options.logFiles ? openSync(rr.logFile, 'a') : 'inherit';
+    let proc: NamespaceProcess;
+    try {
+      proc = await this.lab.spawn(
+        rr,
+        command,
+        [
+          ...args,
+          '--node',
+          rr.name,
+          '--etcd-endpoints',
+          this.etcd.endpoint,
+          '--listen',
+          rr.ipv4,
+          '--health',
+          `127.0.0.1:${REFLECTOR_HEALTH_PORT}`,
+          '--control',
+          rr.controlSocket,
+          '--log-level',
+          process.env['CALICO_LOG_LEVEL'] ?? 'warn',
+          ...(this.options.reflectorArgs ?? []),
+        ],
+        { env: process.env, stdio: ['ignore', out, out] },
+      );
+    } finally {
+      if (typeof out === 'number') closeSync(out);
+    }
+    rr.process = proc;
+    const startedAt = Date.now();
+    if (this.options.supervise)
+      void proc.exited.then((exit) => {
+        if (this.#down || rr.process !== proc) return;
+        rr.process = undefined;
+        this.#restartLater(
+          rr.name,
+          proc.pid,
+          exit,
+          Date.now() - startedAt,
+          rr.restarts,
+          (e) => (rr.lastExit = e),
+          async () => {
+            await this.#spawnReflector(rr);
+            rr.restarts++;
+            return { pid: rr.process?.pid ?? -1, restarts: rr.restarts };
+          },
+        );
+      });
+    this.#writeState();
+  }
+
+  /** Stops a dedicated reflector (SIGTERM: it closes its sessions with a Cease). */
+  async stopReflector(rr: ClusterReflector, graceMs = 10_000): Promise<void> {
+    const proc = rr.process;
+    rr.process = undefined;
+    await proc?.stop(graceMs);
+  }
+
+  /** Starts a dedicated reflector again after stopReflector and waits until it is ready. */
+  async startReflector(rr: ClusterReflector): Promise<void> {
+    await this.#spawnReflector(rr);
+    await this.#waitHealthy(rr, 'calico-reflector', this.options.readyTimeoutMs ?? 90_000);
+  }
+
+  /** A dedicated reflector by 1-based index or name (`<cluster>-rr1`, or `rr1`). */
+  reflector(ref: number | string): ClusterReflector {
+    const rr = this.reflectors.find(
+      (r) => r.index === ref || r.name === ref || r.name === `${this.name}-${ref}`,
+    );
+    if (!rr)
+      throw new LabError(
+        'Invalid',
+        `reflector ${JSON.stringify(String(ref))}: no such reflector in cluster ${this.name} (reflectors: ${this.reflectors.map((r) => r.name).join(', ') || 'none'})`,
+      );
+    return rr;
   }
 
   async #relayInto(node: LabNode, port: number): Promise<TcpRelay> {
@@ -475,23 +699,38 @@ export class LabCluster {
     return this.#ready(node);
   }
 
-  async #ready(node: ClusterNode): Promise<boolean> {
+  async #ready(node: { healthUrl: string }): Promise<boolean> {
     try {
-      return (await fetch(`${node.healthUrl}/readiness`)).status === 200;
+      return (
+        (await fetch(`${node.healthUrl}/readiness`, { signal: AbortSignal.timeout(2000) })).status === 200
+      );
     } catch {
       return false;
     }
   }
 
+  /** Whether a dedicated reflector answers 200 on /readiness now. */
+  reflectorReady(rr: ClusterReflector): Promise<boolean> {
+    return this.#ready(rr);
+  }
+
   /** Waits until the node's calico-node answers 200 on /readiness; fails at once if it exits. */
-  async waitReady(node: ClusterNode, timeoutMs = this.options.readyTimeoutMs ?? 90_000): Promise<void> {
+  waitReady(node: ClusterNode, timeoutMs = this.options.readyTimeoutMs ?? 90_000): Promise<void> {
+    return this.#waitHealthy(node, 'calico-node', timeoutMs);
+  }
+
+  async #waitHealthy(
+    node: { name: string; healthUrl: string; process: NamespaceProcess | undefined },
+    what: string,
+    timeoutMs: number,
+  ): Promise<void> {
     let settled = false;
     const proc = node.process;
     const exited = proc?.exited.then((e) => {
       if (!settled)
         throw new LabError(
           'NotReady',
-          `calico-node ${node.name} (pid ${proc.pid}) exited with ${e.code ?? e.signal} before it was ready`,
+          `${what} ${node.name} (pid ${proc.pid}) exited with ${e.code ?? e.signal} before it was ready`,
         );
     });
     exited?.catch(() => undefined);
@@ -499,7 +738,7 @@ export class LabCluster {
       await Promise.race([
         waitFor(async () => settled || (await this.#ready(node)), {
           timeoutMs,
-          what: `calico-node ${node.name} ready`,
+          what: `${what} ${node.name} ready`,
         }),
         ...(exited ? [exited] : []),
       ]);
@@ -683,6 +922,8 @@ export class LabCluster {
         process.pid,
         ...(this.#etcd ? [this.#etcd.pid] : []),
         ...this.nodes.flatMap((n) => (n.process ? [n.process.pid] : [])),
+        ...this.reflectors.flatMap((r) => (r.process ? [r.process.pid] : [])),
+        ...(this.#tor ? [this.#tor.pid] : []),
       ].map(identify),
       etcdEndpoint: this.#etcd?.localEndpoint ?? '',
       nodes: this.nodes.map((n) => n.name),
@@ -711,6 +952,7 @@ export class LabCluster {
     }
     // calico-nodes first (they leave the dataplane as it is), etcd last, so nothing logs an outage.
     for (const n of [...this.nodes].reverse()) await this.stopNode(n).catch(() => undefined);
+    for (const r of this.reflectors) await this.stopReflector(r).catch(() => undefined);
     await this.#etcd?.stop(10_000).catch(() => undefined);
     for (const r of this.#relays.splice(0)) await r.close().catch(() => undefined);
     try {

@@ -28,6 +28,8 @@ export interface UnderlayAddressing {
   /** How many nodes fit. */
   maxNodes: number;
   nodeIpv4(index: number): string;
+  /** Host k (1–9) that is not a node (e.g. a route reflector): between the gateway and node 1. */
+  hostIpv4(k: number): string;
 }
 
 /** A host network that a candidate underlay collides with, and where the host has it. */
@@ -85,6 +87,11 @@ export function underlayAddressing(cidr: string, nodes = 1): UnderlayAddressing 
     gateway: formatIpv4(first + 1),
     maxNodes,
     nodeIpv4: (i) => formatIpv4(first + FIRST_NODE_OFFSET + i),
+    hostIpv4: (k) => {
+      if (!Number.isInteger(k) || k < 1 || k >= FIRST_NODE_OFFSET)
+        throw new LabError('Invalid', `underlay host ${k}: expected 1 to ${FIRST_NODE_OFFSET - 1}`);
+      return formatIpv4(first + 1 + k);
+    },
   };
 }
 

@@ -2,7 +2,7 @@
  * `calico cluster up | down | status | logs`, and the hidden `supervise` that `up` starts
  * detached: the life of a local cluster.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
   closeSync,
@@ -17,6 +17,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { callControl } from '@calico-ts/bgp';
 import { EtcdDatastore, parseCidr } from '@calico-ts/datastore';
 import {
   chooseUnderlay,
@@ -24,12 +25,14 @@ import {
   isLabError,
   type LabEncapsulation,
   nodeProgram,
+  parseBirdProtocols,
   removeLabCluster,
   signalIfSame,
   stillRunning,
   underlayAddressing,
   underlayConflict,
 } from '@calico-ts/lab';
+import type { ReflectorControlMethods, ReflectorStatus } from '@calico-ts/reflector';
 import { tabwriterTable } from '@calico-ts/text-table';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { CliError } from '../cli-error.ts';
@@ -58,6 +61,9 @@ interface UpFlags {
   pods: number;
   etcdPort: number;
   routeReflectors: number;
+  dedicatedReflectors?: boolean;
+  reflectorHoldTime?: number;
+  tor: 'bird' | 'none';
   foreground?: boolean;
   check?: boolean;
 }
@@ -166,6 +172,26 @@ export function addLifecycleCommands(cluster: Command, ctx: CommandContext): voi
           .default(0)
           .argParser(intArg(0, 50)),
       )
+      .addOption(
+        new Option(
+          '--dedicated-reflectors',
+          'run the route reflectors as calico-reflector daemons on their own underlay hosts (<name>-rr<k>) instead of on the first nodes',
+        ),
+      )
+      .addOption(
+        new Option(
+          '--reflector-hold-time <S>',
+          'BGP hold time the dedicated reflectors offer (sessions use the smaller side; default 90)',
+        ).argParser(intArg(3, 65535)),
+      )
+      .addOption(
+        new Option(
+          '--tor <ROUTER>',
+          'a top-of-rack router in the underlay peering with every node over eBGP (bird: BIRD 2, AS 65001)',
+        )
+          .choices(['bird', 'none'])
+          .default('none'),
+      )
       .addOption(new Option('--pool <CIDR>', 'the IPv4 pod pool').default('10.244.0.0/16'))
       .addOption(new Option('--pool-cidr <CIDR>').hideHelp())
       .addOption(
@@ -196,7 +222,13 @@ export function addLifecycleCommands(cluster: Command, ctx: CommandContext): voi
       const pool = opts.poolCidr ?? opts.pool;
       if (!/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(pool) || parseCidrOrUndefined(pool) === undefined)
         throw new CliError(`--pool ${JSON.stringify(pool)}: expected an IPv4 CIDR such as 10.244.0.0/16`);
-      checkRouteReflectors(opts.routeReflectors, opts.nodes, encapsulation);
+      checkRouteReflectors(opts, encapsulation);
+      if (opts.tor === 'bird' && encapsulation === 'vxlan')
+        throw new CliError(
+          '--tor bird: the top-of-rack router peers over BGP, which --encapsulation vxlan does not run; use --encapsulation none or ipip',
+        );
+      if (opts.tor === 'bird' && !which('bird'))
+        throw new CliError('--tor bird needs bird and birdc: apt-get install bird2');
       checkPrerequisites(encapsulation);
       const dir = clusterDir(opts.name, ctx.io.env as NodeJS.ProcessEnv);
       const existing = readRecord(opts.name, ctx.io.env as NodeJS.ProcessEnv);
@@ -221,9 +253,12 @@ export function addLifecycleCommands(cluster: Command, ctx: CommandContext): voi
         demoPods: opts.pods,
         makeCurrent: !opts.check,
         routeReflectors: opts.routeReflectors,
+        reflectorForm: opts.dedicatedReflectors ? ('dedicated' as const) : ('nodes' as const),
+        ...(opts.reflectorHoldTime !== undefined ? { reflectorHoldTime: opts.reflectorHoldTime } : {}),
+        tor: opts.tor,
       };
       out(
-        `cluster ${opts.name}: ${opts.nodes} nodes, encapsulation ${encapsulation}${opts.routeReflectors > 0 ? `, ${opts.routeReflectors} route reflector${opts.routeReflectors > 1 ? 's' : ''}` : ''}, underlay ${underlay}, pool ${pool}`,
+        `cluster ${opts.name}: ${opts.nodes} nodes, encapsulation ${encapsulation}${opts.routeReflectors > 0 ? `, ${opts.routeReflectors}${opts.dedicatedReflectors ? ' dedicated' : ''} route reflector${opts.routeReflectors > 1 ? 's' : ''}` : ''}, underlay ${underlay}, pool ${pool}`,
       );
 
       if (opts.foreground) {
@@ -276,6 +311,12 @@ export function addLifecycleCommands(cluster: Command, ctx: CommandContext): voi
           String(opts.etcdPort),
           '--route-reflectors',
           String(opts.routeReflectors),
+          ...(opts.dedicatedReflectors ? ['--dedicated-reflectors'] : []),
+          '--tor',
+          opts.tor,
+          ...(opts.reflectorHoldTime !== undefined
+            ? ['--reflector-hold-time', String(opts.reflectorHoldTime)]
+            : []),
           ...(opts.check ? ['--no-current'] : []),
         ],
         { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ...ctx.io.env } },
@@ -333,6 +374,9 @@ export function addLifecycleCommands(cluster: Command, ctx: CommandContext): voi
           demoPods: opts.pods,
           makeCurrent: opts.current,
           routeReflectors: opts.routeReflectors,
+          reflectorForm: opts.dedicatedReflectors ? 'dedicated' : 'nodes',
+          ...(opts.reflectorHoldTime !== undefined ? { reflectorHoldTime: opts.reflectorHoldTime } : {}),
+          tor: opts.tor,
         },
         log,
       ).catch((err: Error) => {
@@ -380,8 +424,8 @@ export function addLifecycleCommands(cluster: Command, ctx: CommandContext): voi
 
   cluster
     .command('logs')
-    .summary("A node's calico-node log (or etcd's, or the supervisor's)")
-    .argument('<NODE>', 'node name (n1 or <cluster>-n1), etcd, or supervisor')
+    .summary("A node's calico-node log (or a dedicated reflector's, etcd's, or the supervisor's)")
+    .argument('<NODE>', 'node name (n1 or <cluster>-n1), reflector (rr1), etcd, or supervisor')
     .addOption(nameOption())
     .option('--tail <LINES>', 'only the last LINES lines', intArg(1, 1_000_000))
     .action(async (ref: string, opts: { name?: string; tail?: number }) => {
@@ -391,7 +435,8 @@ export function addLifecycleCommands(cluster: Command, ctx: CommandContext): voi
           ? record.etcd.logFile
           : ref === 'supervisor'
             ? record.logFile
-            : nodeOf(record, ref).logFile;
+            : ((record.reflectors ?? []).find((r) => r.name === ref || r.name === `${record.name}-${ref}`)
+                ?.logFile ?? nodeOf(record, ref).logFile);
       const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
       ctx.io.stdout(
         opts.tail
@@ -404,12 +449,38 @@ export function addLifecycleCommands(cluster: Command, ctx: CommandContext): voi
     });
 }
 
+/** Dedicated reflectors sit between the underlay's gateway (.1) and its first node (.11). */
+const MAX_DEDICATED_REFLECTORS = 9;
+
 /** Route reflectors are BGP speakers: only with BGP between the nodes, and at most one per node. */
-function checkRouteReflectors(count: number, nodes: number, encapsulation: LabEncapsulation): void {
-  if (count === 0) return;
+function checkRouteReflectors(
+  opts: Pick<UpFlags, 'routeReflectors' | 'nodes' | 'dedicatedReflectors' | 'reflectorHoldTime'>,
+  encapsulation: LabEncapsulation,
+): void {
+  const { routeReflectors: count, nodes } = opts;
+  if (count === 0) {
+    if (opts.dedicatedReflectors)
+      throw new CliError('--dedicated-reflectors: expected --route-reflectors N (1 to 9) as well');
+    if (opts.reflectorHoldTime !== undefined)
+      throw new CliError(
+        `--reflector-hold-time ${opts.reflectorHoldTime}: expected --route-reflectors N --dedicated-reflectors as well`,
+      );
+    return;
+  }
   if (encapsulation === 'vxlan')
     throw new CliError(
       `--route-reflectors ${count}: route reflectors need BGP between the nodes, which --encapsulation vxlan does not run; use --encapsulation none or ipip`,
+    );
+  if (opts.dedicatedReflectors) {
+    if (count > MAX_DEDICATED_REFLECTORS)
+      throw new CliError(
+        `--route-reflectors ${count}: expected at most ${MAX_DEDICATED_REFLECTORS} dedicated reflectors (underlay hosts .2 to .10)`,
+      );
+    return;
+  }
+  if (opts.reflectorHoldTime !== undefined)
+    throw new CliError(
+      `--reflector-hold-time ${opts.reflectorHoldTime}: only dedicated reflectors take a hold time; add --dedicated-reflectors`,
     );
   if (count > nodes)
     throw new CliError(
@@ -480,6 +551,24 @@ export interface ClusterStatus {
     blocks: string[];
     cniConfDir: string;
   }[];
+  /** The BIRD top-of-rack router: its sessions with the nodes and the prefixes it learned. */
+  tor: {
+    address: string;
+    asNumber: number;
+    pid: number | null;
+    sessions: { established: number; peers: number };
+    routes: string[];
+  } | null;
+  /** Dedicated route reflectors (calico-reflector); empty when the reflectors are nodes. */
+  reflectors: {
+    name: string;
+    address: string;
+    pid: number | null;
+    ready: boolean;
+    restarts: number;
+    lastExit: string | null;
+    bgp: { established: number; peers: number } | null;
+  }[];
   etcd: {
     endpoint: string;
     localEndpoint: string;
@@ -526,11 +615,33 @@ async function liveStatus(record: ClusterRecord): Promise<ClusterStatus> {
       };
     }),
   );
+  const reflectors = await Promise.all(
+    (record.reflectors ?? []).map(async (r) => {
+      const st = await reflectorStatus(r.controlSocket);
+      return {
+        name: r.name,
+        address: r.address,
+        pid: r.pid ?? null,
+        ready: st?.ready ?? false,
+        restarts: r.restarts,
+        lastExit: r.lastExit ?? null,
+        bgp: st
+          ? {
+              established: st.peers.filter((p) => p.state === 'Established').length,
+              peers: st.peers.length,
+            }
+          : null,
+      };
+    }),
+  );
+  const tor = record.tor ? await torStatus(record.tor) : null;
   return {
     name: record.name,
     encapsulation: record.encapsulation,
     underlay: record.underlay,
     nodes,
+    tor,
+    reflectors,
     etcd: {
       endpoint: record.etcd.endpoint,
       localEndpoint: record.etcd.localEndpoint,
@@ -542,6 +653,45 @@ async function liveStatus(record: ClusterRecord): Promise<ClusterStatus> {
     cniBinDir: record.cniBinDir,
     pods: record.pods.length,
   };
+}
+
+/** The ToR's sessions and learned prefixes, from birdc (empty when BIRD does not answer). */
+async function torStatus(tor: NonNullable<ClusterRecord['tor']>): Promise<NonNullable<ClusterStatus['tor']>> {
+  const birdc = (...args: string[]): Promise<string> =>
+    new Promise((resolve) =>
+      execFile('birdc', ['-s', tor.controlSocket, ...args], { timeout: 3000 }, (_e, out) =>
+        resolve(out ?? ''),
+      ),
+    );
+  const [protocols, routes] = await Promise.all([birdc('show', 'protocols'), birdc('show', 'route')]);
+  const sessions = parseBirdProtocols(protocols);
+  return {
+    address: tor.address,
+    asNumber: tor.asNumber,
+    pid: tor.pid ?? null,
+    sessions: {
+      established: sessions.filter((p) => p.info.startsWith('Established')).length,
+      peers: sessions.length,
+    },
+    routes: [...new Set([...routes.matchAll(/^([0-9a-f.:]+\/\d+)\s/gm)].map((m) => m[1]!))].sort(),
+  };
+}
+
+/** A dedicated reflector's status socket answer, or undefined when it does not answer within 2 s. */
+async function reflectorStatus(socket: string): Promise<ReflectorStatus | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      callControl<ReflectorControlMethods, 'status'>(socket, 'status', {}, { server: 'calico-reflector' }),
+      new Promise<undefined>((r) => {
+        timer = setTimeout(() => r(undefined), 2000);
+      }),
+    ]);
+  } catch {
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Each node's AS number and affine IPAM blocks, read from the cluster's etcd (undefined if it does not answer in time). */
@@ -590,10 +740,10 @@ async function datastoreView(
 
 async function summary(record: ClusterRecord, given?: ClusterStatus): Promise<string> {
   const s = given ?? (await liveStatus(record));
-  const reflectors = s.nodes
-    .filter((n) => n.routeReflector)
-    .map((n) => n.name)
-    .join(', ');
+  const reflectors = [
+    ...s.nodes.filter((n) => n.routeReflector).map((n) => n.name),
+    ...s.reflectors.map((r) => r.name),
+  ].join(', ');
   const rows = [
     ['NODE', 'ADDRESS', 'PID', 'READY', 'RESTARTS', 'AS', 'BGP SESSIONS', 'BLOCKS', 'ROLE'],
     ...s.nodes.map((n) => [
@@ -607,6 +757,32 @@ async function summary(record: ClusterRecord, given?: ClusterStatus): Promise<st
       n.blocks.join(',') || '-',
       n.routeReflector ? 'route reflector' : '-',
     ]),
+    ...s.reflectors.map((r) => [
+      r.name,
+      r.address,
+      r.pid === null ? '-' : String(r.pid),
+      r.ready ? 'yes' : 'no',
+      String(r.restarts),
+      s.nodes[0]?.asNumber ?? '?',
+      r.bgp ? `${r.bgp.established}/${r.bgp.peers} Established` : '?',
+      '-',
+      'dedicated route reflector',
+    ]),
+    ...(s.tor
+      ? [
+          [
+            'top-of-rack',
+            s.tor.address,
+            s.tor.pid === null ? '-' : String(s.tor.pid),
+            s.tor.sessions.established > 0 ? 'yes' : 'no',
+            '0',
+            String(s.tor.asNumber),
+            `${s.tor.sessions.established}/${s.tor.sessions.peers} Established`,
+            `${s.tor.routes.length} learned`,
+            'BIRD ToR (eBGP)',
+          ],
+        ]
+      : []),
   ];
   return (
     `\nCluster ${s.name} (encapsulation ${s.encapsulation}${reflectors ? `, route reflectors ${reflectors}` : ''}, underlay ${s.underlay}, ${s.pods} pods)\n` +
@@ -656,6 +832,10 @@ export async function stopCluster(
     for (const p of [
       { pid: record.etcd.pid, start: record.etcd.start },
       ...record.nodes.map((n) => ({ pid: n.pid ?? -1, start: n.start })),
+      ...(record.reflectors ?? []).map((r) => ({ pid: r.pid ?? -1, start: r.start })),
+      ...(record.tor?.pid && record.tor.start !== undefined
+        ? [{ pid: record.tor.pid, start: record.tor.start }]
+        : []),
     ])
       if (signalIfSame(p, 'SIGKILL')) removed.push(`process ${p.pid}`);
   const existed = existsSync(dir);

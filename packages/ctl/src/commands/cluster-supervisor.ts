@@ -57,6 +57,15 @@ export interface SupervisorOptions {
    * in-cluster route-reflector setup does.
    */
   routeReflectors?: number;
+  /**
+   * Where the reflectors run: `nodes` (the first N calico-nodes, Node `routeReflectorClusterID`)
+   * or `dedicated` (N calico-reflector daemons on their own underlay hosts `<name>-rr<k>`).
+   */
+  reflectorForm?: 'nodes' | 'dedicated';
+  /** The BGP hold time (s) the dedicated reflectors offer; sessions use the smaller of both sides'. */
+  reflectorHoldTime?: number;
+  /** A BIRD top-of-rack router in the underlay peering with every node (eBGP, TOR_AS_NUMBER). */
+  tor?: 'bird' | 'none';
   /** Called once the cluster is ready (its record says so). */
   onReady?: () => void;
 }
@@ -127,8 +136,14 @@ export async function superviseCluster(o: SupervisorOptions, log: (line: string)
     save();
   };
 
+  const dedicated = o.reflectorForm === 'dedicated' ? (o.routeReflectors ?? 0) : 0;
   const cluster = new LabCluster({
     name: o.name,
+    reflectors: dedicated,
+    ...(o.tor === 'bird' ? { tor: { asNumber: TOR_AS_NUMBER, nodeAsNumber: NODE_AS_NUMBER } } : {}),
+    ...(o.reflectorHoldTime !== undefined
+      ? { reflectorArgs: ['--hold-time', String(o.reflectorHoldTime)] }
+      : {}),
     nodes: o.nodes,
     encapsulation: o.encapsulation,
     poolCidr: o.poolCidr,
@@ -141,6 +156,7 @@ export async function superviseCluster(o: SupervisorOptions, log: (line: string)
     programs: calicoPrograms({
       node: import.meta.resolve('@calico-ts/node'),
       cni: import.meta.resolve('@calico-ts/cni'),
+      reflector: import.meta.resolve('@calico-ts/reflector'),
       installCni,
     }),
     log,
@@ -150,7 +166,20 @@ export async function superviseCluster(o: SupervisorOptions, log: (line: string)
         await ensureNamespaceProfile(datastore, LAB_POD_NAMESPACE);
         namespaces[LAB_POD_NAMESPACE] = {};
       }
-      await writeRouteReflectors(datastore, o.name, o.routeReflectors ?? 0);
+      await writeRouteReflectors(
+        datastore,
+        dedicated > 0
+          ? Array.from({ length: dedicated }, (_, i) => ({
+              name: `${o.name}-rr${i + 1}`,
+              ipv4Address: `${cluster.reflectorAddress(i + 1)}/${cluster.underlayPrefixLength}`,
+            }))
+          : Array.from({ length: o.routeReflectors ?? 0 }, (_, i) => ({ name: `${o.name}-n${i + 1}` })),
+      );
+      if (o.tor === 'bird')
+        await datastore.apply('BGPPeer', {
+          metadata: { name: 'top-of-rack' },
+          spec: { peerIP: cluster.lab.addressing.gateway, asNumber: TOR_AS_NUMBER },
+        });
       save();
     },
   });
@@ -198,6 +227,28 @@ export async function superviseCluster(o: SupervisorOptions, log: (line: string)
         logFile: n.logFile,
         healthUrl: n.healthUrl,
       })),
+      ...(cluster.torSocket
+        ? {
+            tor: {
+              address: cluster.lab.addressing.gateway,
+              asNumber: TOR_AS_NUMBER,
+              pid: cluster.torPid,
+              start: cluster.torPid ? identify(cluster.torPid).start : undefined,
+              controlSocket: cluster.torSocket,
+            },
+          }
+        : {}),
+      reflectors: cluster.reflectors.map((r) => ({
+        name: r.name,
+        address: r.ipv4,
+        pid: r.process?.pid,
+        start: r.process ? identify(r.process.pid).start : undefined,
+        ready: ready.get(r.name) ?? false,
+        restarts: r.restarts,
+        lastExit: r.lastExit,
+        controlSocket: r.controlSocket,
+        logFile: r.logFile,
+      })),
       pods: [...pods.values()].map(podRecord),
       namespaces,
       events,
@@ -232,11 +283,15 @@ export async function superviseCluster(o: SupervisorOptions, log: (line: string)
   process.on('SIGINT', onSignal);
 
   const poll = async (): Promise<void> => {
-    const states = await Promise.all(cluster.nodes.map((n) => cluster.ready(n)));
+    const states = await Promise.all([
+      ...cluster.nodes.map((n) => cluster.ready(n)),
+      ...cluster.reflectors.map((r) => cluster.reflectorReady(r)),
+    ]);
     let changed = false;
-    cluster.nodes.forEach((n, i) => {
+    [...cluster.nodes, ...cluster.reflectors].forEach((n, i) => {
       if (ready.get(n.name) !== states[i]) {
-        if (phase === 'ready') log(`calico-node ${n.name} is ${states[i] ? 'ready' : 'not ready'}`);
+        const what = i < cluster.nodes.length ? 'calico-node' : 'calico-reflector';
+        if (phase === 'ready') log(`${what} ${n.name} is ${states[i] ? 'ready' : 'not ready'}`);
         ready.set(n.name, states[i] ?? false);
         changed = true;
       }
@@ -267,7 +322,7 @@ export async function superviseCluster(o: SupervisorOptions, log: (line: string)
   try {
     await cluster.up();
     await poll();
-    if (cluster.bgp) await waitForBgp(cluster, o.routeReflectors ?? 0, log);
+    if (cluster.bgp) await waitForBgp(cluster, o.routeReflectors ?? 0, dedicated > 0, o.tor === 'bird', log);
     for (const node of cluster.nodes)
       for (let i = 1; i <= o.demoPods; i++)
         await addPod({
@@ -289,7 +344,11 @@ export async function superviseCluster(o: SupervisorOptions, log: (line: string)
     save();
     log(`cluster ${o.name} failed: ${error}`);
     // The reason is usually in the last lines of a process's own log, which stop() removes.
-    for (const file of [join(o.dir, 'etcd', 'etcd.log'), ...cluster.nodes.map((n) => n.logFile)]) {
+    for (const file of [
+      join(o.dir, 'etcd', 'etcd.log'),
+      ...cluster.reflectors.map((r) => r.logFile),
+      ...cluster.nodes.map((n) => n.logFile),
+    ]) {
       const tail = existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').slice(-3) : [];
       for (const line of tail) if (line) log(`  ${file.slice(o.dir.length + 1)}: ${line}`);
     }
@@ -483,21 +542,34 @@ function applyChanges(labels: Record<string, string>, changes: Record<string, st
   }
 }
 
+/** The top-of-rack router's AS (a private AS; the nodes are in Calico's default, 64512). */
+export const TOR_AS_NUMBER = 65001;
+const NODE_AS_NUMBER = 64512;
+
 /** The cluster ID Calico's route-reflector docs give the in-cluster reflectors. */
 export const ROUTE_REFLECTOR_CLUSTER_ID = '244.0.0.1';
 
 /**
- * Calico's in-cluster route reflectors: the first `count` nodes (created here, before calico-node
- * starts, which keeps their labels and BGP spec) carry label `route-reflector: "true"` and
- * `routeReflectorClusterID`; the node-to-node mesh is off; one BGPPeer peers every node with them.
+ * Calico's route-reflector set-up: the reflectors' Nodes (created here, before calico-node or
+ * calico-reflector starts; calico-node keeps their labels and BGP spec) carry label
+ * `route-reflector: "true"` and `routeReflectorClusterID`; the node-to-node mesh is off; one
+ * BGPPeer peers every node with them. A dedicated reflector's Node also has its address, which no
+ * calico-node fills in for it.
  */
-async function writeRouteReflectors(ds: Datastore, cluster: string, count: number): Promise<void> {
-  if (count === 0) return;
-  for (let i = 1; i <= count; i++) {
-    const name = `${cluster}-n${i}`;
+async function writeRouteReflectors(
+  ds: Datastore,
+  reflectors: readonly { name: string; ipv4Address?: string }[],
+): Promise<void> {
+  if (reflectors.length === 0) return;
+  for (const { name, ipv4Address } of reflectors) {
     await ds.apply('Node', {
       metadata: { name, labels: { 'kubernetes.io/hostname': name, 'route-reflector': 'true' } },
-      spec: { bgp: { routeReflectorClusterID: ROUTE_REFLECTOR_CLUSTER_ID } },
+      spec: {
+        bgp: {
+          ...(ipv4Address ? { ipv4Address } : {}),
+          routeReflectorClusterID: ROUTE_REFLECTOR_CLUSTER_ID,
+        },
+      },
     });
   }
   await ds.apply('BGPConfiguration', {
@@ -512,17 +584,24 @@ async function writeRouteReflectors(ds: Datastore, cluster: string, count: numbe
 
 /**
  * Waits until every node's BGP agent has all its sessions Established: the full mesh (n − 1 each)
- * without reflectors; with R reflectors, a reflector peers with every other node (n − 1) and any
- * other node with the R reflectors.
+ * without reflectors; with R reflectors on nodes, a reflector peers with every other node (n − 1)
+ * and any other node with the R reflectors; with R dedicated reflectors, every node with the R.
  */
 async function waitForBgp(
   cluster: LabCluster,
   routeReflectors: number,
+  dedicated: boolean,
+  tor: boolean,
   log: (line: string) => void,
   timeoutMs = 60_000,
 ): Promise<void> {
   const expectedOf = (index: number): number =>
-    routeReflectors === 0 || index < routeReflectors ? cluster.nodes.length - 1 : routeReflectors;
+    (tor ? 1 : 0) +
+    (dedicated
+      ? routeReflectors
+      : routeReflectors === 0 || index < routeReflectors
+        ? cluster.nodes.length - 1
+        : routeReflectors);
   const deadline = Date.now() + timeoutMs;
   const pending = new Set(cluster.nodes.map((n) => n.name));
   while (pending.size > 0) {
