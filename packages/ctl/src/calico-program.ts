@@ -18,6 +18,7 @@ import { validateCommand, writeCommand } from './commands/manifest-write.ts';
 import { nodeCommand } from './commands/node.ts';
 import { patchCommand } from './commands/patch.ts';
 import { policyCommand } from './commands/policy.ts';
+import { traceCommand } from './commands/trace.ts';
 import { versionCommand } from './commands/version.ts';
 import { connectDatastore, DEFAULT_CONFIG_PATH } from './datastore-connection.ts';
 
@@ -105,6 +106,7 @@ export async function run(
     ipamCommand(ctx),
     policyCommand(ctx),
     clusterCommand(ctx),
+    traceCommand(ctx),
     completionCommand(ctx),
   ]) {
     program.addCommand(

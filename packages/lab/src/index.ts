@@ -49,6 +49,16 @@ export {
   type PodReachability,
   removeLabCluster,
 } from './lab-cluster.ts';
+export { addOutsideHost, type OutsideHost, type OutsideHostOptions } from './outside-host.ts';
+export {
+  PacketTrace,
+  type PacketTraceOptions,
+  parseTraceLine,
+  type TraceEvent,
+  type TraceMatch,
+  traceMatchExpression,
+  traceTableScript,
+} from './packet-trace.ts';
 export {
   type PodPort,
   type PodServers,

@@ -20,7 +20,7 @@ import { CliError } from '../cli-error.ts';
 import type { CommandContext } from '../command-context.ts';
 
 /** The kinds that decide a flow: what Felix's calculation graph reads for policy. */
-async function readPolicyState(datastore: Datastore) {
+export async function readPolicyState(datastore: Datastore) {
   const list = async <K extends KindName>(kind: K): Promise<ResourceOf<K>[]> =>
     (await datastore.list(kind)).items;
   const hostEndpoints = await list('HostEndpoint');
@@ -106,13 +106,13 @@ const POLICY_KINDS: Readonly<Record<string, string>> = {
 };
 
 /** `np/shop/allow-web` → `NetworkPolicy shop/allow-web`. */
-function describePolicy(key: string): string {
+export function describePolicy(key: string): string {
   const slash = key.indexOf('/');
   const kind = POLICY_KINDS[key.slice(0, slash)];
   return kind ? `${kind} ${key.slice(slash + 1)}` : key;
 }
 
-function describeDecision(d: FlowDecision): string {
+export function describeDecision(d: FlowDecision): string {
   switch (d.by) {
     case 'rule':
       return `${d.action} by tier ${d.tier}, ${describePolicy(d.policy)}, rule ${d.ruleIndex + 1}`;
