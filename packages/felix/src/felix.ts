@@ -57,6 +57,10 @@ export interface FelixEvents {
 
 /** Wait after a failed apply before trying again (Felix retries dirty state on a ticker). */
 const RETRY_MS = 1000;
+/** How often the sysctls we own are read back (a few procfs reads per workload interface). */
+export const SYSCTL_CHECK_MS = 1000;
+/** How often our iptables hooks and top-level chains are listed (not a read-back of the tables). */
+export const IPTABLES_CHECK_MS = 5000;
 
 export class Felix extends EventEmitter<FelixEvents> {
   readonly nodeName: string;
@@ -82,6 +86,10 @@ export class Felix extends EventEmitter<FelixEvents> {
   #retryTimer: NodeJS.Timeout | undefined;
   #refreshIntervals = '';
   #subscription: Subscription | undefined;
+  /** Kernel events that arrived during an apply: judged against its outcome once it ends. */
+  #kernelEvents: NetlinkEvent[] = [];
+  #checkTimers: NodeJS.Timeout[] = [];
+  #checkingIptables = false;
 
   constructor(options: FelixOptions) {
     super();
@@ -116,6 +124,7 @@ export class Felix extends EventEmitter<FelixEvents> {
     if (!this.#stopped) return;
     this.#stopped = false;
     this.#subscription = this.#kernel.subscribe?.((e) => this.#onNetlink(e));
+    this.#startChecks();
     this.#syncer.start();
     this.#log.info('Felix started');
   }
@@ -125,6 +134,8 @@ export class Felix extends EventEmitter<FelixEvents> {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#subscription?.close();
+    for (const t of this.#checkTimers) clearInterval(t);
+    this.#checkTimers = [];
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
     clearTimeout(this.#retryTimer);
@@ -155,10 +166,51 @@ export class Felix extends EventEmitter<FelixEvents> {
     await new Promise<void>((resolve) => this.once('ready', resolve));
   }
 
+  /**
+   * A link, address or route changed in the kernel. During an apply most events are our own
+   * writes, so they wait and are judged against what that apply left (see #scheduleApply).
+   */
   #onNetlink(event: NetlinkEvent): void {
-    if (event.kind !== 'link') return;
-    this.#toDataplane(() => this.#dataplane.onLinkChange());
-    this.#scheduleApply();
+    if (this.#stopped) return;
+    if (this.#applying) {
+      this.#kernelEvents.push(event);
+      return;
+    }
+    if (this.#dataplane.onKernelEvent(event)) this.#scheduleApply();
+  }
+
+  /**
+   * Self-healing beyond netlink events: the sysctls we own are read every second, our iptables
+   * hooks and top-level chains listed every few seconds; what drifted is rewritten at once.
+   */
+  #startChecks(): void {
+    const sysctls = setInterval(() => {
+      if (this.#applying || !this.#dataplane.checkSysctls()) return;
+      this.#log.warn('a sysctl we own was changed; restoring it');
+      this.#scheduleApply();
+    }, SYSCTL_CHECK_MS);
+    const iptables = setInterval(() => void this.#checkIptables(), IPTABLES_CHECK_MS);
+    sysctls.unref();
+    iptables.unref();
+    this.#checkTimers = [sysctls, iptables];
+  }
+
+  async #checkIptables(): Promise<void> {
+    if (this.#applying || this.#checkingIptables || this.#stopped) return;
+    this.#checkingIptables = true;
+    const applies = this.#applyCount;
+    try {
+      const drift = await this.#dataplane.checkIptables();
+      // A check that overlapped an apply may have seen it half done: the next check decides.
+      if (drift === undefined || this.#stopped || this.#applying || this.#applyCount !== applies) return;
+      this.#log.warn({ drift }, 'our iptables rules were changed; reading the tables back to repair them');
+      this.#dataplane.refreshIptables();
+      this.#scheduleApply();
+    } catch (err) {
+      this.#log.warn({ err }, 'iptables check failed');
+    } finally {
+      this.#checkingIptables = false;
+    }
   }
 
   /**
@@ -208,6 +260,8 @@ export class Felix extends EventEmitter<FelixEvents> {
     for (const change of this.#deferred.splice(0)) change();
     this.#applying = this.#runApply().finally(() => {
       this.#applying = undefined;
+      for (const event of this.#kernelEvents.splice(0))
+        if (this.#dataplane.onKernelEvent(event)) this.#applyAgain = true;
       if (this.#applyAgain) {
         this.#applyAgain = false;
         this.#scheduleApply();

@@ -97,6 +97,8 @@ export {
 } from './process.ts';
 export {
   type InterfaceSysctls,
+  interfaceSysctlsDrifted,
+  ipForwardingOn,
   readSysctl,
   setInterfaceSysctls,
   setIpForwarding,

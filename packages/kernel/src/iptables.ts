@@ -433,6 +433,33 @@ export class Iptables {
     return all;
   }
 
+  /**
+   * The rules of one chain as `iptables -S CHAIN` prints them, without the leading `-A CHAIN `;
+   * undefined when the chain does not exist. Reads that chain only (a cheap existence and
+   * length check, not a read-back of the table).
+   */
+  async listChain(table: IptablesTableName, chain: string): Promise<string[] | undefined> {
+    const bin = binary(this.family, await this.backend(), '');
+    const args = [`--wait=${this.lockWaitSeconds}`, '-t', table, '-S', chain];
+    const r = await execInNamespace(this.namespace, bin, args);
+    if (r.exitCode !== 0) {
+      // iptables-nft 1.8.9 reports a missing chain as "incompatible" (legacy: "No chain").
+      if (/No chain|does not exist|is incompatible/i.test(r.stderr)) return undefined;
+      throw new CommandError('Iptables', {
+        operation: `listing chain ${chain} of table ${table}`,
+        namespace: this.namespace?.name,
+        command: `${bin} ${args.join(' ')}`,
+        exitCode: r.exitCode,
+        stderr: r.stderr,
+      });
+    }
+    const prefix = `-A ${chain} `;
+    return r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith(prefix))
+      .map((l) => l.slice(prefix.length));
+  }
+
   /** Compute the change from what is in the kernel (read now); no writes. */
   async plan(desired: readonly DesiredTable[]): Promise<TablePlan[]> {
     const current = await this.read(desired.map((d) => d.table));

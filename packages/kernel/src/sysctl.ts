@@ -84,8 +84,8 @@ export interface InterfaceSysctls {
 
 const bit = (b: boolean): number => (b ? 1 : 0);
 
-/** Write the given per-interface sysctls, all in one setns. */
-export function setInterfaceSysctls(iface: string, settings: InterfaceSysctls, ns?: NetNamespace): void {
+/** The (key, value) writes that make `iface` have `settings`, in the order they must be written. */
+function interfaceSysctlWrites(iface: string, settings: InterfaceSysctls): [string, number][] {
   const writes: [string, number][] = [];
   const v4 = `net/ipv4/conf/${iface}`;
   const v6 = `net/ipv6/conf/${iface}`;
@@ -102,6 +102,54 @@ export function setInterfaceSysctls(iface: string, settings: InterfaceSysctls, n
   if (settings.ipv6Forwarding !== undefined) writes.push([`${v6}/forwarding`, bit(settings.ipv6Forwarding)]);
   if (settings.proxyNdp !== undefined) writes.push([`${v6}/proxy_ndp`, bit(settings.proxyNdp)]);
   if (settings.acceptRa !== undefined) writes.push([`${v6}/accept_ra`, settings.acceptRa]);
+  return writes;
+}
+
+/**
+ * Which of the given interfaces have a sysctl that differs from `settings` (read in one setns;
+ * an interface that vanished is not reported). Cheap enough for a one-second check: a few
+ * small procfs reads per interface.
+ */
+export function interfaceSysctlsDrifted(
+  wanted: ReadonlyMap<string, InterfaceSysctls>,
+  ns?: NetNamespace,
+): string[] {
+  const drifted: string[] = [];
+  const check = () => {
+    for (const [iface, settings] of wanted) {
+      for (const [key, value] of interfaceSysctlWrites(iface, settings)) {
+        let have: string;
+        try {
+          have = readFileSync(sysctlPath(key), 'utf8').trim();
+        } catch {
+          break;
+        }
+        if (have !== String(value)) {
+          drifted.push(iface);
+          break;
+        }
+      }
+    }
+  };
+  inNs(ns, check, 'checking interface sysctls');
+  return drifted;
+}
+
+/** Whether net.ipv4.ip_forward (and, when asked, IPv6 forwarding) read as on. */
+export function ipForwardingOn(settings: { ipv4?: boolean; ipv6?: boolean }, ns?: NetNamespace): boolean {
+  return inNs(
+    ns,
+    () =>
+      (settings.ipv4 !== true || readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim() === '1') &&
+      (settings.ipv6 !== true ||
+        readFileSync('/proc/sys/net/ipv6/conf/all/forwarding', 'utf8').trim() === '1'),
+    'reading ip forwarding',
+  );
+}
+
+/** Write the given per-interface sysctls, all in one setns. */
+export function setInterfaceSysctls(iface: string, settings: InterfaceSysctls, ns?: NetNamespace): void {
+  const writes = interfaceSysctlWrites(iface, settings);
   const apply = () => {
     for (const [k, v] of writes) writeSysctl(k, v);
   };

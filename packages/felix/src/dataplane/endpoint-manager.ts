@@ -8,6 +8,7 @@ import type { DataplaneUpdate, WorkloadEndpoint } from '../calc/dataplane-update
 import type { FelixConfig } from '../config.ts';
 import type { Chain, TableName } from './chains.ts';
 import { dispatchChains, workloadEndpointChains } from './endpoint-chains.ts';
+import type { DataplaneKernel } from './kernel-port.ts';
 import type { ApplyContext, Manager } from './manager.ts';
 import type { MarkBits } from './mark-bits.ts';
 import type { DesiredNeighbour, DesiredRoute } from './route-table.ts';
@@ -65,6 +66,21 @@ export class EndpointManager implements Manager {
     for (const name of this.#configured.keys()) if (!ctx.links.has(name)) this.#configured.delete(name);
     ctx.routes.setRoutes('endpoints', routes);
     ctx.routes.setNeighbours('endpoints', neighbours);
+  }
+
+  /**
+   * Reads the sysctls of every interface we configured (no writes); one that someone changed is
+   * configured again on the next apply. True when any drifted.
+   */
+  checkSysctls(kernel: DataplaneKernel): boolean {
+    if (!kernel.interfaceSysctlsDrifted || this.#configured.size === 0) return false;
+    const wanted = new Map<string, ReturnType<typeof workloadInterfaceSysctls>>();
+    for (const ep of this.#endpoints.values())
+      if (this.#configured.has(ep.name))
+        wanted.set(ep.name, workloadInterfaceSysctls({ ipv6: ep.ipv6Nets.length > 0 }));
+    const drifted = kernel.interfaceSysctlsDrifted(wanted);
+    for (const name of drifted) this.#configured.delete(name);
+    return drifted.length > 0;
   }
 
   #configureInterface(ctx: ApplyContext, ep: WorkloadEndpoint): void {

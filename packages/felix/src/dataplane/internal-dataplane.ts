@@ -5,7 +5,7 @@
  * removals. Nothing is written before the first inSync (restart doctrine): the first apply sees
  * the complete intent and sweeps whatever we own that is no longer wanted.
  */
-import type { Link } from '@calico-ts/kernel';
+import type { Link, NetlinkEvent } from '@calico-ts/kernel';
 import type { DataplaneUpdate } from '../calc/dataplane-update.ts';
 import { defaultFelixConfig, type FelixConfig } from '../config.ts';
 import type { Logger } from '../logger.ts';
@@ -144,6 +144,91 @@ export class InternalDataplane {
     this.vxlan.markForResync();
   }
 
+  #forwarding(): { ipv4: boolean; ipv6?: boolean } {
+    return this.#ipv6Enabled() ? { ipv4: true, ipv6: true } : { ipv4: true };
+  }
+
+  /**
+   * A change the kernel reported (netlink events): true when it undid something we programmed,
+   * which is then marked for the next apply (a link change always is). Our own writes do not
+   * count: they match what we want.
+   */
+  onKernelEvent(event: NetlinkEvent): boolean {
+    switch (event.kind) {
+      case 'link':
+        this.onLinkChange();
+        return true;
+      case 'route':
+        if (!this.routes.concerns(event.action, event.route)) return false;
+        this.routes.markForResync();
+        return true;
+      case 'address':
+        if (this.vxlan.address.concerns(event.action, event.address)) {
+          this.vxlan.markForResync();
+          return true;
+        }
+        if (this.ipip.address.concerns(event.action, event.address)) {
+          this.ipip.markForResync();
+          return true;
+        }
+        return false;
+      default:
+        return false;
+    }
+  }
+
+  /**
+   * The short-period sysctl check: reads (never writes) the per-interface settings of workload
+   * interfaces and IP forwarding; what drifted is written again on the next apply. True then.
+   */
+  checkSysctls(): boolean {
+    if (!this.#inSync) return false;
+    let drifted = this.endpoints.checkSysctls(this.#kernel);
+    if (
+      this.#forwardingSet &&
+      this.#kernel.ipForwardingOn &&
+      !this.#kernel.ipForwardingOn(this.#forwarding())
+    ) {
+      this.#forwardingSet = false;
+      drifted = true;
+    }
+    return drifted;
+  }
+
+  /**
+   * The cheap iptables check, every few seconds instead of a read-back of every table: each
+   * built-in chain we hook still jumps to our chain, and each chain a hook jumps to still holds
+   * as many rules as we applied. Only those chains are listed, nothing is written. Returns what
+   * drifted (the caller then asks for refreshIptables), undefined when all is in place. Chains
+   * further down (per endpoint, per policy) are checked by the periodic full refresh.
+   */
+  async checkIptables(): Promise<string | undefined> {
+    const kernel = this.#kernel;
+    if (!kernel.listChain || !this.#inSync || this.#iptablesResync !== undefined) return undefined;
+    for (const [table, applied] of this.#appliedTables) {
+      const hooks: { chain: string; rule: string }[] = JSON.parse(applied.hooks);
+      const targets = new Map<string, string[]>();
+      for (const h of hooks) {
+        const target = /(?:^|\s)-[jg] (\S+)/.exec(h.rule)?.[1];
+        if (target) targets.set(h.chain, [...(targets.get(h.chain) ?? []), target]);
+      }
+      for (const [chain, jumps] of targets) {
+        const rules = await kernel.listChain(table, chain);
+        const missing = jumps.find((t) => !rules?.some((r) => jumpsTo(r, t)));
+        if (missing !== undefined) return `${table}/${chain} no longer jumps to ${missing}`;
+      }
+      for (const target of new Set([...targets.values()].flat())) {
+        const want = applied.chains.get(target);
+        if (!want) continue;
+        const have = await kernel.listChain(table, target);
+        if (have === undefined) return `${table}/${target} is gone`;
+        if (have.length !== want.rules.length)
+          return `${table}/${target} holds ${have.length} rules, ${want.rules.length} applied`;
+      }
+    }
+    return undefined;
+  }
+
   get pending(): boolean {
     return this.#inSync && (this.#iptablesDirty || this.routes.dirty || this.ipsets.dirty);
   }
@@ -153,7 +238,7 @@ export class InternalDataplane {
     const started = performance.now();
     const errors: string[] = [];
     if (!this.#forwardingSet && this.#config.ipForwarding === 'Enabled') {
-      this.#kernel.setIpForwarding(this.#ipv6Enabled() ? { ipv4: true, ipv6: true } : { ipv4: true });
+      this.#kernel.setIpForwarding(this.#forwarding());
       this.#forwardingSet = true;
     }
     // One netlink socket: dumps run one after the other (interleaved multipart replies break).
@@ -345,6 +430,14 @@ export class InternalDataplane {
 interface AppliedChain {
   source: Chain;
   rules: string[];
+}
+
+/** Whether an `iptables -S` rule jumps (-j) or goes (-g) to `target`. */
+function jumpsTo(rule: string, target: string): boolean {
+  const words = rule.split(/\s+/);
+  for (let i = 0; i + 1 < words.length; i++)
+    if ((words[i] === '-j' || words[i] === '-g') && words[i + 1] === target) return true;
+  return false;
 }
 
 function sameRules(a: readonly string[], b: readonly string[]): boolean {

@@ -9,6 +9,7 @@ import { isKernelError, type Link } from '@calico-ts/kernel';
 import type { DataplaneUpdate } from '../calc/dataplane-update.ts';
 import { ClusterState } from './cluster-state.ts';
 import type { ApplyContext, Manager } from './manager.ts';
+import { OwnedAddress } from './owned-address.ts';
 import type { DesiredRoute } from './route-table.ts';
 
 export class IpipUnavailableError extends Error {
@@ -21,6 +22,8 @@ export class IpipManager implements Manager {
   readonly #nodeName: string;
   readonly #state = new ClusterState();
   #dirty = true;
+  /** tunl0's address as last applied (a kernel event that undoes it makes us apply again). */
+  readonly address = new OwnedAddress();
   /** Set while IPIP is wanted but the kernel cannot provide it. */
   unavailable: string | undefined;
 
@@ -101,5 +104,6 @@ export class IpipManager implements Manager {
     const have = await ctx.kernel.netlink.listAddresses({ dev: link.index, family: 4 });
     for (const a of have) if (a.cidr !== want) await ctx.kernel.netlink.deleteAddress(IPIP_DEVICE, a.cidr);
     if (want && !have.some((a) => a.cidr === want)) await ctx.kernel.netlink.addAddress(IPIP_DEVICE, want);
+    this.address.set(link.index, want);
   }
 }

@@ -79,6 +79,15 @@ export interface DataplaneKernel {
     tables: Partial<Record<TableName, IptablesTableState>>,
     options?: IptablesApplyOptions,
   ): Promise<number>;
-  /** Link changes, to configure a workload interface as soon as it appears. */
+  /**
+   * Link, address and route changes: a workload interface is configured as soon as it appears,
+   * and a route or address we own that someone else changes is restored at once.
+   */
   subscribe?(listener: (event: NetlinkEvent) => void): Subscription;
+  /** One chain's rules as `iptables -S` prints them (undefined: no such chain); for the drift check. */
+  listChain?(table: TableName, chain: string): Promise<string[] | undefined>;
+  /** Interfaces among `wanted` whose sysctls differ from what we set (a cheap read, no writes). */
+  interfaceSysctlsDrifted?(wanted: ReadonlyMap<string, InterfaceSysctls>): string[];
+  /** Whether IP forwarding reads as on for the given families. */
+  ipForwardingOn?(settings: { ipv4?: boolean; ipv6?: boolean }): boolean;
 }

@@ -6,6 +6,8 @@ import {
   type InterfaceSysctls,
   Ipsets,
   Iptables,
+  interfaceSysctlsDrifted,
+  ipForwardingOn,
   Netlink,
   type NetlinkEvent,
   type NetNamespace,
@@ -58,6 +60,18 @@ export class LinuxKernel implements DataplaneKernel {
     setIpForwarding(settings, this.namespace);
   }
 
+  interfaceSysctlsDrifted(wanted: ReadonlyMap<string, InterfaceSysctls>): string[] {
+    return interfaceSysctlsDrifted(wanted, this.namespace);
+  }
+
+  ipForwardingOn(settings: { ipv4?: boolean; ipv6?: boolean }): boolean {
+    return ipForwardingOn(settings, this.namespace);
+  }
+
+  listChain(table: TableName, chain: string): Promise<string[] | undefined> {
+    return this.#iptables.listChain(table, chain);
+  }
+
   async applyIptables(
     tables: Partial<Record<TableName, IptablesTableState>>,
     options: IptablesApplyOptions = {},
@@ -85,7 +99,7 @@ export class LinuxKernel implements DataplaneKernel {
   }
 
   subscribe(listener: (event: NetlinkEvent) => void): Subscription {
-    return this.#netlink.subscribe(['link'], listener);
+    return this.#netlink.subscribe(['link', 'address', 'route'], listener);
   }
 
   close(): void {

@@ -12,6 +12,7 @@ import type { Logger } from '../logger.ts';
 import type { DataplaneKernel } from './kernel-port.ts';
 
 const SCOPE_LINK = 253;
+const MAIN_TABLE = 254;
 
 export interface DesiredRoute {
   dst: string;
@@ -44,6 +45,9 @@ export class RouteTable {
   #neighbours = new Map<string, DesiredNeighbour[]>();
   #dirty = true;
   #interfacePrefixes: string[] = [WORKLOAD_INTERFACE_PREFIX];
+  /** What the last apply wanted, by destination, and the links it saw (for kernel events). */
+  #lastDesired = new Map<string, DesiredRoute>();
+  #lastLinks = new Map<string, Link>();
   programmed = 0;
 
   setInterfacePrefixes(prefixes: string[]): void {
@@ -69,6 +73,22 @@ export class RouteTable {
 
   get dirty(): boolean {
     return this.#dirty;
+  }
+
+  /**
+   * Whether a route change the kernel reported undoes what we programmed: a route we want was
+   * deleted or replaced by a different one, or a route we own appeared that we do not want.
+   * Our own writes match what we want, so they never make us apply again.
+   */
+  concerns(action: 'new' | 'del', route: Route): boolean {
+    if (route.table !== undefined && route.table !== MAIN_TABLE) return false;
+    if (route.type !== 'unicast' && route.type !== 'blackhole') return false;
+    const want = this.#lastDesired.get(route.dst);
+    if (action === 'del') return want !== undefined && this.#matches(route, want, this.#lastLinks);
+    if (want) return !this.#matches(route, want, this.#lastLinks);
+    const dev =
+      route.dev === undefined ? undefined : [...this.#lastLinks.values()].find((l) => l.index === route.dev);
+    return this.#owned(route, dev?.name);
   }
 
   #owned(route: Route, devName: string | undefined): boolean {
@@ -148,6 +168,8 @@ export class RouteTable {
     }
     failures += await this.#applyNeighbours(kernel, links, byIndex, log);
     this.programmed = result.programmed;
+    this.#lastDesired = new Map([...desired].map(([dst, d]) => [dst, d.route]));
+    this.#lastLinks = links;
     this.#dirty = failures > 0;
     return result;
   }

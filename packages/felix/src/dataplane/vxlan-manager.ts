@@ -19,6 +19,7 @@ import type { Link } from '@calico-ts/kernel';
 import type { DataplaneUpdate, Vtep } from '../calc/dataplane-update.ts';
 import { ClusterState } from './cluster-state.ts';
 import type { ApplyContext, Manager } from './manager.ts';
+import { OwnedAddress } from './owned-address.ts';
 import type { DesiredNeighbour, DesiredRoute } from './route-table.ts';
 
 export class VxlanManager implements Manager {
@@ -26,6 +27,8 @@ export class VxlanManager implements Manager {
   readonly #nodeName: string;
   readonly #state = new ClusterState();
   #dirty = true;
+  /** vxlan.calico's address as last applied (a kernel event that undoes it makes us apply again). */
+  readonly address = new OwnedAddress();
 
   constructor(nodeName: string) {
     this.#nodeName = nodeName;
@@ -177,6 +180,7 @@ export class VxlanManager implements Manager {
     const have = await ctx.kernel.netlink.listAddresses({ dev: device.index, family: 4 });
     for (const a of have) if (a.cidr !== cidr) await ctx.kernel.netlink.deleteAddress(VXLAN_DEVICE, a.cidr);
     if (!have.some((a) => a.cidr === cidr)) await ctx.kernel.netlink.addAddress(VXLAN_DEVICE, cidr);
+    this.address.set(device.index, cidr);
   }
 
   async #syncFdb(ctx: ApplyContext, remotes: Vtep[]): Promise<void> {
