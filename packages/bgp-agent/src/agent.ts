@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ControlServer, serveControl } from '@calico-ts/bgp';
 import { type Datastore, RouteProtocol } from '@calico-ts/datastore';
-import { NetNamespace } from '@calico-ts/kernel';
+import { NetNamespace, type Subscription } from '@calico-ts/kernel';
 import { type Logger, pino } from 'pino';
 import {
   type AgentControlMethods,
@@ -65,6 +65,7 @@ export class BgpAgent {
   #apply: ApplyLoop | undefined;
   #control: ControlServer | undefined;
   #resyncTimer: NodeJS.Timeout | undefined;
+  #routeEvents: Subscription | undefined;
   #stopped = false;
 
   constructor(options: BgpAgentOptions) {
@@ -105,6 +106,7 @@ export class BgpAgent {
     });
     this.#apply = apply;
     await apply.adoptKernelRoutes();
+    this.#routeEvents = routes.watch((action, r) => apply.kernelRouteChanged(action, r.dst, r.protocol));
     const socketPath = o.statusSocket ?? DEFAULT_AGENT_CONTROL_SOCKET;
     if (socketPath !== false) {
       this.#control = await serveControl<AgentControlMethods>(
@@ -139,6 +141,7 @@ export class BgpAgent {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#resyncTimer);
+    this.#routeEvents?.close();
     await this.#watch?.close();
     await this.#apply?.stop(opts);
     await this.#control?.close();

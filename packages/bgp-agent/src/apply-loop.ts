@@ -72,6 +72,8 @@ export class ApplyLoop {
   #endOfRib = new Set<string>();
   #configDirty = true;
   #kernelDirty = true;
+  /** Destinations of the kernel routes the last round wanted. */
+  #wanted = new Set<string>();
   #running: Promise<void> | undefined;
   #timers: NodeJS.Timeout[] = [];
   #stopped = false;
@@ -99,6 +101,19 @@ export class ApplyLoop {
   /** Recompute everything and compare with the kernel again (repairs drift, rereads secrets). */
   resync(): void {
     this.#configDirty = true;
+    this.#kernelDirty = true;
+    this.#kick();
+  }
+
+  /**
+   * The kernel reported a route change in our table: one of our routes that we still want was
+   * deleted, or replaced by someone else's route. Compared with the kernel again at once, so a
+   * route deleted by hand is back within the second. Our own writes never match these cases.
+   */
+  kernelRouteChanged(action: 'new' | 'del', dst: string, protocol: number): void {
+    if (!this.#wanted.has(dst)) return;
+    const ours = protocol === this.#o.routes.protocol;
+    if (action === 'del' ? !ours : ours) return;
     this.#kernelDirty = true;
     this.#kick();
   }
@@ -404,6 +419,7 @@ export class ApplyLoop {
       learned,
     );
     const plan = planKernelRoutes(routes, await this.#ownedKernelRoutes(), !this.#converged);
+    this.#wanted = new Set(routes.keys());
     const result = await this.#o.routes.apply(plan);
     let replaceFailures = 0;
     for (const f of result.failures) {

@@ -4,7 +4,13 @@
  * what it owns can be listed back (after a restart too). Plans are applied strictly in the order
  * they arrive; a route that fails does not stop the others.
  */
-import { type Route as KernelRoute, Netlink, type NetNamespace, type RouteInput } from '@calico-ts/kernel';
+import {
+  type Route as KernelRoute,
+  Netlink,
+  type NetNamespace,
+  type RouteInput,
+  type Subscription,
+} from '@calico-ts/kernel';
 import type {
   KernelRouteIntent,
   KernelRoutePlan,
@@ -45,6 +51,14 @@ export class KernelRouteWriter {
     this.protocol = options.protocol;
     this.table = options.table ?? MAIN_TABLE;
     this.#netlink = Netlink.open(options.namespace);
+  }
+
+  /** Route changes in our table (any protocol), as the kernel reports them; until closed. */
+  watch(listener: (action: 'new' | 'del', route: KernelRoute) => void): Subscription {
+    return this.#netlink.subscribe(['route'], (event) => {
+      if (event.kind === 'route' && event.route.table === this.table && !event.route.cloned)
+        listener(event.action, event.route);
+    });
   }
 
   /** The routes with our protocol in our table, IPv4 and IPv6, device names resolved. */
