@@ -166,6 +166,7 @@ export const KIND_COLUMNS: Record<KindName, KindColumns> = {
     wide: ['NAME', 'CIDRS'],
     cells: { NAME, CIDRS: joined('reservedCIDRs', 80) },
   },
+  CalicoNodeStatus: NAME_ONLY,
   IPAMBlock: {
     ps: ['NAME', 'CIDR', 'AFFINITY'],
     wide: ['NAME', 'CIDR', 'AFFINITY'],

@@ -73,6 +73,11 @@ export const KINDS = {
   ]),
   ClusterInformation: v3('ClusterInformation', 'clusterinformations', false, ['clusterinfo', 'clusterinfos']),
   IPReservation: v3('IPReservation', 'ipreservations', false, ['ipr', 'iprs']),
+  CalicoNodeStatus: v3('CalicoNodeStatus', 'caliconodestatuses', false, [
+    'cns',
+    'nodestatus',
+    'nodestatuses',
+  ]),
   // IPAM's own objects keep Calico's v2 IPAM key space (see keyFor below).
   IPAMBlock: {
     kind: 'IPAMBlock',

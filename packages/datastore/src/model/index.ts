@@ -57,6 +57,7 @@ import {
   type StagedKubernetesNetworkPolicySpec,
   stagedKubernetesNetworkPolicySchema,
 } from './kubernetes-network-policy.ts';
+import { type CalicoNodeStatusSpec, calicoNodeStatusSchema } from './node-status.ts';
 import {
   defaultPolicyTypes,
   type GlobalNetworkPolicySpec as GlobalNetworkPolicySpecRaw,
@@ -101,6 +102,7 @@ const SCHEMAS = {
   KubeControllersConfiguration: kubeControllersConfigurationSchema,
   ClusterInformation: clusterInformationSchema,
   IPReservation: ipReservationSchema,
+  CalicoNodeStatus: calicoNodeStatusSchema,
   IPAMBlock: ipamBlockSchema,
   BlockAffinity: blockAffinitySchema,
   IPAMHandle: ipamHandleSchema,
@@ -139,6 +141,7 @@ export interface SpecTypes {
   KubeControllersConfiguration: KubeControllersConfigurationSpec;
   ClusterInformation: ClusterInformationSpec;
   IPReservation: IPReservationSpec;
+  CalicoNodeStatus: CalicoNodeStatusSpec;
   IPAMBlock: IPAMBlockSpec;
   BlockAffinity: BlockAffinitySpec;
   IPAMHandle: IPAMHandleSpec;
@@ -212,6 +215,15 @@ export type {
   StagedKubernetesNetworkPolicySpec,
 } from './kubernetes-network-policy.ts';
 export {
+  type CalicoNodeStatusPeer,
+  type CalicoNodeStatusSpec,
+  type CalicoNodeStatusStatus,
+  NODE_STATUS_CLASSES,
+  NODE_STATUS_PEER_TYPES,
+  NODE_STATUS_SESSION_STATES,
+  parseCalicoNodeStatusStatus,
+} from './node-status.ts';
+export {
   type GlobalNetworkSetSpec,
   type NetworkSetSpec,
   POLICY_TYPES,
@@ -279,6 +291,7 @@ const STORED: { readonly [K in KindName]: (parsed: Parsed<K>) => ResourceOf<K> }
   KubeControllersConfiguration: (r) => r,
   ClusterInformation: (r) => r,
   IPReservation: (r) => r,
+  CalicoNodeStatus: (r) => r,
   IPAMBlock: (r) => r,
   BlockAffinity: (r) => r,
   IPAMHandle: (r) => r,
