@@ -45,6 +45,16 @@ export interface FelixConfig {
   ipForwarding: 'Enabled' | 'Disabled';
   /** Underlay device override for VXLAN; otherwise the device holding the node IP. */
   vxlanParentInterface: string | undefined;
+  /**
+   * `dropLogs: Enabled|Disabled` (ours; Calico OSS renders NFLOG only for flow logs): an NFLOG
+   * record before every policy drop, read by Felix (`Felix.drops()`, `calico drops`).
+   */
+  dropLogs: boolean;
+  /**
+   * `policyConntrackFlush: Enabled|Disabled` (ours; Calico leaves established flows running):
+   * when a policy change newly denies a flow, its conntrack entries are deleted so it stops.
+   */
+  policyConntrackFlush: boolean;
 }
 
 export const DEFAULT_FAILSAFE_INBOUND: readonly PortSpec[] = [
@@ -98,6 +108,8 @@ export function defaultFelixConfig(): FelixConfig {
     ipv6Support: true,
     ipForwarding: 'Enabled',
     vxlanParentInterface: undefined,
+    dropLogs: true,
+    policyConntrackFlush: false,
   };
 }
 
@@ -204,5 +216,11 @@ export function configFromSpec(spec: Record<string, unknown> | undefined): Felix
   set('disableConntrackInvalidCheck', bool(spec['disableConntrackInvalidCheck']));
   set('ipv6Support', bool(spec['ipv6Support']));
   set('ipForwarding', oneOf(spec['ipForwarding'], ['Enabled', 'Disabled']));
+  const enabled = (v: unknown) => {
+    const o = oneOf(v, ['Enabled', 'Disabled']);
+    return o === undefined ? undefined : o === 'Enabled';
+  };
+  set('dropLogs', enabled(spec['dropLogs']));
+  set('policyConntrackFlush', enabled(spec['policyConntrackFlush']));
   return out;
 }

@@ -6,10 +6,12 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Datastore } from '@calico-ts/datastore';
-import type { NetlinkEvent, NetNamespace, Subscription } from '@calico-ts/kernel';
+import { type NetlinkEvent, type NetNamespace, NflogReader, type Subscription } from '@calico-ts/kernel';
 import { CalcGraph } from './calc/calc-graph.ts';
 import type { DataplaneUpdate } from './calc/dataplane-update.ts';
 import type { FelixConfigOverrides } from './config.ts';
+import { NFLOG_GROUP } from './dataplane/drop-log.ts';
+import { DropRecorder } from './dataplane/drop-recorder.ts';
 import { type ApplyStats, InternalDataplane } from './dataplane/internal-dataplane.ts';
 import type { DataplaneKernel } from './dataplane/kernel-port.ts';
 import { LinuxKernel } from './dataplane/linux-kernel.ts';
@@ -86,6 +88,12 @@ export class Felix extends EventEmitter<FelixEvents> {
   #retryTimer: NodeJS.Timeout | undefined;
   #refreshIntervals = '';
   #subscription: Subscription | undefined;
+  readonly #netns: NetNamespace | undefined;
+  /** Drop records from the NFLOG groups policy drops log to (drop-log.ts). */
+  readonly drops: DropRecorder;
+  #nflog: NflogReader | undefined;
+  #nflogOpening: Promise<void> | undefined;
+  #dropLogError: string | undefined;
   /** Kernel events that arrived during an apply: judged against its outcome once it ends. */
   #kernelEvents: NetlinkEvent[] = [];
   #checkTimers: NodeJS.Timeout[] = [];
@@ -98,6 +106,8 @@ export class Felix extends EventEmitter<FelixEvents> {
     this.#ownsKernel = options.kernel === undefined;
     this.#kernel = options.kernel ?? new LinuxKernel(options.netns);
     this.#onIntent = options.onIntent;
+    this.#netns = options.netns;
+    this.drops = new DropRecorder({ nodeName: options.nodeName });
     this.#graph = new CalcGraph({ nodeName: options.nodeName, overrides: options.config ?? {} });
     this.#dataplane = new InternalDataplane({
       kernel: this.#kernel,
@@ -113,6 +123,7 @@ export class Felix extends EventEmitter<FelixEvents> {
           this.#scheduleFlush();
         },
         onUpdates: (u) => {
+          this.drops.onSyncerUpdates(u);
           this.#graph.onUpdates(u);
           this.#scheduleFlush();
         },
@@ -126,6 +137,7 @@ export class Felix extends EventEmitter<FelixEvents> {
     this.#subscription = this.#kernel.subscribe?.((e) => this.#onNetlink(e));
     this.#startChecks();
     this.#syncer.start();
+    if (this.#ownsKernel) this.#nflogOpening = this.#openDropLog();
     this.#log.info('Felix started');
   }
 
@@ -134,6 +146,9 @@ export class Felix extends EventEmitter<FelixEvents> {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#subscription?.close();
+    await this.#nflogOpening;
+    this.#nflog?.close();
+    this.#nflog = undefined;
     for (const t of this.#checkTimers) clearInterval(t);
     this.#checkTimers = [];
     for (const t of this.#timers) clearInterval(t);
@@ -156,14 +171,39 @@ export class Felix extends EventEmitter<FelixEvents> {
       resyncCount: this.#syncer.resyncCount,
       ...counts,
       missingProfiles: this.#graph.missingProfiles(),
-      errors: [...this.#errors],
+      errors: this.#dropLogError ? [...this.#errors, this.#dropLogError] : [...this.#errors],
     };
   }
 
   /** Resolves once the dataplane has been programmed after the first in-sync. */
   async whenReady(): Promise<void> {
+    await this.#nflogOpening;
     if (this.#inSyncSince) return;
     await new Promise<void>((resolve) => this.once('ready', resolve));
+  }
+
+  /**
+   * Binds the NFLOG groups of policy drops in Felix's namespace. Failing to (another reader has
+   * them) leaves policy enforced and is reported in status().errors.
+   */
+  async #openDropLog(): Promise<void> {
+    try {
+      const reader = await NflogReader.open({
+        namespace: this.#netns,
+        groups: [NFLOG_GROUP.ingress, NFLOG_GROUP.egress],
+      });
+      if (this.#stopped) {
+        reader.close();
+        return;
+      }
+      reader.on('packet', (p) => this.drops.onPacket(p));
+      reader.on('error', (err) => this.#log.warn({ err }, 'drop log reader fell behind; records lost'));
+      this.#nflog = reader;
+      this.#dropLogError = undefined;
+    } catch (err) {
+      this.#dropLogError = `drop logs unavailable: ${(err as Error).message}`;
+      this.#log.warn({ err }, 'cannot read the NFLOG groups of drop logs');
+    }
   }
 
   /**
@@ -242,6 +282,7 @@ export class Felix extends EventEmitter<FelixEvents> {
           );
       }
       this.#onIntent?.(batch);
+      this.drops.onIntent(batch);
       this.#toDataplane(() => {
         this.#dataplane.onUpdates(batch);
         this.#rearmTimers();

@@ -26,9 +26,10 @@ export function policyStage(
   endpoint: WorkloadEndpoint,
   marks: MarkBits,
   programmed = true,
+  dropLogs = false,
 ): Rule[] {
   if (!programmed) return [{ action: '-j DROP', comment: 'Policy not programmed yet' }];
-  return policyStageRules(direction, endpoint.tiers, endpoint.profileIds, marks);
+  return policyStageRules(direction, endpoint.tiers, endpoint.profileIds, marks, 'normal', dropLogs);
 }
 
 export function workloadEndpointChains(
@@ -61,7 +62,7 @@ export function workloadEndpointChains(
         });
       }
     }
-    rules.push(...policyStage(direction, endpoint, marks, policyProgrammed));
+    rules.push(...policyStage(direction, endpoint, marks, policyProgrammed, config.dropLogs));
     return rules;
   };
   return [

@@ -72,8 +72,8 @@ export class PolicyManager implements Manager {
     return this.#profiles.has(name);
   }
 
-  chains(_config: FelixConfig): Partial<Record<TableName, { chains: Chain[] }>> {
-    const opts: RenderOptions = { marks: this.#marks(), family: 4 };
+  chains(config: FelixConfig): Partial<Record<TableName, { chains: Chain[] }>> {
+    const opts: RenderOptions = { marks: this.#marks(), family: 4, dropLogs: config.dropLogs };
     const fingerprint = JSON.stringify(opts);
     if (fingerprint !== this.#renderedFor) {
       this.#rendered.clear();
@@ -96,13 +96,14 @@ export class PolicyManager implements Manager {
    * The same chains for ip6tables (rules filtered to IPv6, `cali60` sets, ICMPv6). Cached per
    * policy object: an update replaces the object, so a changed policy renders again.
    */
-  chains6(_config: FelixConfig): Partial<Record<TableName, { chains: Chain[] }>> {
+  chains6(config: FelixConfig): Partial<Record<TableName, { chains: Chain[] }>> {
     const marks = this.#marks();
-    if (marks !== this.#marks6For) {
+    if (marks !== this.#marks6For || config.dropLogs !== this.#dropLogs6For) {
       this.#rendered6 = new WeakMap();
       this.#marks6For = marks;
+      this.#dropLogs6For = config.dropLogs;
     }
-    const opts: RenderOptions = { marks, family: 6 };
+    const opts: RenderOptions = { marks, family: 6, dropLogs: config.dropLogs };
     const render = (source: ActivePolicy | ActiveProfile, make: () => Chain[]) => {
       let chains = this.#rendered6.get(source);
       if (!chains) {
@@ -121,6 +122,7 @@ export class PolicyManager implements Manager {
 
   #rendered6 = new WeakMap<ActivePolicy | ActiveProfile, Chain[]>();
   #marks6For: MarkBits | undefined;
+  #dropLogs6For: boolean | undefined;
 
   #cached(key: string, render: () => Chain[]): Chain[] {
     let chains = this.#rendered.get(key);

@@ -7,6 +7,7 @@
  */
 
 import type { Rule } from '../../dataplane/chains.ts';
+import { type DropCause, nflogRule } from '../../dataplane/drop-log.ts';
 import { hex, type MarkBits } from '../../dataplane/mark-bits.ts';
 import type { TierInfo } from '../dataplane-update.ts';
 import type { ResolvedEndpointPolicy, TierList } from './policy-catalog.ts';
@@ -35,6 +36,21 @@ export function tierInfos(resolved: TierList): TierInfo[] {
   return resolved.tierOrder.flatMap((name) => tiers.get(name) ?? []);
 }
 
+const endOfTier = (direction: PolicyDirection, tier: string): DropCause => ({
+  verdict: 'endOfTier',
+  direction,
+  staged: false,
+  owner: tier,
+  ruleIndex: undefined,
+});
+const noProfile = (direction: PolicyDirection): DropCause => ({
+  verdict: 'noProfile',
+  direction,
+  staged: false,
+  owner: '',
+  ruleIndex: undefined,
+});
+
 /**
  * Which endpoint chain a policy stage is for (rules/endpoints.go `endpointChainType`): `normal`
  * (workload chains and host endpoint filter chains: end-of-tier drop, profiles, final drop),
@@ -55,6 +71,7 @@ export function policyStageRules(
   profileIds: readonly string[],
   marks: MarkBits,
   chainType: EndpointChainType = 'normal',
+  dropLogs = false,
 ): Rule[] {
   const pass = hex(marks.pass);
   const accept = `-m mark --mark ${hex(marks.accept)}/${hex(marks.accept)}`;
@@ -73,6 +90,7 @@ export function policyStageRules(
       rules.push({ match: accept, action: '-j RETURN', comment: 'Return if policy accepted' });
     }
     if (dropsAtEnd && tier.defaultAction !== 'Pass') {
+      if (dropLogs) rules.push(nflogRule(noPass, endOfTier(direction, tier.name)));
       rules.push({
         match: noPass,
         action: '-j DROP',
@@ -92,6 +110,7 @@ export function policyStageRules(
     rules.push({ action: `-j ${profileChainName(direction, profile)}` });
     rules.push({ match: accept, action: '-j RETURN', comment: 'Return if profile accepted' });
   }
+  if (dropLogs) rules.push(nflogRule(undefined, noProfile(direction)));
   rules.push({ action: '-j DROP', comment: 'Drop if no profiles matched' });
   return rules;
 }

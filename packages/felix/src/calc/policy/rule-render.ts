@@ -7,6 +7,7 @@
  */
 import { renderRule as kernelRule, ruleHash } from '@calico-ts/kernel';
 import { type Chain, type Rule, renderRule } from '../../dataplane/chains.ts';
+import { type DropCause, nflogRule } from '../../dataplane/drop-log.ts';
 import { hex, type MarkBits } from '../../dataplane/mark-bits.ts';
 import { ipsetName } from '../../dataplane/static-chains.ts';
 import type { ParsedRule, ParsedRuleSide, PortRange } from './parsed-rule.ts';
@@ -20,6 +21,16 @@ export interface RenderOptions {
   family: IpFamily;
   /** `LOG --log-prefix` for Log rules (FelixConfiguration logPrefix). */
   logPrefix?: string;
+  /** An NFLOG record (drop-log.ts) before each Deny rule's DROP. */
+  dropLogs?: boolean;
+}
+
+/** Whose rules a chain holds, for the drop records of its Deny rules. */
+export interface DropLogOwner {
+  /** Policy key or `pr/<profile>`. */
+  owner: string;
+  direction: PolicyDirection;
+  staged?: boolean;
 }
 
 /** Kernel name of a policy IP set: `cali40<id>` / `cali60<id>`, at most 31 characters. */
@@ -226,7 +237,7 @@ function ruleMatch(rule: ParsedRule, family: IpFamily): string[] {
   return m;
 }
 
-function actionRules(rule: ParsedRule, match: string, opts: RenderOptions): Rule[] {
+function actionRules(rule: ParsedRule, match: string, opts: RenderOptions, cause?: DropCause): Rule[] {
   const { marks } = opts;
   const withMatch = (m: string, action: string): Rule => (m === '' ? { action } : { match: m, action });
   switch (rule.action) {
@@ -240,12 +251,16 @@ function actionRules(rule: ParsedRule, match: string, opts: RenderOptions): Rule
     case 'pass':
       return [withMatch(match, markSet(marks.pass)), { match: markIsSet(marks.pass), action: '-j RETURN' }];
     case 'deny':
-      return [withMatch(match, markSet(marks.drop)), { match: markIsSet(marks.drop), action: '-j DROP' }];
+      return [
+        withMatch(match, markSet(marks.drop)),
+        ...(cause ? [nflogRule(markIsSet(marks.drop), cause)] : []),
+        { match: markIsSet(marks.drop), action: '-j DROP' },
+      ];
   }
 }
 
 /** One parsed rule as iptables rules for one family (`ProtoRuleToIptablesRules`); [] if it has none there. */
-export function renderParsedRule(parsed: ParsedRule, opts: RenderOptions): Rule[] {
+export function renderParsedRule(parsed: ParsedRule, opts: RenderOptions, cause?: DropCause): Rule[] {
   const filtered = ruleForFamily(parsed, opts.family);
   // A rule that needs data we do not have (Kubernetes Services) never matches: render nothing.
   if (!filtered || filtered.unsupported.length > 0) return [];
@@ -275,7 +290,7 @@ export function renderParsedRule(parsed: ParsedRule, opts: RenderOptions): Rule[
     }
     const match = ruleMatch(rule, opts.family);
     if (blocks.using) match.push(markIsSet(blocks.allBlocksBit));
-    return [...blocks.rules, ...actionRules(rule, match.join(' '), opts)];
+    return [...blocks.rules, ...actionRules(rule, match.join(' '), opts, cause)];
   });
 }
 
@@ -287,8 +302,17 @@ export function renderRuleList(
   rules: readonly ParsedRule[],
   opts: RenderOptions,
   description: string,
+  dropLog?: DropLogOwner,
 ): Rule[] {
-  const out = rules.flatMap((r) => renderParsedRule(r, opts));
+  const out = rules.flatMap((r, ruleIndex) =>
+    renderParsedRule(
+      r,
+      opts,
+      opts.dropLogs && dropLog
+        ? { verdict: 'rule', staged: dropLog.staged === true, ruleIndex, ...dropLog }
+        : undefined,
+    ),
+  );
   while (out.length > 0 && out[out.length - 1]!.action === '-j RETURN') out.pop();
   if (out.length > 0)
     out[0] = { ...out[0]!, comment: out[0]!.comment ? `${description}; ${out[0]!.comment}` : description };
@@ -305,7 +329,10 @@ export function policyChains(
   const where = policy.id.namespace ? `${policy.id.namespace}/${policy.calicoName}` : policy.calicoName;
   return DIRECTIONS.map((d) => ({
     name: policyChainName(d, policy.key),
-    rules: renderRuleList(policy.rules[d], opts, `${policy.id.kind} ${where} ${d}`),
+    rules: renderRuleList(policy.rules[d], opts, `${policy.id.kind} ${where} ${d}`, {
+      owner: policy.key,
+      direction: d,
+    }),
   }));
 }
 
@@ -316,7 +343,10 @@ export function profileChains(
 ): Chain[] {
   return DIRECTIONS.map((d) => ({
     name: profileChainName(d, profile.name),
-    rules: renderRuleList(profile.rules[d], opts, `Profile ${profile.name} ${d}`),
+    rules: renderRuleList(profile.rules[d], opts, `Profile ${profile.name} ${d}`, {
+      owner: `pr/${profile.name}`,
+      direction: d,
+    }),
   }));
 }
 
