@@ -163,12 +163,16 @@ export class InternalDataplane {
         this.routes.markForResync();
         return true;
       case 'address':
+        // Removing a device's last IPv4 address also flushes its routes and neighbours, without
+        // route events (fib_disable_ip): those are compared again too.
         if (this.vxlan.address.concerns(event.action, event.address)) {
           this.vxlan.markForResync();
+          this.routes.markForResync();
           return true;
         }
         if (this.ipip.address.concerns(event.action, event.address)) {
           this.ipip.markForResync();
+          this.routes.markForResync();
           return true;
         }
         return false;
