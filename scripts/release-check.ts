@@ -5,19 +5,22 @@
  *
  * 1. builds every package (`nx run-many -t build`) and runs the test suite (`nx run-many -t test`);
  * 2. packs every publishable package with `pnpm pack` (which turns `workspace:` and `catalog:`
- *    specifiers into versions);
+ *    specifiers into versions, and `publishConfig.exports` into `exports`);
  * 3. checks each tarball: only package.json, README/LICENSE and dist/ inside; no `workspace:` or
- *    `catalog:` specifier left; every `exports`, `main`, `types` and `bin` target present (the
- *    `@calico-ts/source` condition, which names src/ for the workspace's own tests and type checks,
- *    is the one exception: it is inert unless a consumer opts into that condition);
+ *    `catalog:` specifier left; no `@calico-ts/source` export condition (it names src/, which the
+ *    workspace's own tests and type checks use and the tarball does not hold); every `exports`,
+ *    `main`, `types` and `bin` target present; then `publint` (strict) and Are the Types Wrong
+ *    (`@arethetypeswrong/core`, filtered as the CLI's `--profile esm-only`: the packages are ESM
+ *    for Node >= 24 and make no claim to `require` or node10 resolution) on the tarball;
  * 4. installs all tarballs into an empty directory outside the workspace with npm (third-party
  *    dependencies from the registry), imports every package from plain ESM there, and runs every
  *    `bin`: `calico --version` prints the version; the daemons reject an unknown option with a
  *    message naming it (so the program loaded and parsed its arguments).
  * Exits non-zero naming each failure. Pack output and the scratch project go to a temp dir, removed
- * at the end unless --keep.
+ * at the end unless --keep. e2e/test/consumer.int.test.ts runs steps 2 and 3 in CI and uses the
+ * libraries as a consumer would (examples/npm).
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -30,13 +33,16 @@ import {
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
+import { checkPackage, createPackageFromTarballData } from '@arethetypeswrong/core';
+import { publint } from 'publint';
+import { formatMessage } from 'publint/utils';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SOURCE_CONDITION = '@calico-ts/source';
 const DEPENDENCY_FIELDS = ['dependencies', 'peerDependencies', 'optionalDependencies'] as const;
 
-interface PackageJson {
+export interface PackageJson {
   name: string;
   version: string;
   private?: boolean;
@@ -44,12 +50,13 @@ interface PackageJson {
   types?: string;
   bin?: string | Record<string, string>;
   exports?: unknown;
+  publishConfig?: { exports?: unknown };
   dependencies?: Record<string, string>;
   peerDependencies?: Record<string, string>;
   optionalDependencies?: Record<string, string>;
 }
 
-interface Packed {
+export interface Packed {
   dir: string;
   pkg: PackageJson;
   tarball: string;
@@ -73,6 +80,29 @@ function run(cmd: string, args: string[], cwd = ROOT, inherit = false) {
   return { status: result.status ?? 1, stdout: result.stdout ?? '', stderr: result.stderr ?? '' };
 }
 
+const execFileP = promisify(execFile);
+
+/** `run` without blocking the event loop, so packing and linting can overlap other work. */
+async function runAsync(cmd: string, args: string[], cwd = ROOT) {
+  try {
+    const { stdout, stderr } = await execFileP(cmd, args, { cwd, maxBuffer: 64 * 1024 * 1024 });
+    return { status: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: unknown; stdout?: string; stderr?: string };
+    return {
+      status: typeof e.code === 'number' ? e.code : 1,
+      stdout: e.stdout ?? '',
+      stderr: e.stderr ?? '',
+    };
+  }
+}
+
+async function mustAsync(cmd: string, args: string[], cwd = ROOT): Promise<string> {
+  const r = await runAsync(cmd, args, cwd);
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}\n${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
 function must(cmd: string, args: string[], cwd = ROOT, inherit = false): string {
   const r = run(cmd, args, cwd, inherit);
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}\n${r.stderr}${r.stdout}`);
@@ -88,16 +118,22 @@ export function publishablePackages(): { dir: string; pkg: PackageJson }[] {
     .sort((a, b) => a.pkg.name.localeCompare(b.pkg.name));
 }
 
-/** Every file an `exports` map can resolve to, except through the workspace-only condition. */
+/** Every file an `exports` map can resolve to, through any condition. */
 export function exportTargets(exports: unknown): string[] {
   if (typeof exports === 'string') return [exports];
   if (Array.isArray(exports)) return exports.flatMap(exportTargets);
-  if (exports && typeof exports === 'object') {
-    return Object.entries(exports).flatMap(([key, value]) =>
-      key === SOURCE_CONDITION ? [] : exportTargets(value),
-    );
-  }
+  if (exports && typeof exports === 'object') return Object.values(exports).flatMap(exportTargets);
   return [];
+}
+
+/** Whether an `exports` map names the workspace-only condition anywhere. */
+function hasSourceCondition(exports: unknown): boolean {
+  if (Array.isArray(exports)) return exports.some(hasSourceCondition);
+  if (exports && typeof exports === 'object')
+    return Object.entries(exports).some(
+      ([key, value]) => key === SOURCE_CONDITION || hasSourceCondition(value),
+    );
+  return false;
 }
 
 function bins(pkg: PackageJson): Record<string, string> {
@@ -120,6 +156,10 @@ export function checkTarball(files: string[], pkg: PackageJson): string[] {
         problems.push(`${field}.${dep} is still ${JSON.stringify(spec)}`);
     }
   }
+  if (hasSourceCondition(pkg.exports))
+    problems.push(
+      `exports names the workspace-only condition ${SOURCE_CONDITION} (publishConfig.exports should drop it)`,
+    );
   const targets = [
     ...exportTargets(pkg.exports).map((t) => ['exports', t] as const),
     ...(pkg.main ? [['main', pkg.main] as const] : []),
@@ -133,20 +173,76 @@ export function checkTarball(files: string[], pkg: PackageJson): string[] {
   return problems;
 }
 
-function pack(dir: string, dest: string): string {
-  const before = new Set(readdirSync(dest));
-  must('pnpm', ['pack', '--pack-destination', dest], dir);
-  const made = readdirSync(dest).filter((f) => f.endsWith('.tgz') && !before.has(f));
+/** `pnpm pack` of one package into its own directory under `dest`; the tarball's path. */
+export async function pack(dir: string, dest: string): Promise<string> {
+  const into = join(dest, relative(join(ROOT, 'packages'), dir).replaceAll('/', '-'));
+  mkdirSync(into, { recursive: true });
+  await mustAsync('pnpm', ['pack', '--pack-destination', into], dir);
+  const made = readdirSync(into).filter((f) => f.endsWith('.tgz'));
   if (made.length !== 1) throw new Error(`pnpm pack in ${relative(ROOT, dir)} made ${made.length} tarballs`);
-  return join(dest, made[0] ?? '');
+  return join(into, made[0] ?? '');
 }
 
-function tarballManifest(tarball: string): { files: string[]; pkg: PackageJson } {
-  const files = must('tar', ['-tzf', tarball])
-    .split('\n')
-    .filter((f) => f && !f.endsWith('/'));
-  const pkg = JSON.parse(must('tar', ['-xzOf', tarball, 'package/package.json'])) as PackageJson;
+export async function tarballManifest(tarball: string): Promise<{ files: string[]; pkg: PackageJson }> {
+  const files = (await mustAsync('tar', ['-tzf', tarball])).split('\n').filter((f) => f && !f.endsWith('/'));
+  const pkg = JSON.parse(await mustAsync('tar', ['-xzOf', tarball, 'package/package.json'])) as PackageJson;
   return { files, pkg };
+}
+
+/** Packs and checks every package, `parallel` at a time: the tarballs and each one's problems. */
+export async function packAndCheck(
+  packages: { dir: string; pkg: PackageJson }[],
+  dest: string,
+  parallel = 2,
+): Promise<{ packed: Packed[]; problems: string[] }> {
+  const packed: Packed[] = [];
+  const problems: string[] = [];
+  const queue = [...packages];
+  const worker = async () => {
+    for (let next = queue.shift(); next; next = queue.shift()) {
+      const tarball = await pack(next.dir, dest);
+      const contents = await tarballManifest(tarball);
+      const found = [...checkTarball(contents.files, contents.pkg), ...(await lintTarball(tarball))];
+      log(`${next.pkg.name}: ${contents.files.length} files${found.length ? '' : ', ok'}`);
+      problems.push(...found.map((p) => `${next.pkg.name}: ${p}`));
+      packed.push({ dir: next.dir, pkg: contents.pkg, tarball });
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
+  packed.sort((a, b) => a.pkg.name.localeCompare(b.pkg.name));
+  return { packed, problems };
+}
+
+/** The resolution modes an ESM-only package (Node >= 24, `import` only) is not meant for. */
+const CJS_ONLY_RESOLUTIONS = new Set(['node10', 'node16-cjs']);
+
+/**
+ * publint (strict: warnings count) and Are the Types Wrong (ESM-only profile) on one packed
+ * tarball, as the registry would serve it.
+ */
+export async function lintTarball(tarball: string): Promise<string[]> {
+  const problems: string[] = [];
+  const bytes = readFileSync(tarball);
+  const { messages, pkg } = await publint({
+    pack: { tarball: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) },
+    strict: true,
+    level: 'warning',
+  });
+  for (const m of messages)
+    problems.push(`publint ${m.type}: ${formatMessage(m, pkg, { color: false }) ?? m.code}`);
+  // The CLI's `--profile esm-only` is this filter over the same analysis, done in-process so the
+  // TypeScript compiler loads once for every tarball instead of once per package.
+  const analysis = await checkPackage(createPackageFromTarballData(new Uint8Array(bytes)));
+  if (analysis.types === false) problems.push('attw: the package ships no types');
+  else {
+    for (const p of analysis.problems) {
+      const resolution = 'resolutionKind' in p ? p.resolutionKind : undefined;
+      if (resolution && CJS_ONLY_RESOLUTIONS.has(resolution)) continue;
+      const where = 'entrypoint' in p ? ` at ${p.entrypoint}` : '';
+      problems.push(`attw ${p.kind}${where}${resolution ? ` (${resolution})` : ''}`);
+    }
+  }
+  return problems;
 }
 
 /** Installs every tarball into an empty project with npm; imports each package and runs each bin. */
@@ -242,18 +338,9 @@ async function releaseCheck(): Promise<number> {
   const only = values.only?.split(',');
   const scratch = mkdtempSync(join(tmpdir(), 'calico-ts-release-'));
   try {
-    const packed: Packed[] = [];
-    for (const { dir, pkg } of publishablePackages()) {
-      if (only && !only.includes(pkg.name)) continue;
-      const tarball = pack(dir, scratch);
-      const contents = tarballManifest(tarball);
-      const problems = checkTarball(contents.files, contents.pkg);
-      log(
-        `${pkg.name}: ${relative(scratch, tarball)}, ${contents.files.length} files${problems.length ? '' : ', ok'}`,
-      );
-      for (const p of problems) fail(`${pkg.name}: ${p}`);
-      packed.push({ dir, pkg: contents.pkg, tarball });
-    }
+    const selected = publishablePackages().filter(({ pkg }) => !only || only.includes(pkg.name));
+    const { packed, problems } = await packAndCheck(selected, scratch);
+    for (const p of problems) fail(p);
     consumerCheck(packed, scratch);
   } finally {
     if (values.keep) log(`kept ${scratch}`);

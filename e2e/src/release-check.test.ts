@@ -4,9 +4,7 @@ import { checkTarball, exportTargets, publishablePackages } from '../../scripts/
 const pkg = {
   name: '@calico-ts/example',
   version: '1.2.3',
-  exports: {
-    '.': { '@calico-ts/source': './src/index.ts', types: './dist/index.d.ts', import: './dist/index.js' },
-  },
+  exports: { '.': { types: './dist/index.d.ts', import: './dist/index.js' } },
   bin: { example: './dist/cli.js' },
   dependencies: { pino: '^10.4.0', '@calico-ts/datastore': '1.2.3' },
 };
@@ -23,7 +21,7 @@ describe('release check of a packed tarball', () => {
     expect(checkTarball(files, pkg)).toEqual([]);
   });
 
-  it('ignores the workspace-only source condition but follows every other one', () => {
+  it('follows every condition of an exports map', () => {
     expect(exportTargets(pkg.exports)).toEqual(['./dist/index.d.ts', './dist/index.js']);
     expect(exportTargets({ '.': ['./a.js', { node: './b.js' }], './x': './x.js' })).toEqual([
       './a.js',
@@ -45,6 +43,29 @@ describe('release check of a packed tarball', () => {
       'bin.example → ./dist/cli.js is not in the tarball',
     ]);
     expect(checkTarball(['package/package.json'], pkg)).toContain('no dist/ (was it built?)');
+  });
+
+  it('refuses a published exports map that still names the workspace-only source condition', () => {
+    const withSource = {
+      ...pkg,
+      exports: { '.': { '@calico-ts/source': './src/index.ts', ...pkg.exports['.'] } },
+    };
+    expect(checkTarball(files, withSource)).toEqual([
+      'exports names the workspace-only condition @calico-ts/source (publishConfig.exports should drop it)',
+      'exports → ./src/index.ts is not in the tarball',
+    ]);
+  });
+
+  it('every publishable package publishes an exports map without the source condition', () => {
+    for (const { pkg: p } of publishablePackages()) {
+      const published = p.publishConfig?.exports;
+      expect(published, p.name).toBeDefined();
+      expect(JSON.stringify(published), p.name).not.toContain('@calico-ts/source');
+      // The same entry points as the workspace's map, minus that one condition.
+      expect(JSON.stringify(published)).toBe(
+        JSON.stringify(p.exports, (key, value) => (key === '@calico-ts/source' ? undefined : value)),
+      );
+    }
   });
 
   it('covers every non-private workspace package', () => {
