@@ -6,10 +6,17 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Datastore } from '@calico-ts/datastore';
-import { type NetlinkEvent, type NetNamespace, NflogReader, type Subscription } from '@calico-ts/kernel';
+import {
+  execInNamespace,
+  type NetlinkEvent,
+  type NetNamespace,
+  NflogReader,
+  type Subscription,
+} from '@calico-ts/kernel';
 import { CalcGraph } from './calc/calc-graph.ts';
 import type { DataplaneUpdate } from './calc/dataplane-update.ts';
 import type { FelixConfigOverrides } from './config.ts';
+import { conntrackDeleteArgs, PolicyChangeTracker } from './dataplane/conntrack-flush.ts';
 import { NFLOG_GROUP } from './dataplane/drop-log.ts';
 import { DropRecorder } from './dataplane/drop-recorder.ts';
 import { type ApplyStats, InternalDataplane } from './dataplane/internal-dataplane.ts';
@@ -94,6 +101,7 @@ export class Felix extends EventEmitter<FelixEvents> {
   #nflog: NflogReader | undefined;
   #nflogOpening: Promise<void> | undefined;
   #dropLogError: string | undefined;
+  readonly #policyChanges = new PolicyChangeTracker();
   /** Kernel events that arrived during an apply: judged against its outcome once it ends. */
   #kernelEvents: NetlinkEvent[] = [];
   #checkTimers: NodeJS.Timeout[] = [];
@@ -180,6 +188,29 @@ export class Felix extends EventEmitter<FelixEvents> {
     await this.#nflogOpening;
     if (this.#inSyncSince) return;
     await new Promise<void>((resolve) => this.once('ready', resolve));
+  }
+
+  /**
+   * With `policyConntrackFlush`, deletes the conntrack entries of local endpoints whose policy the
+   * apply just changed (conntrack-flush.ts), so established flows meet the new policy. Nothing is
+   * deleted for the first apply (a restart changes no policy) or when the apply failed.
+   */
+  async #flushConntrack(applied: boolean): Promise<void> {
+    const ips = this.#policyChanges.take();
+    if (!applied || !this.#inSyncSince || !this.#dataplane.config.policyConntrackFlush) return;
+    for (const ip of ips) {
+      for (const args of conntrackDeleteArgs(ip)) {
+        try {
+          // Exit 1 with "0 flow entries have been deleted" when there was nothing to delete.
+          const r = await execInNamespace(this.#netns, 'conntrack', args);
+          if (r.exitCode !== 0 && !/0 flow entries/.test(r.stderr))
+            this.#log.warn({ ip, stderr: r.stderr.trim() }, 'conntrack delete failed');
+        } catch (err) {
+          this.#log.warn({ err, ip }, 'cannot run conntrack; established flows keep their old verdict');
+        }
+      }
+    }
+    if (ips.length > 0) this.#log.info({ endpoints: ips }, 'conntrack entries deleted after a policy change');
   }
 
   /**
@@ -284,6 +315,7 @@ export class Felix extends EventEmitter<FelixEvents> {
       this.#onIntent?.(batch);
       this.drops.onIntent(batch);
       this.#toDataplane(() => {
+        this.#policyChanges.onIntent(batch);
         this.#dataplane.onUpdates(batch);
         this.#rearmTimers();
       });
@@ -314,6 +346,7 @@ export class Felix extends EventEmitter<FelixEvents> {
     try {
       const stats = await this.#dataplane.apply();
       if (!stats) return;
+      if (this.#ownsKernel) await this.#flushConntrack(stats.errors.length === 0);
       this.#applyCount++;
       this.#lastApply = stats;
       this.#errors = stats.errors;
