@@ -10,6 +10,7 @@ import { clientVersion } from './client-version.ts';
 import type { CommandContext, ConnectDatastore, ConnectionFlags } from './command-context.ts';
 import { clusterCommand } from './commands/cluster.ts';
 import { completionCommand } from './commands/completion.ts';
+import { connectivityCommand } from './commands/connectivity-test.ts';
 import { convertCommand } from './commands/convert.ts';
 import { getCommand } from './commands/get.ts';
 import { ipamCommand } from './commands/ipam.ts';
@@ -107,6 +108,7 @@ export async function run(
     policyCommand(ctx),
     clusterCommand(ctx),
     traceCommand(ctx),
+    connectivityCommand(ctx),
     completionCommand(ctx),
   ]) {
     program.addCommand(

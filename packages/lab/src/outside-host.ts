@@ -4,6 +4,7 @@
  * it only through its node, and gets an answer only when the node masquerades the pod's address
  * (an IP pool's natOutgoing), as with a server on the internet.
  */
+import { createHash } from 'node:crypto';
 import { createNamespace, deleteNamespace, Netlink, NetNamespace } from '@calico-ts/kernel';
 import { LabError } from './errors.ts';
 
@@ -45,7 +46,10 @@ export async function addOutsideHost(options: OutsideHostOptions): Promise<Outsi
   const ulNl = Netlink.open(underlay);
   const nl = Netlink.open(ns);
   try {
-    const veth = await ulNl.createVeth({ name: options.name, peer: { name: 'eth0', namespace: ns } });
+    // The same MAC every time for the same name: a node's ARP entry for the address, left by an
+    // earlier host of this name, stays right, so the first packets are not sent to a gone MAC.
+    const mac = `02:${(createHash('sha256').update(options.name).digest('hex').match(/../g) ?? []).slice(0, 5).join(':')}`;
+    const veth = await ulNl.createVeth({ name: options.name, peer: { name: 'eth0', namespace: ns, mac } });
     await ulNl.setLink(veth.index, { master: options.bridge, up: true });
     await nl.setLink('lo', { up: true });
     await nl.addAddress('eth0', options.address);

@@ -65,7 +65,7 @@ function destinationOf(
   return { label: `${pod.namespace}/${pod.name}`, ip: pod.ip, pod };
 }
 
-async function inNamespace(
+export async function inNamespace(
   name: string,
   command: string,
   args: string[],
@@ -79,7 +79,7 @@ async function inNamespace(
   }
 }
 
-async function linkMtu(node: string, dev: string): Promise<number | undefined> {
+export async function linkMtu(node: string, dev: string): Promise<number | undefined> {
   const r = await inNamespace(node, 'ip', ['-j', 'link', 'show', 'dev', dev]);
   if (!r.ok) return undefined;
   const links = JSON.parse(r.out) as { mtu?: number }[];
