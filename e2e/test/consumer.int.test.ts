@@ -30,7 +30,7 @@ import { waitFor } from '../src/container-cluster.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const EXAMPLES = join(ROOT, 'examples/npm');
-const LIBRARIES = ['@calico-ts/datastore', '@calico-ts/bgp', '@calico-ts/ipam'];
+const LIBRARIES = ['@calico-ts/datastore', '@calico-ts/bgp', '@calico-ts/ipam', '@calico-ts/text-table'];
 const execFileP = promisify(execFile);
 
 const workspaceVersion = (name: string): string =>
@@ -241,6 +241,19 @@ if (r.ok) {
       expect(bad.stdout).toMatch(/^bad\.yaml:6: spec\.blockSize: .+ \(got 99\)$/m);
     });
 
+    it('the text tables from plain ESM JavaScript', async () => {
+      const r = await run(process.execPath, ['text-table.mjs'], project);
+      expect(r.stderr).toBe('');
+      const lines = r.stdout.split('\n');
+      expect(lines.slice(0, 3)).toEqual([
+        'NAME                  CIDR             SELECTOR',
+        'default-ipv4-ippool   192.168.0.0/16   all()',
+        // Two wide characters take four columns: the CIDR column still lines up.
+        `東京-pool${' '.repeat(13)}10.10.0.0/16     zone == 'tokyo'`,
+      ]);
+      expect(lines).toContain('| 198.51.100.2 | node-to-node mesh | up    | 04:01:07 | Established |');
+    });
+
     it('IPAM on a real etcd from plain ESM JavaScript', async () => {
       const r = await run(process.execPath, ['ipam-etcd.mjs'], project, {
         ETCD_ENDPOINTS: etcd?.localEndpoint ?? '',
@@ -320,10 +333,38 @@ if (r.ok) {
   },
 );
 
-describe('the examples folder', () => {
-  it('holds what the consumer test runs', () => {
-    expect(readdirSync(EXAMPLES).sort()).toEqual(
-      expect.arrayContaining(['bgp-peer.mjs', 'ipam-etcd.mjs', 'selector.ts', 'validate.ts']),
-    );
+/** The code of each `<!-- example: examples/npm/X -->` block in a README, by file. */
+function readmeExamples(readme: string): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const m of readme.matchAll(/<!-- example: examples\/npm\/([\w.-]+) -->\n```\w+\n([\s\S]*?)\n```/g))
+    found.set(m[1] ?? '', `${m[2]}\n`);
+  return found;
+}
+
+describe('published READMEs and examples/npm', () => {
+  const IGNORE_CONSOLE = /^\/\/ biome-ignore-all lint\/suspicious\/noConsole: .*\n/;
+  const readmes = publishablePackages().map(({ dir, pkg }) => ({
+    name: pkg.name,
+    readme: readFileSync(join(dir, 'README.md'), 'utf8'),
+  }));
+  const embedded = new Map(readmes.flatMap(({ readme }) => [...readmeExamples(readme)]));
+
+  it('each published README starts with Install (npm install of the package itself)', () => {
+    for (const { name, readme } of readmes) {
+      const firstSection = /^## (.+)$/m.exec(readme);
+      expect(firstSection?.[1], name).toBe('Install');
+      const install = /^## Install\n\n```sh\n(.+)\n/m.exec(readme)?.[1] ?? '';
+      expect(install, name).toMatch(new RegExp(`^npm install (-g )?${name}( |$)`));
+    }
+  });
+
+  it('the examples in the READMEs are the files this test runs, verbatim', () => {
+    const files = readdirSync(EXAMPLES).sort();
+    expect(files).toEqual(['bgp-peer.mjs', 'ipam-etcd.mjs', 'selector.ts', 'text-table.mjs', 'validate.ts']);
+    expect([...embedded.keys()].sort()).toEqual(files);
+    for (const file of files) {
+      const code = readFileSync(join(EXAMPLES, file), 'utf8').replace(IGNORE_CONSOLE, '');
+      expect(embedded.get(file), file).toBe(code);
+    }
   });
 });
