@@ -3,7 +3,7 @@
  * /var/run/calico/bird.ctl, which `calicoctl node status` reads), in the control protocol of
  * @calico-ts/bgp: `status` → `BgpAgentStatus`.
  */
-import type { ControlMethods, FsmState } from '@calico-ts/bgp';
+import type { ControlMethods, FsmState, SessionErrorKind } from '@calico-ts/bgp';
 import type { PeerType } from './peers.ts';
 
 export const DEFAULT_AGENT_CONTROL_SOCKET = '/var/run/calico/bgp.ctl';
@@ -25,6 +25,10 @@ export interface AgentPeerStatus {
   /** calicoctl's INFO column: the BGP state, plus the last error while not Established. */
   info: string;
   fsmState: FsmState;
+  /** Why the session is not Established (null when it is, or nothing has failed yet). */
+  reason: string | null;
+  /** What kind of failure `reason` is; null when it is none of the kinds the speaker tells apart. */
+  reasonKind: SessionErrorKind | null;
   routesReceived: number;
   routesAccepted: number;
   routesSent: number;
@@ -33,6 +37,8 @@ export interface AgentPeerStatus {
 export interface BgpAgentStatus {
   live: boolean;
   ready: boolean;
+  /** How long the apply round in progress has been running (ms); absent when idle. */
+  roundRunningMs?: number | undefined;
   nodeName: string;
   routerId: string | undefined;
   asNumber: number | undefined;

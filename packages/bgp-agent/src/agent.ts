@@ -20,6 +20,7 @@ import {
 import { ApplyLoop } from './apply-loop.ts';
 import { KernelRouteWriter } from './kernel/route-writer.ts';
 import { kernelSocketOptions } from './kernel/socket-options.ts';
+import { bgpReadiness, NodeStatusReporter } from './node-status-report.ts';
 import { SnapshotWatch } from './snapshot-watch.ts';
 
 export const DEFAULT_SECRETS_DIR = '/etc/calico/secrets';
@@ -53,6 +54,11 @@ export interface BgpAgentOptions {
   resyncIntervalMs?: number | undefined;
   /** How long start() waits for the first datastore listing (default 30 s). */
   startTimeoutMs?: number | undefined;
+  /**
+   * Write the sessions to the datastore as the CalicoNodeStatus named after the node: at once on
+   * a change of state or reason, and every `periodMs` (default 10 s) besides. Off when omitted.
+   */
+  nodeStatus?: { periodMs?: number; pollMs?: number } | false | undefined;
 }
 
 export class BgpAgent {
@@ -66,6 +72,7 @@ export class BgpAgent {
   #control: ControlServer | undefined;
   #resyncTimer: NodeJS.Timeout | undefined;
   #routeEvents: Subscription | undefined;
+  #reporter: NodeStatusReporter | undefined;
   #stopped = false;
 
   constructor(options: BgpAgentOptions) {
@@ -116,6 +123,16 @@ export class BgpAgent {
       );
     }
     watch.start();
+    if (o.nodeStatus) {
+      this.#reporter = new NodeStatusReporter({
+        datastore: o.datastore,
+        nodeName: o.nodeName,
+        status: () => this.status(),
+        logger: this.#log.child({ part: 'node-status' }),
+        ...o.nodeStatus,
+      });
+      this.#reporter.start();
+    }
     this.#resyncTimer = setInterval(() => apply.resync(), o.resyncIntervalMs ?? 30_000).unref();
     const timeout = o.startTimeoutMs ?? 30_000;
     let timer: NodeJS.Timeout | undefined;
@@ -141,6 +158,7 @@ export class BgpAgent {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#resyncTimer);
+    await this.#reporter?.stop();
     this.#routeEvents?.close();
     await this.#watch?.close();
     await this.#apply?.stop(opts);
@@ -155,8 +173,10 @@ export class BgpAgent {
     const speakerStatus = apply?.speakerStatus();
     const node = apply?.intent?.node;
     const synced = watch?.synced ?? false;
+    const roundRunningMs = apply?.roundRunningMs;
     return {
       live: !this.#stopped,
+      ...(roundRunningMs !== undefined ? { roundRunningMs } : {}),
       ready: synced && !this.#stopped && (node?.routerId === undefined || (apply?.hasSpeaker ?? false)),
       nodeName: this.#o.nodeName,
       routerId: node?.routerId,
@@ -169,6 +189,19 @@ export class BgpAgent {
       problems: apply?.intent?.problems ?? [],
       lastError: apply?.lastError ?? watch?.lastError,
     };
+  }
+
+  /**
+   * calico-node's BGP readiness: ready once every session it answers for is Established; else the
+   * detail names each peer that is not, with its reason.
+   */
+  readiness(): { ready: boolean; detail?: string } {
+    return bgpReadiness(this.status());
+  }
+
+  /** Write the CalicoNodeStatus now (with `nodeStatus` on). */
+  async reportNodeStatus(): Promise<void> {
+    await this.#reporter?.flush();
   }
 
   #readSecret = (name: string, key: string): string | undefined => {

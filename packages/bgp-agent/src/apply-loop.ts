@@ -72,6 +72,7 @@ export class ApplyLoop {
   #endOfRib = new Set<string>();
   #configDirty = true;
   #kernelDirty = true;
+  #roundStartedAt: number | undefined;
   /** Destinations of the kernel routes the last round wanted. */
   #wanted = new Set<string>();
   #running: Promise<void> | undefined;
@@ -178,6 +179,10 @@ export class ApplyLoop {
         since: new Date(this.#since.get(peer.config.address) ?? Date.now()).toISOString(),
         info: up || !s?.lastError ? fsmState : `${fsmState} ${s.lastError}`,
         fsmState,
+        reason: up
+          ? null
+          : (s?.lastError ?? (peer.config.passive ? 'waiting for the peer to connect (passive)' : null)),
+        reasonKind: up ? null : (s?.lastErrorKind ?? null),
         routesReceived: s?.received ?? 0,
         routesAccepted: s?.accepted ?? 0,
         routesSent: s?.sent ?? 0,
@@ -195,8 +200,14 @@ export class ApplyLoop {
     };
   }
 
+  /** How long the round in progress has been running (ms); undefined when idle (for a watchdog). */
+  get roundRunningMs(): number | undefined {
+    return this.#roundStartedAt === undefined ? undefined : performance.now() - this.#roundStartedAt;
+  }
+
   #kick(): void {
     if (this.#running || this.#stopped || !this.#o.synced()) return;
+    this.#roundStartedAt = performance.now();
     this.#running = (async () => {
       try {
         this.#lastError = undefined;
@@ -215,6 +226,7 @@ export class ApplyLoop {
         this.#log.error({ err }, 'BGP agent apply failed; retrying on the next change or resync');
       } finally {
         this.#running = undefined;
+        this.#roundStartedAt = undefined;
       }
     })();
   }

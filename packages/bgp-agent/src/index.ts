@@ -39,6 +39,13 @@ export {
   type ProgramClusterRoutes,
 } from './kernel-routes.ts';
 export {
+  bgpReadiness,
+  calicoNodeStatusOf,
+  NodeStatusReporter,
+  type NodeStatusReporterOptions,
+  reportedPeers,
+} from './node-status-report.ts';
+export {
   computePeers,
   type DesiredPeer,
   type LocalNode,

@@ -106,7 +106,6 @@ describeWith(
         port: peer.port,
         localAddress: peer.localAddress ?? address,
         ...(peer.password ? { password: peer.password } : {}),
-        multihop: 255,
         holdTime: HOLD,
         connectRetryTime: 2,
       });
@@ -312,7 +311,7 @@ ${birdProto('plain', 'plain', { addr: `${NET}.2`, port: ourPorts.get(`${NET}.2`)
         // Still the reason after the next attempts, which the peer refuses or closes.
         const later = await waitFor(
           `${name} retried`,
-          () => status(name).lastError?.includes('; since then: ') && status(name),
+          () => (status(name).lastError?.includes('; since then: ') ? status(name) : undefined),
           BUDGET_MS,
         );
         expect(later.lastErrorKind).toBe('admin-shutdown');

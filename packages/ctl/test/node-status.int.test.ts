@@ -3,7 +3,9 @@
  * agents: two lab nodes, a real etcd, one BgpAgent per node (its BGP sockets in the node's
  * namespace, its control socket in a temp dir) peering over the node-to-node mesh. The CLI shows
  * the session up while both run, and not up once the peer has gone; and says so when nothing
- * answers on the socket.
+ * answers on the socket. Each agent also writes its CalicoNodeStatus to etcd, which
+ * `calico node status --all` reads: both nodes up, then node 1's session down with its reason,
+ * which node 1's readiness names too.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -63,6 +65,7 @@ describeWith([root(), command('etcd')], 'calico node status', () => {
         netns: nodeName(i),
         statusSocket: controlSocket(i),
         connectRetryTime: 1,
+        nodeStatus: { periodMs: 2000, pollMs: 200 },
       });
       agents.set(i, agent);
       await agent.start();
@@ -95,6 +98,22 @@ describeWith([root(), command('etcd')], 'calico node status', () => {
     expect(r.out).toContain('IPv6 BGP status\nNo IPv6 peers found.\n');
   });
 
+  const all = () => calico(['--etcd-endpoints', etcd.endpoint, 'node', 'status', '--all']);
+
+  it('--all reads both nodes’ sessions from their CalicoNodeStatus in etcd', async () => {
+    const r = await waitFor(
+      async () => {
+        const r = await all();
+        return (r.out.match(/\| up +\| \d\d:\d\d:\d\d \| Established/g) ?? []).length === 2 ? r : undefined;
+      },
+      { timeoutMs: 20_000, what: 'both nodes Established in calico node status --all' },
+    );
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(new RegExp(`^Node ${nodeName(1)} \\(BGP agent Ready, updated \\d+s ago\\)$`, 'm'));
+    expect(r.out).toMatch(new RegExp(`^Node ${nodeName(2)} \\(BGP agent Ready, updated \\d+s ago\\)$`, 'm'));
+    expect(agents.get(1)!.readiness()).toEqual({ ready: true });
+  });
+
   it('shows the session not up once the other node’s agent has stopped', async () => {
     await agents.get(2)!.stop({ withdraw: true });
     await waitFor(() => agents.get(1)!.status().peers[0]?.state === 'start', {
@@ -106,6 +125,27 @@ describeWith([root(), command('etcd')], 'calico node status', () => {
     const row = r.out.split('\n').find((l) => l.includes(labNodeIpv4(2)));
     expect(row).toMatch(/\| node-to-node mesh \| start \| \d\d:\d\d:\d\d \| (Idle|Connect|Active|OpenSent)/);
     expect(row).not.toContain('Established');
+  });
+
+  it('--all gives the reason node 1 sees (the Cease the stopped agent sent), as its readiness does', async () => {
+    // Node 1 has the smaller address: it is the passive side of the mesh session (as confd).
+    const peer2 = escaped(labNodeIpv4(2));
+    const expected = new RegExp(
+      `\\| ${peer2} +\\| node-to-node mesh \\| start \\| \\d\\d:\\d\\d:\\d\\d \\| \\w+: peer removed the session from its configuration \\(NOTIFICATION Cease / Peer De-configured\\) \\|`,
+    );
+    const r = await waitFor(
+      async () => {
+        const r = await all();
+        return expected.test(r.out) ? r : undefined;
+      },
+      { timeoutMs: 20_000, what: 'node 1’s reason in calico node status --all' },
+    );
+    expect(r.code).toBe(0);
+    const readiness = agents.get(1)!.readiness();
+    expect(readiness.ready).toBe(false);
+    expect(readiness.detail).toMatch(
+      new RegExp(`^BGP not established with ${peer2} \\(Mesh_[\\d_]+, \\w+: peer removed the session`),
+    );
   });
 
   it('says the process is not running (exit 1) when nothing answers', async () => {

@@ -3,7 +3,8 @@ import type { BgpAgentFactory } from './calico-node.ts';
 
 /**
  * The BGP agent inside calico-node (BIRD + confd in Calico). Felix programs the blackholes for this
- * node's blocks, so the agent installs only the routes it learns (`proto bird`).
+ * node's blocks, so the agent installs only the routes it learns (`proto bird`). It writes its
+ * sessions to the datastore as the node's CalicoNodeStatus.
  */
 export function createBgpAgentFactory(options: { statusSocket?: string } = {}): BgpAgentFactory {
   return ({ datastore, nodeName, logger }) =>
@@ -12,6 +13,8 @@ export function createBgpAgentFactory(options: { statusSocket?: string } = {}): 
       nodeName,
       logger,
       blackholes: false,
+      // Every node writes its sessions as its CalicoNodeStatus (`calico node status --all`).
+      nodeStatus: {},
       ...(options.statusSocket ? { statusSocket: options.statusSocket } : {}),
     });
 }

@@ -27,6 +27,8 @@ export interface BgpAgentLike {
   start(): Promise<void>;
   stop(): Promise<void>;
   status(): { ready?: boolean; live?: boolean };
+  /** Ready once every BGP session is Established; else which peer is not and why (Calico's rule). */
+  readiness?(): { ready: boolean; detail?: string };
 }
 
 export type BgpAgentFactory = (options: {
@@ -134,7 +136,8 @@ export class CalicoNode {
       this.#agent = agent;
       this.health.register('bgp', () => {
         const s = agent.status();
-        return { live: s.live ?? true, ready: s.ready ?? true };
+        const r = agent.readiness?.() ?? { ready: s.ready ?? true };
+        return { live: s.live ?? true, ready: r.ready, ...(r.detail ? { detail: r.detail } : {}) };
       });
       await agent.start();
     }

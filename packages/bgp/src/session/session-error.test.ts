@@ -32,6 +32,10 @@ describe('session errors', () => {
     });
     expect(receivedNotification(6, 4, new Uint8Array()).kind).toBe('admin-shutdown');
     expect(receivedNotification(6, 5, new Uint8Array()).kind).toBe('notification-received');
+    expect(receivedNotification(6, 3, new Uint8Array())).toEqual({
+      kind: 'admin-shutdown',
+      message: 'peer removed the session from its configuration (NOTIFICATION Cease / Peer De-configured)',
+    });
     expect(sentNotification(2, 2, 'AS 65001, configured 65002').message).toBe(
       'AS mismatch: AS 65001, configured 65002 (sent NOTIFICATION OPEN Message Error / Bad Peer AS)',
     );

@@ -15,7 +15,7 @@ export type SessionErrorKind =
   | 'source-address'
   /** The OPEN named another AS than configured, on either side (OPEN error Bad Peer AS). */
   | 'as-mismatch'
-  /** The peer shut the session down or reset it (Cease Administrative Shutdown / Reset). */
+  /** The peer shut the session down, reset it or removed it (Cease 2, 4 or 3, Peer De-configured). */
   | 'admin-shutdown'
   | 'notification-received'
   | 'notification-sent'
@@ -125,6 +125,12 @@ export function receivedNotification(code: number, subcode: number, data: Uint8A
       message: `peer administratively shut down the session (NOTIFICATION ${text}${said ? `: "${said}"` : ''})`,
     };
   }
+  if (code === ErrorCode.Cease && subcode === CeaseSubcode.PeerDeconfigured) {
+    return {
+      kind: 'admin-shutdown',
+      message: `peer removed the session from its configuration (NOTIFICATION ${text})`,
+    };
+  }
   return { kind: 'notification-received', message: `received NOTIFICATION ${text}` };
 }
 
@@ -203,7 +209,7 @@ export function laterError(previous: SessionError | undefined, next: SessionErro
     next.kind === 'connection-closed' ||
     next.kind === 'connection-refused' ||
     next.kind === 'socket-error' ||
-    (next.kind === 'notification-received' && /Connection Rejected|Peer De-configured/.test(next.message));
+    (next.kind === 'notification-received' && /Connection Rejected/.test(next.message));
   if (!symptom) return next;
   const base = previous.message.replace(/; since then: .*$/, '');
   return { kind: previous.kind, message: `${base}; since then: ${next.message}` };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { birdSince, renderNodeStatus, renderProtocols } from './node-status.ts';
+import { birdSince, renderAllNodeStatus, renderNodeStatus, renderProtocols } from './node-status.ts';
 
 const now = new Date(2026, 10, 24, 18, 0, 0);
 const today = (h: number, m: number, s: number) => new Date(2026, 10, 24, h, m, s).toISOString();
@@ -98,5 +98,53 @@ describe('calico node status output', () => {
         '',
       ].join('\n'),
     );
+  });
+});
+
+describe('calico node status --all output', () => {
+  it('prints each node with its age and agent state, and the reason of a session that is down', () => {
+    const out = renderAllNodeStatus(
+      [
+        {
+          node: 'node-b',
+          status: undefined,
+          problems: ['status: not written yet'],
+        },
+        {
+          node: 'node-a',
+          problems: [],
+          status: {
+            lastUpdated: new Date(now.getTime() - 4000).toISOString(),
+            agent: { birdV4: { state: 'NotReady' } },
+            bgp: {
+              numberEstablishedV4: 1,
+              numberNotEstablishedV4: 1,
+              numberEstablishedV6: 0,
+              numberNotEstablishedV6: 0,
+              peersV4: [
+                { peerIP: '10.0.0.2', type: 'NodeMesh', state: 'Established', since: today(17, 0, 0) },
+                {
+                  peerIP: '192.0.2.9',
+                  type: 'GlobalPeer',
+                  state: 'Active',
+                  since: today(17, 59, 30),
+                  reason: 'connection refused: nothing listens on 192.0.2.9:179 (ECONNREFUSED)',
+                },
+              ],
+            },
+          },
+        },
+      ],
+      now,
+    );
+    const lines = out.split('\n');
+    expect(lines[0]).toBe('Node node-a (BGP agent NotReady, updated 4s ago)');
+    expect(out).toMatch(/\| 10\.0\.0\.2 +\| node-to-node mesh \| up +\| 17:00:00 \| Established +\|/);
+    expect(out).toMatch(
+      /\| 192\.0\.2\.9 +\| global +\| start \| 17:59:30 \| Active: connection refused: nothing listens on 192\.0\.2\.9:179 \(ECONNREFUSED\) \|/,
+    );
+    expect(out).toContain('Node node-b: no readable status (status: not written yet)');
+    expect(out.indexOf('node-a')).toBeLessThan(out.indexOf('node-b'));
+    expect(renderAllNodeStatus([], now)).toBe('No node has written its BGP status (CalicoNodeStatus) yet.\n');
   });
 });

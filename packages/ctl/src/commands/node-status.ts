@@ -4,6 +4,11 @@ import {
   type AgentPeerStatus,
   DEFAULT_AGENT_CONTROL_SOCKET,
 } from '@calico-ts/bgp-agent';
+import {
+  type CalicoNodeStatusPeer,
+  type CalicoNodeStatusStatus,
+  parseCalicoNodeStatusStatus,
+} from '@calico-ts/datastore';
 import { borderedTable } from '@calico-ts/text-table';
 import { Command } from 'commander';
 import { CliError } from '../cli-error.ts';
@@ -78,6 +83,58 @@ export function renderProtocols(peers: readonly NodeStatusPeer[], now = new Date
   return `${rows.map(line).join('\n')}\n`;
 }
 
+/** What `--all` shows of one node: its CalicoNodeStatus, or why it cannot be read. */
+export interface NodeStatusReport {
+  node: string;
+  status: CalicoNodeStatusStatus | undefined;
+  problems: string[];
+}
+
+const PEER_TYPE_NAMES: Record<CalicoNodeStatusPeer['type'], string> = {
+  NodeMesh: 'node-to-node mesh',
+  NodePeer: 'node specific',
+  GlobalPeer: 'global',
+};
+
+function age(iso: string, now: Date): string {
+  const ms = now.getTime() - new Date(iso).getTime();
+  if (Number.isNaN(ms)) return iso;
+  const s = Math.max(0, Math.round(ms / 1000));
+  return s < 120 ? `${s}s ago` : `${Math.round(s / 60)}m ago`;
+}
+
+/**
+ * `calico node status --all`: every node's sessions as it last wrote them to its CalicoNodeStatus,
+ * with how long ago, and for a session not Established the reason it gave.
+ */
+export function renderAllNodeStatus(reports: readonly NodeStatusReport[], now = new Date()): string {
+  if (reports.length === 0) return 'No node has written its BGP status (CalicoNodeStatus) yet.\n';
+  let out = '';
+  for (const r of [...reports].sort((a, b) => a.node.localeCompare(b.node))) {
+    const st = r.status;
+    if (!st) {
+      out += `Node ${r.node}: no readable status (${r.problems.join('; ')})\n\n`;
+      continue;
+    }
+    const agent = st.agent?.birdV4?.state ?? 'unknown';
+    out += `Node ${r.node} (BGP agent ${agent}, updated ${age(st.lastUpdated, now)})\n`;
+    const peers = [...(st.bgp?.peersV4 ?? []), ...(st.bgp?.peersV6 ?? [])];
+    if (peers.length === 0) {
+      out += 'No BGP peers.\n\n';
+      continue;
+    }
+    const rows = peers.map((p) => [
+      p.peerIP,
+      PEER_TYPE_NAMES[p.type],
+      p.state === 'Established' ? 'up' : 'start',
+      birdSince(p.since, now),
+      p.state === 'Established' || !p.reason ? p.state : `${p.state}: ${p.reason}`,
+    ]);
+    out += `${borderedTable(['PEER ADDRESS', 'PEER TYPE', 'STATE', 'SINCE', 'INFO'], rows)}\n`;
+  }
+  return out;
+}
+
 /** calicoctl gives BIRD 2 s to answer. */
 const AGENT_TIMEOUT_MS = 2000;
 
@@ -120,9 +177,28 @@ export function nodeStatusCommand(ctx: CommandContext): Command {
       '--protocols',
       'list the sessions by BIRD protocol name, as `birdcl show protocols` (Mesh_…, Node_…, Global_…)',
     )
+    .option(
+      '--all',
+      "every node's sessions, from the CalicoNodeStatus each node writes to the datastore (any host)",
+    )
     .exitOverride()
     .configureOutput({ writeOut: (s) => ctx.io.stdout(s), writeErr: (s) => ctx.io.stderr(s) })
-    .action(async (node: string | undefined, opts: { control: string }) => {
+    .action(async (node: string | undefined, opts: { control: string; all?: boolean }) => {
+      if (opts.all === true) {
+        if (node !== undefined) throw new CliError('--all reads every node; give no NODE with it');
+        const ds = await ctx.datastore();
+        const { items } = await ds.list('CalicoNodeStatus');
+        const reports = items.map((r): NodeStatusReport => {
+          const parsed = parseCalicoNodeStatusStatus(r.status);
+          return {
+            node: r.spec.node ?? r.metadata.name,
+            status: parsed.ok ? parsed.status : undefined,
+            problems: parsed.ok ? [] : parsed.problems,
+          };
+        });
+        ctx.io.stdout(renderAllNodeStatus(reports));
+        return;
+      }
       if (node !== undefined) {
         try {
           opts.control = clusterNodeBgpSocket(node, ctx.io.env);
