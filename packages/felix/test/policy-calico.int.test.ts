@@ -14,7 +14,7 @@
  * | `serviceAccounts` by name (namespaced) and by selector (global) | service accounts |
  * | ICMP `icmp` type/code and `notICMP` | ICMP |
  * | `notPorts`, `notProtocol`, `notNets` | negated matches |
- * | Kubernetes policies with one name in two namespaces | knp names |
+ * | Kubernetes policies with one name in two namespaces; a Calico `knp.default.<name>` beside the Kubernetes `<name>` | knp names |
  * | rules Felix does not own, a restart, a missing namespace profile | dataplane behaviour |
  *
  * HostEndpoint with preDNAT (and normal, applyOnForward, doNotTrack and failsafe) policy is in
@@ -236,7 +236,7 @@ describeWith(
       });
     });
 
-    it('knp names: Kubernetes policies with one name in two namespaces are two policies', async () => {
+    it('knp names: one name in two namespaces, or as a Calico knp.default.<name> policy, makes separate policies', async () => {
       for (const ns of ['x', 'y'])
         await m.knp(ns, 'deny-ingress', { podSelector: {}, policyTypes: ['Ingress'] });
       await m.waitChains([pi('knp/x/deny-ingress'), pi('knp/y/deny-ingress')]);
@@ -244,6 +244,18 @@ describeWith(
       // Deleting one leaves the other in force.
       await m.ds.delete('KubernetesNetworkPolicy', 'deny-ingress', 'x');
       await m.waitChains([pi('knp/y/deny-ingress')], [pi('knp/x/deny-ingress')]);
+      await check({ 'tcp/80': r().expectPeer({}, { ns: 'y' }, false) });
+      // A Calico policy named as `calico convert` names y's (knp.default.<name>) is a second
+      // policy: it opens y after the Kubernetes one (order 2000 > 1000), and its deletion leaves
+      // the Kubernetes one in force.
+      await m.ds.create('NetworkPolicy', {
+        metadata: { name: 'knp.default.deny-ingress', namespace: 'y' },
+        spec: { order: 2000, selector: 'all()', types: ['Ingress'], ingress: [{ action: 'Allow' }] },
+      });
+      await m.waitChains([pi('np/y/knp.default.deny-ingress'), pi('knp/y/deny-ingress')]);
+      await check({ 'tcp/80': r() });
+      await m.ds.delete('NetworkPolicy', 'knp.default.deny-ingress', 'y');
+      await m.waitChains([pi('knp/y/deny-ingress')], [pi('np/y/knp.default.deny-ingress')]);
       await check({ 'tcp/80': r().expectPeer({}, { ns: 'y' }, false) });
     });
 

@@ -62,7 +62,7 @@ export class ActiveRulesCalculator {
   readonly catalog = new PolicyCatalog();
   readonly index = new SelectorIndex();
   readonly #sequencer: EventSequencer;
-  /** Datastore key → policy key (a NetworkPolicy `knp.default.x` is known by its Kubernetes key). */
+  /** Datastore key → policy key. */
   #policyKeys = new Map<string, string>();
   /** Every local endpoint must be resolved again (start, a tier change, a large batch). */
   #allChanged = true;

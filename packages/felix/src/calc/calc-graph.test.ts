@@ -573,6 +573,31 @@ describe('CalcGraph: a policy change re-resolves only the local endpoints it tou
     expect(resolved).toEqual([]);
   });
 
+  it('a Calico NetworkPolicy named knp.default.<x> and the Kubernetes policy <x> are two policies', () => {
+    const { g } = graph();
+    const pod = wep('k1', 'node-a', 'cali-k1', '10.65.0.9/32', {
+      app: 'k',
+      'projectcalico.org/orchestrator': 'k8s',
+    });
+    const k8s = upd(
+      'KubernetesNetworkPolicy',
+      res(
+        'KubernetesNetworkPolicy',
+        'web',
+        { podSelector: { matchLabels: { app: 'k' } }, policyTypes: ['Ingress'] },
+        'default',
+      ),
+    );
+    const calico = policy('knp.default.web', "app == 'k'", 80);
+    g.onUpdates([pod, k8s, calico]);
+    expect(tiersOf(g.flush())['cali-k1']).toEqual(['knp/default/web', 'np/default/knp.default.web']);
+    // Deleting the Calico one leaves the Kubernetes one in force, and the other way round.
+    g.onUpdates([deleted(calico)]);
+    expect(tiersOf(g.flush())['cali-k1']).toEqual(['knp/default/web']);
+    g.onUpdates([calico, deleted(k8s)]);
+    expect(tiersOf(g.flush())['cali-k1']).toEqual(['np/default/knp.default.web']);
+  });
+
   it('a profile change re-resolves the endpoints that use it', () => {
     const { g, resolved } = graph();
     g.onUpdates([upd('Profile', namespaceProfile('default', { team: 'blue' }))]);

@@ -8,7 +8,6 @@
 import {
   type GlobalNetworkPolicySpec,
   isSelectorParseError,
-  K8S_NETWORK_POLICY_NAME_PREFIX,
   kubernetesNetworkPolicyToCalico,
   LABEL_NAMESPACE,
   LABEL_SERVICE_ACCOUNT,
@@ -106,15 +105,18 @@ function compile(
 }
 
 /**
- * The ID of a stored Calico NetworkPolicy. One named `knp.default.<x>` is what Calico writes for
- * Kubernetes policy x, and is known by that policy's ID.
+ * The ID of a stored Calico NetworkPolicy: always its own (`np/<ns>/<name>`), also for a name
+ * that starts with `knp.default.` (what `calico convert` prints for a Kubernetes policy). A
+ * Kubernetes policy is known by its own kind (`knp/<ns>/<name>`, Calico's PolicyID since it
+ * stopped storing converted copies), so a Calico policy of that name in the same namespace is a
+ * second policy and never replaces or removes the Kubernetes one.
  */
 export function networkPolicyId(policy: ResourceOf<'NetworkPolicy'>): PolicyId {
-  const namespace = policy.metadata.namespace ?? 'default';
-  const name = policy.metadata.name;
-  return name.startsWith(K8S_NETWORK_POLICY_NAME_PREFIX)
-    ? { kind: 'KubernetesNetworkPolicy', namespace, name: name.slice(K8S_NETWORK_POLICY_NAME_PREFIX.length) }
-    : { kind: 'NetworkPolicy', namespace, name };
+  return {
+    kind: 'NetworkPolicy',
+    namespace: policy.metadata.namespace ?? 'default',
+    name: policy.metadata.name,
+  };
 }
 
 export function globalNetworkPolicyId(policy: ResourceOf<'GlobalNetworkPolicy'>): PolicyId {
@@ -129,13 +131,17 @@ export function kubernetesNetworkPolicyId(policy: ResourceOf<'KubernetesNetworkP
   };
 }
 
-/** Compiles a NetworkPolicy; throws SelectorParseError if a selector does not parse. */
-export function compileNetworkPolicy(policy: ResourceOf<'NetworkPolicy'>): CompiledPolicy {
-  const id = networkPolicyId(policy);
-  const namespace = id.namespace ?? 'default';
+/** A Calico NetworkPolicy under this ID (a stored one, or a Kubernetes policy converted). */
+function compileNamespaced(id: PolicyId, policy: ResourceOf<'NetworkPolicy'>): CompiledPolicy {
+  const namespace = policy.metadata.namespace ?? 'default';
   return compile(id, policy.metadata.name, policy.spec, networkPolicySelectorText(namespace, policy.spec), {
     applyOnForward: true,
   });
+}
+
+/** Compiles a NetworkPolicy; throws SelectorParseError if a selector does not parse. */
+export function compileNetworkPolicy(policy: ResourceOf<'NetworkPolicy'>): CompiledPolicy {
+  return compileNamespaced(networkPolicyId(policy), policy);
 }
 
 export function compileGlobalNetworkPolicy(policy: ResourceOf<'GlobalNetworkPolicy'>): CompiledPolicy {
@@ -152,7 +158,7 @@ export function compileGlobalNetworkPolicy(policy: ResourceOf<'GlobalNetworkPoli
 export function compileKubernetesNetworkPolicy(
   policy: ResourceOf<'KubernetesNetworkPolicy'>,
 ): CompiledPolicy {
-  return compileNetworkPolicy(kubernetesNetworkPolicyToCalico(policy));
+  return compileNamespaced(kubernetesNetworkPolicyId(policy), kubernetesNetworkPolicyToCalico(policy));
 }
 
 export function compileProfile(profile: ResourceOf<'Profile'>): CompiledProfile {
