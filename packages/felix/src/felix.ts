@@ -47,6 +47,11 @@ export interface FelixStatus {
   ready: boolean;
   lastApplyDurationMs: number | undefined;
   applyCount: number;
+  /**
+   * How long the dataplane apply in progress has been running (ms), undefined when the loop is
+   * idle: a watchdog's view of the main loop (Calico's InternalDataplaneMainLoop liveness).
+   */
+  applyRunningMs: number | undefined;
   resyncCount: number;
   endpoints: number;
   routes: number;
@@ -106,6 +111,7 @@ export class Felix extends EventEmitter<FelixEvents> {
   #kernelEvents: NetlinkEvent[] = [];
   #checkTimers: NodeJS.Timeout[] = [];
   #checkingIptables = false;
+  #applyStartedAt: number | undefined;
 
   constructor(options: FelixOptions) {
     super();
@@ -176,6 +182,8 @@ export class Felix extends EventEmitter<FelixEvents> {
       ready: this.#inSyncSince !== undefined && this.#errors.length === 0,
       lastApplyDurationMs: this.#lastApply?.durationMs,
       applyCount: this.#applyCount,
+      applyRunningMs:
+        this.#applyStartedAt === undefined ? undefined : performance.now() - this.#applyStartedAt,
       resyncCount: this.#syncer.resyncCount,
       ...counts,
       missingProfiles: this.#graph.missingProfiles(),
@@ -331,8 +339,10 @@ export class Felix extends EventEmitter<FelixEvents> {
     }
     // Hand over what arrived during the last apply, before this one starts.
     for (const change of this.#deferred.splice(0)) change();
+    this.#applyStartedAt = performance.now();
     this.#applying = this.#runApply().finally(() => {
       this.#applying = undefined;
+      this.#applyStartedAt = undefined;
       for (const event of this.#kernelEvents.splice(0))
         if (this.#dataplane.onKernelEvent(event)) this.#applyAgain = true;
       if (this.#applyAgain) {

@@ -13,11 +13,17 @@ import {
   isDatastoreError,
   poolEncapsulation,
 } from '@calico-ts/datastore';
-import { Felix } from '@calico-ts/felix';
+import { Felix, type FelixStatus } from '@calico-ts/felix';
 import { Ipam } from '@calico-ts/ipam';
 import type { Logger } from 'pino';
 import type { NodeConfig } from './config.ts';
-import { DatastoreReachability, HealthAggregator, serveHealth } from './health.ts';
+import {
+  DatastoreReachability,
+  HealthAggregator,
+  type HealthReport,
+  loopLiveness,
+  serveHealth,
+} from './health.ts';
 import { NodeMetrics, serveMetrics } from './metrics.ts';
 import { type StartupResult, startup } from './startup.ts';
 import { ipamTunnelAllocator } from './tunnel-allocator.ts';
@@ -26,7 +32,7 @@ import { ipamTunnelAllocator } from './tunnel-allocator.ts';
 export interface BgpAgentLike {
   start(): Promise<void>;
   stop(): Promise<void>;
-  status(): { ready?: boolean; live?: boolean };
+  status(): { ready?: boolean; live?: boolean; roundRunningMs?: number | undefined };
   /** Ready once every BGP session is Established; else which peer is not and why (Calico's rule). */
   readiness?(): { ready: boolean; detail?: string };
 }
@@ -116,14 +122,9 @@ export class CalicoNode {
         this.metrics.resyncs.inc(Math.max(0, s.resyncCount - this.#resyncsSeen));
         this.#resyncsSeen = s.resyncCount;
       });
-      this.health.register('felix', () => {
-        const s = felix.status();
-        return {
-          live: true,
-          ready: s.ready,
-          ...(s.errors.length > 0 ? { detail: s.errors.join('; ') } : {}),
-        };
-      });
+      this.health.register('felix', () =>
+        felixHealth(felix.status(), cfg.healthTimeouts.InternalDataplaneMainLoop),
+      );
       await felix.start();
     }
 
@@ -225,4 +226,14 @@ export class CalicoNode {
     for (const s of this.#servers) await new Promise<void>((resolve) => s.close(() => resolve()));
     this.#servers = [];
   }
+}
+
+/**
+ * Felix's health as calico-node reports it: ready once the dataplane was programmed and the last
+ * apply had no errors; live unless one dataplane apply has run past `timeoutMs` (the watchdog).
+ */
+export function felixHealth(s: FelixStatus, timeoutMs: number): HealthReport {
+  const loop = loopLiveness('Felix dataplane loop', s.applyRunningMs, timeoutMs);
+  const details = [...(loop.detail ? [loop.detail] : []), ...s.errors];
+  return { live: loop.live, ready: s.ready, ...(details.length > 0 ? { detail: details.join('; ') } : {}) };
 }

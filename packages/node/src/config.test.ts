@@ -20,6 +20,29 @@ describe('node config', () => {
     expect(c.networkingBackend).toBe('bird');
   });
 
+  it('reads liveness timeouts from FELIX_HEALTHTIMEOUTOVERRIDES and names a bad entry', () => {
+    expect(loadNodeConfig({}, { NODENAME: 'n1' }).healthTimeouts).toEqual({
+      InternalDataplaneMainLoop: 90_000,
+      BGPAgentApplyLoop: 90_000,
+    });
+    const c = loadNodeConfig(
+      {},
+      {
+        NODENAME: 'n1',
+        FELIX_HEALTHTIMEOUTOVERRIDES: 'InternalDataplaneMainLoop=30s, BGPAgentApplyLoop=500ms',
+      },
+    );
+    expect(c.healthTimeouts).toEqual({ InternalDataplaneMainLoop: 30_000, BGPAgentApplyLoop: 500 });
+    expect(() =>
+      loadNodeConfig({}, { NODENAME: 'n1', FELIX_HEALTHTIMEOUTOVERRIDES: 'CalcGraph=30s' }),
+    ).toThrow(
+      /FELIX_HEALTHTIMEOUTOVERRIDES: "CalcGraph" — expected InternalDataplaneMainLoop or BGPAgentApplyLoop/,
+    );
+    expect(() =>
+      loadNodeConfig({}, { NODENAME: 'n1', FELIX_HEALTHTIMEOUTOVERRIDES: 'BGPAgentApplyLoop=soon' }),
+    ).toThrow(/BGPAgentApplyLoop="soon" — expected a duration/);
+  });
+
   it('reads pool settings and flags win over the environment', () => {
     const c = loadNodeConfig(
       { 'node-name': 'flagged' },

@@ -34,6 +34,11 @@ export interface NodeConfig {
   healthHost: string;
   healthPort: number;
   healthEnabled: boolean;
+  /**
+   * Liveness timeouts of the watched loops (ms), from FELIX_HEALTHTIMEOUTOVERRIDES
+   * (`InternalDataplaneMainLoop=90s,BGPAgentApplyLoop=90s`, Calico's name=duration list).
+   */
+  healthTimeouts: HealthTimeouts;
   metricsHost: string;
   metricsPort: number;
   metricsEnabled: boolean;
@@ -43,6 +48,40 @@ export interface NodeConfig {
   logLevel: string;
   /** Where calico/node writes its node name for the CNI plugin (`/var/lib/calico/nodename`). */
   nodenameFile: string | undefined;
+}
+
+export interface HealthTimeouts {
+  /** Felix's dataplane apply loop (Calico: InternalDataplaneMainLoop). */
+  InternalDataplaneMainLoop: number;
+  /** The BGP agent's apply round. */
+  BGPAgentApplyLoop: number;
+}
+
+export const DEFAULT_HEALTH_TIMEOUTS: Readonly<HealthTimeouts> = {
+  InternalDataplaneMainLoop: 90_000,
+  BGPAgentApplyLoop: 90_000,
+};
+
+/** `name=duration,…` with durations as `250ms`, `30s` or `2m`. */
+function healthTimeouts(value: string | undefined): HealthTimeouts {
+  const out: HealthTimeouts = { ...DEFAULT_HEALTH_TIMEOUTS };
+  if (value === undefined || value.trim() === '') return out;
+  for (const item of value.split(',')) {
+    const [name, duration] = item.split('=').map((x) => x.trim());
+    if (name !== 'InternalDataplaneMainLoop' && name !== 'BGPAgentApplyLoop') {
+      throw new ConfigError(
+        `FELIX_HEALTHTIMEOUTOVERRIDES: ${JSON.stringify(name)} — expected InternalDataplaneMainLoop or BGPAgentApplyLoop`,
+      );
+    }
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(duration ?? '');
+    if (!m) {
+      throw new ConfigError(
+        `FELIX_HEALTHTIMEOUTOVERRIDES: ${name}=${JSON.stringify(duration)} — expected a duration such as 500ms, 30s or 2m`,
+      );
+    }
+    out[name] = Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 's' ? 1000 : 60_000);
+  }
+  return out;
 }
 
 export class ConfigError extends Error {
@@ -120,6 +159,7 @@ export function loadNodeConfig(flags: Partial<Record<string, string>>, env: Env 
     healthHost: get('health-host', 'FELIX_HEALTHHOST') ?? '0.0.0.0',
     healthPort: int(get('health-port', 'FELIX_HEALTHPORT'), 'FELIX_HEALTHPORT', 9099, 0, 65535),
     healthEnabled: bool(get('health-enabled', 'FELIX_HEALTHENABLED'), 'FELIX_HEALTHENABLED', true),
+    healthTimeouts: healthTimeouts(env['FELIX_HEALTHTIMEOUTOVERRIDES']),
     metricsHost: get('metrics-host', 'FELIX_PROMETHEUSMETRICSHOST') ?? '0.0.0.0',
     metricsPort: int(
       get('metrics-port', 'FELIX_PROMETHEUSMETRICSPORT'),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DatastoreReachability, HealthAggregator } from './health.ts';
+import { DatastoreReachability, HealthAggregator, loopLiveness } from './health.ts';
 
 describe('DatastoreReachability', () => {
   it('makes calico-node not ready while the datastore does not answer, and ready again once it does', async () => {
@@ -28,5 +28,17 @@ describe('DatastoreReachability', () => {
       ready: false,
       detail: 'datastore unreachable: no answer within 20 ms',
     });
+  });
+});
+
+describe('loopLiveness (the watchdog over a loop)', () => {
+  it('is live while idle or within the timeout, and not live past it, saying which loop', () => {
+    expect(loopLiveness('BGP agent apply loop', undefined, 1000)).toEqual({ live: true });
+    expect(loopLiveness('BGP agent apply loop', 1000, 1000)).toEqual({ live: true });
+    const stalled = loopLiveness('BGP agent apply loop', 1500.4, 1000);
+    expect(stalled.live).toBe(false);
+    expect(stalled.detail).toBe(
+      'BGP agent apply loop stalled: one pass running for 1500 ms (timeout 1000 ms)',
+    );
   });
 });

@@ -37,6 +37,24 @@ export class HealthAggregator {
   }
 }
 
+/**
+ * The watchdog over a component's loop, as Calico's health aggregator times out a reporter that
+ * stops reporting in: the component is not live while one pass of its loop (a dataplane apply,
+ * a BGP apply round) has been running longer than `timeoutMs`. A loop that is idle, or keeps
+ * finishing its passes, is live.
+ */
+export function loopLiveness(
+  loop: string,
+  runningMs: number | undefined,
+  timeoutMs: number,
+): { live: boolean; detail?: string } {
+  if (runningMs === undefined || runningMs <= timeoutMs) return { live: true };
+  return {
+    live: false,
+    detail: `${loop} stalled: one pass running for ${Math.round(runningMs)} ms (timeout ${timeoutMs} ms)`,
+  };
+}
+
 export async function serveHealth(health: HealthAggregator, host: string, port: number): Promise<Server> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
