@@ -527,21 +527,18 @@ describe('kernel programming', () => {
     ]);
   });
 
-  it('never installs a route that equals or covers an own block; does install borrowed /32s inside it', () => {
+  it('never installs an own block learned back; installs a covering default route and borrowed /32s inside it', () => {
     const { routes, skipped } = desiredKernelRoutes(ctxOf(s), [
       { prefix: '10.10.0.0/26', nextHops: ['192.0.2.12'] },
-      { prefix: '10.10.0.0/24', nextHops: ['192.0.2.12'] },
+      { prefix: '0.0.0.0/0', nextHops: ['192.0.2.1'] },
       { prefix: '10.10.0.9/32', nextHops: ['192.0.2.13'] },
       { prefix: '10.10.9.0/26', nextHops: ['192.0.2.11'] },
     ]);
     expect(routes.get('10.10.0.0/26')?.type).toBe('blackhole');
-    expect(routes.has('10.10.0.0/24')).toBe(false);
+    // A top-of-rack default route: BIRD's kernel export accepts it (the block's own route is longer).
+    expect(routes.get('0.0.0.0/0')?.nexthops).toEqual([{ gateway: '192.0.2.1' }]);
     expect(routes.get('10.10.0.9/32')?.nexthops).toEqual([{ gateway: '192.0.2.13' }]);
-    expect(skipped.map((x) => x.reason)).toEqual([
-      'covers a block of this node',
-      'covers a block of this node',
-      'next hop is this node',
-    ]);
+    expect(skipped.map((x) => x.reason)).toEqual(['is a block of this node', 'next hop is this node']);
   });
 
   it('diffs against owned kernel routes, keeping old ones while converging after a restart', () => {

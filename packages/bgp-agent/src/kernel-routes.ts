@@ -8,8 +8,11 @@
  *   sends same-subnet next hops directly;
  * - pools without encapsulation: unless programClusterRoutes is `Disabled`;
  * - destinations outside every pool (accepted by a BGPFilter): installed as they are;
- * - never a route equal to or covering one of this node's blocks (that would hijack local
- *   addresses), never a route whose next hop is this node;
+ * - never a route equal to one of this node's blocks (in BIRD the node's own static route for
+ *   the block wins over any learned one), never a route whose next hop is this node. A shorter
+ *   route covering a block (a top-of-rack default route, a pool aggregate) is installed, as
+ *   BIRD's kernel export accepts it: the block's own route is more specific and keeps local
+ *   traffic local;
  * - a blackhole for each of this node's blocks, so unallocated addresses there are dropped rather
  *   than sent back out of the default route.
  *
@@ -64,8 +67,8 @@ export function desiredKernelRoutes(
   for (const r of learned) {
     const p = parsePrefix(r.prefix);
     if (!p) continue;
-    if (blocks.some((b) => b.afi === p.afi && p.length <= b.length && prefixContains(p, b))) {
-      skipped.push({ prefix: r.prefix, reason: 'covers a block of this node' });
+    if (blocks.some((b) => b.afi === p.afi && p.length === b.length && prefixContains(p, b))) {
+      skipped.push({ prefix: r.prefix, reason: 'is a block of this node' });
       continue;
     }
     const inStatic = (ctx.staticRoutes ?? []).some((sr) => {
