@@ -12,6 +12,7 @@ import { clusterCommand } from './commands/cluster.ts';
 import { completionCommand } from './commands/completion.ts';
 import { connectivityCommand } from './commands/connectivity-test.ts';
 import { convertCommand } from './commands/convert.ts';
+import { dropsCommand } from './commands/drops.ts';
 import { getCommand } from './commands/get.ts';
 import { ipamCommand } from './commands/ipam.ts';
 import { labelCommand } from './commands/label.ts';
@@ -108,6 +109,7 @@ export async function run(
     policyCommand(ctx),
     clusterCommand(ctx),
     traceCommand(ctx),
+    dropsCommand(ctx),
     connectivityCommand(ctx),
     completionCommand(ctx),
   ]) {

@@ -18,6 +18,7 @@ import type { DataplaneUpdate } from './calc/dataplane-update.ts';
 import type { FelixConfigOverrides } from './config.ts';
 import { conntrackDeleteArgs, PolicyChangeTracker } from './dataplane/conntrack-flush.ts';
 import { NFLOG_GROUP } from './dataplane/drop-log.ts';
+import { type DropLogServer, serveDropLog } from './dataplane/drop-log-server.ts';
 import { DropRecorder } from './dataplane/drop-recorder.ts';
 import { type ApplyStats, InternalDataplane } from './dataplane/internal-dataplane.ts';
 import type { DataplaneKernel } from './dataplane/kernel-port.ts';
@@ -35,6 +36,8 @@ export interface FelixOptions {
   logger?: Logger;
   /** Another kernel (the in-memory one for tests and benchmarks); LinuxKernel on `netns` otherwise. */
   kernel?: DataplaneKernel;
+  /** Serve the drop records on this unix socket (`calico drops`); not served when omitted. */
+  dropLogSocket?: string;
   /** Receives every intent batch (for tests, or an external dataplane). */
   onIntent?: (batch: readonly DataplaneUpdate[]) => void;
 }
@@ -106,6 +109,8 @@ export class Felix extends EventEmitter<FelixEvents> {
   #nflog: NflogReader | undefined;
   #nflogOpening: Promise<void> | undefined;
   #dropLogError: string | undefined;
+  readonly #dropLogSocket: string | undefined;
+  #dropLogServer: Promise<DropLogServer | undefined> | undefined;
   readonly #policyChanges = new PolicyChangeTracker();
   /** Kernel events that arrived during an apply: judged against its outcome once it ends. */
   #kernelEvents: NetlinkEvent[] = [];
@@ -121,6 +126,7 @@ export class Felix extends EventEmitter<FelixEvents> {
     this.#kernel = options.kernel ?? new LinuxKernel(options.netns);
     this.#onIntent = options.onIntent;
     this.#netns = options.netns;
+    this.#dropLogSocket = options.dropLogSocket;
     this.drops = new DropRecorder({ nodeName: options.nodeName });
     this.#graph = new CalcGraph({ nodeName: options.nodeName, overrides: options.config ?? {} });
     this.#dataplane = new InternalDataplane({
@@ -152,6 +158,13 @@ export class Felix extends EventEmitter<FelixEvents> {
     this.#startChecks();
     this.#syncer.start();
     if (this.#ownsKernel) this.#nflogOpening = this.#openDropLog();
+    if (this.#dropLogSocket) {
+      const path = this.#dropLogSocket;
+      this.#dropLogServer = serveDropLog(path, this.nodeName, this.drops).catch((err: Error) => {
+        this.#log.warn({ err, path }, 'cannot serve drop records');
+        return undefined;
+      });
+    }
     this.#log.info('Felix started');
   }
 
@@ -163,6 +176,8 @@ export class Felix extends EventEmitter<FelixEvents> {
     await this.#nflogOpening;
     this.#nflog?.close();
     this.#nflog = undefined;
+    await (await this.#dropLogServer)?.close();
+    this.#dropLogServer = undefined;
     for (const t of this.#checkTimers) clearInterval(t);
     this.#checkTimers = [];
     for (const t of this.#timers) clearInterval(t);

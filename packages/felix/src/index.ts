@@ -24,6 +24,25 @@ export {
   type FelixConfigOverrides,
   type PortSpec,
 } from './config.ts';
+export {
+  type DropCause,
+  type DropVerdict,
+  decodeDropPrefix,
+  encodeDropPrefix,
+  NFLOG_GROUP,
+} from './dataplane/drop-log.ts';
+export {
+  DEFAULT_DROP_LOG_SOCKET,
+  type DropLogServer,
+  type DropsResult,
+  serveDropLog,
+} from './dataplane/drop-log-server.ts';
+export {
+  type DropFilter,
+  type DropRecord,
+  DropRecorder,
+  type EndpointRef,
+} from './dataplane/drop-recorder.ts';
 export { type ApplyStats, InternalDataplane } from './dataplane/internal-dataplane.ts';
 export { IpipUnavailableError } from './dataplane/ipip-manager.ts';
 export type {

@@ -4,9 +4,12 @@
  * within 1 s, naming the policy and rule (or end of tier) that `explainFlow` says decided, and no
  * allowed probe may give one. CI runs CASES cases (about a minute); the bench runs 200.
  */
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { command, describeWith, root } from '../../../test-support/requirements.ts';
 import { runPrefix } from '../../../test-support/run-id.ts';
+import { serveDropLog } from '../src/index.ts';
 import { checkCase, clearCase, generateCase, writeCase } from './drop-cases.ts';
 import { NetpolModel } from './policy-harness.ts';
 
@@ -45,10 +48,35 @@ describeWith(
       expect(correct).toBe(denied);
     }, 150_000);
 
+    it('serves the records on its drop-log socket (what calico drops reads)', async () => {
+      const path = join(m.scriptDir!, 'felix-drops.ctl');
+      const server = await serveDropLog(path, 'node-1', m.felix!.drops);
+      try {
+        const all = m.felix!.drops.records();
+        const reply = await new Promise<string>((resolve, reject) => {
+          const s = createConnection(path, () =>
+            s.write(`${JSON.stringify({ method: 'drops', params: { afterSeq: all.at(-3)!.seq } })}\n`),
+          );
+          let buf = '';
+          s.on('data', (d) => {
+            buf += d.toString();
+            if (buf.includes('\n')) {
+              s.end();
+              resolve(buf);
+            }
+          });
+          s.on('error', reject);
+        });
+        expect(JSON.parse(reply)).toEqual({ ok: true, result: { node: 'node-1', records: all.slice(-2) } });
+      } finally {
+        await server.close();
+      }
+    });
+
     it('counts records per policy and rule in Prometheus text', () => {
       const text = m.felix!.drops.metrics();
       expect(text).toMatch(
-        /^felix_policy_drop_records_total\{direction="(ingress|egress)",verdict="rule",staged="false",tier="default",policy="(np|gnp)\/[^"]+",rule="\d+"\} \d+$/m,
+        /^felix_policy_drop_records_total\{direction="(ingress|egress)",verdict="(rule|endOfTier)",staged="false",tier="default",policy="[^"]*",rule="\d*"\} [1-9]\d*$/m,
       );
     });
   },

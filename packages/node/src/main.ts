@@ -6,8 +6,11 @@
  *               [--networking-backend bird|vxlan|none] [--etcd-endpoints URLS] [--cni-socket PATH]
  *               [--health-port P] [--metrics-port P] [--log-level L] [--nodename-file PATH]
  */
+
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { datastoreFromConfig, loadDatastoreConfig } from '@calico-ts/datastore';
+import { DEFAULT_DROP_LOG_SOCKET, type DropLogServer, serveDropLog } from '@calico-ts/felix';
 import { pino } from 'pino';
 import { CalicoNode } from './calico-node.ts';
 import { ConfigError, loadNodeConfig } from './config.ts';
@@ -118,7 +121,27 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     await datastore.close().catch(() => {});
     return 1;
   }
-  return stopped;
+  let drops: DropLogServer | undefined;
+  if (node.felix) {
+    const path = dropLogSocketPath(process.env);
+    drops = await serveDropLog(path, config.nodeName, node.felix.drops).catch((err: Error) => {
+      logger.warn({ err: err.message, path }, 'drop records are not served (calico drops cannot read them)');
+      return undefined;
+    });
+  }
+  const code = await stopped;
+  await drops?.close();
+  return code;
+}
+
+/**
+ * Where `calico drops` reads this node's drop records: CALICO_FELIX_DROPS_SOCKET, else beside the
+ * BGP status socket (each lab node has its own directory), else the default.
+ */
+export function dropLogSocketPath(env: NodeJS.ProcessEnv): string {
+  if (env['CALICO_FELIX_DROPS_SOCKET']) return env['CALICO_FELIX_DROPS_SOCKET'];
+  const bgp = env['CALICO_BGP_STATUS_SOCKET'];
+  return bgp ? join(dirname(bgp), 'felix-drops.ctl') : DEFAULT_DROP_LOG_SOCKET;
 }
 
 /** The BGP agent ships in @calico-ts/bgp-agent; loaded only when BGP is the networking backend. */

@@ -23,6 +23,8 @@ export interface EndpointRef {
 }
 
 export interface DropRecord {
+  /** Increases by one per record on this node (`calico drops --follow` asks for later ones). */
+  seq: number;
   /** ISO time the kernel logged the packet (or Felix received it). */
   time: string;
   node: string;
@@ -50,6 +52,8 @@ export interface DropRecord {
 export interface DropFilter {
   /** Only records after this ISO time. */
   since?: string | undefined;
+  /** Only records with a greater seq. */
+  afterSeq?: number | undefined;
   limit?: number | undefined;
 }
 
@@ -78,6 +82,7 @@ export class DropRecorder extends EventEmitter<RecorderEvents> {
   readonly #tierOf = new Map<string, string>();
   readonly #counts = new Map<string, { labels: Record<string, string>; n: number }>();
   #unreadable = 0;
+  #seq = 0;
 
   constructor(options: { nodeName: string; capacity?: number }) {
     super();
@@ -159,6 +164,7 @@ export class DropRecorder extends EventEmitter<RecorderEvents> {
     const isProfile = cause.verdict === 'rule' && cause.owner.startsWith('pr/');
     const policy = cause.verdict === 'rule' && !isProfile ? cause.owner : undefined;
     return {
+      seq: ++this.#seq,
       time: (packet.timestamp ?? new Date()).toISOString(),
       node: this.#node,
       direction: cause.direction,
@@ -182,7 +188,11 @@ export class DropRecorder extends EventEmitter<RecorderEvents> {
 
   /** The records kept, oldest first. */
   records(filter: DropFilter = {}): DropRecord[] {
-    let out = filter.since ? this.#ring.filter((r) => r.time > filter.since!) : [...this.#ring];
+    let out = this.#ring.filter(
+      (r) =>
+        (filter.since === undefined || r.time > filter.since) &&
+        (filter.afterSeq === undefined || r.seq > filter.afterSeq),
+    );
     if (filter.limit !== undefined && out.length > filter.limit) out = out.slice(out.length - filter.limit);
     return out;
   }
