@@ -72,6 +72,35 @@ describe('best path (bgp-anchors §1.4)', () => {
     expect(rib.remove(a.prefix, s2)?.best).toBeUndefined();
     expect(rib.size).toBe(0);
   });
+  it('keeps the same decisions when a prefix goes from one path to two and back', () => {
+    for (const multipath of [false, true]) {
+      const rib = new LocRib({ multipath, everyPath: true });
+      const a = route({}, s1);
+      const b = route({ nextHop: '192.0.2.8' }, s2);
+      const first = rib.add(a);
+      expect(first).toMatchObject({ best: a, previous: undefined, multipath: multipath ? [a] : [] });
+      expect(rib.get(a.prefix)).toEqual({ paths: [a], best: a, multipath: multipath ? [a] : [] });
+      // One path: a recompute changes nothing, reported as pathsOnly with everyPath.
+      expect(rib.recompute(a.prefix)).toMatchObject({ best: a, previous: a, pathsOnly: true });
+      const second = rib.add(b);
+      expect(second?.best).toBe(a);
+      expect(second?.multipath).toEqual(multipath ? [a, b] : []);
+      expect(second?.pathsOnly).toBe(multipath ? undefined : true);
+      expect(rib.get(a.prefix)?.paths).toEqual([a, b]);
+      // The best goes: the other path is best alone, and the prefix is one path again.
+      const after = rib.remove(a.prefix, s1);
+      expect(after).toMatchObject({ best: b, previous: a, multipath: multipath ? [b] : [] });
+      expect(rib.get(a.prefix)).toEqual({ paths: [b], best: b, multipath: multipath ? [b] : [] });
+      // Replacing the single path (same source and path id) is a change of best.
+      const b2 = route({ nextHop: '192.0.2.7' }, s2);
+      expect(rib.add(b2)).toMatchObject({ best: b2, previous: b });
+      expect(rib.get(a.prefix)?.paths).toEqual([b2]);
+      expect(rib.remove(a.prefix, s1)).toBeUndefined();
+      expect(rib.remove(a.prefix, s2)).toMatchObject({ best: undefined, previous: b2, multipath: [] });
+      expect(rib.size).toBe(0);
+      expect([...rib.entries()]).toEqual([]);
+    }
+  });
 });
 
 describe('policy', () => {

@@ -116,13 +116,13 @@ export class AdjRibOut {
     if (!g) {
       g = new UpdateGroup(key, sig);
       this.#groups.set(key, g);
-      for (const [prefix] of this.#core.locRib.entries()) this.#exportPrefix(g, prefix);
+      for (const prefix of this.#core.locRib.prefixes()) this.#exportPrefix(g, prefix);
     }
     const wasSolo = g.members.size === 1;
     g.members.add(p);
     p.group = g;
     // The group's first member's own routes were left out (see #exportPrefix); now they are owed.
-    if (wasSolo) for (const [prefix] of this.#core.locRib.entries()) this.#exportPrefix(g, prefix);
+    if (wasSolo) for (const prefix of this.#core.locRib.prefixes()) this.#exportPrefix(g, prefix);
     p.dump = { entries: g.adjOut.values(), family: undefined };
     this.#scheduleDump(p);
     if (g.pending.size) this.#scheduleFlush(g);
