@@ -5,7 +5,10 @@
 // `calico cluster pod add`, so through the CNI plugin and Felix's rules) against two baselines on
 // the same fabric — node→node over the underlay, and pod→pod over namespaces wired by hand (a veth
 // per side, static /32 routes, no agent, no rules: this topology's limit). Medians; Markdown rows
-// for docs/benchmarks.md. `pnpm bench cluster`; BENCH_ROUNDS (5), BENCH_IPERF_SECONDS (5) override.
+// for docs/benchmarks.md. (3) TCP request/response latency (sockperf ping-pong, p50 and p99 of one
+// 3 s run per path and round) on the same three paths, interleaved with the throughput rounds.
+// (4) `calico cluster up --nodes 10` to ready in each mode. `pnpm bench cluster`; BENCH_ROUNDS
+// (5), BENCH_IPERF_SECONDS (5), BENCH_SOCKPERF_SECONDS (3), BENCH_BIG_NODES (10, 0 = skip) override.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg as osLoadavg, tmpdir } from 'node:os';
@@ -24,6 +27,9 @@ import { iperf3Gbps } from './iperf.ts';
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5);
 const IPERF_SECONDS = Number(process.env['BENCH_IPERF_SECONDS'] ?? 5);
 const IPERF_PORT = 5201;
+const SOCKPERF_PORT = 11111;
+const SOCKPERF_SECONDS = Number(process.env['BENCH_SOCKPERF_SECONDS'] ?? 3);
+const BIG_NODES = Number(process.env['BENCH_BIG_NODES'] ?? 10);
 const CLI = resolve(import.meta.dirname, '../packages/ctl/src/cli.ts');
 const clustersDir = mkdtempSync(join(tmpdir(), 'clb-clusters-'));
 const loadavg = (): string =>
@@ -56,7 +62,37 @@ interface ModeResult {
   mode: string;
   upMs: number;
   gbps: Record<Path, number[]>;
+  /** sockperf ping-pong p50 and p99, µs, per round. */
+  p50: Record<Path, number[]>;
+  p99: Record<Path, number[]>;
+  /** `cluster up --nodes BIG_NODES` to ready (ms), or undefined when skipped. */
+  bigUpMs: number | undefined;
   load: [string, string];
+}
+
+/** sockperf ping-pong over TCP from `ns` to `target`: the p50 and p99 round-trip latency in µs. */
+async function sockperfUs(
+  ns: NetNamespace,
+  target: string,
+  what: string,
+): Promise<{ p50: number; p99: number }> {
+  const r = await execInNamespace(ns, 'sockperf', [
+    'ping-pong',
+    '--tcp',
+    '-i',
+    target,
+    '-p',
+    String(SOCKPERF_PORT),
+    '-t',
+    String(SOCKPERF_SECONDS),
+  ]);
+  const out = r.stdout + r.stderr;
+  const pct = (p: string): number => {
+    const m = out.match(new RegExp(`percentile ${p} = +([\\d.]+)`));
+    if (r.exitCode !== 0 || !m) throw new Error(`sockperf ${what} → ${target}: ${out.slice(-400)}`);
+    return Number(m[1]);
+  };
+  return { p50: pct('50.000'), p99: pct('99.000') };
 }
 
 async function sh(ns: NetNamespace, cmd: string): Promise<void> {
@@ -132,12 +168,33 @@ async function benchMode(encapsulation: 'none' | 'vxlan'): Promise<ModeResult> {
       );
     };
     for (const ns of [node2, serverPod, hand2]) await serveOn(ns);
+    for (const ns of [node2, serverPod, hand2]) {
+      servers.push(
+        await spawnInNamespace(
+          ns,
+          'sockperf',
+          ['server', '--tcp', '-i', '0.0.0.0', '-p', String(SOCKPERF_PORT)],
+          {
+            stdio: 'ignore',
+          },
+        ),
+      );
+      await waitFor(
+        async () =>
+          (await execInNamespace(ns, 'ss', ['-Hltn', `sport = :${SOCKPERF_PORT}`])).stdout.includes(
+            `:${SOCKPERF_PORT}`,
+          ),
+        { timeoutMs: 10_000, what: `sockperf server in ${ns.name}` },
+      );
+    }
     const paths: Record<Path, [NetNamespace, string]> = {
       node: [node1, n2.address],
       pod: [clientPod, pod('server').ip],
       hand: [hand1, '10.250.2.2'],
     };
     const gbps: Record<Path, number[]> = { node: [], pod: [], hand: [] };
+    const p50: Record<Path, number[]> = { node: [], pod: [], hand: [] };
+    const p99: Record<Path, number[]> = { node: [], pod: [], hand: [] };
     const order: Path[] = ['node', 'pod', 'hand'];
     for (let round = 0; round < ROUNDS; round++) {
       for (let k = 0; k < order.length; k++) {
@@ -145,10 +202,23 @@ async function benchMode(encapsulation: 'none' | 'vxlan'): Promise<ModeResult> {
         const [ns, target] = paths[path];
         const g = await iperf3Gbps(ns, target, { port: IPERF_PORT, seconds: IPERF_SECONDS, what: path });
         gbps[path].push(g);
-        log(`[${encapsulation}] round ${round + 1} ${path}: ${g.toFixed(2)} Gbit/s (load ${loadavg()})`);
+        const lat = await sockperfUs(ns, target, path);
+        p50[path].push(lat.p50);
+        p99[path].push(lat.p99);
+        log(
+          `[${encapsulation}] round ${round + 1} ${path}: ${g.toFixed(2)} Gbit/s, p50 ${lat.p50.toFixed(1)} µs, p99 ${lat.p99.toFixed(1)} µs (load ${loadavg()})`,
+        );
       }
     }
-    return { mode: encapsulation === 'none' ? 'BGP (none)' : 'VXLAN', upMs, gbps, load: [load0, loadavg()] };
+    return {
+      mode: encapsulation === 'none' ? 'BGP (none)' : 'VXLAN',
+      upMs,
+      gbps,
+      p50,
+      p99,
+      bigUpMs: undefined,
+      load: [load0, loadavg()],
+    };
   } finally {
     for (const s of servers) await s.stop().catch(() => undefined);
     for (const ns of opened) ns.close();
@@ -157,9 +227,36 @@ async function benchMode(encapsulation: 'none' | 'vxlan'): Promise<ModeResult> {
   }
 }
 
+/** `calico cluster up --nodes N` to its return (ready, BGP Established), then down. */
+async function bigUp(encapsulation: 'none' | 'vxlan', nodes: number): Promise<number> {
+  const name = `clb${Math.random().toString(16).slice(2, 6)}`;
+  try {
+    const t0 = performance.now();
+    await calico([
+      'cluster',
+      'up',
+      '--name',
+      name,
+      '--nodes',
+      String(nodes),
+      '--encapsulation',
+      encapsulation,
+    ]);
+    const ms = performance.now() - t0;
+    log(`[${encapsulation}] cluster up with ${nodes} nodes: ${(ms / 1000).toFixed(1)} s (load ${loadavg()})`);
+    return ms;
+  } finally {
+    await calico(['cluster', 'down', '--name', name]).catch((err: Error) => log(err.message));
+  }
+}
+
 try {
   const results: ModeResult[] = [];
-  for (const mode of ['none', 'vxlan'] as const) results.push(await benchMode(mode));
+  for (const mode of ['none', 'vxlan'] as const) {
+    const r = await benchMode(mode);
+    if (BIG_NODES > 0) r.bigUpMs = await bigUp(mode, BIG_NODES);
+    results.push(r);
+  }
   const f = (x: number) => x.toFixed(2);
   console.log(
     `\n| mode | cluster up (3 nodes) | node→node Gbit/s | hand-wired pod→pod | calico-ts pod→pod | pod / hand-wired | pod / node | load (start → end) |`,
@@ -171,6 +268,17 @@ try {
       `| ${r.mode} | ${(r.upMs / 1000).toFixed(1)} s | ${f(median(r.gbps.node))} | ${f(median(r.gbps.hand))} | ${f(median(r.gbps.pod))} | ${(100 * ratio('pod', 'hand')).toFixed(0)} % | ${(100 * ratio('pod', 'node')).toFixed(0)} % | ${r.load[0]} → ${r.load[1]} |`,
     );
   }
+  console.log(
+    `\n| mode | cluster up (${BIG_NODES} nodes) | node→node p50 / p99 µs | hand-wired p50 / p99 | calico-ts pod→pod p50 / p99 | pod / hand-wired p50 | pod / hand-wired p99 |`,
+  );
+  console.log('| --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of results) {
+    const lat = (p: Path) => `${median(r.p50[p]).toFixed(1)} / ${median(r.p99[p]).toFixed(1)}`;
+    const ratio = (xs: Record<Path, number[]>) => median(xs.pod.map((x, i) => x / xs.hand[i]!)).toFixed(2);
+    console.log(
+      `| ${r.mode} | ${r.bigUpMs === undefined ? '-' : `${(r.bigUpMs / 1000).toFixed(1)} s`} | ${lat('node')} | ${lat('hand')} | ${lat('pod')} | ${ratio(r.p50)}× | ${ratio(r.p99)}× |`,
+    );
+  }
   const [bgp, vxlan] = results;
   if (bgp && vxlan)
     console.log(
@@ -179,7 +287,9 @@ try {
   console.log(`rounds: ${ROUNDS} × ${IPERF_SECONDS} s per path, interleaved; per-round Gbit/s:`);
   for (const r of results)
     for (const p of ['node', 'hand', 'pod'] as const)
-      console.log(`  ${r.mode} ${p}: ${r.gbps[p].map(f).join(', ')}`);
+      console.log(
+        `  ${r.mode} ${p}: ${r.gbps[p].map(f).join(', ')} Gbit/s; p50 ${r.p50[p].map((x) => x.toFixed(1)).join(', ')} µs`,
+      );
 } finally {
   rmSync(clustersDir, { recursive: true, force: true });
 }

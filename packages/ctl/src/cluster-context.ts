@@ -54,6 +54,8 @@ export interface ClusterPodRecord {
   name: string;
   node: string;
   ip: string;
+  /** Its IPv6 address in a dual-stack cluster. */
+  ipv6?: string;
   /** The pod's network namespace (`ip netns exec <netns> …`). */
   netns: string;
   labels: Record<string, string>;
@@ -71,6 +73,8 @@ export interface ClusterRecord {
   encapsulation: string;
   underlay: string;
   poolCidr: string;
+  /** The IPv6 pod pool of a dual-stack cluster. */
+  ipv6PoolCidr?: string;
   etcd: {
     /** From inside the lab (the underlay address). */
     endpoint: string;

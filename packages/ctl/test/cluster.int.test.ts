@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -98,8 +98,10 @@ describeWith(
   'calico cluster (the lab)',
   () => {
     for (const encapsulation of ['none', 'vxlan'] as const) {
-      // The BGP cluster also has a BIRD top-of-rack router (one cluster for both keeps CI short).
-      describe(`encapsulation ${encapsulation}, 3 nodes${encapsulation === 'none' ? ', BIRD top-of-rack' : ''}`, () => {
+      // The BGP cluster is also dual-stack and has a BIRD top-of-rack router (one cluster for all
+      // three keeps CI short).
+      const bgp = encapsulation === 'none';
+      describe(`encapsulation ${encapsulation}, 3 nodes${bgp ? ', dual stack, BIRD top-of-rack' : ''}`, () => {
         const name = runPrefix('cl');
         let pids: number[] = [];
 
@@ -113,12 +115,13 @@ describeWith(
             '3',
             '--encapsulation',
             encapsulation,
-            ...(encapsulation === 'none' ? ['--tor', 'bird'] : []),
+            ...(bgp ? ['--tor', 'bird', '--ipv6'] : []),
           ]);
           expect(up).toMatch(new RegExp(`${name}-n3 +\\S+ +\\d+ +yes`));
           if (encapsulation === 'none') {
-            // Each node: the two other nodes and the ToR; the ToR: every node, eBGP from AS 65001.
-            expect(up).toMatch(new RegExp(`${name}-n1 .* 64512 +3/3 Established`));
+            // Each node: the two other nodes over IPv4 and IPv6, and the ToR; the ToR: every node,
+            // eBGP from AS 65001.
+            expect(up).toMatch(new RegExp(`${name}-n1 .* 64512 +5/5 Established`));
             expect(up).toMatch(/top-of-rack +\S+ +\d+ +yes +0 +65001 +3\/3 Established .*BIRD ToR \(eBGP\)/);
           }
           expect(up).toContain('calico cluster down');
@@ -200,7 +203,14 @@ describeWith(
           const policy = join(clustersDir, `${name}-policy.yaml`);
           writeFileSync(policy, ISOLATE_RED);
           await ok(['apply', '-f', policy]);
-          await ok(['cluster', 'probe', 'blue/b1', 'red/r2', 'tcp/80', '--until', 'denied', '--name', name]);
+          // Each node's Felix applies the policy on its own time: wait for every cell it denies.
+          await Promise.all(
+            ['blue/b1', 'blue/b2'].flatMap((from) =>
+              ['red/r1', 'red/r2'].map((to) =>
+                ok(['cluster', 'probe', from, to, 'tcp/80', '--until', 'denied', '--name', name]),
+              ),
+            ),
+          );
           const after = JSON.parse(
             await ok(['cluster', 'matrix', '--name', name, '-o', 'json']),
           ) as typeof matrix;
@@ -212,6 +222,42 @@ describeWith(
             }
           const table = await ok(['cluster', 'matrix', '--name', name]);
           expect(table).toContain('8/12 allowed, 4 denied');
+          if (!bgp) return;
+
+          // Dual stack: every pod has an IPv6 address from the pool, routed over BGP, and the
+          // same policy holds over IPv6 (ip6tables).
+          const record = JSON.parse(readFileSync(join(clustersDir, name, 'cluster.json'), 'utf8')) as {
+            pods: { ip: string; ipv6?: string }[];
+          };
+          for (const p of record.pods) expect(p.ipv6, p.ip).toMatch(/^fd00:10:244:/);
+          // Across nodes over IPv6 (its routes learned by BGP) before the whole grid.
+          await ok([
+            'cluster',
+            'probe',
+            'red/r1',
+            'blue/b2',
+            'udp/53',
+            '--family',
+            '6',
+            '--until',
+            'allowed',
+            '--name',
+            name,
+          ]);
+          const v6 = JSON.parse(
+            await ok(['cluster', 'matrix', '--name', name, '-o', 'json', '--family', '6']),
+          ) as typeof matrix;
+          expect(v6.pods).toEqual(matrix.pods);
+          for (const from of v6.pods)
+            for (const to of v6.pods) {
+              if (from === to) continue;
+              const expected = !(to.startsWith('red/') && from.startsWith('blue/'));
+              expect(v6.allowed[from]?.[to], `IPv6 ${from} → ${to}`).toBe(expected);
+            }
+          const learned6 = spawnSync('ip', ['-n', `${name}-n1`, '-6', 'route', 'show', 'proto', 'bird'], {
+            encoding: 'utf8',
+          }).stdout;
+          expect(learned6).toMatch(/^fd00:10:244:\S+\/122 via 2001:db8::/m);
         }, 180_000);
 
         if (encapsulation === 'none')
@@ -219,7 +265,9 @@ describeWith(
             const s = (await status(name)) as Status & {
               tor: { asNumber: number; sessions: { established: number; peers: number }; routes: string[] };
             };
-            const blocks = s.nodes.flatMap((n) => n.blocks).sort();
+            // The ToR peers over IPv4 only: the IPv4 blocks.
+            const v4 = (b: string): boolean => !b.includes(':');
+            const blocks = s.nodes.flatMap((n) => n.blocks.filter(v4)).sort();
             expect(blocks.length).toBeGreaterThanOrEqual(3);
             expect(s.tor.sessions).toEqual({ established: 3, peers: 3 });
             const socket = join(clustersDir, name, 'tor', 'bird.ctl');
@@ -236,7 +284,7 @@ describeWith(
               if (current) sections.set(current, `${sections.get(current) ?? ''}${line}\n`);
             }
             for (const n of s.nodes)
-              for (const b of n.blocks) {
+              for (const b of n.blocks.filter(v4)) {
                 expect(sections.get(b), b).toContain(`via ${n.address} `);
                 expect(sections.get(b), b).toContain('[AS64512i]');
               }
@@ -244,12 +292,12 @@ describeWith(
               spawnSync('birdc', ['-s', socket, 'show', 'protocols'], { encoding: 'utf8' }).stdout ?? '';
             expect(protocols.match(/ BGP .* Established/g)).toHaveLength(3);
             // The switch installed what it learned: it routes a pod block to a node.
-            const block = s.nodes[2]!.blocks[0]!.split('/')[0]!;
+            const block = s.nodes[2]!.blocks.filter(v4)[0]!.split('/')[0]!;
             const route = spawnSync('ip', ['-n', `${name}-ul`, 'route', 'get', block], { encoding: 'utf8' });
             expect(s.nodes.map((n) => ` via ${n.address} `)).toContainEqual(
               route.stdout.match(/ via \S+ /)?.[0],
             );
-          });
+          }, 90_000);
 
         // Once is enough: the refusals do not depend on the encapsulation.
         if (encapsulation === 'none')

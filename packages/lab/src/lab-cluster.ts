@@ -95,6 +95,12 @@ export interface LabClusterOptions {
   onEvent?: (event: ClusterEvent) => void;
   /** The IPv4 pod pool calico-node creates (default 10.244.0.0/16). */
   poolCidr?: string;
+  /**
+   * Dual stack: an IPv6 pod pool (e.g. fd00:10:244::/48). The underlay gets IPv6 (2001:db8::/64),
+   * each calico-node its node's IPv6 address (IP6) and this pool, and the CNI plugin assigns one
+   * address of each family.
+   */
+  ipv6PoolCidr?: string;
   /** Pods `pod1…podN` that up() adds on every node (default 0). */
   podsPerNode?: number;
   /** More calico-node environment for every node; wins over the lab's own. */
@@ -185,6 +191,8 @@ export interface ClusterPod {
   netns: string;
   /** Its first address from the CNI result. */
   ip: string;
+  /** Its IPv6 address from the CNI result (dual stack). */
+  ipv6: string | undefined;
   /** The final CNI ADD result (what a runtime caches and hands to DEL). */
   result: Record<string, unknown>;
   /**
@@ -320,6 +328,7 @@ export class LabCluster {
       nodes: o.nodes,
       underlay,
       ...(o.tor ? { router: true } : {}),
+      ...(o.ipv6PoolCidr ? { ipv6: true } : {}),
     });
 
     this.#etcd = await startEtcd({
@@ -577,6 +586,9 @@ export class LabCluster {
       CALICO_NODENAME_FILE: join(node.dir, 'nodename'),
       CALICO_BGP_STATUS_SOCKET: node.bgpSocket,
       CALICO_LOG_LEVEL: process.env['CALICO_LOG_LEVEL'] ?? 'warn',
+      ...(o.ipv6PoolCidr && node.ipv6
+        ? { IP6: `${node.ipv6}/64`, CALICO_IPV6POOL_CIDR: o.ipv6PoolCidr, FELIX_IPV6SUPPORT: 'true' }
+        : {}),
       ...o.env,
     };
   }
@@ -752,7 +764,16 @@ export class LabCluster {
     return {
       cniVersion: '1.0.0',
       name: 'k8s-pod-network',
-      plugins: [{ type: 'calico', agent_socket: node.cniSocket, ipam: { type: 'calico-ipam' } }],
+      plugins: [
+        {
+          type: 'calico',
+          agent_socket: node.cniSocket,
+          ipam: {
+            type: 'calico-ipam',
+            ...(this.options.ipv6PoolCidr ? { assign_ipv4: 'true', assign_ipv6: 'true' } : {}),
+          },
+        },
+      ],
     };
   }
 
@@ -802,7 +823,9 @@ export class LabCluster {
       const target = this.#target(node, fabricPod.name, namespace, podName, options.ip);
       const result = await addNetworkList(this.conflist(node), target, [this.cniBinDir]);
       const addReturned = monotonicMs();
-      const ip = String((result['ips'] as { address: string }[])[0]!.address).split('/')[0]!;
+      const ips = (result['ips'] as { address: string }[]).map((a) => String(a.address).split('/')[0]!);
+      const ip = ips.find((a) => !a.includes(':')) ?? ips[0]!;
+      const ipv6 = ips.find((a) => a.includes(':'));
       const p: ClusterPod = {
         name: fabricPod.name,
         namespace,
@@ -811,12 +834,18 @@ export class LabCluster {
         ports: options.serve ?? [],
         netns: target.netns,
         ip,
+        ipv6,
         result,
         times: { requested, addStarted, addReturned },
       };
       this.pods.push(p);
       if (p.ports.length > 0)
-        this.#servers.set(p, await servePorts(fabricPod.namespace, p.ports, `${namespace}/${podName}`));
+        this.#servers.set(
+          p,
+          await servePorts(fabricPod.namespace, p.ports, `${namespace}/${podName}`, {
+            ipv6: ipv6 !== undefined,
+          }),
+        );
       return p;
     } catch (err) {
       const added = this.pods.find((p) => p.name === fabricPod.name);

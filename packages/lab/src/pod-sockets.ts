@@ -40,11 +40,11 @@ export const servedPortName = (p: PodPort): string => `serve-${p.port}-${p.proto
  * A UDP socket created inside `ns`: dgram makes its kernel socket in bind(), which with an
  * address that needs no lookup happens synchronously, inside runInNamespace.
  */
-function udpSocketIn(ns: NetNamespace, port: number): Promise<UdpSocket> {
+function udpSocketIn(ns: NetNamespace, port: number, ipv6 = false): Promise<UdpSocket> {
   const sock = createSocket({
-    type: 'udp4',
+    type: ipv6 ? 'udp6' : 'udp4',
     lookup: (address: string, _family: unknown, cb: (err: null, address: string, family: number) => void) =>
-      cb(null, address, 4),
+      cb(null, address, ipv6 ? 6 : 4),
   } as Parameters<typeof createSocket>[0]);
   return new Promise((resolve, reject) => {
     sock.once('error', reject);
@@ -52,7 +52,11 @@ function udpSocketIn(ns: NetNamespace, port: number): Promise<UdpSocket> {
       sock.off('error', reject);
       resolve(sock);
     });
-    runInNamespace(ns, () => sock.bind({ address: '0.0.0.0', port, exclusive: true }), `UDP port ${port}`);
+    runInNamespace(
+      ns,
+      () => sock.bind({ address: ipv6 ? '::' : '0.0.0.0', port, exclusive: true }),
+      `UDP port ${port}`,
+    );
   });
 }
 
@@ -61,12 +65,18 @@ export interface PodServers {
   close(): Promise<void>;
 }
 
-/** Listeners in a pod: TCP accepts and closes after a line `<pod>\n`, UDP answers each datagram with it. */
+/**
+ * Listeners in a pod: TCP accepts and closes after a line `<pod>\n`, UDP answers each datagram
+ * with it. With `ipv6` they listen on `::`, which takes IPv4 too (the namespace's default
+ * bindv6only 0), else on 0.0.0.0.
+ */
 export async function servePorts(
   ns: NetNamespace,
   ports: readonly PodPort[],
   answer: string,
+  options: { ipv6?: boolean } = {},
 ): Promise<PodServers> {
+  const any = options.ipv6 ? '::' : '0.0.0.0';
   const tcp: Server[] = [];
   const udp: UdpSocket[] = [];
   const close = async (): Promise<void> => {
@@ -76,14 +86,14 @@ export async function servePorts(
   try {
     for (const p of ports) {
       if (p.protocol === 'tcp') {
-        const server = await listenTcp({ host: '0.0.0.0', port: p.port, namespace: ns });
+        const server = await listenTcp({ host: any, port: p.port, namespace: ns });
         server.on('connection', (s) => {
           s.on('error', () => s.destroy());
           s.end(`${answer}\n`);
         });
         tcp.push(server);
       } else {
-        const sock = await udpSocketIn(ns, p.port);
+        const sock = await udpSocketIn(ns, p.port, options.ipv6);
         sock.on('message', (_msg, from) => sock.send(`${answer}\n`, from.port, from.address));
         sock.on('error', () => undefined);
         udp.push(sock);
@@ -112,7 +122,7 @@ export async function probe(
       return false;
     }
   }
-  const sock = await udpSocketIn(from, 0);
+  const sock = await udpSocketIn(from, 0, ip.includes(':'));
   try {
     return await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), timeoutMs);

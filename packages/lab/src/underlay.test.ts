@@ -24,6 +24,17 @@ describe('the lab underlay', () => {
     expect(() => underlayAddressing('banana')).toThrow('expected an IPv4 CIDR');
   });
 
+  it('puts hosts that are not nodes (dedicated reflectors) between the gateway and node 1', () => {
+    const a = underlayAddressing('203.0.113.0/24', 3);
+    expect([a.hostIpv4(1), a.hostIpv4(2), a.hostIpv4(9)]).toEqual([
+      '203.0.113.2',
+      '203.0.113.3',
+      '203.0.113.10',
+    ]);
+    expect(() => a.hostIpv4(10)).toThrow('underlay host 10: expected 1 to 9');
+    expect(() => a.hostIpv4(0)).toThrow('underlay host 0: expected 1 to 9');
+  });
+
   it("names the host's address or route an underlay overlaps, and picks a free documentation range", () => {
     expect(underlayConflict('192.0.2.0/24', host)?.source).toBe('address 192.0.2.2/24 on eth0');
     expect(underlayConflict('172.17.5.0/24', host)?.source).toBe('route 172.17.0.0/16 dev docker0');

@@ -27,10 +27,26 @@ const portLabel = (p: PodPort): string => `${p.protocol}/${p.port}`;
 const podKey = (p: ClusterPodRecord): string => `${p.namespace}/${p.name}`;
 
 /** A pod by NS/NAME, or a bare address as a destination. */
-function destination(record: ClusterRecord, ref: string): { label: string; ip: string } {
-  if (/^\d+\.\d+\.\d+\.\d+$/.test(ref)) return { label: ref, ip: ref };
+function destination(record: ClusterRecord, ref: string, family: 4 | 6): { label: string; ip: string } {
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(ref) || (ref.includes(':') && !ref.includes('/')))
+    return { label: ref, ip: ref };
   const p = podOf(record, ref);
-  return { label: podKey(p), ip: p.ip };
+  return { label: podKey(p), ip: podAddress(record, p, family) };
+}
+
+/** A pod's address of one family; IPv6 only in a dual-stack cluster (`up --ipv6`). */
+function podAddress(record: ClusterRecord, p: ClusterPodRecord, family: 4 | 6): string {
+  if (family === 4) return p.ip;
+  if (p.ipv6) return p.ipv6;
+  throw new CliError(
+    `--family 6: pod ${podKey(p)} has no IPv6 address${record.ipv6PoolCidr ? '' : ` (cluster ${record.name} is IPv4 only; bring it up with --ipv6)`}`,
+  );
+}
+
+function familyArg(v: string): 4 | 6 {
+  if (v === '4') return 4;
+  if (v === '6') return 6;
+  throw new CliError(`--family ${JSON.stringify(v)}: expected 4 or 6`);
 }
 
 export interface Matrix {
@@ -45,13 +61,15 @@ export async function connectivityMatrix(
   port: PodPort,
   timeoutMs: number,
   retryForMs: number,
+  family: 4 | 6 = 4,
 ): Promise<Matrix> {
   const pods = [...record.pods].sort((a, b) => podKey(a).localeCompare(podKey(b)));
   const allowed: Record<string, Record<string, boolean>> = {};
   const cells: { from: ClusterPodRecord; to: ClusterPodRecord }[] = [];
   for (const from of pods) {
     allowed[podKey(from)] = {};
-    for (const to of pods) if (to !== from) cells.push({ from, to });
+    for (const to of pods)
+      if (to !== from) cells.push({ from, to: { ...to, ip: podAddress(record, to, family) } });
   }
   const deadline = Date.now() + retryForMs;
   let pending = cells;
@@ -105,17 +123,18 @@ export function addConnectivityCommands(cluster: Command, ctx: CommandContext): 
       ]),
     )
     .option('--wait <SECONDS>', 'with --until: how long to keep trying', '20')
+    .option('--family <4|6>', "which of a pod's addresses to reach (6: dual-stack clusters)", '4')
     .addOption(nameOption())
     .action(
       async (
         fromRef: string,
         toRef: string,
         portSpec: string,
-        opts: { timeout: string; until?: 'allowed' | 'denied'; wait: string; name?: string },
+        opts: { timeout: string; until?: 'allowed' | 'denied'; wait: string; family: string; name?: string },
       ) => {
         const record = runningCluster(opts.name, ctx.io.env);
         const from = podOf(record, fromRef);
-        const to = destination(record, toRef);
+        const to = destination(record, toRef, familyArg(opts.family));
         const port = parsePort(portSpec);
         const timeoutMs = Number(opts.timeout);
         const deadline = Date.now() + Number(opts.wait) * 1000;
@@ -145,9 +164,17 @@ export function addConnectivityCommands(cluster: Command, ctx: CommandContext): 
     )
     .option('--timeout <MS>', 'how long each probe waits', '1000')
     .option('--retry-for <SECONDS>', 'try failed cells again for this long (pods just added)', '0')
+    .option('--family <4|6>', "which of the pods' addresses to reach (6: dual-stack clusters)", '4')
     .addOption(nameOption())
     .action(
-      async (opts: { port: string; output: string; timeout: string; retryFor: string; name?: string }) => {
+      async (opts: {
+        port: string;
+        output: string;
+        timeout: string;
+        retryFor: string;
+        family: string;
+        name?: string;
+      }) => {
         const record = runningCluster(opts.name, ctx.io.env);
         if (record.pods.length < 2)
           throw new CliError(
@@ -158,6 +185,7 @@ export function addConnectivityCommands(cluster: Command, ctx: CommandContext): 
           parsePort(opts.port),
           Number(opts.timeout),
           Number(opts.retryFor) * 1000,
+          familyArg(opts.family),
         );
         ctx.io.stdout(
           opts.output === 'json'

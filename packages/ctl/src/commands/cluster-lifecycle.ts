@@ -64,6 +64,8 @@ interface UpFlags {
   dedicatedReflectors?: boolean;
   reflectorHoldTime?: number;
   tor: 'bird' | 'none';
+  ipv6?: boolean;
+  pool6: string;
   foreground?: boolean;
   check?: boolean;
 }
@@ -196,6 +198,13 @@ export function addLifecycleCommands(cluster: Command, ctx: CommandContext): voi
       .addOption(new Option('--pool-cidr <CIDR>').hideHelp())
       .addOption(
         new Option(
+          '--ipv6',
+          'dual stack: an IPv6 underlay (2001:db8::/64), IPv6 node addresses, and pods with an address from --pool6 too',
+        ),
+      )
+      .addOption(new Option('--pool6 <CIDR>', 'the IPv6 pod pool (with --ipv6)').default('fd00:10:244::/48'))
+      .addOption(
+        new Option(
           '--underlay <CIDR>',
           "the nodes' network (default: a documentation range this host does not use)",
         ),
@@ -223,9 +232,20 @@ export function addLifecycleCommands(cluster: Command, ctx: CommandContext): voi
       if (!/^\d+\.\d+\.\d+\.\d+\/\d+$/.test(pool) || parseCidrOrUndefined(pool) === undefined)
         throw new CliError(`--pool ${JSON.stringify(pool)}: expected an IPv4 CIDR such as 10.244.0.0/16`);
       checkRouteReflectors(opts, encapsulation);
+      if (
+        opts.ipv6 &&
+        (!/^[0-9a-f:]+\/\d+$/i.test(opts.pool6) || parseCidrOrUndefined(opts.pool6) === undefined)
+      )
+        throw new CliError(
+          `--pool6 ${JSON.stringify(opts.pool6)}: expected an IPv6 CIDR such as fd00:10:244::/48`,
+        );
       if (opts.tor === 'bird' && encapsulation === 'vxlan')
         throw new CliError(
           '--tor bird: the top-of-rack router peers over BGP, which --encapsulation vxlan does not run; use --encapsulation none or ipip',
+        );
+      if (opts.ipv6 && opts.dedicatedReflectors)
+        throw new CliError(
+          '--ipv6 with --dedicated-reflectors: the dedicated reflectors peer over IPv4 only so far; use reflectors on nodes (without --dedicated-reflectors)',
         );
       if (opts.tor === 'bird' && !which('bird'))
         throw new CliError('--tor bird needs bird and birdc: apt-get install bird2');
@@ -256,9 +276,10 @@ export function addLifecycleCommands(cluster: Command, ctx: CommandContext): voi
         reflectorForm: opts.dedicatedReflectors ? ('dedicated' as const) : ('nodes' as const),
         ...(opts.reflectorHoldTime !== undefined ? { reflectorHoldTime: opts.reflectorHoldTime } : {}),
         tor: opts.tor,
+        ipv6PoolCidr: opts.ipv6 ? opts.pool6 : undefined,
       };
       out(
-        `cluster ${opts.name}: ${opts.nodes} nodes, encapsulation ${encapsulation}${opts.routeReflectors > 0 ? `, ${opts.routeReflectors}${opts.dedicatedReflectors ? ' dedicated' : ''} route reflector${opts.routeReflectors > 1 ? 's' : ''}` : ''}, underlay ${underlay}, pool ${pool}`,
+        `cluster ${opts.name}: ${opts.nodes} nodes, encapsulation ${encapsulation}${opts.routeReflectors > 0 ? `, ${opts.routeReflectors}${opts.dedicatedReflectors ? ' dedicated' : ''} route reflector${opts.routeReflectors > 1 ? 's' : ''}` : ''}, underlay ${underlay}, pool ${pool}${opts.ipv6 ? ` and ${opts.pool6}` : ''}`,
       );
 
       if (opts.foreground) {
@@ -314,6 +335,7 @@ export function addLifecycleCommands(cluster: Command, ctx: CommandContext): voi
           ...(opts.dedicatedReflectors ? ['--dedicated-reflectors'] : []),
           '--tor',
           opts.tor,
+          ...(opts.ipv6 ? ['--ipv6', '--pool6', opts.pool6] : []),
           ...(opts.reflectorHoldTime !== undefined
             ? ['--reflector-hold-time', String(opts.reflectorHoldTime)]
             : []),
@@ -377,6 +399,7 @@ export function addLifecycleCommands(cluster: Command, ctx: CommandContext): voi
           reflectorForm: opts.dedicatedReflectors ? 'dedicated' : 'nodes',
           ...(opts.reflectorHoldTime !== undefined ? { reflectorHoldTime: opts.reflectorHoldTime } : {}),
           tor: opts.tor,
+          ipv6PoolCidr: opts.ipv6 ? opts.pool6 : undefined,
         },
         log,
       ).catch((err: Error) => {

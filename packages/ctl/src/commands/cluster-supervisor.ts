@@ -45,6 +45,8 @@ export interface SupervisorOptions {
   nodes: number;
   encapsulation: LabEncapsulation;
   poolCidr: string;
+  /** Dual stack: the IPv6 pod pool. */
+  ipv6PoolCidr?: string | undefined;
   underlay: string;
   etcdPort: number;
   /** Namespace `default` and pods `podN` on every node, as the first lab did (0 = none). */
@@ -147,6 +149,7 @@ export async function superviseCluster(o: SupervisorOptions, log: (line: string)
     nodes: o.nodes,
     encapsulation: o.encapsulation,
     poolCidr: o.poolCidr,
+    ...(o.ipv6PoolCidr ? { ipv6PoolCidr: o.ipv6PoolCidr } : {}),
     underlay: o.underlay,
     dir: o.dir,
     etcdPort: o.etcdPort,
@@ -202,6 +205,7 @@ export async function superviseCluster(o: SupervisorOptions, log: (line: string)
       encapsulation: cluster.encapsulation,
       underlay: o.underlay,
       poolCidr: o.poolCidr,
+      ...(o.ipv6PoolCidr ? { ipv6PoolCidr: o.ipv6PoolCidr } : {}),
       etcd: {
         endpoint: etcd.endpoint,
         localEndpoint: etcd.localEndpoint,
@@ -322,7 +326,15 @@ export async function superviseCluster(o: SupervisorOptions, log: (line: string)
   try {
     await cluster.up();
     await poll();
-    if (cluster.bgp) await waitForBgp(cluster, o.routeReflectors ?? 0, dedicated > 0, o.tor === 'bird', log);
+    if (cluster.bgp)
+      await waitForBgp(
+        cluster,
+        o.routeReflectors ?? 0,
+        dedicated > 0,
+        o.tor === 'bird',
+        !!o.ipv6PoolCidr,
+        log,
+      );
     for (const node of cluster.nodes)
       for (let i = 1; i <= o.demoPods; i++)
         await addPod({
@@ -527,6 +539,7 @@ function podRecord(s: PodState): ClusterPodRecord {
     name: s.pod.pod,
     node: s.pod.node.name,
     ip: s.pod.ip,
+    ...(s.pod.ipv6 ? { ipv6: s.pod.ipv6 } : {}),
     netns: s.pod.name,
     labels: s.labels,
     serve: s.serve,
@@ -585,23 +598,27 @@ async function writeRouteReflectors(
 /**
  * Waits until every node's BGP agent has all its sessions Established: the full mesh (n − 1 each)
  * without reflectors; with R reflectors on nodes, a reflector peers with every other node (n − 1)
- * and any other node with the R reflectors; with R dedicated reflectors, every node with the R.
+ * and any other node with the R reflectors; with R dedicated reflectors, every node with the R;
+ * twice that in a dual-stack cluster, plus one with a ToR.
  */
 async function waitForBgp(
   cluster: LabCluster,
   routeReflectors: number,
   dedicated: boolean,
   tor: boolean,
+  ipv6: boolean,
   log: (line: string) => void,
   timeoutMs = 60_000,
 ): Promise<void> {
   const expectedOf = (index: number): number =>
     (tor ? 1 : 0) +
-    (dedicated
-      ? routeReflectors
-      : routeReflectors === 0 || index < routeReflectors
-        ? cluster.nodes.length - 1
-        : routeReflectors);
+    // Dual stack: one IPv4 and one IPv6 session with each node peer.
+    (ipv6 ? 2 : 1) *
+      (dedicated
+        ? routeReflectors
+        : routeReflectors === 0 || index < routeReflectors
+          ? cluster.nodes.length - 1
+          : routeReflectors);
   const deadline = Date.now() + timeoutMs;
   const pending = new Set(cluster.nodes.map((n) => n.name));
   while (pending.size > 0) {
