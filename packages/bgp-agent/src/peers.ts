@@ -395,10 +395,8 @@ export function computePeers(
       config.routeReflectorClient = true;
     // Only one side of a peering between Calico nodes dials; workloads dial us.
     if (c.localWorkload || (kind === 'global' && c.calicoNode && c.ip > own)) config.passive = true;
-    if (localAs !== undefined && localAs !== me.asNumber)
-      problems.push(
-        `${where}.spec.localASNumber: the speaker has one AS (${me.asNumber}); ${localAs} is planned but not used`,
-      );
+    // BIRD `local as N`: the session speaks as N (OPEN, AS path, iBGP or eBGP).
+    if (localAs !== undefined && localAs !== me.asNumber) config.localAsNumber = localAs;
     const prefix = c.localWorkload ? 'Local_Workload' : kind === 'global' ? 'Global' : 'Node';
     const peer: DesiredPeer = {
       name: protocolName(prefix, c.ip, c.port),

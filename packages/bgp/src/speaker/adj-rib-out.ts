@@ -161,9 +161,11 @@ export class AdjRibOut {
     const hit = bySource?.get(route.attrs);
     if (hit !== undefined) return hit;
     const t = g.target(afi);
-    const raw = t ? exportAttributes(route, t, core.me) : undefined;
+    const localAs = g.signature.localAs;
+    const me = localAs === core.me.asNumber ? core.me : { ...core.me, asNumber: localAs };
+    const raw = t ? exportAttributes(route, t, me) : undefined;
     const filtered = raw
-      ? g.policy.apply(prefix, raw, core.config.asNumber, { source: route.source.local ? 'local' : 'peer' })
+      ? g.policy.apply(prefix, raw, localAs, { source: route.source.local ? 'local' : 'peer' })
       : undefined;
     const attrs = filtered ? core.interner.intern(filtered) : null;
     if (cacheable) {

@@ -136,6 +136,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
     const next = { ...cfg, address: p.config.address };
     const sessionKeys: (keyof PeerConfig)[] = [
       'asNumber',
+      'localAsNumber',
       'port',
       'localAddress',
       'password',
@@ -311,7 +312,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
       peerAddress: p.config.address,
       peerAs,
       routerId: s.remoteOpen!.bgpId,
-      ibgp: peerAs === this.config.asNumber,
+      ibgp: peerAs === (p.config.localAsNumber ?? this.config.asNumber),
       rrClient: p.config.routeReflectorClient ?? false,
       local: false,
     });

@@ -49,7 +49,9 @@ export class RouteImport {
       if (m.problems.length)
         core.log.info({ peer: p.config.address, problems: m.problems }, 'UPDATE attributes discarded');
       const base = sanitizeImported(m.attributes, src);
-      const violation = importViolation(base, src, core.me, p.config.allowLocalAs ?? 0);
+      const localAs = p.config.localAsNumber;
+      const me = localAs === undefined ? core.me : { ...core.me, asNumber: localAs };
+      const violation = importViolation(base, src, me, p.config.allowLocalAs ?? 0);
       const announce = (
         list: { prefix: string; pathId: number }[],
         nextHop: string | undefined,
@@ -121,7 +123,7 @@ export class RouteImport {
       const out = p.importPolicy.apply(
         received.prefix,
         received.attrs as PathAttributes & { nextHop: string },
-        core.config.asNumber,
+        p.config.localAsNumber ?? core.config.asNumber,
         { source: 'peer' },
       );
       if (!out) route = undefined;

@@ -161,7 +161,7 @@ export class PeerRegistry {
         safi: 1,
       }));
       caps.push({ kind: 'route-refresh' }, { kind: 'enhanced-route-refresh' });
-      caps.push({ kind: 'four-octet-as', asNumber: speaker.asNumber });
+      caps.push({ kind: 'four-octet-as', asNumber: cfg.localAsNumber ?? speaker.asNumber });
       const gr = this.#gracefulRestart();
       if (gr) caps.push(gr);
       // RFC 8950: we accept IPv4 routes with an IPv6 next hop.
@@ -189,7 +189,7 @@ export class PeerRegistry {
       peerAddress: cfg.address,
       peerAs: cfg.asNumber,
       port: cfg.port ?? BGP_PORT,
-      localAs: speaker.asNumber,
+      localAs: cfg.localAsNumber ?? speaker.asNumber,
       routerId: speaker.routerId,
       passive: cfg.passive ?? false,
       timers,

@@ -34,6 +34,11 @@ export interface PeerConfig {
   nextHopKeep?: boolean;
   /** Accept eBGP paths holding our AS up to this many times (BIRD `allow local as N`; default 0). */
   allowLocalAs?: number;
+  /**
+   * The AS we are on this session (BIRD `local as N`), when not the speaker's: sent in our OPEN,
+   * prepended on eBGP export, checked for loops, and deciding iBGP or eBGP with this peer.
+   */
+  localAsNumber?: number;
   /** Next hop for IPv4 / IPv6 routes when the session's address family differs. */
   nextHopV4?: string;
   nextHopV6?: string;

@@ -38,6 +38,8 @@ export interface GroupSignature {
   fourOctetAs: boolean;
   extendedMessage: boolean;
   exportPolicy: Policy | null;
+  /** The AS we are on these sessions (prepended on eBGP). */
+  localAs: number;
 }
 
 /** The signature of an established peer's session, or undefined while it has none. */
@@ -66,6 +68,7 @@ export function signatureOf(p: PeerEntry): GroupSignature | undefined {
     fourOctetAs: n.fourOctetAs,
     extendedMessage: n.extendedMessage,
     exportPolicy: p.config.exportPolicy ?? null,
+    localAs: p.session.config.localAs,
   };
 }
 
