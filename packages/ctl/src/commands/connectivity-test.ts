@@ -53,6 +53,8 @@ export interface ConnectivityReport {
 
 const TEST_NAMESPACE = 'calico-conntest';
 const SERVE_PORT = 8080;
+/** A check's probe: a TCP connect may lose its SYN once, so up to two tries in this window. */
+const ONE_TRY_MS = 1000;
 /** Encapsulation overhead on the pod MTU (Calico's VXLAN 50, IPIP 20). */
 const OVERHEAD: Readonly<Record<string, number>> = { vxlan: 50, ipip: 20, none: 0 };
 
@@ -130,6 +132,9 @@ async function crossNodeCause(
   if (!route) return `${short(record, from.node)} has no route at all to ${to.ip}`;
   if (route.dst === 'default' || route.type !== 'unicast')
     return `${short(record, from.node)} has no route to ${to.ip}'s block (${route.type === 'unicast' ? 'only the default route' : `${route.type} ${route.dst}`}): the route from ${short(record, to.node)} is missing (BGP did not install it, or it was deleted)`;
+  const back = await routeFor(to.node, from.ip);
+  if (!back || back.dst === 'default' || back.type !== 'unicast')
+    return `the answer cannot come back: ${short(record, to.node)} has no route to ${from.ip}'s block (${back ? (back.type === 'unicast' ? 'only the default route' : `${back.type} ${back.dst}`) : 'none'}): the route from ${short(record, from.node)} is missing (BGP did not install it, or it was deleted)`;
   const dest = await routeFor(to.node, to.ip);
   if (!dest?.dev?.startsWith('cali'))
     return `${short(record, to.node)} has no /32 route to its pod ${to.ip} (Felix did not program the workload)`;
@@ -146,8 +151,8 @@ interface TestPods {
 export interface ConnectivityOptions {
   /** How long a pod just added may take to be reachable (default 8 s). */
   settleMs?: number;
-  /** Log progress lines. */
-  progress?: (line: string) => void;
+  /** Called with each check's name before it runs (and awaited). */
+  progress?: (line: string) => void | Promise<void>;
 }
 
 /** Runs every check against a running lab cluster; cleans up what it added, also on failure. */
@@ -189,14 +194,14 @@ export async function connectivityTest(
 
   try {
     // 1. Underlay: each node's uplink is up and reaches every other node.
-    progress('underlay');
+    await progress('underlay');
     const badNodes = new Set<string>();
     {
       const failures: CheckFailure[] = [];
       const down = new Set<string>();
-      for (const n of nodes) {
-        const link = await linkState(n.name, 'eth0');
-        if (!link.up) {
+      const links = await Promise.all(nodes.map((n) => linkState(n.name, 'eth0')));
+      for (const [i, n] of nodes.entries()) {
+        if (!links[i]!.up) {
           down.add(n.name);
           failures.push({
             what: `${short(record, n.name)}: eth0 is down`,
@@ -234,7 +239,7 @@ export async function connectivityTest(
       names.filter((n) => !usable(n)).map((n) => `${short(record, n)} (underlay failed)`);
 
     // 2. BGP: every peer's port 179 answers from every other node.
-    progress('bgp');
+    await progress('bgp');
     if (record.encapsulation === 'vxlan') {
       checks.push({
         check: 'bgp',
@@ -278,7 +283,7 @@ export async function connectivityTest(
     }
 
     // Test pods: one per node, a second on the first node.
-    progress('adding test pods');
+    await progress('adding test pods');
     try {
       await callSupervisor(record, { op: 'namespace-add', name: TEST_NAMESPACE, labels: {} });
     } catch (err) {
@@ -305,16 +310,27 @@ export async function connectivityTest(
     const settled = await Promise.allSettled([
       ...podNodes.map((n) => addPod(n, `ct-${run}-${short(record, n.name)}`)),
       addPod(first, `ct-${run}-${short(record, first.name)}b`),
+      addPod(first, `ct-${run}-deny`, { 'conntest-role': `deny-${run}` }),
     ]);
     const failed = settled.find((s) => s.status === 'rejected');
     if (failed) throw failed.reason;
     const made = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
     for (const [i, n] of podNodes.entries()) pods.perNode.set(n.name, made[i]!);
     pods.second = made[podNodes.length];
-    pods.all = made;
+    const denyTarget = made[podNodes.length + 1]!;
+    pods.all = made.slice(0, podNodes.length + 1);
+
+    // New pods need Felix's routes and chains, and a new block's route over BGP: wait (bounded)
+    // until every pair answers once, so the checks below each try once and see only faults.
+    await progress('waiting for the test pods');
+    {
+      const pairs = made.flatMap((x) => made.filter((y) => y !== x).map((y) => [x, y] as const));
+      // (the default-deny target included: it must answer before its policy is applied)
+      await Promise.all(pairs.map(([x, y]) => tcpUntil(x.netns, y.ip, settleMs)));
+    }
 
     // 3. Pod ↔ pod on one node.
-    progress('pod-pod-same-node');
+    await progress('pod-pod-same-node');
     {
       const a = pods.perNode.get(first.name)!;
       const b = pods.second!;
@@ -323,7 +339,7 @@ export async function connectivityTest(
         [a, b],
         [b, a],
       ] as const) {
-        if (!(await tcpUntil(x.netns, y.ip, settleMs))) {
+        if (!(await tcpUntil(x.netns, y.ip, ONE_TRY_MS))) {
           const dest = await routeFor(y.node, y.ip);
           failures.push({
             what: `${x.name} → ${y.name} on ${short(record, y.node)} (tcp/${SERVE_PORT})`,
@@ -344,7 +360,7 @@ export async function connectivityTest(
     }
 
     // 4. Pod ↔ pod across nodes.
-    progress('pod-pod-cross-node');
+    await progress('pod-pod-cross-node');
     const crossOk = new Set<string>();
     {
       const failures: CheckFailure[] = [];
@@ -354,7 +370,7 @@ export async function connectivityTest(
           .filter((b) => b !== a && usable(a.name) && usable(b.name))
           .map((b) => [pods.perNode.get(a.name)!, pods.perNode.get(b.name)!] as const),
       );
-      const results = await Promise.all(pairs.map(([x, y]) => tcpUntil(x.netns, y.ip, settleMs)));
+      const results = await Promise.all(pairs.map(([x, y]) => tcpUntil(x.netns, y.ip, ONE_TRY_MS)));
       for (const [i, [x, y]] of pairs.entries()) {
         if (results[i]) {
           crossOk.add(`${x.name}>${y.name}`);
@@ -371,11 +387,11 @@ export async function connectivityTest(
     }
 
     // 5. Pod → host: its own node and another node.
-    progress('pod-host');
+    await progress('pod-host');
     {
       const failures: CheckFailure[] = [];
       const skipped: string[] = [];
-      let tried = 0;
+      const tries: { pod: ClusterPodRecord; n: ClusterNodeRecord; t: ClusterNodeRecord }[] = [];
       for (const [i, n] of nodes.entries()) {
         const pod = pods.perNode.get(n.name);
         if (!pod) {
@@ -383,29 +399,29 @@ export async function connectivityTest(
           continue;
         }
         const other = nodes[(i + 1) % nodes.length]!;
-        const targets = [n, ...(other !== n ? [other] : [])];
-        for (const t of targets) {
-          if (t !== n && (!usable(n.name) || !usable(t.name))) {
+        for (const t of [n, ...(other !== n ? [other] : [])]) {
+          if (t !== n && (!usable(n.name) || !usable(t.name)))
             skipped.push(`${short(record, n.name)}→${short(record, t.name)} (underlay failed)`);
-            continue;
-          }
-          tried++;
-          const r = await pingUntil(pod.netns, t.address, 2000);
-          if (!r.ok)
-            failures.push({
-              what: `${pod.name} on ${short(record, n.name)} → host ${short(record, t.name)} (${t.address})`,
-              cause:
-                t === n
-                  ? `${short(record, n.name)} does not answer its own pod: check DefaultEndpointToHostAction and the pod's default route via 169.254.1.1 (proxy ARP on its veth)`
-                  : `${short(record, n.name)} forwards pod traffic to ${short(record, t.name)} but no answer comes back`,
-            });
+          else tries.push({ pod, n, t });
         }
       }
+      const results = await Promise.all(tries.map(({ pod, t }) => pingUntil(pod.netns, t.address, 2000)));
+      for (const [k, { pod, n, t }] of tries.entries()) {
+        if (results[k]!.ok) continue;
+        failures.push({
+          what: `${pod.name} on ${short(record, n.name)} → host ${short(record, t.name)} (${t.address})`,
+          cause:
+            t === n
+              ? `${short(record, n.name)} does not answer its own pod: check DefaultEndpointToHostAction and the pod's default route via 169.254.1.1 (proxy ARP on its veth)`
+              : `${short(record, n.name)} forwards pod traffic to ${short(record, t.name)} but no answer comes back`,
+        });
+      }
+      const tried = tries.length;
       checks.push(checkResult('pod-host', tried, failures, `${tried} pod→host pings`, [...new Set(skipped)]));
     }
 
     // 6. Pod → outside, when the pool masquerades.
-    progress('pod-outside');
+    await progress('pod-outside');
     {
       const pools = (await datastore.list('IPPool')).items;
       const masq = pools.some(
@@ -454,7 +470,7 @@ export async function connectivityTest(
     }
 
     // 7. Full-size packets with DF across nodes (only pairs that answered small packets).
-    progress('mtu');
+    await progress('mtu');
     {
       const failures: CheckFailure[] = [];
       const skipped: string[] = [];
@@ -501,12 +517,12 @@ export async function connectivityTest(
     }
 
     // 8. Default deny: a policy with no rules isolates a pod; it is applied, checked, and removed.
-    progress('default-deny');
+    await progress('default-deny');
     {
       const failures: CheckFailure[] = [];
-      const target = await addPod(first, `ct-${run}-deny`, { 'conntest-role': `deny-${run}` });
+      const target = denyTarget;
       const client = pods.perNode.get(first.name)!;
-      const reachable = await tcpUntil(client.netns, target.ip, settleMs);
+      const reachable = await tcpUntil(client.netns, target.ip, ONE_TRY_MS);
       if (!reachable) {
         checks.push({
           check: 'default-deny',
