@@ -146,7 +146,8 @@ const flowKey = (src: string, dst: string, proto: string, port: number | undefin
  */
 export async function checkCase(m: NetpolModel, withinMs = 1000): Promise<CaseOutcome> {
   const felix = m.felix!;
-  const before = felix.drops.records().length;
+  // By seq, not position: the ring keeps the last 2,000 records, so positions shift once it is full.
+  const before = felix.drops.records().at(-1)?.seq ?? 0;
   const measured = await m.measure(CASE_PROBES);
   const snapshot = policySnapshot({
     networkPolicies: (await m.ds.list('NetworkPolicy')).items,
@@ -188,7 +189,7 @@ export async function checkCase(m: NetpolModel, withinMs = 1000): Promise<CaseOu
       }
     }
   }
-  const fresh = (): DropRecord[] => felix.drops.records().slice(before);
+  const fresh = (): DropRecord[] => felix.drops.records({ afterSeq: before });
   await waitFor(() => fresh().length >= expected.size, {
     timeoutMs: withinMs,
     intervalMs: 5,

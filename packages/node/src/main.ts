@@ -123,6 +123,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   }
   let drops: DropLogServer | undefined;
   if (node.felix) {
+    const felix = node.felix;
+    node.metrics.extraText.push(() => felix.drops.metrics());
     const path = dropLogSocketPath(process.env);
     drops = await serveDropLog(path, config.nodeName, node.felix.drops).catch((err: Error) => {
       logger.warn({ err: err.message, path }, 'drop records are not served (calico drops cannot read them)');

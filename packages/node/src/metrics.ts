@@ -47,6 +47,9 @@ export class NodeMetrics {
     registers: [this.registry],
   });
 
+  /** Metrics kept outside the registry (Felix's drop-record counters), in exposition text. */
+  readonly extraText: (() => string)[] = [];
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
@@ -60,7 +63,11 @@ export async function serveMetrics(metrics: NodeMetrics, host: string, port: num
     }
     metrics.registry
       .metrics()
-      .then((text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text))
+      .then((text) =>
+        res
+          .writeHead(200, { 'content-type': metrics.registry.contentType })
+          .end([text, ...metrics.extraText.map((f) => f())].join('')),
+      )
       .catch((err: Error) => res.writeHead(500).end(err.message));
   });
   await new Promise<void>((resolve, reject) => {

@@ -97,7 +97,7 @@ const FOLLOW_INTERVAL_MS = 500;
 
 export function dropsCommand(ctx: CommandContext): Command {
   return new Command('drops')
-    .summary('Show packets that policy dropped (or a staged policy would have), naming the rule')
+    .summary('Show packets that policy dropped, naming the policy and rule')
     .option('--node <NODE>', 'a node of the current local cluster (default: every node, or this host)')
     .option('--control <SOCKET>', "calico-node's drop-log socket (instead of --node)")
     .option('--follow', 'keep printing new records as they come (Ctrl-C stops)')

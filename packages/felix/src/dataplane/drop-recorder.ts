@@ -201,7 +201,7 @@ export class DropRecorder extends EventEmitter<RecorderEvents> {
   metrics(): string {
     const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
     const lines = [
-      '# HELP felix_policy_drop_records_total Packets policy dropped (or a staged policy would have), as logged (rate-limited per flow).',
+      '# HELP felix_policy_drop_records_total Packets policy dropped, as logged (rate-limited per flow).',
       '# TYPE felix_policy_drop_records_total counter',
     ];
     for (const { labels, n } of this.#counts.values()) {
