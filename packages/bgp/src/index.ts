@@ -53,6 +53,7 @@ export {
   parseCommunity,
 } from './rib/policy.ts';
 export {
+  afterExportPolicy,
   type ExportTarget,
   exportAttributes,
   importViolation,

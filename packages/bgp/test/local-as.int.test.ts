@@ -2,6 +2,8 @@
  * A per-session local AS (BIRD `local as N`, Calico BGPPeer `localASNumber`) against BIRD 2:
  * the peer sees our OPEN in that AS, eBGP routes leave with it prepended, and a peer in that same
  * AS is an iBGP session (LOCAL_PREF sent, nothing prepended) although the speaker's AS differs.
+ * Export policy toward the eBGP peer matches LOCAL_PREF (Calico's BGPFilter `priority`) as BIRD's
+ * export filters do (LOCAL_PREF itself is still not sent to that peer: unit-tested in rib.test.ts).
  */
 import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -49,9 +51,14 @@ protocol bgp p_up {
         localAsNumber: 65099,
         localAddress: US,
         connectRetryTime: 1,
+        // Toward eBGP: routes of priority LOCAL_PREF 200 are held back.
+        ...(address === BIRD_E
+          ? { exportPolicy: { rules: [{ match: { localPref: 200 }, action: 'reject' as const }] } }
+          : {}),
       });
     }
     speaker.originate('240.42.0.0/24', { nextHop: US });
+    speaker.originate('240.42.9.0/24', { nextHop: US, localPref: 200 });
     await speaker.start();
   }, 30_000);
 
@@ -79,6 +86,19 @@ protocol bgp p_up {
     });
     expect(out).toMatch(/BGP\.as_path: 65099\n/);
     expect(out).not.toContain('64512');
+  });
+
+  it('matches LOCAL_PREF in eBGP export policy', async () => {
+    // The iBGP peer gets the priority-200 route; by then the eBGP peer has had its chance.
+    await waitFor('240.42.9.0/24 at the iBGP BIRD', async () =>
+      (await birdI.birdc('show', 'route', '240.42.9.0/24')).includes('240.42.9.0/24'),
+    );
+    await waitFor('240.42.0.0/24 at the eBGP BIRD', async () =>
+      (await birdE.birdc('show', 'route', '240.42.0.0/24')).includes('240.42.0.0/24'),
+    );
+    const table = await birdE.birdc('show', 'route');
+    expect(table).toContain('240.42.0.0/24');
+    expect(table).not.toContain('240.42.9.0/24');
   });
 
   it('is iBGP with a peer in the session AS: LOCAL_PREF sent, empty AS path', async () => {

@@ -4,7 +4,7 @@ import { AttrInterner, LOCAL_SOURCE, type Route, type RouteSource } from './attr
 import { compareRoutes } from './best-path.ts';
 import { LocRib } from './loc-rib.ts';
 import { CompiledPolicy } from './policy.ts';
-import { exportAttributes, importViolation } from './route-rules.ts';
+import { afterExportPolicy, exportAttributes, importViolation } from './route-rules.ts';
 
 const interner = new AttrInterner();
 const src = (peerAddress: string, o: Partial<RouteSource> = {}): RouteSource => ({
@@ -189,7 +189,10 @@ describe('route rules', () => {
     )!;
     expect(out.asPath).toEqual([{ type: 2, asns: [64512, 65001] }]);
     expect(out.nextHop).toBe('192.0.2.100');
-    expect(out.localPref).toBeUndefined();
+    // LOCAL_PREF is still there for export policy to match, and gone once policy has run.
+    expect(out.localPref).toBe(200);
+    expect(afterExportPolicy(out, target).localPref).toBeUndefined();
+    expect(afterExportPolicy(out, { ibgp: true }).localPref).toBe(200);
     expect(out.med).toBeUndefined();
   });
   it('next hop keep: a learned route keeps its next hop towards eBGP, our own routes carry ours', () => {

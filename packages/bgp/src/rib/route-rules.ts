@@ -97,10 +97,18 @@ export function exportAttributes(
     if (to.selfLinkLocal) out.linkLocalNextHop = to.selfLinkLocal;
     else delete out.linkLocalNextHop;
   }
-  delete out.localPref;
+  // LOCAL_PREF stays for the export policy to match, as BIRD's export filters see
+  // bgp_local_pref toward any peer; `afterExportPolicy` drops it before the wire.
   delete out.originatorId;
   delete out.clusterList;
   // RFC 4271 §5.1.4: MED learned from one AS is not passed on to another.
   if (!src.local) delete out.med;
   return out;
+}
+
+/** RFC 4271 §5.1.5: no LOCAL_PREF toward an external peer, whatever export policy matched or set. */
+export function afterExportPolicy<A extends PathAttributes>(a: A, to: { ibgp: boolean }): A {
+  if (to.ibgp || a.localPref === undefined) return a;
+  const { localPref: _drop, ...rest } = a;
+  return rest as A;
 }

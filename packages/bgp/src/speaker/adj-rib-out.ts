@@ -10,7 +10,7 @@
 import { FsmState } from '../fsm/fsm.ts';
 import type { AttrSet, Route, RouteSource } from '../rib/attr-set.ts';
 import type { BestPathChange } from '../rib/loc-rib.ts';
-import { exportAttributes } from '../rib/route-rules.ts';
+import { afterExportPolicy, exportAttributes } from '../rib/route-rules.ts';
 import type { FamilyKey } from '../wire/constants.ts';
 import {
   encodeEndOfRib,
@@ -164,9 +164,10 @@ export class AdjRibOut {
     const localAs = g.signature.localAs;
     const me = localAs === core.me.asNumber ? core.me : { ...core.me, asNumber: localAs };
     const raw = t ? exportAttributes(route, t, me) : undefined;
-    const filtered = raw
+    const policed = raw
       ? g.policy.apply(prefix, raw, localAs, { source: route.source.local ? 'local' : 'peer' })
       : undefined;
+    const filtered = policed && t ? afterExportPolicy(policed, t) : undefined;
     const attrs = filtered ? core.interner.intern(filtered) : null;
     if (cacheable) {
       if (!bySource) {
