@@ -4,7 +4,7 @@
  * integration tests use the lab, so depending on them would make a cycle. The caller, which
  * depends on them, says where they are (`calicoPrograms({ node: import.meta.resolve(…), … })`).
  */
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -70,8 +70,16 @@ export function calicoPrograms(entries: {
   };
 }
 
-const besideMain = (entry: string): string[] =>
-  nodeProgram(join(dirname(entry), entry.endsWith('.ts') ? 'main.ts' : 'main.js'));
+/**
+ * The program beside a package entry: `main.ts` from source; built, the package's `bin.js` when it
+ * has one (a bundle moves main's body into a shared chunk, where `import.meta.main` is never
+ * true, so a built `main.js` may only export), else `main.js`.
+ */
+const besideMain = (entry: string): string[] => {
+  if (entry.endsWith('.ts')) return nodeProgram(join(dirname(entry), 'main.ts'));
+  const bin = join(dirname(entry), 'bin.js');
+  return nodeProgram(existsSync(bin) ? bin : join(dirname(entry), 'main.js'));
+};
 
 const shellQuote = (arg: string): string =>
   /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
