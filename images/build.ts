@@ -46,6 +46,7 @@ export const IMAGES: readonly ImageSpec[] = [
   { name: 'ctl', workspacePackage: '@calico-ts/ctl' },
   { name: 'reflector', workspacePackage: '@calico-ts/reflector' },
   { name: 'etcd' },
+  { name: 'bird' },
 ];
 /** What `node images/build.ts` builds without arguments: the product images. */
 const PRODUCTS = ['node', 'ctl', 'reflector'];

@@ -1,17 +1,20 @@
 /**
  * A cluster of containers on one Docker bridge network: an etcd container and N calico-node
- * containers (the built calico-ts/node image) as hosts. A pod is a network namespace inside a node
- * container, wired by the CNI plugin that the node container's install step put in its CNI
- * directories, run the way a container runtime runs it (CNI_* variables, the network config on
- * stdin).
+ * containers (the built calico-ts/node image) as hosts, and on request a BIRD container as the
+ * top-of-rack router (calico-ts/bird). A pod is a network namespace inside a node container,
+ * wired by the CNI plugin that the node container's install step put in its CNI directories, run
+ * the way a container runtime runs it (CNI_* variables, the network config on stdin; with a
+ * namespace, the K8S_POD_* CNI_ARGS a kubelet passes). What Kubernetes' controllers would write
+ * (the `kns.<namespace>` profiles pods name) the test writes into etcd from this host.
  *
  * Driven through the docker CLI. Every container, network and directory carries the cluster's
  * prefix, and `destroy()` removes them all, by name.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type Datastore, EtcdDatastore, ensureNamespaceProfile } from '@calico-ts/datastore';
 
 export type Backend = 'bird' | 'vxlan';
 
@@ -28,6 +31,8 @@ export interface ClusterOptions {
 export interface Pod {
   node: string;
   name: string;
+  /** The Kubernetes namespace, for a pod added as a Kubernetes pod. */
+  namespace?: string;
   netns: string;
   containerId: string;
   ip: string;
@@ -81,7 +86,10 @@ export class ContainerCluster {
   readonly nodes: string[];
   /** Per node: the host directories mounted as the node's /opt/cni/bin and /etc/cni/net.d. */
   readonly hostDir: string;
+  /** The BIRD top-of-rack container, once startTor() ran. */
+  readonly tor: string;
   #started = false;
+  #etcdEndpoint = '';
 
   constructor(options: ClusterOptions) {
     this.options = options;
@@ -89,6 +97,30 @@ export class ContainerCluster {
     this.etcd = `${options.prefix}-etcd`;
     this.nodes = Array.from({ length: options.nodes }, (_, i) => `${options.prefix}-n${i + 1}`);
     this.hostDir = mkdtempSync(join(tmpdir(), `${options.prefix}-`));
+    this.tor = `${options.prefix}-tor`;
+  }
+
+  /** A container's address on the cluster network. */
+  async addressOf(container: string): Promise<string> {
+    const out = await docker([
+      'inspect',
+      '--format',
+      `{{(index .NetworkSettings.Networks "${this.network}").IPAddress}}`,
+      container,
+    ]);
+    const ip = out.trim();
+    if (!ip) throw new Error(`${container} has no address on ${this.network}`);
+    return ip;
+  }
+
+  /** Runs `fn` with a connection to the cluster's etcd from this host (through the bridge). */
+  async withDatastore<T>(fn: (datastore: Datastore) => Promise<T>): Promise<T> {
+    const datastore = new EtcdDatastore({ endpoints: [this.#etcdEndpoint] });
+    try {
+      return await fn(datastore);
+    } finally {
+      await datastore.close();
+    }
   }
 
   cniBinDir(node: string): string {
@@ -115,6 +147,11 @@ export class ContainerCluster {
       '--listen-client-urls=http://0.0.0.0:2379',
       `--advertise-client-urls=http://${this.etcd}:2379`,
     ]);
+    this.#etcdEndpoint = `http://${await this.addressOf(this.etcd)}:2379`;
+    // The profile pods of the default namespace name (kube-controllers' job in Kubernetes).
+    await waitFor('etcd answering from the host', 30_000, () =>
+      this.withDatastore((ds) => ensureNamespaceProfile(ds, 'default')),
+    );
     await Promise.all(
       this.nodes.map((node) =>
         docker([
@@ -187,9 +224,13 @@ export class ContainerCluster {
     return JSON.parse(readFileSync(join(this.cniNetDir(node), '10-calico.conflist'), 'utf8'));
   }
 
-  /** A pod: a network namespace in the node, then CNI ADD through /opt/cni/bin/calico. */
-  async addPod(node: string, name: string): Promise<Pod> {
+  /**
+   * A pod: a network namespace in the node, then CNI ADD through /opt/cni/bin/calico. With a
+   * namespace, the pod is a Kubernetes pod of that namespace (its profile is written first).
+   */
+  async addPod(node: string, name: string, namespace?: string): Promise<Pod> {
     const netns = `${this.options.prefix}-${name}`;
+    if (namespace) await this.withDatastore((ds) => ensureNamespaceProfile(ds, namespace));
     await this.exec(node, ['ip', 'netns', 'add', netns]);
     const conflist = this.installedConflist(node);
     // CNI SPEC §"Network configuration lists": the runtime hands each plugin its entry with the
@@ -203,6 +244,7 @@ export class ContainerCluster {
         CNI_NETNS: `/var/run/netns/${netns}`,
         CNI_IFNAME: 'eth0',
         CNI_PATH: '/opt/cni/bin',
+        ...(namespace ? { CNI_ARGS: `K8S_POD_NAMESPACE=${namespace};K8S_POD_NAME=${name}` } : {}),
       },
       input: JSON.stringify(netconf),
     });
@@ -213,7 +255,7 @@ export class ContainerCluster {
     const ip = result.ips?.[0]?.address.split('/')[0];
     const hostInterface = result.interfaces?.find((i) => !i.sandbox)?.name;
     if (!ip || !hostInterface) throw new Error(`CNI ADD for ${name} on ${node} returned no address: ${out}`);
-    return { node, name, netns, containerId, ip, hostInterface };
+    return { node, name, ...(namespace ? { namespace } : {}), netns, containerId, ip, hostInterface };
   }
 
   /** CNI DEL through the same plugin, with the same network config. */
@@ -227,9 +269,57 @@ export class ContainerCluster {
         CNI_NETNS: `/var/run/netns/${pod.netns}`,
         CNI_IFNAME: 'eth0',
         CNI_PATH: '/opt/cni/bin',
+        ...(pod.namespace ? { CNI_ARGS: `K8S_POD_NAMESPACE=${pod.namespace};K8S_POD_NAME=${pod.name}` } : {}),
       },
       input: JSON.stringify(netconf),
     });
+  }
+
+  /**
+   * A BIRD container as the top-of-rack router, AS `torAs`: an eBGP session with every node (the
+   * nodes' side is a global BGPPeer written to etcd, as an operator would), importing what they
+   * announce and announcing nothing. Returns its address.
+   */
+  async startTor(birdImage: string, torAs = 65000, nodeAs = 64512): Promise<string> {
+    const confDir = join(this.hostDir, 'tor');
+    mkdirSync(confDir, { recursive: true });
+    const nodes = await Promise.all(this.nodes.map(async (n) => [n, await this.addressOf(n)] as const));
+    const conf = [
+      'router id 192.0.2.254;',
+      'protocol device {}',
+      `template bgp node { local as ${torAs}; hold time 30; ipv4 { import all; export none; }; }`,
+      ...nodes.map(
+        ([n, ip]) => `protocol bgp ${n.replaceAll('-', '_')} from node { neighbor ${ip} as ${nodeAs}; }`,
+      ),
+      '',
+    ].join('\n');
+    writeFileSync(join(confDir, 'bird.conf'), conf);
+    await docker([
+      'run',
+      '--detach',
+      '--name',
+      this.tor,
+      '--network',
+      this.network,
+      '--volume',
+      `${confDir}:/etc/bird:ro`,
+      birdImage,
+    ]);
+    const address = await this.addressOf(this.tor);
+    await this.withDatastore((ds) =>
+      ds.apply('BGPPeer', {
+        apiVersion: 'projectcalico.org/v3',
+        kind: 'BGPPeer',
+        metadata: { name: 'tor' },
+        spec: { peerIP: address, asNumber: torAs },
+      }),
+    );
+    return address;
+  }
+
+  /** birdc in the ToR container. */
+  birdc(...args: string[]): Promise<string> {
+    return docker(['exec', this.tor, 'birdc', ...args]);
   }
 
   /** Whether a network interface exists in the node's own namespace. */

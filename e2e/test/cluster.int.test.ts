@@ -42,7 +42,7 @@ describeWith([root(), dockerEngine(), command('debootstrap')], 'calico-ts on a c
 
   beforeAll(() => {
     // Cached by content: only what changed since the last build is rebuilt (images/README.md).
-    execFileSync('node', [join(ROOT, 'images/build.ts'), 'node', 'etcd'], {
+    execFileSync('node', [join(ROOT, 'images/build.ts'), 'node', 'etcd', 'bird'], {
       stdio: ['ignore', 'ignore', 'inherit'],
     });
   }, 900_000);
@@ -118,6 +118,76 @@ describeWith([root(), dockerEngine(), command('debootstrap')], 'calico-ts on a c
           }
         }
       });
+
+      it.runIf(backend === 'bird')(
+        'a BIRD top-of-rack router learns every block from the node that holds it',
+        async () => {
+          await cluster.startTor(imageRef('bird'));
+          const nodeAddress = new Map(
+            await Promise.all(cluster.nodes.map(async (n) => [n, await cluster.addressOf(n)] as const)),
+          );
+          const blocks = await cluster.withDatastore(async (ds) =>
+            (await ds.list('BlockAffinity')).items
+              .map((a) => a.spec)
+              .filter((a) => a.state === 'confirmed')
+              .map((a) => ({ cidr: a.cidr, via: nodeAddress.get(a.node) })),
+          );
+          // Every node that has a pod holds a block.
+          expect(new Set(blocks.map((b) => b.via)).size).toBe(cluster.nodes.length);
+          for (const { cidr, via } of blocks) {
+            const route = await waitFor(`${cidr} at the ToR`, 60_000, async () => {
+              const out = await cluster.birdc('show', 'route', 'for', cidr, 'all');
+              return out.includes(cidr) && out.includes('BGP.as_path: 64512') ? out : undefined;
+            });
+            expect(route).toContain(`via ${via}`);
+          }
+          // The pods' own addresses are covered too (each by its node's block route).
+          for (const pod of pods) {
+            const out = await cluster.birdc('show', 'route', 'for', pod.ip);
+            expect(out, pod.ip).toContain(`via ${nodeAddress.get(pod.node)}`);
+          }
+        },
+      );
+
+      it.runIf(backend === 'bird')(
+        'a Calico NetworkPolicy isolates a namespace; deleting it lets traffic back in',
+        async () => {
+          // Kubernetes pods (K8S_POD_* CNI_ARGS): their profiles are kns.<namespace>. (The pods
+          // above are plain CNI workloads, whose profile admits only members of their network.)
+          const outside = await cluster.addPod(cluster.nodes[0] ?? '', 'web', 'default');
+          const inside1 = await cluster.addPod(cluster.nodes[1] ?? '', 'iso1', 'isolated');
+          const inside2 = await cluster.addPod(cluster.nodes[2] ?? '', 'iso2', 'isolated');
+          await waitFor('iso1 reachable before any policy', 30_000, async () =>
+            (await cluster.ping(outside, inside1.ip)) ? true : undefined,
+          );
+          // Ingress only from the same namespace: a namespaced policy's selector matches its own
+          // namespace's endpoints.
+          await cluster.withDatastore((ds) =>
+            ds.apply('NetworkPolicy', {
+              apiVersion: 'projectcalico.org/v3',
+              kind: 'NetworkPolicy',
+              metadata: { name: 'same-namespace-only', namespace: 'isolated' },
+              spec: {
+                selector: 'all()',
+                types: ['Ingress'],
+                ingress: [{ action: 'Allow', source: { selector: 'all()' } }],
+              },
+            }),
+          );
+          await waitFor('outside → iso1 denied', 30_000, async () =>
+            (await cluster.ping(outside, inside1.ip)) ? undefined : true,
+          );
+          expect(await cluster.ping(inside2, inside1.ip)).toBe(true);
+          // Egress is not restricted: the isolated pods still reach out.
+          await waitFor('iso1 → outside (egress and its replies)', 30_000, async () =>
+            (await cluster.ping(inside1, outside.ip)) ? true : undefined,
+          );
+          await cluster.withDatastore((ds) => ds.delete('NetworkPolicy', 'same-namespace-only', 'isolated'));
+          await waitFor('outside → iso1 allowed again', 30_000, async () =>
+            (await cluster.ping(outside, inside1.ip)) ? true : undefined,
+          );
+        },
+      );
 
       it('CNI DEL takes a pod off the network: its host interface goes, the others no longer reach it', async () => {
         const [a, , c] = pods;
