@@ -4,7 +4,7 @@
  *
  * - node-to-node mesh (`nodeToNodeMeshEnabled`, default true) to every other node with an address,
  *   skipped on both sides when either has `routeReflectorClusterID`; named `Mesh_<ip>`; the side
- *   with the smaller address (string comparison, as confd) dials, the other is passive;
+ *   with the larger address (string comparison, as confd) dials, the other is passive;
  * - BGPPeer resources: global (no `node`/`nodeSelector`, `Global_<ip>`) or for this node (`node`
  *   or `nodeSelector`, `Node_<ip>`), to `peerIP[:port]` or to the nodes `peerSelector` selects;
  *   global peerings come first and a later peering to the same address is dropped;
