@@ -349,7 +349,8 @@ export function addLifecycleCommands(cluster: Command, ctx: CommandContext): voi
       child.once('exit', () => (exited = true));
       const log = logTail(logFile);
       const tail = log.read;
-      const deadline = Date.now() + 300_000;
+      // Every calico-node starts at once: on a small machine more nodes take longer each.
+      const deadline = Date.now() + 300_000 + 30_000 * opts.nodes;
       let record: ClusterRecord | undefined;
       try {
         for (;;) {

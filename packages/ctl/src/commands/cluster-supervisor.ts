@@ -155,6 +155,8 @@ export async function superviseCluster(o: SupervisorOptions, log: (line: string)
     etcdPort: o.etcdPort,
     logFiles: true,
     supervise: true,
+    // All calico-nodes start at once and share the machine's cores: more nodes, longer each.
+    readyTimeoutMs: 60_000 + 15_000 * o.nodes,
     onEvent,
     programs: calicoPrograms({
       node: import.meta.resolve('@calico-ts/node'),
