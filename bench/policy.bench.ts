@@ -347,6 +347,10 @@ interface SizeResult {
   heapGrowthMb: number;
   applyMs: number[];
   applyLines: number[];
+  /** Per change: write → start of the apply that programmed it (watch, calculation, a running apply). */
+  queueMs: number[];
+  /** Phases of the applies that programmed a change. */
+  phases: ApplyStats['phasesMs'][];
   peerMs: number;
   peerIpsetMs: number;
   deny: number[];
@@ -401,7 +405,24 @@ async function runSize(n: number, prober: ProbeWatch, budgetMs: number): Promise
   await deleteNamespace(peerName);
 
   const applied: ApplyStats[] = [];
-  felix.on('applied', (s) => applied.push(s));
+  /** Every apply of the change loop with the time its 'applied' event came, and every write's time. */
+  const applyLog: { stats: ApplyStats; at: number }[] = [];
+  const writes: number[] = [];
+  felix.on('applied', (s) => {
+    applied.push(s);
+    applyLog.push({ stats: s, at: performance.now() });
+  });
+  const queueMs: number[] = [];
+  const phases: ApplyStats['phasesMs'][] = [];
+  /** For each write, the first apply that started after it and wrote rules: its wait and phases. */
+  const attribute = () => {
+    for (const w of writes) {
+      const a = applyLog.find((e) => e.stats.iptablesLines > 0 && e.at - e.stats.durationMs >= w);
+      if (!a) continue;
+      queueMs.push(a.at - a.stats.durationMs - w);
+      phases.push(a.stats.phasesMs);
+    }
+  };
 
   // Change → enforcement: a Deny for pod 0's TCP 80, then its deletion.
   await prober.sees(true, 0n);
@@ -413,6 +434,7 @@ async function runSize(n: number, prober: ProbeWatch, budgetMs: number): Promise
   const changesStart = performance.now();
   for (let c = 0; c < CHANGES / 2 && performance.now() - changesStart < share; c++) {
     let since = monoNs();
+    writes.push(performance.now());
     await ds!.create('GlobalNetworkPolicy', {
       metadata: { name: 'bench-probe-deny' },
       spec: {
@@ -426,6 +448,7 @@ async function runSize(n: number, prober: ProbeWatch, budgetMs: number): Promise
     deny.push(await prober.sees(false, since));
     changeApplies.push(...applied);
     since = monoNs();
+    writes.push(performance.now());
     await ds!.delete('GlobalNetworkPolicy', 'bench-probe-deny');
     applied.length = 0;
     allow.push(await prober.sees(true, since));
@@ -451,6 +474,7 @@ async function runSize(n: number, prober: ProbeWatch, budgetMs: number): Promise
   // The last change's apply may still be finishing (its rules are in, its 'applied' event not
   // yet emitted): let it land before the first window.
   await new Promise((res) => setTimeout(res, 1000));
+  attribute();
   await window(() => ds!.create('GlobalNetworkPolicy', unrelated.body));
   await window(async () => {
     const cur = await ds!.get('GlobalNetworkPolicy', unrelated.body.metadata.name);
@@ -495,6 +519,8 @@ async function runSize(n: number, prober: ProbeWatch, budgetMs: number): Promise
     heapGrowthMb: (heap1 - heap0) / 1048576,
     applyMs: changeApplies.map((a) => a.durationMs),
     applyLines: changeApplies.map((a) => a.iptablesLines),
+    queueMs,
+    phases,
     peerMs,
     peerIpsetMs,
     deny,
@@ -542,6 +568,14 @@ const rows = [
   ),
 ];
 process.stdout.write(`${rows.join('\n')}\n`);
+// Where a change's time goes: waiting to be applied, then each phase of the apply that programmed it.
+for (const r of results) {
+  const phaseNames = Object.keys(r.phases[0] ?? {}) as (keyof ApplyStats['phasesMs'])[];
+  const parts = phaseNames.map((p) => `${p} ${pct(r.phases.map((x) => x[p]))}`);
+  process.stdout.write(
+    `${r.policies} policies, per change p50 / p99: write → apply start ${pct(r.queueMs)}; ${parts.join('; ')}\n`,
+  );
+}
 if (failure) {
   console.error(failure);
   process.exit(1);

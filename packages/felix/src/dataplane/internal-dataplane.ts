@@ -32,6 +32,23 @@ export interface ApplyStats {
   /** ip6tables-restore lines written (0 without IPv6). */
   ip6tablesLines: number;
   errors: string[];
+  /** Where the time went, in apply order (ms). */
+  phasesMs: ApplyPhases;
+}
+
+/** The steps of an apply, timed: what a slow apply spent its time on. */
+export interface ApplyPhases {
+  /** Link and address dumps. */
+  netlink: number;
+  /** Managers' deferred work (interfaces, sysctls, tunnels). */
+  managers: number;
+  /** IP set additions (`ipset restore`). */
+  ipsets: number;
+  routes: number;
+  iptables: number;
+  ip6tables: number;
+  /** IP set removals after the rules stopped using them. */
+  ipsetRemovals: number;
 }
 
 export interface InternalDataplaneOptions {
@@ -240,6 +257,21 @@ export class InternalDataplane {
   async apply(): Promise<ApplyStats | undefined> {
     if (!this.#inSync) return undefined;
     const started = performance.now();
+    const phasesMs: ApplyPhases = {
+      netlink: 0,
+      managers: 0,
+      ipsets: 0,
+      routes: 0,
+      iptables: 0,
+      ip6tables: 0,
+      ipsetRemovals: 0,
+    };
+    let mark = started;
+    const phase = (name: keyof ApplyPhases) => {
+      const now = performance.now();
+      phasesMs[name] += now - mark;
+      mark = now;
+    };
     const errors: string[] = [];
     if (!this.#forwardingSet && this.#config.ipForwarding === 'Enabled') {
       this.#kernel.setIpForwarding(this.#forwarding());
@@ -249,6 +281,7 @@ export class InternalDataplane {
     const linkList = await this.#kernel.netlink.listLinks();
     const addresses = await this.#kernel.netlink.listAddresses({ family: 4 });
     const links = new Map<string, Link>(linkList.map((l) => [l.name, l]));
+    phase('netlink');
     const ctx: ApplyContext = {
       kernel: this.#kernel,
       config: this.#config,
@@ -268,6 +301,7 @@ export class InternalDataplane {
     }
     // Every manager is asked (each flag is read once), then any one of them makes iptables dirty.
     if (this.#managers.map((m) => m.takeIptablesDirty?.() ?? false).some(Boolean)) this.#iptablesDirty = true;
+    phase('managers');
 
     const ipsetsChanged = this.ipsets.dirty;
     if (ipsetsChanged) {
@@ -277,12 +311,15 @@ export class InternalDataplane {
       });
       this.#ipsetsReread = false;
     }
+    phase('ipsets');
     const routeResult = await this.routes.apply(this.#kernel, links, this.#log);
+    phase('routes');
 
     let iptablesLines = 0;
     let ip6tablesLines = 0;
     if (this.#iptablesDirty) {
       iptablesLines = await this.#applyIptables();
+      phase('iptables');
       if (this.#ipv6Enabled()) {
         try {
           ip6tablesLines = await this.#applyIptables(6);
@@ -294,12 +331,14 @@ export class InternalDataplane {
           this.#log.warn({ err }, 'ip6tables apply failed; will retry');
         }
       }
+      phase('ip6tables');
       this.#iptablesDirty = false;
     }
     if (ipsetsChanged) {
       await this.#kernel.applyIpsets(this.ipsets.desired(this.#ipv6Enabled()), { removeStale: true });
       this.ipsets.dirty = false;
     }
+    phase('ipsetRemovals');
     const stats: ApplyStats = {
       durationMs: performance.now() - started,
       routesReplaced: routeResult.replaced,
@@ -307,6 +346,7 @@ export class InternalDataplane {
       iptablesLines,
       ip6tablesLines,
       errors,
+      phasesMs,
     };
     this.#log.debug(stats, 'dataplane applied');
     return stats;
