@@ -214,7 +214,7 @@ export async function checkCase(m: NetpolModel, withinMs = 1000): Promise<CaseOu
     if (ok) correct++;
     else
       problems.push(
-        `${key}: want ${JSON.stringify(want)}, got ${JSON.stringify(recs.map((r) => ({ direction: r.direction, verdict: r.verdict, tier: r.tier, policy: r.policy, ruleIndex: r.ruleIndex })))}`,
+        `${key}: want ${JSON.stringify(want)}, got ${JSON.stringify(recs.map((r) => ({ time: r.time, srcPort: r.srcPort, seq: r.seq, direction: r.direction, verdict: r.verdict, tier: r.tier, policy: r.policy, ruleIndex: r.ruleIndex })))}`,
       );
   }
   for (const key of allowedKeys)
