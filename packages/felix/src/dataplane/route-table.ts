@@ -48,6 +48,7 @@ export class RouteTable {
   /** What the last apply wanted, by destination, and the links it saw (for kernel events). */
   #lastDesired = new Map<string, DesiredRoute>();
   #lastLinks = new Map<string, Link>();
+  #lastNames = new Map<number, string>();
   programmed = 0;
 
   setInterfacePrefixes(prefixes: string[]): void {
@@ -86,9 +87,7 @@ export class RouteTable {
     const want = this.#lastDesired.get(route.dst);
     if (action === 'del') return want !== undefined && this.#matches(route, want, this.#lastLinks);
     if (want) return !this.#matches(route, want, this.#lastLinks);
-    const dev =
-      route.dev === undefined ? undefined : [...this.#lastLinks.values()].find((l) => l.index === route.dev);
-    return this.#owned(route, dev?.name);
+    return this.#owned(route, route.dev === undefined ? undefined : this.#lastNames.get(route.dev));
   }
 
   #owned(route: Route, devName: string | undefined): boolean {
@@ -170,6 +169,7 @@ export class RouteTable {
     this.programmed = result.programmed;
     this.#lastDesired = new Map([...desired].map(([dst, d]) => [dst, d.route]));
     this.#lastLinks = links;
+    this.#lastNames = new Map([...byIndex].map(([index, l]) => [index, l.name]));
     this.#dirty = failures > 0;
     return result;
   }
