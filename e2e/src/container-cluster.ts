@@ -26,6 +26,14 @@ export interface ClusterOptions {
   nodeImage: string;
   etcdImage: string;
   poolCidr?: string;
+  /**
+   * Hosts outlive their calico-node container, as on a real machine: each node's network
+   * namespace belongs to a holder container (`<node>-host`) that the node container joins, and
+   * each pod is a container of its own (no network until CNI ADD gives it one), so restarting a
+   * node container leaves the host's interfaces, routes and pods in place. The node container
+   * then shares the host's PID namespace view (`--pid host`) to reach the pods' namespaces.
+   */
+  holders?: boolean;
 }
 
 export interface Pod {
@@ -33,6 +41,8 @@ export interface Pod {
   name: string;
   /** The Kubernetes namespace, for a pod added as a Kubernetes pod. */
   namespace?: string;
+  /** The pod's own container, when the cluster has holders. */
+  container?: string;
   netns: string;
   containerId: string;
   ip: string;
@@ -152,6 +162,27 @@ export class ContainerCluster {
     await waitFor('etcd answering from the host', 30_000, () =>
       this.withDatastore((ds) => ensureNamespaceProfile(ds, 'default')),
     );
+    const holders = this.options.holders === true;
+    if (holders) {
+      await Promise.all(
+        this.nodes.map((node) =>
+          docker([
+            'run',
+            '--detach',
+            '--name',
+            `${node}-host`,
+            '--hostname',
+            node,
+            '--network',
+            this.network,
+            '--entrypoint',
+            'sleep',
+            nodeImage,
+            'infinity',
+          ]),
+        ),
+      );
+    }
     await Promise.all(
       this.nodes.map((node) =>
         docker([
@@ -159,10 +190,9 @@ export class ContainerCluster {
           '--detach',
           '--name',
           node,
-          '--hostname',
-          node,
-          '--network',
-          this.network,
+          ...(holders
+            ? ['--network', `container:${node}-host`, '--pid', 'host']
+            : ['--hostname', node, '--network', this.network]),
           // What the DaemonSet grants: no --privileged.
           '--cap-add',
           'NET_ADMIN',
@@ -192,23 +222,24 @@ export class ContainerCluster {
         ]),
       ),
     );
-    await Promise.all(
-      this.nodes.map((node) =>
-        waitFor(`${node} ready`, 60_000, async () => {
-          const state = (await docker(['inspect', '--format', '{{.State.Status}}', node])).trim();
-          if (state !== 'running') {
-            const logs = await docker(['logs', '--tail', '20', node]).catch(() => '');
-            throw new Error(`${node} is ${state}\n${logs}`);
-          }
-          await this.exec(node, [
-            '/usr/local/bin/node',
-            '-e',
-            "fetch('http://127.0.0.1:9099/readiness').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))",
-          ]);
-          return true;
-        }),
-      ),
-    );
+    await Promise.all(this.nodes.map((node) => this.waitReady(node)));
+  }
+
+  /** Until the node container runs and calico-node answers its readiness probe. */
+  waitReady(node: string): Promise<boolean> {
+    return waitFor(`${node} ready`, 60_000, async () => {
+      const state = (await docker(['inspect', '--format', '{{.State.Status}}', node])).trim();
+      if (state !== 'running') {
+        const logs = await docker(['logs', '--tail', '20', node]).catch(() => '');
+        throw new Error(`${node} is ${state}\n${logs}`);
+      }
+      await this.exec(node, [
+        '/usr/local/bin/node',
+        '-e',
+        "fetch('http://127.0.0.1:9099/readiness').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))",
+      ]);
+      return true;
+    });
   }
 
   exec(node: string, command: string[], options: { env?: Record<string, string>; input?: string } = {}) {
@@ -231,7 +262,25 @@ export class ContainerCluster {
   async addPod(node: string, name: string, namespace?: string): Promise<Pod> {
     const netns = `${this.options.prefix}-${name}`;
     if (namespace) await this.withDatastore((ds) => ensureNamespaceProfile(ds, namespace));
-    await this.exec(node, ['ip', 'netns', 'add', netns]);
+    const container = this.options.holders ? netns : undefined;
+    let netnsPath = `/var/run/netns/${netns}`;
+    if (container) {
+      await docker([
+        'run',
+        '--detach',
+        '--name',
+        container,
+        '--network',
+        'none',
+        '--entrypoint',
+        'sleep',
+        this.options.nodeImage,
+        'infinity',
+      ]);
+      const pid = (await docker(['inspect', '--format', '{{.State.Pid}}', container])).trim();
+      netnsPath = `/proc/${pid}/ns/net`;
+    }
+    if (!container) await this.exec(node, ['ip', 'netns', 'add', netns]);
     const conflist = this.installedConflist(node);
     // CNI SPEC §"Network configuration lists": the runtime hands each plugin its entry with the
     // list's name and cniVersion.
@@ -241,7 +290,7 @@ export class ContainerCluster {
       env: {
         CNI_COMMAND: 'ADD',
         CNI_CONTAINERID: containerId,
-        CNI_NETNS: `/var/run/netns/${netns}`,
+        CNI_NETNS: netnsPath,
         CNI_IFNAME: 'eth0',
         CNI_PATH: '/opt/cni/bin',
         ...(namespace ? { CNI_ARGS: `K8S_POD_NAMESPACE=${namespace};K8S_POD_NAME=${name}` } : {}),
@@ -255,7 +304,16 @@ export class ContainerCluster {
     const ip = result.ips?.[0]?.address.split('/')[0];
     const hostInterface = result.interfaces?.find((i) => !i.sandbox)?.name;
     if (!ip || !hostInterface) throw new Error(`CNI ADD for ${name} on ${node} returned no address: ${out}`);
-    return { node, name, ...(namespace ? { namespace } : {}), netns, containerId, ip, hostInterface };
+    return {
+      node,
+      name,
+      ...(namespace ? { namespace } : {}),
+      ...(container ? { container } : {}),
+      netns,
+      containerId,
+      ip,
+      hostInterface,
+    };
   }
 
   /** CNI DEL through the same plugin, with the same network config. */
@@ -266,7 +324,9 @@ export class ContainerCluster {
       env: {
         CNI_COMMAND: 'DEL',
         CNI_CONTAINERID: pod.containerId,
-        CNI_NETNS: `/var/run/netns/${pod.netns}`,
+        CNI_NETNS: pod.container
+          ? `/proc/${(await docker(['inspect', '--format', '{{.State.Pid}}', pod.container])).trim()}/ns/net`
+          : `/var/run/netns/${pod.netns}`,
         CNI_IFNAME: 'eth0',
         CNI_PATH: '/opt/cni/bin',
         ...(pod.namespace ? { CNI_ARGS: `K8S_POD_NAMESPACE=${pod.namespace};K8S_POD_NAME=${pod.name}` } : {}),
@@ -317,6 +377,19 @@ export class ContainerCluster {
     return address;
   }
 
+  /** The pod's IPv4 address on eth0 as the pod itself sees it (pods in containers only). */
+  async podAddress(pod: Pod): Promise<string | undefined> {
+    if (!pod.container) throw new Error(`${pod.name} is not in a container of its own`);
+    const out = await docker(['exec', pod.container, 'ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0']);
+    return /inet (\S+)\//.exec(out)?.[1];
+  }
+
+  /** docker restart of a node container (its holder, and with it the host's network, stays). */
+  async restartNode(node: string): Promise<void> {
+    await docker(['restart', '--time', '5', node]);
+    await this.waitReady(node);
+  }
+
   /** birdc in the ToR container. */
   birdc(...args: string[]): Promise<string> {
     return docker(['exec', this.tor, 'birdc', ...args]);
@@ -333,7 +406,8 @@ export class ContainerCluster {
   /** One ping from the pod; true when the reply came. */
   async ping(from: Pod, to: string): Promise<boolean> {
     try {
-      await this.exec(from.node, ['ip', 'netns', 'exec', from.netns, 'ping', '-c', '1', '-W', '1', to]);
+      if (from.container) await docker(['exec', from.container, 'ping', '-c', '1', '-W', '1', to]);
+      else await this.exec(from.node, ['ip', 'netns', 'exec', from.netns, 'ping', '-c', '1', '-W', '1', to]);
       return true;
     } catch {
       return false;

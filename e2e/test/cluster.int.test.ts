@@ -198,4 +198,51 @@ describeWith([root(), dockerEngine(), command('debootstrap')], 'calico-ts on a c
       });
     });
   }
+
+  describe('a node container restarted', () => {
+    // Hosts as holder containers that outlive calico-node, pods as containers of their own.
+    const cluster = new ContainerCluster({
+      prefix: `${prefix}r`,
+      nodes: 2,
+      backend: 'bird',
+      nodeImage,
+      etcdImage,
+      holders: true,
+    });
+    const pods: Pod[] = [];
+
+    beforeAll(async () => {
+      await cluster.start();
+      for (const [i, node] of cluster.nodes.entries())
+        pods.push(await cluster.addPod(node, `rpod${i + 1}`, 'default'));
+    }, 180_000);
+    afterAll(() => cluster.destroy(), 60_000);
+
+    it('keeps its pods and their addresses, and traffic between the nodes returns', async () => {
+      const [a, b] = pods;
+      if (!a || !b) throw new Error('expected pods');
+      await waitFor(`${a.name} → ${b.name} before the restart`, 30_000, async () =>
+        (await cluster.ping(a, b.ip)) ? true : undefined,
+      );
+      const restarted = Date.now();
+      await cluster.restartNode(b.node);
+      process.stderr.write(`[e2e] ${b.node} restarted and ready in ${Date.now() - restarted} ms\n`);
+      expect(await cluster.podAddress(b)).toBe(b.ip);
+      expect(await cluster.hasLink(b.node, b.hostInterface)).toBe(true);
+      await waitFor(`${a.name} → ${b.name} after the restart`, 60_000, async () =>
+        (await cluster.ping(a, b.ip)) ? true : undefined,
+      );
+      await waitFor(`${b.name} → ${a.name} after the restart`, 30_000, async () =>
+        (await cluster.ping(b, a.ip)) ? true : undefined,
+      );
+      process.stderr.write(`[e2e] traffic back ${Date.now() - restarted} ms after the restart began\n`);
+      // calico-node came back to the same state: the block is still this node's, the route to
+      // the other node's block is back, and a new pod on the restarted node gets an address.
+      const c = await cluster.addPod(b.node, 'rpod3', 'default');
+      expect(c.ip.split('.').slice(0, 3)).toEqual(b.ip.split('.').slice(0, 3));
+      await waitFor(`${a.name} → the new pod`, 30_000, async () =>
+        (await cluster.ping(a, c.ip)) ? true : undefined,
+      );
+    }, 240_000);
+  });
 });
