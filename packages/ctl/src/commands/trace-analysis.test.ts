@@ -216,6 +216,33 @@ describe('analyseTrace', () => {
   });
 });
 
+describe('analyseTrace through a VXLAN tunnel', () => {
+  it('counts the encapsulation when the remote uplink MTU drops the outer packet', () => {
+    const inner = forwarded(SRC_VETH, 'vxlan.calico', `cali-fw-${SRC_VETH}`, 'cali-pro-kns.demo').map((e) =>
+      e.type === 'packet' ? { ...e, length: 1450 } : e,
+    );
+    const r = analyseTrace(
+      input([n1(inner), n2([], 1450)], {
+        size: 1450,
+        dontFragment: true,
+        route: {
+          dst: '10.244.2.0/26',
+          type: 'unicast',
+          gateway: '10.244.2.0',
+          dev: 'vxlan.calico',
+          protocol: undefined,
+          mtu: 1450,
+        },
+      }),
+    );
+    expect(r.hops.find((h) => h.hop === 'tunnel')?.detail).toBe(
+      "encapsulated on vxlan.calico to 10.244.2.0 (c-n2's tunnel address)",
+    );
+    expect(r.result).toBe('mtu-exceeded');
+    expect(r.summary).toContain('1500 bytes (1450 + 50 of vxlan.calico) exceed the MTU 1450');
+  });
+});
+
 describe('kernel listings', () => {
   const save = [
     '*filter',

@@ -464,7 +464,7 @@ export function analyseTrace(input: TraceInput): TraceReport {
     hops.push({
       hop: tunnel ? 'tunnel' : 'underlay',
       node: src.node,
-      detail: `${tunnel ? `encapsulated on ${outIf}` : `out of ${outIf}`} to ${nextHop}`,
+      detail: `${tunnel ? `encapsulated on ${outIf}` : `out of ${outIf}`} to ${nextHop}${tunnel && nextHop !== input.destination.node && input.destination.node ? ` (${input.destination.node}'s tunnel address)` : ''}`,
       status: 'ok',
     });
     if (!dstNode) {
@@ -476,9 +476,12 @@ export function analyseTrace(input: TraceInput): TraceReport {
     }
     const remote = dstNode.events.find((e) => e.type === 'packet');
     if (!remote) {
+      // Through a tunnel the underlay carries the inner packet plus the encapsulation.
+      const overhead = outIf === 'vxlan.calico' ? 50 : outIf === 'tunl0' ? 20 : 0;
+      const onWire = length !== undefined ? length + overhead : undefined;
       const mtuHint =
-        length !== undefined && dstNode.uplinkMtu !== undefined && length > dstNode.uplinkMtu
-          ? `: ${length} bytes exceed the MTU ${dstNode.uplinkMtu} of ${dstNode.node}'s underlay interface, so it was dropped on arrival (an MTU black hole)`
+        onWire !== undefined && dstNode.uplinkMtu !== undefined && onWire > dstNode.uplinkMtu
+          ? `: ${onWire} bytes${overhead ? ` (${length} + ${overhead} of ${outIf})` : ''} exceed the MTU ${dstNode.uplinkMtu} of ${dstNode.node}'s underlay interface, so it was dropped on arrival (an MTU black hole)`
           : ': lost on the underlay (a link down, a firewall or a switch between them)';
       hops.push({
         hop: 'remote-node',
