@@ -95,7 +95,7 @@ export class ContainerCluster {
   readonly etcd: string;
   readonly nodes: string[];
   /** Per node: the host directories mounted as the node's /opt/cni/bin and /etc/cni/net.d. */
-  readonly hostDir: string;
+  #hostDir: string | undefined;
   /** The BIRD top-of-rack container, once startTor() ran. */
   readonly tor: string;
   #started = false;
@@ -106,7 +106,7 @@ export class ContainerCluster {
     this.network = `${options.prefix}-net`;
     this.etcd = `${options.prefix}-etcd`;
     this.nodes = Array.from({ length: options.nodes }, (_, i) => `${options.prefix}-n${i + 1}`);
-    this.hostDir = mkdtempSync(join(tmpdir(), `${options.prefix}-`));
+
     this.tor = `${options.prefix}-tor`;
   }
 
@@ -131,6 +131,15 @@ export class ContainerCluster {
     } finally {
       await datastore.close();
     }
+  }
+
+  /**
+   * Made on first use, not when the cluster is declared: a describe that is skipped or filtered
+   * out never runs its afterAll, and would leave the directory behind.
+   */
+  get hostDir(): string {
+    this.#hostDir ??= mkdtempSync(join(tmpdir(), `${this.options.prefix}-`));
+    return this.#hostDir;
   }
 
   cniBinDir(node: string): string {
@@ -427,7 +436,7 @@ export class ContainerCluster {
       if (ids.length > 0) await docker(['rm', '--force', '--volumes', ...ids]);
       await docker(['network', 'rm', this.network]).catch(() => {});
     }
-    rmSync(this.hostDir, { recursive: true, force: true });
+    if (this.#hostDir) rmSync(this.#hostDir, { recursive: true, force: true });
   }
 }
 
