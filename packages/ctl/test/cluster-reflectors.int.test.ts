@@ -70,7 +70,13 @@ describeWith(
     const name = runPrefix('hf');
     const frozen = new Set<number>();
     afterAll(async () => {
-      for (const pid of frozen) process.kill(pid, 'SIGCONT');
+      for (const pid of frozen) {
+        try {
+          process.kill(pid, 'SIGCONT');
+        } catch {
+          // already gone: down still removes the rest
+        }
+      }
       await calico(['cluster', 'down', '--name', name]);
     }, 120_000);
 
@@ -171,6 +177,6 @@ describeWith(
       expect(listNamespaces(`${name}-`)).toEqual([]);
       expect(existsSync(join(clustersDir, name))).toBe(false);
       for (const pid of pids) expect(processStartTime(pid), `pid ${pid}`).toBeUndefined();
-    }, 300_000);
+    }, 420_000);
   },
 );
