@@ -1,5 +1,5 @@
 // Adds up the `.reports/accounting.json` that test-support/accounting-reporter.ts writes in every
-// package and prints the closing line "N passed, N failed, N skipped" from what really ran: a
+// workspace project that has a test target (packages/*, manifests, e2e) and prints the closing line "N passed, N failed, N skipped" from what really ran: a
 // file that failed to load, a suite whose hook threw, a test that was meant to run but did not
 // and an unhandled error each count as failed; only tests declared skipped count as skipped.
 // A package that wrote no report (its test run crashed, or it was replayed from a cache that
@@ -13,9 +13,20 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 const problems = [];
-for (const pkg of readdirSync(join(root, 'packages')).sort()) {
-  if (!existsSync(join(root, 'packages', pkg, 'package.json'))) continue;
-  const report = join(root, 'packages', pkg, '.reports', 'accounting.json');
+// Every project whose package.json has a `test` script; the list is read, not kept by hand, so a new
+// project cannot run tests that this line leaves out.
+const projects = [
+  ...readdirSync(join(root, 'packages'))
+    .sort()
+    .map((name) => `packages/${name}`),
+  'manifests',
+  'e2e',
+].filter((dir) => {
+  const manifest = join(root, dir, 'package.json');
+  return existsSync(manifest) && JSON.parse(readFileSync(manifest, 'utf8')).scripts?.test !== undefined;
+});
+for (const pkg of projects) {
+  const report = join(root, pkg, '.reports', 'accounting.json');
   if (!existsSync(report)) {
     problems.push(`${pkg}: no test report (the test run did not finish)`);
     failed += 1;

@@ -119,9 +119,9 @@ describeWith([root(), dockerEngine(), command('debootstrap')], 'calico-ts on a c
         }
       });
 
-      it.runIf(backend === 'bird')(
-        'a BIRD top-of-rack router learns every block from the node that holds it',
-        async () => {
+      // BGP mode only: declared there and nowhere else, so no mode counts a skipped test.
+      if (backend === 'bird') {
+        it('a BIRD top-of-rack router learns every block from the node that holds it', async () => {
           await cluster.startTor(imageRef('bird'));
           const nodeAddress = new Map(
             await Promise.all(cluster.nodes.map(async (n) => [n, await cluster.addressOf(n)] as const)),
@@ -146,12 +146,9 @@ describeWith([root(), dockerEngine(), command('debootstrap')], 'calico-ts on a c
             const out = await cluster.birdc('show', 'route', 'for', pod.ip);
             expect(out, pod.ip).toContain(`via ${nodeAddress.get(pod.node)}`);
           }
-        },
-      );
+        });
 
-      it.runIf(backend === 'bird')(
-        'a Calico NetworkPolicy isolates a namespace; deleting it lets traffic back in',
-        async () => {
+        it('a Calico NetworkPolicy isolates a namespace; deleting it lets traffic back in', async () => {
           // Kubernetes pods (K8S_POD_* CNI_ARGS): their profiles are kns.<namespace>. (The pods
           // above are plain CNI workloads, whose profile admits only members of their network.)
           const outside = await cluster.addPod(cluster.nodes[0] ?? '', 'web', 'default');
@@ -186,8 +183,8 @@ describeWith([root(), dockerEngine(), command('debootstrap')], 'calico-ts on a c
           await waitFor('outside → iso1 allowed again', 30_000, async () =>
             (await cluster.ping(outside, inside1.ip)) ? true : undefined,
           );
-        },
-      );
+        });
+      }
 
       it('CNI DEL takes a pod off the network: its host interface goes, the others no longer reach it', async () => {
         const [a, , c] = pods;
