@@ -48,7 +48,8 @@ const NAMESPACES = 10;
 const APPS = 40;
 const NODE = 'bench-node';
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-const prefix = `pb${randomBytes(2).toString('hex')}`;
+// BENCH_PREFIX (two letters, default pb) lets a caller keep its runs under its own prefix.
+const prefix = `${process.env['BENCH_PREFIX'] ?? 'pb'}${randomBytes(2).toString('hex')}`;
 const started = performance.now();
 const budgetLeft = () => TIMEOUT_S * 1000 - (performance.now() - started);
 

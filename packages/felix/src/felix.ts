@@ -155,6 +155,7 @@ export class Felix extends EventEmitter<FelixEvents> {
     if (!this.#stopped) return;
     this.#stopped = false;
     this.#subscription = this.#kernel.subscribe?.((e) => this.#onNetlink(e));
+    this.#dataplane.watchKernelEvents(this.#subscription !== undefined);
     this.#startChecks();
     this.#syncer.start();
     if (this.#ownsKernel) this.#nflogOpening = this.#openDropLog();
@@ -173,6 +174,7 @@ export class Felix extends EventEmitter<FelixEvents> {
     if (this.#stopped) return;
     this.#stopped = true;
     this.#subscription?.close();
+    this.#dataplane.watchKernelEvents(false);
     await this.#nflogOpening;
     this.#nflog?.close();
     this.#nflog = undefined;

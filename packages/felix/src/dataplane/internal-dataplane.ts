@@ -5,7 +5,7 @@
  * removals. Nothing is written before the first inSync (restart doctrine): the first apply sees
  * the complete intent and sweeps whatever we own that is no longer wanted.
  */
-import type { Link, NetlinkEvent } from '@calico-ts/kernel';
+import type { Address, Link, NetlinkEvent } from '@calico-ts/kernel';
 import type { DataplaneUpdate } from '../calc/dataplane-update.ts';
 import { defaultFelixConfig, type FelixConfig } from '../config.ts';
 import type { Logger } from '../logger.ts';
@@ -83,6 +83,13 @@ export class InternalDataplane {
    */
   #iptablesResync: 'start' | 'reread' | undefined = 'start';
   #ipsetsReread = false;
+  /**
+   * Whether the owner delivers every netlink link and address event to onKernelEvent; only then
+   * is the last link/address dump reused by the next apply instead of dumped again.
+   */
+  #eventsWatched = false;
+  /** The last dump, while no link or address event has arrived since (see #snapshot). */
+  #netlinkSnapshot: { links: Link[]; addresses: Address[]; takenAt: number } | undefined;
 
   constructor(options: InternalDataplaneOptions) {
     this.#kernel = options.kernel;
@@ -139,8 +146,19 @@ export class InternalDataplane {
     }
   }
 
+  /**
+   * The owner subscribed to the kernel's link and address events and hands each one to
+   * onKernelEvent (false when it stops): applies may then reuse the last dump until an event says
+   * it changed, instead of dumping 200 links and their addresses before every policy change.
+   */
+  watchKernelEvents(on: boolean): void {
+    this.#eventsWatched = on;
+    this.#netlinkSnapshot = undefined;
+  }
+
   /** Periodic route refresh: compare every route, neighbour, FDB entry and device again. */
   refreshRoutes(): void {
+    this.#netlinkSnapshot = undefined;
     this.routes.markForResync();
     this.vxlan.markForResync();
     this.ipip.markForResync();
@@ -157,6 +175,7 @@ export class InternalDataplane {
 
   /** A link appeared, vanished or changed: endpoints may need configuring, routes retrying. */
   onLinkChange(): void {
+    this.#netlinkSnapshot = undefined;
     this.routes.markForResync();
     this.vxlan.markForResync();
   }
@@ -171,6 +190,8 @@ export class InternalDataplane {
    * count: they match what we want.
    */
   onKernelEvent(event: NetlinkEvent): boolean {
+    // Any link or address change, ours included, makes the next apply dump them again.
+    if (event.kind === 'link' || event.kind === 'address') this.#netlinkSnapshot = undefined;
     switch (event.kind) {
       case 'link':
         this.onLinkChange();
@@ -277,16 +298,14 @@ export class InternalDataplane {
       this.#kernel.setIpForwarding(this.#forwarding());
       this.#forwardingSet = true;
     }
-    // One netlink socket: dumps run one after the other (interleaved multipart replies break).
-    const linkList = await this.#kernel.netlink.listLinks();
-    const addresses = await this.#kernel.netlink.listAddresses({ family: 4 });
+    const { links: linkList, addresses } = await this.#snapshot();
     const links = new Map<string, Link>(linkList.map((l) => [l.name, l]));
     phase('netlink');
     const ctx: ApplyContext = {
       kernel: this.#kernel,
       config: this.#config,
       links,
-      addresses,
+      addresses: [...addresses],
       routes: this.routes,
       log: this.#log,
     };
@@ -339,6 +358,8 @@ export class InternalDataplane {
       this.ipsets.dirty = false;
     }
     phase('ipsetRemovals');
+    // A failed step may come from a stale picture of the links: the retry dumps them again.
+    if (errors.length > 0) this.#netlinkSnapshot = undefined;
     const stats: ApplyStats = {
       durationMs: performance.now() - started,
       routesReplaced: routeResult.replaced,
@@ -350,6 +371,25 @@ export class InternalDataplane {
     };
     this.#log.debug(stats, 'dataplane applied');
     return stats;
+  }
+
+  /**
+   * The links and IPv4 addresses an apply works from. Dumped, unless the owner watches kernel
+   * events and none arrived since the last dump: then that dump is still the kernel's state. A
+   * dump older than SNAPSHOT_MAX_AGE_MS is taken again anyway, so an event lost to a full event
+   * socket costs at most that long; the periodic route refresh always dumps.
+   */
+  async #snapshot(): Promise<{ links: Link[]; addresses: Address[] }> {
+    const now = performance.now();
+    const kept = this.#netlinkSnapshot;
+    if (this.#eventsWatched && kept && now - kept.takenAt < SNAPSHOT_MAX_AGE_MS) return kept;
+    this.#netlinkSnapshot = undefined;
+    // One netlink socket: dumps run one after the other (interleaved multipart replies break).
+    const links = await this.#kernel.netlink.listLinks();
+    const addresses = await this.#kernel.netlink.listAddresses({ family: 4 });
+    // Managers add to the per-apply map (a device they created), never to these arrays.
+    if (this.#eventsWatched) this.#netlinkSnapshot = { links, addresses, takenAt: now };
+    return { links, addresses };
   }
 
   /**
@@ -470,6 +510,9 @@ export class InternalDataplane {
     return { endpoints: this.endpoints.count, routes: this.routes.programmed, ipsets: this.ipsets.count };
   }
 }
+
+/** How long a link/address dump is reused at most while no event says it changed. */
+const SNAPSHOT_MAX_AGE_MS = 10_000;
 
 interface AppliedChain {
   source: Chain;
