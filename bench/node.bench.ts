@@ -11,7 +11,9 @@
 //     in VXLAN and BGP mode; Gbit/s and the pod/node ratio.
 // (3) calico-node spawn-to-ready and RSS per node.
 // Prints Markdown rows for docs/benchmarks.md. `pnpm bench node`; BENCH_PODS, BENCH_ROUNDS,
-// BENCH_IPERF_SECONDS, BENCH_BGP=0 override the defaults.
+// BENCH_IPERF_SECONDS, BENCH_BGP=0 override the defaults; BENCH_NODE_POLICIES=1000 loads that many
+// policies (bench/policy-set.ts, one in twenty selecting every lab pod, plus one allowing all
+// traffic so the probe still gets through) before the pod ADDs; BENCH_PREFIX names the clusters.
 //
 // Run with argv[2] === 'probe' this file is the probe itself (see runProbe).
 import { randomBytes } from 'node:crypto';
@@ -26,6 +28,7 @@ const PODS = Number(process.env['BENCH_PODS'] ?? 50);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const IPERF_SECONDS = Number(process.env['BENCH_IPERF_SECONDS'] ?? 10);
 const WITH_BGP = process.env['BENCH_BGP'] !== '0';
+const NODE_POLICIES = Number(process.env['BENCH_NODE_POLICIES'] ?? 0);
 const PROBE_INTERVAL_MS = 10;
 const PROBE_PORT = 9; // closed in every pod: the pod's kernel answers a SYN with RST
 const IPERF_PORT = 5201;
@@ -134,14 +137,17 @@ async function runMode(backend: 'vxlan' | 'bgp', measureAdds: boolean): Promise<
     { calicoPrograms, LAB_POD_NAMESPACE, LabCluster },
     { execInNamespace, NetNamespace, waitFor },
     { installCni },
-    { ensureNamespaceProfileAt },
+    { ensureNamespaceProfileAt, EtcdDatastore },
+    { benchPolicy, pool },
   ] = await Promise.all([
     import('@calico-ts/lab'),
     import('@calico-ts/kernel'),
     import('@calico-ts/cni'),
     import('@calico-ts/datastore'),
+    import('./policy-set.ts'),
   ]);
-  const name = `bn${randomBytes(2).toString('hex')}`;
+  const name = `${process.env['BENCH_PREFIX'] ?? 'bn'}${randomBytes(2).toString('hex')}`;
+  let etcdEndpoint = '';
   const loadStart = loadavg();
   // Ready times: from the log line that precedes the first calico-node spawn to each "is ready".
   let nodesStartMs = 0;
@@ -160,6 +166,7 @@ async function runMode(backend: 'vxlan' | 'bgp', measureAdds: boolean): Promise<
     }),
     // The lab's pods name kns.default, the profile Kubernetes' controllers would keep.
     prepareDatastore: async (endpoint) => {
+      etcdEndpoint = endpoint;
       await ensureNamespaceProfileAt([endpoint], LAB_POD_NAMESPACE);
     },
     log: (line) => {
@@ -189,6 +196,7 @@ async function runMode(backend: 'vxlan' | 'bgp', measureAdds: boolean): Promise<
     for (const r of await cluster.checkConnectivity())
       if (!r.ok) throw new Error(`${backend}: ${r.from} → ${r.to} not reachable after cluster up`);
 
+    if (measureAdds && NODE_POLICIES > 0) await loadPolicies();
     let add: ModeResult['add'];
     if (measureAdds) add = await measurePodAdds();
 
@@ -226,6 +234,45 @@ async function runMode(backend: 'vxlan' | 'bgp', measureAdds: boolean): Promise<
     }
     const rssAfterMb = nodePids.map(rssOf);
     return { backend, readyMs, rssMb, rssAfterMb, podMtu, add, iperf, loadStart, loadEnd: loadavg() };
+
+    /** NODE_POLICIES background policies, then waits until node 2's Felix applied them. */
+    async function loadPolicies(): Promise<void> {
+      const ds = new EtcdDatastore({ endpoints: [etcdEndpoint] });
+      try {
+        const t0 = nowMs();
+        await ds.create('GlobalNetworkPolicy', {
+          metadata: { name: 'bench-allow-all' },
+          spec: {
+            order: 10_000,
+            selector: 'all()',
+            types: ['Ingress', 'Egress'],
+            ingress: [{ action: 'Allow' }],
+            egress: [{ action: 'Allow' }],
+          },
+        });
+        await pool(0, NODE_POLICIES, 32, async (k) => {
+          const p = benchPolicy(k, { namespace: () => LAB_POD_NAMESPACE, localSelector: () => 'all()' });
+          if (p.kind === 'GlobalNetworkPolicy') await ds.create('GlobalNetworkPolicy', p.body);
+          else await ds.create('NetworkPolicy', p.body);
+        });
+        // Felix renders the policies that select a local endpoint: one in twenty plus the allow-all,
+        // each with an inbound chain. Once node 2 has them all, it has caught up.
+        const active = Math.ceil(NODE_POLICIES / 20) + 1;
+        await waitFor(
+          async () => {
+            const save = await execInNamespace(n2.namespace, 'iptables-save', ['-t', 'filter']);
+            return (save.stdout.match(/^:cali-pi-/gm)?.length ?? 0) >= active;
+          },
+          { timeoutMs: 120_000, intervalMs: 500, what: `node 2 programming ${active} active policies` },
+        );
+        for (const r of await cluster.checkConnectivity())
+          if (!r.ok)
+            throw new Error(`${backend}: ${r.from} → ${r.to} not reachable with ${NODE_POLICIES} policies`);
+        log(`[${name}] ${NODE_POLICIES} policies written and programmed in ${ms(nowMs() - t0)} ms`);
+      } finally {
+        await ds.close();
+      }
+    }
 
     async function measurePodAdds(): Promise<NonNullable<ModeResult['add']>> {
       const probe = await lab.spawn(

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { EtcdDatastore, namespaceProfile, type ResourceInput } from '@calico-ts/datastore';
+import { EtcdDatastore, namespaceProfile } from '@calico-ts/datastore';
 import { type ApplyStats, Felix } from '@calico-ts/felix';
 import {
   createNamespace,
@@ -33,6 +33,7 @@ import {
   waitFor,
 } from '@calico-ts/kernel';
 import { createLab, type EtcdProcess, type Lab, labNodeIpv4, startEtcd } from '@calico-ts/lab';
+import { benchPolicy, pool } from './policy-set.ts';
 
 // A GC to call before reading memory, also when run without --expose-gc (`pnpm bench`).
 setFlagsFromString('--expose-gc');
@@ -99,52 +100,12 @@ while True:
             last = e[2]; print(e[2], e[0], flush=True)
 `;
 
-type Policy =
-  | { kind: 'NetworkPolicy'; body: ResourceInput<'NetworkPolicy'> }
-  | { kind: 'GlobalNetworkPolicy'; body: ResourceInput<'GlobalNetworkPolicy'> };
-
-/** Background policy k: a GNP every third, else a namespaced NP; one in twenty selects a local app. */
-function policy(k: number): Policy {
-  const selector = k % 20 === 0 ? `app == 'app-${k % APPS}'` : `app == 'svc-${k}'`;
-  const spec = {
-    order: 100 + (k % 50),
-    selector,
-    types: ['Ingress', 'Egress'] as ('Ingress' | 'Egress')[],
-    ingress: [
-      {
-        action: 'Allow' as const,
-        protocol: 'TCP',
-        source: { selector: `role == 'r-${k % 100}'` },
-        destination: { ports: [8000 + (k % 1000)] },
-      },
-      {
-        action: 'Allow' as const,
-        protocol: 'TCP',
-        source: { nets: [`172.${16 + (k % 16)}.${(k >> 4) & 255}.0/24`] },
-        destination: { ports: [443] },
-      },
-    ],
-    egress: [
-      { action: 'Allow' as const, protocol: 'UDP', destination: { nets: ['10.0.0.0/8'], ports: [53] } },
-    ],
-  };
-  return k % 3 === 0
-    ? { kind: 'GlobalNetworkPolicy', body: { metadata: { name: `bench-${k}` }, spec } }
-    : {
-        kind: 'NetworkPolicy',
-        body: { metadata: { name: `bench-${k}`, namespace: `ns-${k % NAMESPACES}` }, spec },
-      };
-}
-
-/** Runs `fn` over 0..n-1 with `width` writes in flight. */
-async function pool(from: number, to: number, width: number, fn: (k: number) => Promise<unknown>) {
-  let next = from;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (next < to) await fn(next++);
-    }),
-  );
-}
+/** Background policy k: one in twenty selects a local app (five local pods). */
+const policy = (k: number) =>
+  benchPolicy(k, {
+    namespace: (j) => `ns-${j % NAMESPACES}`,
+    localSelector: (j) => `app == 'app-${j % APPS}'`,
+  });
 
 const quantile = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
