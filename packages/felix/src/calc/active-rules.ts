@@ -13,6 +13,7 @@ import {
   activePolicySet,
   type CompiledPolicy,
   type CompiledProfile,
+  type CompiledStagedPolicy,
   type IndexedItem,
   ipsetTypeOf,
   networkSetIndexItem,
@@ -20,6 +21,7 @@ import {
   type PolicyEndpoint,
   type ResolvedEndpointPolicy,
   SelectorIndex,
+  type TierList,
 } from './policy/index.ts';
 
 /** The kinds this calculator consumes. */
@@ -27,23 +29,37 @@ export const POLICY_KINDS: readonly KindName[] = [
   'NetworkPolicy',
   'GlobalNetworkPolicy',
   'KubernetesNetworkPolicy',
+  'StagedNetworkPolicy',
+  'StagedGlobalNetworkPolicy',
+  'StagedKubernetesNetworkPolicy',
   'Tier',
   'Profile',
   'NetworkSet',
   'GlobalNetworkSet',
 ];
 
-export function activePolicyOf(p: CompiledPolicy): ActivePolicy {
+export function activePolicyOf(p: CompiledPolicy, stagedView = false): ActivePolicy {
   return {
     id: p.id,
     key: p.key,
     calicoName: p.calicoName,
     rules: { ingress: [...p.rules.ingress], egress: [...p.rules.egress] },
+    ...(stagedView ? { stagedView: true } : {}),
   };
 }
 
-export function activeProfileOf(p: CompiledProfile): ActiveProfile {
-  return { name: p.name, rules: { ingress: [...p.rules.ingress], egress: [...p.rules.egress] } };
+export function activeProfileOf(p: CompiledProfile, stagedView = false): ActiveProfile {
+  return {
+    name: p.name,
+    rules: { ingress: [...p.rules.ingress], egress: [...p.rules.egress] },
+    ...(stagedView ? { stagedView: true } : {}),
+  };
+}
+
+/** An endpoint's staged view: its staged tiers and its (unchanged) profiles. */
+export interface StagedView {
+  tiers: TierList;
+  profiles: readonly CompiledProfile[];
 }
 
 /** More policy changes than this in one batch re-resolve every local endpoint instead. */
@@ -64,6 +80,8 @@ export class ActiveRulesCalculator {
   readonly #sequencer: EventSequencer;
   /** Datastore key → policy key. */
   #policyKeys = new Map<string, string>();
+  /** Datastore key → staged policy key. */
+  #stagedKeys = new Map<string, string>();
   /** Every local endpoint must be resolved again (start, a tier change, a large batch). */
   #allChanged = true;
   /** Policies changed since the last look: the selectors before and after. */
@@ -72,6 +90,8 @@ export class ActiveRulesCalculator {
   /** What was last reported, by key: a policy or profile is reported again only when recompiled. */
   #sentPolicies = new Map<string, CompiledPolicy>();
   #sentProfiles = new Map<string, CompiledProfile>();
+  /** Keys and profile names last reported with their staged form. */
+  #sentStagedView = new Set<string>();
 
   constructor(sequencer: EventSequencer) {
     this.#sequencer = sequencer;
@@ -135,6 +155,30 @@ export class ActiveRulesCalculator {
             : undefined,
         );
         return true;
+      case 'StagedNetworkPolicy':
+        this.#setStaged(
+          key,
+          value && isResourceOf('StagedNetworkPolicy', value)
+            ? () => this.catalog.setStagedNetworkPolicy(value)
+            : undefined,
+        );
+        return true;
+      case 'StagedGlobalNetworkPolicy':
+        this.#setStaged(
+          key,
+          value && isResourceOf('StagedGlobalNetworkPolicy', value)
+            ? () => this.catalog.setStagedGlobalNetworkPolicy(value)
+            : undefined,
+        );
+        return true;
+      case 'StagedKubernetesNetworkPolicy':
+        this.#setStaged(
+          key,
+          value && isResourceOf('StagedKubernetesNetworkPolicy', value)
+            ? () => this.catalog.setStagedKubernetesNetworkPolicy(value)
+            : undefined,
+        );
+        return true;
       case 'Tier': {
         const name = nameFromKey(key);
         if (value && isResourceOf('Tier', value)) this.catalog.setTier(value);
@@ -174,6 +218,29 @@ export class ActiveRulesCalculator {
       this.#policyChanged(compiled.key, undefined, compiled.selector);
   }
 
+  /**
+   * A staged policy changed: the endpoints its selector matched before or matches now, and the
+   * ones the enforced policy it stands for (before and after) selects, may see another staged view.
+   */
+  #setStaged(key: string, set: (() => CompiledStagedPolicy | undefined) | undefined): void {
+    const oldKey = this.#stagedKeys.get(key);
+    const before = oldKey === undefined ? undefined : this.catalog.stagedPolicy(oldKey);
+    const compiled = set?.();
+    if (compiled) this.#stagedKeys.set(key, compiled.policy.key);
+    else this.#stagedKeys.delete(key);
+    if (oldKey !== undefined && oldKey !== compiled?.policy.key) this.catalog.removeStagedPolicy(oldKey);
+    if (!before && !compiled) return;
+    this.#policyChanged(
+      `staged:${before?.policy.key ?? compiled?.policy.key}`,
+      before?.policy.selector,
+      compiled?.policy.selector,
+    );
+    for (const target of new Set([before?.replaces, compiled?.replaces])) {
+      const enforced = target === undefined ? undefined : this.catalog.policy(target);
+      if (enforced) this.#policyChanged(`target:${target}`, enforced.selector, enforced.selector);
+    }
+  }
+
   #policyChanged(key: string | undefined, before: Selector | undefined, after: Selector | undefined): void {
     if (key === undefined) return;
     const seen = this.#changedPolicies.get(key);
@@ -195,12 +262,25 @@ export class ActiveRulesCalculator {
    * Reports the policies, profiles and IP sets these (all local) resolutions need: new and
    * changed ones as updates, the rest as removes; then the members each set gained or lost.
    */
-  publish(resolutions: Iterable<ResolvedEndpointPolicy>): void {
-    const active = activePolicySet(resolutions);
+  publish(resolutions: Iterable<ResolvedEndpointPolicy>, stagedViews: Iterable<StagedView> = []): void {
+    const views = [...stagedViews];
+    const active = activePolicySet([
+      ...resolutions,
+      ...views.map((v) => ({ ...v.tiers, labels: {}, profiles: v.profiles, missingProfiles: [] })),
+    ]);
+    // Which policies and profiles some staged view walks through: they need their staged form.
+    const stagedView = new Set<string>();
+    for (const v of views) {
+      for (const direction of ['ingress', 'egress'] as const)
+        for (const t of v.tiers.tiers[direction]) for (const p of t.policies) stagedView.add(p.key);
+      for (const p of v.profiles) stagedView.add(`pr/${p.name}`);
+    }
     const policies = new Map<string, CompiledPolicy>();
     for (const p of active.policies) {
       policies.set(p.key, p);
-      if (this.#sentPolicies.get(p.key) !== p) this.#sequencer.onActivePolicy(p.key, activePolicyOf(p));
+      const s = stagedView.has(p.key);
+      if (this.#sentPolicies.get(p.key) !== p || this.#sentStagedView.has(p.key) !== s)
+        this.#sequencer.onActivePolicy(p.key, activePolicyOf(p, s));
     }
     for (const key of this.#sentPolicies.keys())
       if (!policies.has(key)) this.#sequencer.onActivePolicy(key, null);
@@ -208,11 +288,14 @@ export class ActiveRulesCalculator {
     const profiles = new Map<string, CompiledProfile>();
     for (const p of active.profiles) {
       profiles.set(p.name, p);
-      if (this.#sentProfiles.get(p.name) !== p) this.#sequencer.onActiveProfile(p.name, activeProfileOf(p));
+      const s = stagedView.has(`pr/${p.name}`);
+      if (this.#sentProfiles.get(p.name) !== p || this.#sentStagedView.has(`pr/${p.name}`) !== s)
+        this.#sequencer.onActiveProfile(p.name, activeProfileOf(p, s));
     }
     for (const name of this.#sentProfiles.keys())
       if (!profiles.has(name)) this.#sequencer.onActiveProfile(name, null);
     this.#sentProfiles = profiles;
+    this.#sentStagedView = stagedView;
 
     const { added, removed } = this.index.syncIpsets(active.ipsets.values());
     for (const id of removed) this.#sequencer.onIpsetRemoved(id);

@@ -27,7 +27,7 @@ import {
   type FelixConfigOverrides,
 } from '../config.ts';
 import type { SyncerUpdate, SyncStatus } from '../syncer.ts';
-import { ActiveRulesCalculator } from './active-rules.ts';
+import { ActiveRulesCalculator, type StagedView } from './active-rules.ts';
 import {
   type DataplaneUpdate,
   IPSET_ALL_HOSTS_NET,
@@ -85,6 +85,8 @@ export class CalcGraph {
   /** Local workloads whose endpoint (and so policy resolution) must be reported again. */
   #dirtyWorkloads = new Set<string>();
   #resolutions = new Map<string, ResolvedEndpointPolicy>();
+  /** Local workloads' staged views (only those some staged policy changes). */
+  #stagedViews = new Map<string, StagedView>();
   /** Routes as last reported, per source (block key or workload key), to retract stale ones. */
   #routesBySource = new Map<string, Map<string, RouteIntent>>();
   /** Which sources currently claim each destination; the highest-priority one is reported. */
@@ -273,6 +275,7 @@ export class CalcGraph {
       this.#workloads.delete(key);
       this.#dirtyWorkloads.delete(key);
       this.#resolutions.delete(key);
+      this.#stagedViews.delete(key);
       this.#policyDirty = true;
       this.sequencer.onWorkloadEndpoint(old.key, workloadEndpointId(old), null);
     }
@@ -374,6 +377,9 @@ export class CalcGraph {
         serviceAccount: w.serviceAccount,
       });
       this.#resolutions.set(key, resolved);
+      const staged = this.policy.catalog.resolveStaged(resolved);
+      if (staged) this.#stagedViews.set(key, { tiers: staged, profiles: resolved.profiles });
+      else this.#stagedViews.delete(key);
       this.#policyDirty = true;
       this.sequencer.onWorkloadEndpoint(w.key, workloadEndpointId(w), {
         state: 'active',
@@ -383,16 +389,20 @@ export class CalcGraph {
         ipv4Nets: w.ipv4Nets,
         ipv6Nets: w.ipv6Nets,
         tiers: tierInfos(resolved),
+        ...(staged ? { stagedTiers: tierInfos(staged) } : {}),
         labels: w.labels,
       });
     }
     this.#dirtyWorkloads.clear();
     if (this.#policyDirty) {
       this.#policyDirty = false;
-      this.policy.publish([
-        ...this.#resolutions.values(),
-        ...[...this.#hostResolutions.values()].flatMap(hostEndpointPolicySets),
-      ]);
+      this.policy.publish(
+        [
+          ...this.#resolutions.values(),
+          ...[...this.#hostResolutions.values()].flatMap(hostEndpointPolicySets),
+        ],
+        this.#stagedViews.values(),
+      );
     } else {
       this.policy.publishDeltas();
     }

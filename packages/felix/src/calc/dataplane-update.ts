@@ -39,12 +39,19 @@ export interface ActivePolicy {
   /** The name Calico shows (`knp.default.<name>` for a Kubernetes policy). */
   calicoName: string;
   rules: { ingress: ParsedRule[]; egress: ParsedRule[] };
+  /**
+   * Some local endpoint's staged view uses it: render its staged form (`cali-spi-`/`cali-spo-`)
+   * too. A staged policy (kind `Staged…`) has only the staged form.
+   */
+  stagedView?: boolean;
 }
 
 /** A profile some local endpoint uses (ActiveProfileUpdate): its `cali-pri-`/`cali-pro-` chains. */
 export interface ActiveProfile {
   name: string;
   rules: { ingress: ParsedRule[]; egress: ParsedRule[] };
+  /** An endpoint with a staged view uses it: render `cali-spri-`/`cali-spro-` too. */
+  stagedView?: boolean;
 }
 
 export interface WorkloadEndpoint {
@@ -57,6 +64,12 @@ export interface WorkloadEndpoint {
   ipv4Nets: string[];
   ipv6Nets: string[];
   tiers: TierInfo[];
+  /**
+   * The tiers as staged policies would make them (enforced policies replaced, removed or joined
+   * by staged ones); present only when some staged policy changes this endpoint's tiers. The
+   * dataplane evaluates them before the enforced stage and records what they would deny.
+   */
+  stagedTiers?: TierInfo[];
   labels: Record<string, string>;
 }
 

@@ -108,7 +108,7 @@ export class DropRecorder extends EventEmitter<RecorderEvents> {
   onIntent(batch: readonly DataplaneUpdate[]): void {
     for (const u of batch) {
       if (u.type === 'workloadEndpointUpdate') {
-        for (const t of u.endpoint.tiers) {
+        for (const t of [...u.endpoint.tiers, ...(u.endpoint.stagedTiers ?? [])]) {
           this.#names.note(t.name);
           for (const key of [...t.ingressPolicies, ...t.egressPolicies]) {
             this.#tierOf.set(key, t.name);

@@ -5,7 +5,7 @@
  */
 
 import type { WorkloadEndpoint } from '../calc/dataplane-update.ts';
-import { policyStageRules } from '../calc/policy/policy-stage.ts';
+import { policyStageRules, stagedPolicyStageRules } from '../calc/policy/policy-stage.ts';
 import type { FelixConfig } from '../config.ts';
 import type { Chain, Rule } from './chains.ts';
 import { hex, type MarkBits } from './mark-bits.ts';
@@ -14,6 +14,9 @@ export type Direction = 'ingress' | 'egress';
 
 export const toWorkloadChain = (iface: string) => `cali-tw-${iface}`;
 export const fromWorkloadChain = (iface: string) => `cali-fw-${iface}`;
+/** The staged evaluation of traffic to / from a workload (only while a staged policy changes its tiers). */
+export const stagedToWorkloadChain = (iface: string) => `cali-stw-${iface}`;
+export const stagedFromWorkloadChain = (iface: string) => `cali-sfw-${iface}`;
 
 /**
  * The one place an endpoint chain decides on policy: per tier, each policy's chain until one
@@ -38,6 +41,14 @@ export function workloadEndpointChains(
   marks: MarkBits,
   policyProgrammed = true,
 ): Chain[] {
+  // Staged policies are evaluated only where they change the tiers, with drop records on, and
+  // never while the enforced policy is not programmed (the endpoint then carries no traffic).
+  const staged =
+    endpoint.stagedTiers !== undefined && config.dropLogs && policyProgrammed && endpoint.state === 'active'
+      ? endpoint.stagedTiers
+      : undefined;
+  const stagedChain = (direction: Direction) =>
+    direction === 'ingress' ? stagedToWorkloadChain(endpoint.name) : stagedFromWorkloadChain(endpoint.name);
   const build = (direction: Direction): Rule[] => {
     if (endpoint.state !== 'active') return [{ action: '-j DROP', comment: 'Endpoint admin disabled' }];
     const rules: Rule[] = [{ match: '-m conntrack --ctstate RELATED,ESTABLISHED', action: '-j ACCEPT' }];
@@ -62,13 +73,28 @@ export function workloadEndpointChains(
         });
       }
     }
+    if (staged) {
+      rules.push({
+        action: `-j ${stagedChain(direction)}`,
+        comment: 'Staged policy evaluation (records only)',
+      });
+      rules.push({ action: `-j MARK --set-xmark 0x0/${hex(marks.accept + marks.pass + marks.drop)}` });
+    }
     rules.push(...policyStage(direction, endpoint, marks, policyProgrammed, config.dropLogs));
     return rules;
   };
-  return [
+  const chains: Chain[] = [
     { name: toWorkloadChain(endpoint.name), rules: build('ingress') },
     { name: fromWorkloadChain(endpoint.name), rules: build('egress') },
   ];
+  if (staged) {
+    for (const direction of ['ingress', 'egress'] as const)
+      chains.push({
+        name: stagedChain(direction),
+        rules: stagedPolicyStageRules(direction, staged, endpoint.profileIds, marks),
+      });
+  }
+  return chains;
 }
 
 /**

@@ -40,12 +40,16 @@ export {
   activePolicySet,
   type CompiledPolicy,
   type CompiledProfile,
+  type CompiledStagedPolicy,
   comparePolicies,
   compareTiers,
   compileGlobalNetworkPolicy,
   compileKubernetesNetworkPolicy,
   compileNetworkPolicy,
   compileProfile,
+  compileStagedGlobalNetworkPolicy,
+  compileStagedKubernetesNetworkPolicy,
+  compileStagedNetworkPolicy,
   effectiveLabels,
   endpointOwnLabels,
   endpointProfiles,
@@ -58,18 +62,25 @@ export {
   type ResolvedEndpointPolicy,
   type ResolvedHostEndpointPolicy,
   type ResolvedTier,
+  type StagedAction,
   type TierList,
   type TierView,
 } from './policy-catalog.ts';
 export {
+  ENFORCED_KIND_OF,
   type EnforcedPolicyKind,
+  isStagedKind,
   lengthLimitedId,
   MAX_CHAIN_NAME_LENGTH,
   type PolicyDirection,
   type PolicyId,
+  type PolicyKind,
   policyChainName,
   policyIdString,
   profileChainName,
+  type StagedPolicyKind,
+  stagedPolicyChainName,
+  stagedProfileChainName,
 } from './policy-id.ts';
 export {
   endpointByIp,
@@ -79,7 +90,13 @@ export {
   policySnapshot,
   type SnapshotEndpoint,
 } from './policy-snapshot.ts';
-export { type EndpointChainType, policyStageRules, resolvedPolicyStage, tierInfos } from './policy-stage.ts';
+export {
+  type EndpointChainType,
+  policyStageRules,
+  resolvedPolicyStage,
+  stagedPolicyStageRules,
+  tierInfos,
+} from './policy-stage.ts';
 export {
   activePolicyChains,
   chainRestoreLines,

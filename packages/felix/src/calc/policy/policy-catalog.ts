@@ -19,10 +19,17 @@ import {
   SERVICE_ACCOUNT_PROFILE_PREFIX,
   type Selector,
   type SelectorNode,
+  type STAGED_ACTIONS,
   WELL_KNOWN_TIER_ORDERS,
 } from '@calico-ts/datastore';
 import { type IpsetSpec, type ParsedRule, parseRule } from './parsed-rule.ts';
-import { type PolicyDirection, type PolicyId, policyIdString } from './policy-id.ts';
+import {
+  ENFORCED_KIND_OF,
+  isStagedKind,
+  type PolicyDirection,
+  type PolicyId,
+  policyIdString,
+} from './policy-id.ts';
 import { globalNetworkPolicySelectorText, networkPolicySelectorText } from './selector-scoping.ts';
 
 export interface CompiledPolicy {
@@ -159,6 +166,78 @@ export function compileKubernetesNetworkPolicy(
   policy: ResourceOf<'KubernetesNetworkPolicy'>,
 ): CompiledPolicy {
   return compileNamespaced(kubernetesNetworkPolicyId(policy), kubernetesNetworkPolicyToCalico(policy));
+}
+
+/** What a staged policy previews (the model's `stagedAction`). */
+export type StagedAction = (typeof STAGED_ACTIONS)[number];
+
+/**
+ * A staged policy, compiled like its enforced kind. `Set` previews it in place of the enforced
+ * policy of the same kind, namespace and name (`replaces`), or as a new one; `Delete` previews
+ * removing that enforced policy; `Learn` and `Ignore` preview nothing.
+ */
+export interface CompiledStagedPolicy {
+  policy: CompiledPolicy;
+  action: StagedAction;
+  /** Key of the enforced policy it stands for: `np/<ns>/<name>`, `gnp/<name>`, `knp/<ns>/<name>`. */
+  replaces: string;
+}
+
+function staged(policy: CompiledPolicy, action: StagedAction): CompiledStagedPolicy {
+  const kind = policy.id.kind;
+  const enforcedKind = isStagedKind(kind) ? ENFORCED_KIND_OF[kind] : kind;
+  return { policy, action, replaces: policyIdString({ ...policy.id, kind: enforcedKind }) };
+}
+
+export function compileStagedNetworkPolicy(policy: ResourceOf<'StagedNetworkPolicy'>): CompiledStagedPolicy {
+  const namespace = policy.metadata.namespace ?? 'default';
+  const { stagedAction, ...spec } = policy.spec;
+  const id: PolicyId = { kind: 'StagedNetworkPolicy', namespace, name: policy.metadata.name };
+  const compiled = compile(id, policy.metadata.name, spec, networkPolicySelectorText(namespace, spec), {
+    applyOnForward: true,
+  });
+  return staged(compiled, stagedAction);
+}
+
+export function compileStagedGlobalNetworkPolicy(
+  policy: ResourceOf<'StagedGlobalNetworkPolicy'>,
+): CompiledStagedPolicy {
+  const { stagedAction, ...spec } = policy.spec;
+  const id: PolicyId = {
+    kind: 'StagedGlobalNetworkPolicy',
+    namespace: undefined,
+    name: policy.metadata.name,
+  };
+  return staged(
+    compile(id, policy.metadata.name, spec, globalNetworkPolicySelectorText(spec), spec),
+    stagedAction,
+  );
+}
+
+/**
+ * A StagedKubernetesNetworkPolicy converts as a Kubernetes NetworkPolicy does (Calico name
+ * `knp.default.<name>`, tier default, order 1000) and stands for the Kubernetes policy of its name.
+ */
+export function compileStagedKubernetesNetworkPolicy(
+  policy: ResourceOf<'StagedKubernetesNetworkPolicy'>,
+): CompiledStagedPolicy {
+  const { stagedAction, ...spec } = policy.spec;
+  const calico = kubernetesNetworkPolicyToCalico({
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: policy.metadata,
+    spec,
+  });
+  const namespace = policy.metadata.namespace ?? 'default';
+  const id: PolicyId = { kind: 'StagedKubernetesNetworkPolicy', namespace, name: policy.metadata.name };
+  const compiled = compile(
+    id,
+    calico.metadata.name,
+    calico.spec,
+    networkPolicySelectorText(namespace, calico.spec),
+    { applyOnForward: true },
+  );
+  return staged(compiled, stagedAction);
 }
 
 export function compileProfile(profile: ResourceOf<'Profile'>): CompiledProfile {
@@ -385,7 +464,8 @@ export interface PolicyCatalogInput {
 
 /**
  * Every policy, profile and tier, kept compiled and updated one object at a time. Staged
- * policies are not accepted: they never change connectivity.
+ * policies are kept apart: they never change an endpoint's enforced tiers, only the staged view
+ * of them (resolveStaged).
  */
 export class PolicyCatalog {
   #policies = new Map<string, CompiledPolicy>();
@@ -395,6 +475,11 @@ export class PolicyCatalog {
   #index = new PolicyLabelIndex();
   #profiles = new Map<string, CompiledProfile>();
   #tiers = new Map<string, ResourceOf<'Tier'>>();
+  /** Staged policies by their own key (`snp/…`, `sgnp/…`, `sknp/…`), kept apart from enforced ones. */
+  #staged = new Map<string, CompiledStagedPolicy>();
+  #stagedIndex = new PolicyLabelIndex();
+  /** Enforced policy key → the staged key that replaces (Set) or removes (Delete) it. */
+  #stagedTargets = new Map<string, string>();
 
   static from(input: PolicyCatalogInput): PolicyCatalog {
     const catalog = new PolicyCatalog();
@@ -437,6 +522,99 @@ export class PolicyCatalog {
       this.removePolicy(key);
       return undefined;
     }
+  }
+
+  /**
+   * Adds or replaces a staged policy; returns its compiled form, or undefined when it cannot be
+   * compiled (then it is treated as deleted, as an enforced policy would be).
+   */
+  setStagedNetworkPolicy(policy: ResourceOf<'StagedNetworkPolicy'>): CompiledStagedPolicy | undefined {
+    return this.#addStaged(
+      policyIdString({
+        kind: 'StagedNetworkPolicy',
+        namespace: policy.metadata.namespace ?? 'default',
+        name: policy.metadata.name,
+      }),
+      () => compileStagedNetworkPolicy(policy),
+    );
+  }
+
+  setStagedGlobalNetworkPolicy(
+    policy: ResourceOf<'StagedGlobalNetworkPolicy'>,
+  ): CompiledStagedPolicy | undefined {
+    return this.#addStaged(
+      policyIdString({ kind: 'StagedGlobalNetworkPolicy', namespace: undefined, name: policy.metadata.name }),
+      () => compileStagedGlobalNetworkPolicy(policy),
+    );
+  }
+
+  setStagedKubernetesNetworkPolicy(
+    policy: ResourceOf<'StagedKubernetesNetworkPolicy'>,
+  ): CompiledStagedPolicy | undefined {
+    return this.#addStaged(
+      policyIdString({
+        kind: 'StagedKubernetesNetworkPolicy',
+        namespace: policy.metadata.namespace ?? 'default',
+        name: policy.metadata.name,
+      }),
+      () => compileStagedKubernetesNetworkPolicy(policy),
+    );
+  }
+
+  #addStaged(key: string, build: () => CompiledStagedPolicy): CompiledStagedPolicy | undefined {
+    try {
+      const compiled = build();
+      this.removeStagedPolicy(key);
+      this.#staged.set(key, compiled);
+      if (compiled.action === 'Set') this.#stagedIndex.set(key, compiled.policy.selector);
+      if (compiled.action === 'Set' || compiled.action === 'Delete')
+        this.#stagedTargets.set(compiled.replaces, key);
+      return compiled;
+    } catch (err) {
+      if (!isSelectorParseError(err)) throw err;
+      this.removeStagedPolicy(key);
+      return undefined;
+    }
+  }
+
+  /** Removes a staged policy by its key; true if it was known. */
+  removeStagedPolicy(key: string): boolean {
+    const old = this.#staged.get(key);
+    if (!old) return false;
+    this.#staged.delete(key);
+    this.#stagedIndex.delete(key);
+    if (this.#stagedTargets.get(old.replaces) === key) this.#stagedTargets.delete(old.replaces);
+    return true;
+  }
+
+  stagedPolicy(key: string): CompiledStagedPolicy | undefined {
+    return this.#staged.get(key);
+  }
+
+  stagedPolicies(): CompiledStagedPolicy[] {
+    return [...this.#staged.values()];
+  }
+
+  /**
+   * The endpoint's tiers as the staged policies would make them: each staged `Set` policy that
+   * selects the endpoint in place of the enforced policy it replaces (or beside the others when
+   * new), each enforced policy a staged `Set` or `Delete` stands for taken out. Undefined when no
+   * staged policy changes anything for this endpoint: it then needs no staged evaluation.
+   */
+  resolveStaged(enforced: ResolvedEndpointPolicy): TierList | undefined {
+    if (this.#staged.size === 0) return undefined;
+    const selecting: CompiledPolicy[] = [];
+    for (const key of this.#stagedIndex.candidates(enforced.labels)) {
+      const s = this.#staged.get(key);
+      if (!s || s.policy.preDNAT || s.policy.doNotTrack) continue;
+      if (s.policy.selector.evaluate(enforced.labels)) selecting.push(s.policy);
+    }
+    const inTiers = new Map<string, CompiledPolicy>();
+    for (const direction of ['ingress', 'egress'] as const)
+      for (const t of enforced.tiers[direction]) for (const p of t.policies) inTiers.set(p.key, p);
+    const kept = [...inTiers.values()].filter((p) => !this.#stagedTargets.has(p.key));
+    if (selecting.length === 0 && kept.length === inTiers.size) return undefined;
+    return this.#tierList([...kept, ...selecting]);
   }
 
   /** Removes a policy by key (policyIdString); true if it was known. */
@@ -510,10 +688,11 @@ export class PolicyCatalog {
     return { name, order: undefined, defaultAction: 'Deny', exists: false };
   }
 
-  /** Every IP set some policy or profile refers to. */
+  /** Every IP set some policy (enforced or staged) or profile refers to. */
   ipsets(): Map<string, IpsetSpec> {
     const all = new Map<string, IpsetSpec>();
     for (const p of this.#policies.values()) for (const [id, s] of p.ipsets) all.set(id, s);
+    for (const p of this.#staged.values()) for (const [id, s] of p.policy.ipsets) all.set(id, s);
     for (const p of this.#profiles.values()) for (const [id, s] of p.ipsets) all.set(id, s);
     return all;
   }

@@ -11,7 +11,13 @@ import { type DropCause, nflogRule } from '../../dataplane/drop-log.ts';
 import { hex, type MarkBits } from '../../dataplane/mark-bits.ts';
 import type { TierInfo } from '../dataplane-update.ts';
 import type { ResolvedEndpointPolicy, TierList } from './policy-catalog.ts';
-import { type PolicyDirection, policyChainName, profileChainName } from './policy-id.ts';
+import {
+  type PolicyDirection,
+  policyChainName,
+  profileChainName,
+  stagedPolicyChainName,
+  stagedProfileChainName,
+} from './policy-id.ts';
 
 /**
  * The endpoint's resolved tiers in the intent stream's form: one TierInfo per tier that applies
@@ -36,17 +42,17 @@ export function tierInfos(resolved: TierList): TierInfo[] {
   return resolved.tierOrder.flatMap((name) => tiers.get(name) ?? []);
 }
 
-const endOfTier = (direction: PolicyDirection, tier: string): DropCause => ({
+const endOfTier = (direction: PolicyDirection, tier: string, staged = false): DropCause => ({
   verdict: 'endOfTier',
   direction,
-  staged: false,
+  staged,
   owner: tier,
   ruleIndex: undefined,
 });
-const noProfile = (direction: PolicyDirection): DropCause => ({
+const noProfile = (direction: PolicyDirection, staged = false): DropCause => ({
   verdict: 'noProfile',
   direction,
-  staged: false,
+  staged,
   owner: '',
   ruleIndex: undefined,
 });
@@ -127,4 +133,46 @@ export function resolvedPolicyStage(
     resolved.profiles.map((p) => p.name),
     marks,
   );
+}
+
+/**
+ * The staged evaluation of one endpoint direction (`cali-stw-<iface>` / `cali-sfw-<iface>`): the
+ * same walk as policyStageRules over the staged view of the tiers, through the staged forms of
+ * the policy and profile chains (`cali-spi-`/`cali-spo-`, `cali-spri-`/`cali-spro-`), where a
+ * Deny records a staged drop and returns. Every point where enforced policy would drop instead
+ * records a staged drop (rate-limited per flow) and returns; nothing here drops or accepts, so
+ * the enforced stage that follows alone decides the packet's fate. The accept mark means
+ * "decided" here (allowed or would-deny); the endpoint chain clears the marks afterwards.
+ */
+export function stagedPolicyStageRules(
+  direction: PolicyDirection,
+  tiers: readonly TierInfo[],
+  profileIds: readonly string[],
+  marks: MarkBits,
+): Rule[] {
+  const pass = hex(marks.pass);
+  const decided = `-m mark --mark ${hex(marks.accept)}/${hex(marks.accept)}`;
+  const noPass = `-m mark --mark 0x0/${pass}`;
+  const rules: Rule[] = [
+    { action: `-j MARK --set-xmark 0x0/${hex(marks.accept + marks.pass + marks.drop)}` },
+  ];
+  for (const tier of tiers) {
+    const policies = direction === 'ingress' ? tier.ingressPolicies : tier.egressPolicies;
+    if (policies.length === 0) continue;
+    rules.push({ action: `-j MARK --set-xmark 0x0/${pass}`, comment: `Start of staged tier ${tier.name}` });
+    for (const key of policies) {
+      rules.push({ match: noPass, action: `-j ${stagedPolicyChainName(direction, key)}` });
+      rules.push({ match: decided, action: '-j RETURN', comment: 'Return if policy decided' });
+    }
+    if (tier.defaultAction !== 'Pass') {
+      rules.push(nflogRule(noPass, endOfTier(direction, tier.name, true)));
+      rules.push({ match: noPass, action: '-j RETURN', comment: `End of staged tier ${tier.name}` });
+    }
+  }
+  for (const profile of profileIds) {
+    rules.push({ action: `-j ${stagedProfileChainName(direction, profile)}` });
+    rules.push({ match: decided, action: '-j RETURN', comment: 'Return if profile decided' });
+  }
+  rules.push(nflogRule(undefined, noProfile(direction, true)));
+  return rules;
 }

@@ -12,7 +12,14 @@ import { hex, type MarkBits } from '../../dataplane/mark-bits.ts';
 import { ipsetName } from '../../dataplane/static-chains.ts';
 import type { ParsedRule, ParsedRuleSide, PortRange } from './parsed-rule.ts';
 import type { ActivePolicySet, CompiledPolicy, CompiledProfile } from './policy-catalog.ts';
-import { type PolicyDirection, policyChainName, profileChainName } from './policy-id.ts';
+import {
+  isStagedKind,
+  type PolicyDirection,
+  policyChainName,
+  profileChainName,
+  stagedPolicyChainName,
+  stagedProfileChainName,
+} from './policy-id.ts';
 
 export type IpFamily = 4 | 6;
 
@@ -23,6 +30,11 @@ export interface RenderOptions {
   logPrefix?: string;
   /** An NFLOG record (drop-log.ts) before each Deny rule's DROP. */
   dropLogs?: boolean;
+  /**
+   * The staged-evaluation form: a Deny sets the drop and accept marks, records a staged drop and
+   * returns (never drops); Log rules are left out (the enforced chain logs already).
+   */
+  stagedForm?: boolean;
 }
 
 /** Whose rules a chain holds, for the drop records of its Deny rules. */
@@ -240,6 +252,22 @@ function ruleMatch(rule: ParsedRule, family: IpFamily): string[] {
 function actionRules(rule: ParsedRule, match: string, opts: RenderOptions, cause?: DropCause): Rule[] {
   const { marks } = opts;
   const withMatch = (m: string, action: string): Rule => (m === '' ? { action } : { match: m, action });
+  if (opts.stagedForm) {
+    switch (rule.action) {
+      case 'log':
+        return [];
+      case 'deny': {
+        const bits = hex(marks.drop + marks.accept);
+        return [
+          withMatch(match, `-j MARK --set-xmark ${bits}/${bits}`),
+          ...(cause ? [nflogRule(markIsSet(marks.drop), cause)] : []),
+          { match: markIsSet(marks.drop), action: '-j RETURN' },
+        ];
+      }
+      default:
+        break;
+    }
+  }
   switch (rule.action) {
     case 'log':
       return [withMatch(match, `-j LOG --log-prefix "${opts.logPrefix ?? 'calico-packet'}: " --log-level 5`)];
@@ -321,33 +349,74 @@ export function renderRuleList(
 
 const DIRECTIONS: readonly PolicyDirection[] = ['ingress', 'egress'];
 
-/** `cali-pi-<id>` and `cali-po-<id>` for one policy in one family (a compiled or active policy). */
+/** The staged-evaluation form of the options: always with drop records. */
+const stagedOptions = (opts: RenderOptions): RenderOptions => ({ ...opts, dropLogs: true, stagedForm: true });
+
+/**
+ * `cali-pi-<id>` and `cali-po-<id>` for one policy in one family (a compiled or active policy);
+ * plus their staged forms `cali-spi-`/`cali-spo-` when some endpoint's staged view uses the
+ * policy (`stagedView`). A staged policy has only the staged forms.
+ */
 export function policyChains(
-  policy: Pick<CompiledPolicy, 'id' | 'key' | 'calicoName' | 'rules'>,
+  policy: Pick<CompiledPolicy, 'id' | 'key' | 'calicoName' | 'rules'> & { stagedView?: boolean | undefined },
   opts: RenderOptions,
 ): Chain[] {
   const where = policy.id.namespace ? `${policy.id.namespace}/${policy.calicoName}` : policy.calicoName;
-  return DIRECTIONS.map((d) => ({
-    name: policyChainName(d, policy.key),
-    rules: renderRuleList(policy.rules[d], opts, `${policy.id.kind} ${where} ${d}`, {
-      owner: policy.key,
-      direction: d,
-    }),
-  }));
+  const staged = isStagedKind(policy.id.kind);
+  const chains: Chain[] = staged
+    ? []
+    : DIRECTIONS.map((d) => ({
+        name: policyChainName(d, policy.key),
+        rules: renderRuleList(policy.rules[d], opts, `${policy.id.kind} ${where} ${d}`, {
+          owner: policy.key,
+          direction: d,
+        }),
+      }));
+  if (staged || policy.stagedView) {
+    const sopts = stagedOptions(opts);
+    for (const d of DIRECTIONS)
+      chains.push({
+        name: stagedPolicyChainName(d, policy.key),
+        rules: renderRuleList(
+          policy.rules[d],
+          sopts,
+          `Staged evaluation of ${policy.id.kind} ${where} ${d}`,
+          {
+            owner: policy.key,
+            direction: d,
+            staged: true,
+          },
+        ),
+      });
+  }
+  return chains;
 }
 
-/** `cali-pri-<name>` and `cali-pro-<name>` for one profile in one family. */
+/** `cali-pri-<name>` and `cali-pro-<name>` for one profile in one family (and staged forms, as policies). */
 export function profileChains(
-  profile: Pick<CompiledProfile, 'name' | 'rules'>,
+  profile: Pick<CompiledProfile, 'name' | 'rules'> & { stagedView?: boolean | undefined },
   opts: RenderOptions,
 ): Chain[] {
-  return DIRECTIONS.map((d) => ({
+  const chains = DIRECTIONS.map((d) => ({
     name: profileChainName(d, profile.name),
     rules: renderRuleList(profile.rules[d], opts, `Profile ${profile.name} ${d}`, {
       owner: `pr/${profile.name}`,
       direction: d,
     }),
   }));
+  if (profile.stagedView) {
+    const sopts = stagedOptions(opts);
+    for (const d of DIRECTIONS)
+      chains.push({
+        name: stagedProfileChainName(d, profile.name),
+        rules: renderRuleList(profile.rules[d], sopts, `Staged evaluation of profile ${profile.name} ${d}`, {
+          owner: `pr/${profile.name}`,
+          direction: d,
+          staged: true,
+        }),
+      });
+  }
+  return chains;
 }
 
 /** Every policy and profile chain the active set needs in one family, in a stable order. */
