@@ -26,9 +26,16 @@ export const NFLOG_GROUP: Readonly<Record<PolicyDirection, number>> = { ingress:
 /** At most this many bytes; the kernel keeps 64 with the terminating NUL. */
 export const MAX_PREFIX_BYTES = 63;
 
-/** hashlimit tables: one for enforced drops, one for staged would-drops. */
+/**
+ * hashlimit tables: one for enforced drops, and for staged would-drops one per direction — a
+ * packet that enforced policy lets through may be a staged would-drop both leaving its source and
+ * reaching its destination, and each deserves its record.
+ */
 export const DROP_HASHLIMIT = 'cali-drop';
-export const STAGED_HASHLIMIT = 'cali-staged';
+export const STAGED_HASHLIMIT: Readonly<Record<PolicyDirection, string>> = {
+  ingress: 'cali-staged-in',
+  egress: 'cali-staged-out',
+};
 /**
  * One record per flow per minute, its table entry kept as long (`htable-expire`). With one per
  * 10 s, 4 of 3,061 denied probes gave a second record on a loaded machine, most likely a SYN
@@ -108,7 +115,7 @@ export class DropLogNames {
  * the packet's first 128 bytes (its headers) copied to the group of its direction.
  */
 export function nflogRule(match: string | undefined, cause: DropCause): Rule {
-  const limit = cause.staged ? STAGED_HASHLIMIT : DROP_HASHLIMIT;
+  const limit = cause.staged ? STAGED_HASHLIMIT[cause.direction] : DROP_HASHLIMIT;
   const rate =
     `-m hashlimit --hashlimit-upto ${RECORD_RATE} --hashlimit-burst 1 ` +
     `--hashlimit-mode srcip,srcport,dstip,dstport --hashlimit-name ${limit} ` +

@@ -134,7 +134,7 @@ describe('staged evaluation chains', () => {
       owner: 'np/x/web',
       ruleIndex: 1,
     });
-    expect(nflog).toContain('--hashlimit-name cali-staged');
+    expect(nflog).toContain('--hashlimit-name cali-staged-in ');
   });
 
   it('a staged policy has only the staged form; a profile gets one when asked', () => {

@@ -1,0 +1,322 @@
+/**
+ * Staged policies on real namespaces: Felix evaluates them on live traffic beside the enforced
+ * policies and records the flows they would deny (drop records marked staged), while only the
+ * enforced policies decide what passes. The generated cases of the drop-log test, written as
+ * staged policies, must record exactly the flows that the same policies deny once enforced.
+ */
+import { defaultResource, type ResourceInput } from '@calico-ts/datastore';
+import { waitFor } from '@calico-ts/kernel';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { command, describeWith, root } from '../../../test-support/requirements.ts';
+import { runPrefix } from '../../../test-support/run-id.ts';
+import type { DropRecord } from '../src/dataplane/drop-recorder.ts';
+import {
+  explainFlow,
+  type FlowDecision,
+  policyChainName,
+  policySnapshot,
+  stagedPolicyChainName,
+} from '../src/index.ts';
+import { CASE_PROBES, type DropCase, generateCase } from './drop-cases.ts';
+import { NetpolModel, type Probe } from './policy-harness.ts';
+
+const STAGED_KINDS = [
+  'StagedNetworkPolicy',
+  'StagedGlobalNetworkPolicy',
+  'StagedKubernetesNetworkPolicy',
+] as const;
+
+/** Seeds of the drop-log cases run as staged, then enforced (each takes a few seconds). */
+const SEEDS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+
+const flowKey = (r: { srcIp: string; dstIp: string; protocol: string; dstPort: number | undefined }) =>
+  `${r.srcIp}>${r.dstIp} ${r.protocol}/${r.dstPort}`;
+
+describeWith(
+  [root(), command('etcd'), command('iptables'), command('ipset'), command('python3')],
+  'staged policies record what they would deny and change nothing',
+  () => {
+    const m = new NetpolModel({ prefix: runPrefix('st') });
+    beforeAll(() => m.start(), 120_000);
+    afterAll(() => m.teardown(), 60_000);
+    afterEach(async () => {
+      for (const kind of STAGED_KINDS)
+        for (const r of (await m.ds.list(kind)).items)
+          await m.ds.delete(kind, r.metadata.name, r.metadata.namespace);
+      await m.clearPolicies();
+      await waitFor(async () => !/^:cali-s/m.test(await m.iptablesSave()), {
+        timeoutMs: 15_000,
+        intervalMs: 50,
+        what: 'staged chains removed',
+      });
+    }, 60_000);
+
+    const iface = (id: string) => {
+      const [ns, pod] = id.split('/') as [string, string];
+      return NetpolModel.podIface(ns, pod);
+    };
+    const since = () => m.felix!.drops.records().at(-1)?.seq ?? 0;
+    const after = (seq: number) => m.felix!.drops.records({ afterSeq: seq });
+    /** Waits until `n` records arrived after `seq` (or 2 s), then returns them all. */
+    const recordsAfter = async (seq: number, n: number): Promise<DropRecord[]> => {
+      await waitFor(() => after(seq).length >= n, {
+        timeoutMs: 2000,
+        intervalMs: 10,
+        what: `${n} records`,
+      }).catch(() => {});
+      return after(seq);
+    };
+    const allReached = async (probes: readonly Probe[]) => {
+      const measured = await m.measure(probes);
+      return [...measured.values()].every((cells) => [...cells.values()].every(Boolean));
+    };
+
+    it('a staged deny records staged drops naming it, and the traffic still flows', async () => {
+      await m.ds.create('StagedNetworkPolicy', {
+        metadata: { name: 'deny-a', namespace: 'x' },
+        spec: {
+          selector: "pod == 'a'",
+          types: ['Ingress'],
+          ingress: [{ action: 'Deny', protocol: 'TCP', destination: { ports: [80] } }],
+        },
+      });
+      await m.waitChains([`cali-stw-${iface('x/a')}`, stagedPolicyChainName('ingress', 'snp/x/deny-a')]);
+      const seq = since();
+      expect(await allReached(['tcp/80'])).toBe(true);
+      const recs = await recordsAfter(seq, 8);
+      const toA = m.pods.filter((p) => p.id !== 'x/a');
+      expect(recs.map(flowKey).sort()).toEqual(toA.map((p) => `${p.ip}>${m.pod('x/a').ip} tcp/80`).sort());
+      for (const r of recs)
+        expect(r).toMatchObject({
+          staged: true,
+          direction: 'ingress',
+          verdict: 'rule',
+          tier: 'default',
+          policy: 'snp/x/deny-a',
+          ruleIndex: 0,
+          dst: { namespace: 'x', workload: 'a' },
+        });
+    }, 60_000);
+
+    it('only endpoints a staged policy changes get staged chains; deleting it removes them', async () => {
+      await m.ds.create('StagedGlobalNetworkPolicy', {
+        metadata: { name: 'only-b' },
+        spec: { selector: "pod == 'b'", types: ['Egress'], egress: [{ action: 'Deny' }] },
+      });
+      const bs = m.pods.filter((p) => p.pod === 'b').map((p) => `cali-sfw-${iface(p.id)}`);
+      await m.waitChains([...bs, stagedPolicyChainName('egress', 'sgnp/only-b')]);
+      const save = await m.iptablesSave();
+      const stagedEndpointChains = [...save.matchAll(/^:(cali-s[tf]w-\S+)/gm)].map((x) => x[1]);
+      expect(stagedEndpointChains.sort()).toEqual(
+        m.pods
+          .filter((p) => p.pod === 'b')
+          .flatMap((p) => [`cali-sfw-${iface(p.id)}`, `cali-stw-${iface(p.id)}`])
+          .sort(),
+      );
+      // No enforced chain for a staged policy.
+      expect(save).not.toContain(`:${policyChainName('egress', 'sgnp/only-b')} `);
+      await m.ds.delete('StagedGlobalNetworkPolicy', 'only-b');
+      await m.waitChains([], [...bs, stagedPolicyChainName('egress', 'sgnp/only-b')]);
+      expect(await m.iptablesSave()).not.toMatch(/^:cali-s/m);
+    }, 60_000);
+
+    it('a staged allow-only policy records the end-of-tier drops it would cause', async () => {
+      await m.ds.create('StagedNetworkPolicy', {
+        metadata: { name: 'from-b', namespace: 'x' },
+        spec: {
+          selector: "pod == 'a'",
+          types: ['Ingress'],
+          ingress: [{ action: 'Allow', source: { selector: "pod == 'b'" } }],
+        },
+      });
+      await m.waitChains([stagedPolicyChainName('ingress', 'snp/x/from-b')]);
+      const seq = since();
+      expect(await allReached(['tcp/80'])).toBe(true);
+      // x/b is allowed (the selector is scoped to namespace x); the seven others end the tier.
+      const recs = await recordsAfter(seq, 7);
+      const denied = m.pods.filter((p) => p.id !== 'x/a' && p.id !== 'x/b');
+      expect(recs.map(flowKey).sort()).toEqual(denied.map((p) => `${p.ip}>${m.pod('x/a').ip} tcp/80`).sort());
+      for (const r of recs)
+        expect(r).toMatchObject({
+          staged: true,
+          verdict: 'endOfTier',
+          tier: 'default',
+          direction: 'ingress',
+        });
+    }, 60_000);
+
+    it('stagedAction Delete of an enforced deny: real drops go on, nothing staged for flows that would pass', async () => {
+      const deny = {
+        selector: "pod == 'a'",
+        types: ['Ingress' as const],
+        ingress: [{ action: 'Deny' as const, protocol: 'TCP' as const, destination: { ports: [80] } }],
+      };
+      await m.ds.create('NetworkPolicy', { metadata: { name: 'deny-a', namespace: 'x' }, spec: deny });
+      await m.ds.create('StagedNetworkPolicy', {
+        metadata: { name: 'deny-a', namespace: 'x' },
+        spec: { ...deny, stagedAction: 'Delete' },
+      });
+      await m.waitChains([`cali-stw-${iface('x/a')}`, policyChainName('ingress', 'np/x/deny-a')]);
+      const seq = since();
+      const measured = await m.measure(['tcp/80']);
+      for (const from of m.pods)
+        if (from.id !== 'x/a') expect(measured.get('tcp/80')!.get(`${from.id}>x/a`)).toBe(false);
+      const recs = await recordsAfter(seq, 8);
+      expect(recs.filter((r) => r.staged)).toEqual([]);
+      expect(recs.filter((r) => !r.staged && r.policy === 'np/x/deny-a')).toHaveLength(8);
+    }, 60_000);
+
+    it(`${SEEDS.length} generated cases: the staged would-deny flows are the flows denied once enforced`, async () => {
+      const problems: string[] = [];
+      let stagedFlows = 0;
+      for (const seed of SEEDS) {
+        const c = generateCase(seed);
+        // Staged first: nothing enforced, so every probe must pass.
+        await writeStaged(m, c);
+        const seq = since();
+        const measured = await m.measure(CASE_PROBES);
+        for (const [probe, cells] of measured)
+          for (const [pair, ok] of cells)
+            if (!ok) problems.push(`seed ${seed}: ${pair} ${probe} blocked while staged`);
+        const expected = await expectedStaged(m, c);
+        const recs = await recordsAfter(seq, expected.size);
+        const got = new Map<string, DropRecord[]>();
+        for (const r of recs)
+          got.set(`${flowKey(r)} ${r.direction}`, [...(got.get(`${flowKey(r)} ${r.direction}`) ?? []), r]);
+        for (const [key, want] of expected) {
+          const rs = got.get(key) ?? [];
+          const ok =
+            rs.length === 1 &&
+            rs[0]!.staged &&
+            rs[0]!.verdict === want.verdict &&
+            rs[0]!.tier === want.tier &&
+            rs[0]!.policy === want.policy &&
+            rs[0]!.ruleIndex === want.ruleIndex;
+          if (!ok)
+            problems.push(`seed ${seed}: ${key}: want ${JSON.stringify(want)}, got ${JSON.stringify(rs)}`);
+        }
+        for (const key of got.keys())
+          if (!expected.has(key)) problems.push(`seed ${seed}: ${key}: unexpected record`);
+        const stagedSet = new Set([...got.keys()].map((k) => k.slice(0, k.lastIndexOf(' '))));
+        stagedFlows += stagedSet.size;
+        // Then the same policies enforced: the flows they deny must be the staged set.
+        await clearStaged(m, c);
+        for (const p of c.policies) {
+          if (p.kind === 'NetworkPolicy') await m.ds.create('NetworkPolicy', p.input);
+          else await m.ds.create('GlobalNetworkPolicy', p.input);
+        }
+        await m.waitChains(c.policies.map((p) => policyChainName('ingress', p.key)));
+        const enforced = await m.measure(CASE_PROBES);
+        const denied = new Set<string>();
+        for (const [probe, cells] of enforced) {
+          const [proto, port] = probe.split('/');
+          for (const [pair, ok] of cells) {
+            if (ok) continue;
+            const [from, to] = pair.split('>') as [string, string];
+            denied.add(`${m.pod(from).ip}>${m.pod(to).ip} ${proto}/${port}`);
+          }
+        }
+        expect([...stagedSet].sort(), `seed ${seed}`).toEqual([...denied].sort());
+        await m.clearPolicies();
+      }
+      expect(problems.slice(0, 20)).toEqual([]);
+      expect(stagedFlows).toBeGreaterThan(20);
+    }, 240_000);
+  },
+);
+
+/** The case's policies as their staged kinds (stagedAction Set), waiting for their staged chains. */
+async function writeStaged(m: NetpolModel, c: DropCase): Promise<void> {
+  for (const p of c.policies) {
+    if (p.kind === 'NetworkPolicy') {
+      const input: ResourceInput<'StagedNetworkPolicy'> = {
+        metadata: p.input.metadata,
+        spec: { ...p.input.spec },
+      };
+      await m.ds.create('StagedNetworkPolicy', input);
+    } else {
+      const input: ResourceInput<'StagedGlobalNetworkPolicy'> = {
+        metadata: p.input.metadata,
+        spec: { ...p.input.spec },
+      };
+      await m.ds.create('StagedGlobalNetworkPolicy', input);
+    }
+  }
+  await m.waitChains(c.policies.map((p) => stagedPolicyChainName('ingress', `s${p.key}`)));
+}
+
+async function clearStaged(m: NetpolModel, c: DropCase): Promise<void> {
+  for (const p of c.policies) {
+    if (p.kind === 'NetworkPolicy')
+      await m.ds.delete('StagedNetworkPolicy', p.input.metadata.name, p.input.metadata.namespace);
+    else await m.ds.delete('StagedGlobalNetworkPolicy', p.input.metadata.name);
+  }
+  await m.waitChains(
+    [],
+    c.policies.map((p) => stagedPolicyChainName('ingress', `s${p.key}`)),
+  );
+}
+
+interface StagedExpectation {
+  verdict: DropRecord['verdict'];
+  tier: string | undefined;
+  policy: string | undefined;
+  ruleIndex: number | undefined;
+}
+
+function expectation(d: FlowDecision): StagedExpectation | undefined {
+  switch (d.by) {
+    case 'rule':
+      return d.action === 'deny'
+        ? { verdict: 'rule', tier: d.tier, policy: `s${d.policy}`, ruleIndex: d.ruleIndex }
+        : undefined;
+    case 'endOfTier':
+      return { verdict: 'endOfTier', tier: d.tier, policy: undefined, ruleIndex: undefined };
+    case 'noProfileMatched':
+      return { verdict: 'noProfile', tier: undefined, policy: undefined, ruleIndex: undefined };
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * What the staged records must say, per flow and direction: the case's policies as if enforced
+ * (explainFlow), each direction on its own, since the packet really passes both while staged.
+ */
+async function expectedStaged(m: NetpolModel, c: DropCase): Promise<Map<string, StagedExpectation>> {
+  const snapshot = policySnapshot({
+    networkPolicies: c.policies.flatMap((p) =>
+      p.kind === 'NetworkPolicy' ? [defaultResource('NetworkPolicy', p.input)] : [],
+    ),
+    globalNetworkPolicies: c.policies.flatMap((p) =>
+      p.kind === 'GlobalNetworkPolicy' ? [defaultResource('GlobalNetworkPolicy', p.input)] : [],
+    ),
+    kubernetesNetworkPolicies: [],
+    tiers: [],
+    profiles: (await m.ds.list('Profile')).items,
+    workloadEndpoints: (await m.ds.list('WorkloadEndpoint')).items,
+    networkSets: [],
+    globalNetworkSets: [],
+  });
+  const out = new Map<string, StagedExpectation>();
+  for (const probe of CASE_PROBES) {
+    const [protocol, port] = probe.split('/') as [string, string];
+    for (const from of m.pods)
+      for (const to of m.pods) {
+        if (from === to) continue;
+        const v = explainFlow(snapshot, {
+          protocol,
+          srcIp: from.ip,
+          dstIp: to.ip,
+          srcPort: 40000,
+          dstPort: Number(port),
+        });
+        const key = `${from.ip}>${to.ip} ${protocol}/${port}`;
+        const e = expectation(v.egress.decision);
+        if (!v.egress.allowed && e) out.set(`${key} egress`, e);
+        const i = expectation(v.ingress.decision);
+        if (!v.ingress.allowed && i) out.set(`${key} ingress`, i);
+      }
+  }
+  return out;
+}
