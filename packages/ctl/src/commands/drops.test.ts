@@ -1,6 +1,6 @@
 import type { DropRecord } from '@calico-ts/felix';
 import { describe, expect, it } from 'vitest';
-import { dropSockets, renderDrops } from './drops.ts';
+import { dropSockets, renderDrops, selectRecords } from './drops.ts';
 
 const record = (over: Partial<DropRecord>): DropRecord => ({
   seq: 1,
@@ -60,6 +60,13 @@ describe('calico drops output', () => {
     expect(out[3]).toMatch(
       /x\/a \(10\.66\.0\.10\)\s+10\.66\.0\.11\s+icmp 8\/0\s+denied by rule\s+-\s+profile kns\.y rule 2$/,
     );
+  });
+
+  it('--staged keeps only staged would-drops, --enforced only real drops', () => {
+    const all = [record({ seq: 1 }), record({ seq: 2, staged: true }), record({ seq: 3 })];
+    expect(selectRecords(all, { staged: true }).map((r) => r.seq)).toEqual([2]);
+    expect(selectRecords(all, { enforced: true }).map((r) => r.seq)).toEqual([1, 3]);
+    expect(selectRecords(all, {}).map((r) => r.seq)).toEqual([1, 2, 3]);
   });
 
   it('reads this host when no cluster is current, and refuses a node without a cluster', () => {

@@ -65,6 +65,16 @@ export function renderDrops(records: readonly DropRecord[], header = true): stri
     .join('\n')}\n`;
 }
 
+/** Which records to show: staged would-drops only, real drops only, or both (neither flag). */
+export function selectRecords(
+  records: readonly DropRecord[],
+  only: { staged?: boolean | undefined; enforced?: boolean | undefined },
+): DropRecord[] {
+  if (only.staged && !only.enforced) return records.filter((r) => r.staged);
+  if (only.enforced && !only.staged) return records.filter((r) => !r.staged);
+  return [...records];
+}
+
 /** The drop-log socket of each node asked for: one node, every node of the local cluster, or this host's. */
 export function dropSockets(
   node: string | undefined,
@@ -101,11 +111,17 @@ export function dropsCommand(ctx: CommandContext): Command {
     .option('--node <NODE>', 'a node of the current local cluster (default: every node, or this host)')
     .option('--control <SOCKET>', "calico-node's drop-log socket (instead of --node)")
     .option('--follow', 'keep printing new records as they come (Ctrl-C stops)')
-    .option('--limit <N>', 'at most the last N records per node', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new CliError(`--limit: "${v}" is not a positive integer`);
-      return n;
-    })
+    .option('--staged', 'only what staged policies would have dropped (the packets went on)')
+    .option('--enforced', 'only packets enforced policy really dropped')
+    .option(
+      '--limit <N>',
+      'at most the last N records per node (before --staged or --enforced picks)',
+      (v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1) throw new CliError(`--limit: "${v}" is not a positive integer`);
+        return n;
+      },
+    )
     .addOption(
       new Option('-o, --output <FORMAT>', 'table, or json (one object per line)')
         .choices(['table', 'json'])
@@ -116,11 +132,14 @@ export function dropsCommand(ctx: CommandContext): Command {
         node?: string;
         control?: string;
         follow?: boolean;
+        staged?: boolean;
+        enforced?: boolean;
         limit?: number;
         output: 'table' | 'json';
       }) => {
         if (opts.node !== undefined && opts.control !== undefined)
           throw new CliError('give --node or --control, not both');
+        if (opts.staged && opts.enforced) throw new CliError('give --staged or --enforced, not both');
         let targets: { node: string; socket: string }[];
         try {
           targets = opts.control
@@ -137,7 +156,7 @@ export function dropsCommand(ctx: CommandContext): Command {
         const all: DropRecord[] = [];
         for (const t of targets) {
           const res = await query(t.socket, t.node, undefined, opts.limit);
-          all.push(...res.records);
+          all.push(...selectRecords(res.records, opts));
           last.set(t.socket, res.records.at(-1)?.seq ?? 0);
         }
         all.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
@@ -150,7 +169,7 @@ export function dropsCommand(ctx: CommandContext): Command {
           for (const t of targets) {
             const res = await query(t.socket, t.node, last.get(t.socket), undefined);
             if (res.records.length > 0) last.set(t.socket, res.records.at(-1)!.seq);
-            fresh.push(...res.records);
+            fresh.push(...selectRecords(res.records, opts));
           }
           fresh.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
           if (fresh.length > 0) print(fresh, false);
