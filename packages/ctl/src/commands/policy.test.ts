@@ -99,6 +99,26 @@ describe('calico policy explain', () => {
     expect(port81.out).toContain('DENY — deny by tier default, NetworkPolicy y/from-x, rule 1');
   });
 
+  it('says what staged policies would decide, beside the enforced verdict', async () => {
+    await ds.create('StagedNetworkPolicy', {
+      metadata: { name: 'deny-web', namespace: 'y' },
+      spec: { selector: "pod == 'a'", types: ['Ingress'], ingress: [{ action: 'Deny', protocol: 'TCP' }] },
+    });
+    const r = await explain(ds, '--from', 'x/a', '--to', 'y/a', '--port', 'tcp/80');
+    expect(r.out.split('\n').slice(3)).toEqual([
+      'Verdict: allowed',
+      'Staged policies (not enforced) would decide:',
+      'Egress from x/node--1-k8s-a-eth0 (10.244.1.1): ALLOW — allow by profile kns.x, rule 1',
+      'Ingress to y/node--1-k8s-a-eth0 (10.244.2.1): DENY — deny by tier default, StagedNetworkPolicy y/deny-web, rule 1',
+      'Staged verdict: would be denied',
+      '',
+    ]);
+    const json = JSON.parse(
+      (await explain(ds, '--from', 'x/b', '--to', 'x/a', '--port', 'tcp/80', '-o', 'json')).out,
+    );
+    expect(json.staged).toBeNull();
+  });
+
   it('treats an address outside every endpoint as unpoliced on its side', async () => {
     const r = JSON.parse(
       (await explain(ds, '--from', '192.0.2.9', '--to', 'x/b', '--port', 'icmp', '-o', 'json')).out,

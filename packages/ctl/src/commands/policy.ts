@@ -5,6 +5,7 @@ import {
   defaultFelixConfig,
   evaluateHostFlow,
   explainFlow,
+  explainStagedFlow,
   type FailsafePorts,
   type FlowDecision,
   type FlowPacket,
@@ -29,6 +30,9 @@ export async function readPolicyState(datastore: Datastore) {
     networkPolicies: await list('NetworkPolicy'),
     globalNetworkPolicies: await list('GlobalNetworkPolicy'),
     kubernetesNetworkPolicies: await list('KubernetesNetworkPolicy'),
+    stagedNetworkPolicies: await list('StagedNetworkPolicy'),
+    stagedGlobalNetworkPolicies: await list('StagedGlobalNetworkPolicy'),
+    stagedKubernetesNetworkPolicies: await list('StagedKubernetesNetworkPolicy'),
     tiers: await list('Tier'),
     profiles: await list('Profile'),
     workloadEndpoints: await list('WorkloadEndpoint'),
@@ -103,6 +107,9 @@ const POLICY_KINDS: Readonly<Record<string, string>> = {
   np: 'NetworkPolicy',
   gnp: 'GlobalNetworkPolicy',
   knp: 'Kubernetes NetworkPolicy',
+  snp: 'StagedNetworkPolicy',
+  sgnp: 'StagedGlobalNetworkPolicy',
+  sknp: 'StagedKubernetesNetworkPolicy',
 };
 
 /** `np/shop/allow-web` → `NetworkPolicy shop/allow-web`. */
@@ -224,6 +231,7 @@ export function policyCommand(ctx: CommandContext): Command {
       const to = resolvePeer(snapshot, flags.to, '--to');
       const packet = { ...port, srcIp: from.ip, dstIp: to.ip };
       const verdict = explainFlow(snapshot, packet);
+      const staged = explainStagedFlow(snapshot, packet);
       // A host endpoint on either side: traffic to the host through it (input) or from the
       // host out through it (output), with its untracked, preDNAT and normal stages.
       const toHost = verdict.destination ? undefined : hostEndpointFor(snapshot, to.ip);
@@ -267,6 +275,7 @@ export function policyCommand(ctx: CommandContext): Command {
               egress: verdict.egress,
               ingress: verdict.ingress,
               ...(host ? { hostEndpoint: { side: host.side, name: host.hep.name, ...host.verdict } } : {}),
+              staged: staged ?? null,
             },
             null,
             2,
@@ -289,7 +298,13 @@ export function policyCommand(ctx: CommandContext): Command {
             directionLines('Egress from', who(from.ip, verdict.source), verdict.egress)) +
           (hostPart('destination') ||
             directionLines('Ingress to', who(to.ip, verdict.destination), verdict.ingress)) +
-          `Verdict: ${allowed ? 'allowed' : 'denied'}\n`,
+          `Verdict: ${allowed ? 'allowed' : 'denied'}\n` +
+          (staged
+            ? 'Staged policies (not enforced) would decide:\n' +
+              directionLines('Egress from', who(from.ip, verdict.source), staged.egress) +
+              directionLines('Ingress to', who(to.ip, verdict.destination), staged.ingress) +
+              `Staged verdict: ${staged.allowed ? 'would be allowed' : 'would be denied'}\n`
+            : ''),
       );
     });
   return new Command('policy').summary('Explain network policy decisions').addCommand(explain);

@@ -85,6 +85,7 @@ export {
 export {
   endpointByIp,
   explainFlow,
+  explainStagedFlow,
   type PolicySnapshot,
   type PolicySnapshotInput,
   policySnapshot,

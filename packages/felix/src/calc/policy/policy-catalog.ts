@@ -460,6 +460,9 @@ export interface PolicyCatalogInput {
   kubernetesNetworkPolicies?: readonly ResourceOf<'KubernetesNetworkPolicy'>[];
   tiers?: readonly ResourceOf<'Tier'>[];
   profiles?: readonly ResourceOf<'Profile'>[];
+  stagedNetworkPolicies?: readonly ResourceOf<'StagedNetworkPolicy'>[];
+  stagedGlobalNetworkPolicies?: readonly ResourceOf<'StagedGlobalNetworkPolicy'>[];
+  stagedKubernetesNetworkPolicies?: readonly ResourceOf<'StagedKubernetesNetworkPolicy'>[];
 }
 
 /**
@@ -488,6 +491,9 @@ export class PolicyCatalog {
     for (const p of input.networkPolicies ?? []) catalog.setNetworkPolicy(p);
     for (const p of input.globalNetworkPolicies ?? []) catalog.setGlobalNetworkPolicy(p);
     for (const p of input.kubernetesNetworkPolicies ?? []) catalog.setKubernetesNetworkPolicy(p);
+    for (const p of input.stagedNetworkPolicies ?? []) catalog.setStagedNetworkPolicy(p);
+    for (const p of input.stagedGlobalNetworkPolicies ?? []) catalog.setStagedGlobalNetworkPolicy(p);
+    for (const p of input.stagedKubernetesNetworkPolicies ?? []) catalog.setStagedKubernetesNetworkPolicy(p);
     return catalog;
   }
 

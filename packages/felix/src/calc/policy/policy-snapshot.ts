@@ -94,3 +94,23 @@ export function explainFlow(
   });
   return { ...verdict, source, destination };
 }
+
+/**
+ * The same flow as the staged policies would decide it (each endpoint's staged view in place of
+ * its enforced tiers, where a staged policy changes them): what Felix records as staged drops.
+ * Undefined when no staged policy changes either endpoint's tiers.
+ */
+export function explainStagedFlow(snapshot: PolicySnapshot, packet: FlowPacket): FlowVerdict | undefined {
+  let changed = false;
+  const peer = (e: SnapshotEndpoint | undefined): FlowPeer => {
+    if (!e) return { kind: 'address' };
+    const resolved = snapshot.catalog.resolve(e);
+    const staged = snapshot.catalog.resolveStaged(resolved);
+    if (staged) changed = true;
+    return { kind: 'endpoint', name: e.name, resolved: staged ? { ...resolved, ...staged } : resolved };
+  };
+  const source = peer(endpointByIp(snapshot, packet.srcIp));
+  const destination = peer(endpointByIp(snapshot, packet.dstIp));
+  if (!changed) return undefined;
+  return evaluateFlow({ source, destination, packet, ipsets: snapshot.index });
+}
