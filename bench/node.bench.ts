@@ -418,7 +418,8 @@ async function main(): Promise<void> {
     `\n| mode | node→node Gbit/s (median) | pod→pod Gbit/s (median) | pod ÷ node, median of paired rounds | best pod ÷ best node | rounds (node / pod) |`,
   );
   p('| --- | ---: | ---: | ---: | ---: | --- |');
-  for (const r of results) {
+  // BENCH_ROUNDS=0 measures no throughput.
+  for (const r of results.filter((x) => x.iperf.node.length > 0)) {
     const med = (xs: number[]) => pct(xs, 50);
     const ratios = r.iperf.pod.map((x, i) => x / r.iperf.node[i]!);
     p(

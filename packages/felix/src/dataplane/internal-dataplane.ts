@@ -1,9 +1,9 @@
 /**
  * The Linux dataplane driver (int_dataplane.go): receives intent batches, hands each message to
  * every manager, and applies in Felix's order — managers' deferred work (devices, sysctls, FDB),
- * IP set additions, routes and neighbours, all iptables tables in one restore, then IP set
- * removals. Nothing is written before the first inSync (restart doctrine): the first apply sees
- * the complete intent and sweeps whatever we own that is no longer wanted.
+ * IP set additions, then routes and neighbours alongside all iptables tables in one restore per
+ * family, then IP set removals. Nothing is written before the first inSync (restart doctrine):
+ * the first apply sees the complete intent and sweeps whatever we own that is no longer wanted.
  */
 import type { Address, Link, NetlinkEvent } from '@calico-ts/kernel';
 import type { DataplaneUpdate } from '../calc/dataplane-update.ts';
@@ -44,6 +44,7 @@ export interface ApplyPhases {
   managers: number;
   /** IP set additions (`ipset restore`). */
   ipsets: number;
+  /** Route and neighbour writes; they run alongside the iptables phases (not after them). */
   routes: number;
   iptables: number;
   ip6tables: number;
@@ -331,28 +332,39 @@ export class InternalDataplane {
       this.#ipsetsReread = false;
     }
     phase('ipsets');
-    const routeResult = await this.routes.apply(this.#kernel, links, this.#log);
-    phase('routes');
-
+    // Routes are written while the restores run, as Felix updates its route tables in parallel
+    // with iptables: a new endpoint's route and its chains (with its dispatch entry) land together
+    // instead of one after the other, and neither waits for the other's process or socket.
+    const routesStarted = performance.now();
+    const routing = this.routes.apply(this.#kernel, links, this.#log).finally(() => {
+      phasesMs.routes = performance.now() - routesStarted;
+    });
     let iptablesLines = 0;
     let ip6tablesLines = 0;
-    if (this.#iptablesDirty) {
-      iptablesLines = await this.#applyIptables();
-      phase('iptables');
-      if (this.#ipv6Enabled()) {
-        try {
-          ip6tablesLines = await this.#applyIptables(6);
-        } catch (err) {
-          // IPv4 policy stays enforced on a host whose ip6tables fails; the next apply retries
-          // from the kernel's state.
-          this.#iptablesResync6 = 'reread';
-          errors.push(`ip6tables: ${(err as Error).message}`);
-          this.#log.warn({ err }, 'ip6tables apply failed; will retry');
+    try {
+      if (this.#iptablesDirty) {
+        iptablesLines = await this.#applyIptables();
+        phase('iptables');
+        if (this.#ipv6Enabled()) {
+          try {
+            ip6tablesLines = await this.#applyIptables(6);
+          } catch (err) {
+            // IPv4 policy stays enforced on a host whose ip6tables fails; the next apply retries
+            // from the kernel's state.
+            this.#iptablesResync6 = 'reread';
+            errors.push(`ip6tables: ${(err as Error).message}`);
+            this.#log.warn({ err }, 'ip6tables apply failed; will retry');
+          }
         }
+        phase('ip6tables');
+        this.#iptablesDirty = false;
       }
-      phase('ip6tables');
-      this.#iptablesDirty = false;
+    } finally {
+      // Never leave route writes running into the next apply, whatever the restore did.
+      await routing.catch(() => undefined);
     }
+    const routeResult = await routing;
+    mark = performance.now();
     if (ipsetsChanged) {
       await this.#kernel.applyIpsets(this.ipsets.desired(this.#ipv6Enabled()), { removeStale: true });
       this.ipsets.dirty = false;
