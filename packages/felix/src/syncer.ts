@@ -26,8 +26,8 @@ export interface SyncerCallbacks {
 
 /**
  * The kinds Felix watches: its configuration, pools, nodes, endpoints, IPAM blocks, and the
- * policy kinds (policies, tiers, profiles, network sets). Staged policies never change
- * connectivity and are not watched.
+ * policy kinds (policies, staged policies, tiers, profiles, network sets). Staged policies never
+ * change connectivity; Felix only records what they would deny.
  */
 export const FELIX_KINDS: readonly KindName[] = [
   'ClusterInformation',
