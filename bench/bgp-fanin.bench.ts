@@ -38,6 +38,8 @@ const testerAddr = (i: number) => `127.0.13.${11 + i}`;
 const testerAs = (i: number) => 65001 + i;
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 const bgpd = new URL('./bgpd.ts', import.meta.resolve('@calico-ts/bgp-agent')).pathname;
+/** Extra node flags for calico-bgpd only (e.g. `--max-semi-space-size=1`, `--cpu-prof`). */
+const BGPD_NODE_ARGS = (process.env['BENCH_BGPD_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
 
 const tmp = tempDir('fanin');
 /** Every pid we started, to check at the end that none is left. */
@@ -99,7 +101,7 @@ async function startOurs(port: number, monitorPort: number, testerPorts: number[
   );
   const child = spawn(
     process.execPath,
-    ['--conditions=@calico-ts/source', bgpd, '--config', conf, '--control', control],
+    [...BGPD_NODE_ARGS, '--conditions=@calico-ts/source', bgpd, '--config', conf, '--control', control],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
   started.push(child.pid!);
@@ -112,7 +114,16 @@ async function startOurs(port: number, monitorPort: number, testerPorts: number[
     30_000,
     100,
   );
-  return { name: 'calico-bgpd', pid: child.pid!, stop: () => killChild(child) };
+  // With extra node flags (a profile to write) the daemon gets SIGTERM and a moment to exit.
+  const stop = async () => {
+    if (BGPD_NODE_ARGS.length && child.exitCode === null) {
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000).unref())]);
+    }
+    await killChild(child);
+  };
+  return { name: 'calico-bgpd', pid: child.pid!, stop };
 }
 
 async function startBirdTarget(port: number, monitorPort: number, testerPorts: number[]): Promise<Target> {

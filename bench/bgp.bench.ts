@@ -21,6 +21,8 @@ const BIRD_ADDR = '127.0.9.21';
 const RECEIVER = '127.0.9.22';
 const dir = mkdtempSync(join(tmpdir(), 'calico-ts-bgp-bench-'));
 const bgpd = new URL('./bgpd.ts', import.meta.resolve('@calico-ts/bgp-agent')).pathname;
+/** Extra node flags for calico-bgpd only (e.g. `--max-semi-space-size=1`, `--cpu-prof`). */
+const BGPD_NODE_ARGS = (process.env['BENCH_BGPD_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
 
 async function until<T>(
   what: string,
@@ -76,7 +78,7 @@ async function startOurs(port: number, birdPort: number): Promise<Receiver> {
   );
   const child = spawn(
     process.execPath,
-    ['--conditions=@calico-ts/source', bgpd, '--config', conf, '--control', control],
+    [...BGPD_NODE_ARGS, '--conditions=@calico-ts/source', bgpd, '--config', conf, '--control', control],
     {
       stdio: ['ignore', 'ignore', 'inherit'],
     },

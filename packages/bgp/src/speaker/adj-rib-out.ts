@@ -22,10 +22,17 @@ import {
 } from '../wire/messages.ts';
 import { prefixAfi } from '../wire/prefix.ts';
 import { familyKeyOf, type PeerEntry, type SpeakerCore } from './peer.ts';
-import { type OutEntry, type PendingOut, signatureOf, UpdateGroup } from './update-group.ts';
+import { OutSlot, signatureOf, UpdateGroup } from './update-group.ts';
 
 /** Prefixes packed per event-loop turn (about 25 UPDATEs of /32s). */
 const FLUSH_SLICE = 20_000;
+
+/** The address of a group's only member (whose own routes it never sends), else undefined. */
+function soloMember(g: UpdateGroup): string | undefined {
+  if (g.members.size !== 1) return undefined;
+  for (const p of g.members) return p.config.address;
+  return undefined;
+}
 
 /** Messages for the members of a group: to all but `except`, or to `only`. */
 interface Chunk {
@@ -78,8 +85,9 @@ export class AdjRibOut {
     // What the old group sent and the new one does not (now or queued) is withdrawn.
     const gone: Record<number, PackRoute[]> = { 1: [], 2: [] };
     for (const [k, e] of old.adjOut) {
-      if (e.source.peerAddress === p.config.address) continue;
-      if (!g.adjOut.has(k) && !g.pending.has(k)) gone[prefixAfi(e.prefix)]!.push(e);
+      if (e.attrs === null || e.source?.peerAddress === p.config.address) continue;
+      const now = g.adjOut.get(k);
+      if (!now || (now.attrs === null && !now.nextAttrs)) gone[prefixAfi(e.prefix)]!.push(e);
     }
     const out: Uint8Array[] = [];
     for (const afi of [1, 2]) {
@@ -91,8 +99,11 @@ export class AdjRibOut {
   /** Loc-RIB changes to every group with members. */
   propagate(changes: readonly BestPathChange[]): void {
     for (const g of this.#groups.values()) {
-      for (const c of changes) this.#exportPrefix(g, c.prefix);
-      if (g.pending.size) this.#scheduleFlush(g);
+      const solo = soloMember(g);
+      // The change carries the prefix's best path, so no Loc-RIB lookup is needed per prefix
+      // unless the group advertises every path (ADD-PATH).
+      for (const c of changes) this.#exportPrefix(g, c.prefix, solo, c);
+      if (g.queued) this.#scheduleFlush(g);
     }
   }
 
@@ -116,16 +127,17 @@ export class AdjRibOut {
     if (!g) {
       g = new UpdateGroup(key, sig);
       this.#groups.set(key, g);
-      for (const prefix of this.#core.locRib.prefixes()) this.#exportPrefix(g, prefix);
+      const solo = soloMember(g);
+      for (const prefix of this.#core.locRib.prefixes()) this.#exportPrefix(g, prefix, solo);
     }
     const wasSolo = g.members.size === 1;
     g.members.add(p);
     p.group = g;
     // The group's first member's own routes were left out (see #exportPrefix); now they are owed.
-    if (wasSolo) for (const prefix of this.#core.locRib.prefixes()) this.#exportPrefix(g, prefix);
+    if (wasSolo) for (const prefix of this.#core.locRib.prefixes()) this.#exportPrefix(g, prefix, undefined);
     p.dump = { entries: g.adjOut.values(), family: undefined };
     this.#scheduleDump(p);
-    if (g.pending.size) this.#scheduleFlush(g);
+    if (g.queued) this.#scheduleFlush(g);
     return g;
   }
 
@@ -184,11 +196,11 @@ export class AdjRibOut {
    * encode) that peer's own routes, which it would never send (FRR's "onlypeer"): a table
    * received from a single peer costs no Adj-RIB-Out at all.
    */
-  #exportPrefix(g: UpdateGroup, prefix: string): void {
-    const d = this.#core.locRib.get(prefix);
-    if (!g.families.has(familyKeyOf(prefix))) return;
-    const solo = g.members.size === 1 ? g.members.values().next().value!.config.address : undefined;
-    if (g.addPath.has(familyKeyOf(prefix))) {
+  #exportPrefix(g: UpdateGroup, prefix: string, solo: string | undefined, change?: BestPathChange): void {
+    const family = familyKeyOf(prefix);
+    if (!g.families.has(family)) return;
+    if (g.addPath.has(family)) {
+      const d = this.#core.locRib.get(prefix);
       const ids: number[] = [];
       for (const r of d?.paths ?? []) {
         if (r.source.peerAddress === solo) continue;
@@ -196,31 +208,42 @@ export class AdjRibOut {
         if (!attrs) continue;
         const pathId = this.#pathIdOf(r);
         ids.push(pathId);
-        this.#queue(g, `${prefix}#${pathId}`, { prefix, pathId, attrs, source: r.source });
+        this.#queue(g, `${prefix}#${pathId}`, prefix, pathId, attrs, r.source);
       }
       for (const id of g.pathsOf.get(prefix) ?? []) {
-        if (!ids.includes(id)) this.#queue(g, `${prefix}#${id}`, { prefix, pathId: id, attrs: null });
+        if (!ids.includes(id)) this.#queue(g, `${prefix}#${id}`, prefix, id, null, undefined);
       }
       if (ids.length) g.pathsOf.set(prefix, ids);
       else g.pathsOf.delete(prefix);
       return;
     }
-    const best = d?.best;
+    const best = change ? change.best : this.#core.locRib.get(prefix)?.best;
     const attrs = best && best.source.peerAddress !== solo ? this.#exported(g, prefix, best) : null;
-    this.#queue(
-      g,
-      prefix,
-      attrs && best ? { prefix, pathId: 0, attrs, source: best.source } : { prefix, pathId: 0, attrs: null },
-    );
+    if (attrs && best) this.#queue(g, prefix, prefix, 0, attrs, best.source);
+    else this.#queue(g, prefix, prefix, 0, null, undefined);
   }
 
-  #queue(g: UpdateGroup, key: string, e: PendingOut): void {
-    const current = g.adjOut.get(key);
-    if (!g.pending.has(key)) {
-      if (e.attrs === null && current === undefined) return;
-      if (e.attrs !== null && current?.attrs === e.attrs && current.source === e.source) return;
+  /** Queue a change (null attributes: a withdrawal); the last one queued before a flush wins. */
+  #queue(
+    g: UpdateGroup,
+    key: string,
+    prefix: string,
+    pathId: number,
+    attrs: AttrSet | null,
+    source: RouteSource | undefined,
+  ): void {
+    let slot = g.adjOut.get(key);
+    if (!slot) {
+      if (attrs === null) return;
+      slot = new OutSlot(key, prefix, pathId);
+      g.adjOut.set(key, slot);
+    } else if (slot.nextAttrs === undefined) {
+      // Nothing queued yet: a change that matches what is advertised is no change.
+      if (attrs === null ? slot.attrs === null : slot.attrs === attrs && slot.source === source) return;
     }
-    g.pending.set(key, e);
+    if (slot.nextAttrs === undefined) g.queue.push(slot);
+    slot.nextAttrs = attrs;
+    slot.nextSource = source;
   }
 
   #scheduleFlush(g: UpdateGroup): void {
@@ -251,32 +274,47 @@ export class AdjRibOut {
       }
       l[afi]!.push(r);
     };
-    let taken = 0;
-    for (const [key, e] of g.pending) {
-      if (taken++ >= FLUSH_SLICE) break;
-      g.pending.delete(key);
-      const prev = g.adjOut.get(key);
+    const queue = g.queue;
+    const end = Math.min(queue.length, g.queueHead + FLUSH_SLICE);
+    for (let i = g.queueHead; i < end; i++) {
+      const e = queue[i]!;
+      const next = e.nextAttrs ?? null;
+      const nextSource = e.nextSource;
+      e.nextAttrs = undefined;
+      e.nextSource = undefined;
       const afi = prefixAfi(e.prefix);
-      if (e.attrs === null) {
-        if (!prev) continue;
-        g.adjOut.delete(key);
+      const prevSource = e.attrs === null ? undefined : e.source;
+      if (next === null || !nextSource) {
+        g.adjOut.delete(e.key);
+        if (!prevSource) continue;
+        e.attrs = null;
+        e.source = undefined;
+        g.advertised--;
         // The peer the route came from never got it.
-        add(withdrawExcept, prev.source.peerAddress, afi, { prefix: e.prefix, pathId: e.pathId });
+        add(withdrawExcept, prevSource.peerAddress, afi, e);
         continue;
       }
-      g.adjOut.set(key, e);
-      const from = e.source.peerAddress;
-      let bySource = announce.get(e.attrs);
+      if (next === e.attrs && nextSource === e.source) continue;
+      if (!prevSource) g.advertised++;
+      e.attrs = next;
+      e.source = nextSource;
+      const from = nextSource.peerAddress;
+      let bySource = announce.get(next);
       if (!bySource) {
         bySource = new Map();
-        announce.set(e.attrs, bySource);
+        announce.set(next, bySource);
       }
+      // The slot itself carries prefix and path id: no per-prefix copy for packing.
       const l = bySource.get(from);
-      if (l) l.push({ prefix: e.prefix, pathId: e.pathId });
-      else bySource.set(from, [{ prefix: e.prefix, pathId: e.pathId }]);
+      if (l) l.push(e);
+      else bySource.set(from, [e]);
       // The new best came from a member that had the previous one from us: withdraw it there.
-      if (prev && from && prev.source.peerAddress !== from) add(withdrawOnly, from, afi, e);
+      if (prevSource && from && prevSource.peerAddress !== from) add(withdrawOnly, from, afi, e);
     }
+    if (end === queue.length) {
+      g.queue = [];
+      g.queueHead = 0;
+    } else g.queueHead = end;
     const chunks: Chunk[] = [];
     const withdrawals = (m: Map<string, PackRoute[][]>, only: boolean) => {
       for (const [who, perAfi] of m) {
@@ -306,7 +344,7 @@ export class AdjRibOut {
       if (out.length && !p.session.send(out)) blocked.push(p);
       this.#maybeEndOfRib(p);
     }
-    if (g.pending.size === 0) return;
+    if (g.queued === 0) return;
     // A slow member does not hold the group back: what it has not taken yet are references to
     // the group's messages (one encoding for all), not copies. Wait only when no member can
     // take more, then go on with the first that drains.
@@ -365,13 +403,14 @@ export class AdjRibOut {
         done = true;
         break;
       }
-      const e: OutEntry = n.value;
-      if (e.source.peerAddress === me) continue;
+      const e: OutSlot = n.value;
+      const attrs = e.attrs;
+      if (attrs === null || e.source?.peerAddress === me) continue;
       if (dump.family && familyKeyOf(e.prefix) !== dump.family) continue;
       taken++;
-      const l = groups.get(e.attrs);
-      if (l) l.push({ prefix: e.prefix, pathId: e.pathId });
-      else groups.set(e.attrs, [{ prefix: e.prefix, pathId: e.pathId }]);
+      const l = groups.get(attrs);
+      if (l) l.push(e);
+      else groups.set(attrs, [e]);
     }
     const out: Uint8Array[] = [];
     for (const [attrs, routes] of groups) out.push(...this.#pack(g, attrs, routes));
@@ -398,7 +437,7 @@ export class AdjRibOut {
   /** RFC 4724 §2: End-of-RIB once the initial table is out, for every family. */
   #maybeEndOfRib(p: PeerEntry): void {
     const g = p.group;
-    if (p.sentEndOfRib || p.dump || !g || g.pending.size > 0) return;
+    if (p.sentEndOfRib || p.dump || !g || g.queued > 0) return;
     p.sentEndOfRib = true;
     const out: Uint8Array[] = [];
     for (const f of g.families) {

@@ -272,7 +272,7 @@ export class BgpSpeaker extends EventEmitter<SpeakerEvents> {
   updateGroups(): { members: string[]; routes: number; addPath: boolean }[] {
     return this.#out.groups().map((g) => ({
       members: [...g.members].map((p) => p.config.address),
-      routes: g.adjOut.size,
+      routes: g.advertised,
       addPath: g.addPath.size > 0,
     }));
   }

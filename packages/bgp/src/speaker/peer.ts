@@ -13,7 +13,7 @@ import type { Session } from '../session/session.ts';
 import type { FamilyKey } from '../wire/constants.ts';
 import { prefixAfi } from '../wire/prefix.ts';
 import type { Family, PeerConfig, SpeakerConfig } from './types.ts';
-import type { OutEntry, UpdateGroup } from './update-group.ts';
+import type { OutSlot, UpdateGroup } from './update-group.ts';
 
 export const FAMILY_KEY: Record<Family, FamilyKey> = { ipv4: '1/1', ipv6: '2/1' };
 
@@ -42,7 +42,7 @@ export interface PeerEntry {
   // --- export: the shared Adj-RIB-Out of the peer's update group, and this peer's catch-up
   group: UpdateGroup | undefined;
   /** The group's Adj-RIB-Out being sent to this peer alone (session start, route refresh). */
-  dump: { entries: Iterator<OutEntry>; family: FamilyKey | undefined } | undefined;
+  dump: { entries: Iterator<OutSlot>; family: FamilyKey | undefined } | undefined;
   dumpScheduled: boolean;
   /** EoRR messages owed to the peer once its dump is out. */
   endOfRefresh: [number, number][];

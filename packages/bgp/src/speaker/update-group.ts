@@ -11,18 +11,29 @@ import type { EncodeContext } from '../wire/attributes.ts';
 import { type FamilyKey, MAX_EXTENDED_MESSAGE_LENGTH, MAX_MESSAGE_LENGTH } from '../wire/constants.ts';
 import type { PeerEntry } from './peer.ts';
 
-/** One path as advertised by the group (RFC 7911: `pathId` is 0 without ADD-PATH). */
-export interface OutEntry {
+/**
+ * One prefix (or prefix and path id, with ADD-PATH) of a group's Adj-RIB-Out: what is advertised
+ * and, while a change waits for the next flush, what comes next. Keeping both in one object means
+ * queueing a change costs one map lookup and no allocation once the prefix is known.
+ */
+export class OutSlot {
+  readonly key: string;
   readonly prefix: string;
+  /** RFC 7911 path id; 0 without ADD-PATH. */
   readonly pathId: number;
-  readonly attrs: AttrSet;
-  readonly source: RouteSource;
-}
+  /** What is advertised now; null while nothing is. */
+  attrs: AttrSet | null = null;
+  source: RouteSource | undefined = undefined;
+  /** The queued change: undefined when none, null for a withdrawal. */
+  nextAttrs: AttrSet | null | undefined = undefined;
+  nextSource: RouteSource | undefined = undefined;
 
-/** A queued change: the new entry, or a withdrawal. */
-export type PendingOut =
-  | OutEntry
-  | { readonly prefix: string; readonly pathId: number; readonly attrs: null };
+  constructor(key: string, prefix: string, pathId: number) {
+    this.key = key;
+    this.prefix = prefix;
+    this.pathId = pathId;
+  }
+}
 
 /** What makes two sessions' outbound UPDATEs identical. */
 export interface GroupSignature {
@@ -80,11 +91,15 @@ export class UpdateGroup {
   readonly families: ReadonlySet<FamilyKey>;
   readonly addPath: ReadonlySet<FamilyKey>;
   readonly members = new Set<PeerEntry>();
-  /** What the group advertises, by prefix (or prefix#pathId with ADD-PATH). */
-  readonly adjOut = new Map<string, OutEntry>();
+  /** What the group advertises or has queued, by prefix (or prefix#pathId with ADD-PATH). */
+  readonly adjOut = new Map<string, OutSlot>();
+  /** Paths advertised now (slots with attributes). */
+  advertised = 0;
   /** ADD-PATH families: the path ids advertised or queued per prefix. */
   readonly pathsOf = new Map<string, number[]>();
-  readonly pending = new Map<string, PendingOut>();
+  /** Slots with a queued change, in queueing order, from `queueHead` on. */
+  queue: OutSlot[] = [];
+  queueHead = 0;
   /** Export results per (AFI, source, attribute set) while the policy ignores prefixes. */
   readonly exportCache: Map<RouteSource, Map<AttrSet, AttrSet | null>>[] = [new Map(), new Map(), new Map()];
   flushScheduled = false;
@@ -127,7 +142,13 @@ export class UpdateGroup {
   /** Prefixes now advertised to one member (everything but its own routes). */
   sentTo(p: PeerEntry): number {
     let n = 0;
-    for (const e of this.adjOut.values()) if (e.source.peerAddress !== p.config.address) n++;
+    for (const e of this.adjOut.values())
+      if (e.source && e.attrs && e.source.peerAddress !== p.config.address) n++;
     return n;
+  }
+
+  /** Changes queued and not yet flushed. */
+  get queued(): number {
+    return this.queue.length - this.queueHead;
   }
 }

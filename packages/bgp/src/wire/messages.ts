@@ -29,7 +29,7 @@ import {
   UpdateSubcode,
 } from './constants.ts';
 import { decodeOpen, encodeOpenBody, type OpenMessage } from './open.ts';
-import { decodeNlri, type Nlri, nlriSize, type ParsedPrefix, parsePrefix, writeNlri } from './prefix.ts';
+import { decodeNlri, type Nlri, nlriSize, parsePrefix, writeIpv4PrefixNlri, writeNlri } from './prefix.ts';
 
 export interface UpdateMessage {
   type: 'update';
@@ -340,12 +340,49 @@ export interface PackRoute {
   pathId?: number;
 }
 
-function parseAll(routes: readonly PackRoute[]): { p: ParsedPrefix; id: number }[] {
-  return routes.map((r) => {
-    const p = parsePrefix(r.prefix);
-    if (!p) throw new BgpError('BGP_ENCODE_BAD_PREFIX', 0, 0, `not a canonical prefix: ${r.prefix}`);
-    return { p, id: r.pathId ?? 0 };
-  });
+/** Encoded NLRI of a list of routes, back to back; route k ends at `ends[k]`. */
+interface NlriRun {
+  bytes: Uint8Array;
+  ends: Uint32Array;
+}
+
+/**
+ * Encode every route's NLRI once into one buffer (an IPv4 prefix straight from its text), so
+ * packing needs no per-prefix objects; messages then copy contiguous slices of it.
+ */
+function encodeAll(routes: readonly PackRoute[], addPath: boolean): NlriRun {
+  // At most a 4-octet path id, the length octet and 16 address octets per route.
+  const bytes = new Uint8Array(routes.length * 21);
+  const ends = new Uint32Array(routes.length);
+  let p = 0;
+  for (let k = 0; k < routes.length; k++) {
+    const r = routes[k]!;
+    const start = p;
+    if (addPath) {
+      const id = r.pathId ?? 0;
+      bytes[p++] = id >>> 24;
+      bytes[p++] = (id >>> 16) & 0xff;
+      bytes[p++] = (id >>> 8) & 0xff;
+      bytes[p++] = id & 0xff;
+    }
+    const q = writeIpv4PrefixNlri(r.prefix, bytes, p);
+    if (q >= 0) p = q;
+    else {
+      const parsed = parsePrefix(r.prefix);
+      if (!parsed) throw new BgpError('BGP_ENCODE_BAD_PREFIX', 0, 0, `not a canonical prefix: ${r.prefix}`);
+      p = writeNlri(bytes, start, parsed, r.pathId ?? 0, addPath);
+    }
+    ends[k] = p;
+  }
+  return { bytes, ends };
+}
+
+/** The last route index (exclusive) from `i` whose NLRI fit in `room` octets. */
+function fitFrom(run: NlriRun, i: number, room: number): number {
+  const start = i === 0 ? 0 : run.ends[i - 1]!;
+  let j = i;
+  while (j < run.ends.length && run.ends[j]! - start <= room) j++;
+  return j;
 }
 
 /**
@@ -372,18 +409,13 @@ export function packUpdates(opts: {
   const fixed = HEADER_LENGTH + 4 + attrBytes.length + (nh ? 4 + 5 + nh.length : 0);
   const room = max - fixed;
   if (room <= 0) throw new BgpError('BGP_ENCODE_TOO_LARGE', 0, 0, `attributes alone take ${fixed} octets`);
-  const parsed = parseAll(opts.routes);
+  const run = encodeAll(opts.routes, addPath);
   const out: Uint8Array[] = [];
   let i = 0;
-  while (i < parsed.length) {
-    let used = 0;
-    let j = i;
-    while (j < parsed.length) {
-      const s = nlriSize(parsed[j]!.p, addPath);
-      if (used + s > room) break;
-      used += s;
-      j++;
-    }
+  while (i < run.ends.length) {
+    const j = fitFrom(run, i, room);
+    const from = i === 0 ? 0 : run.ends[i - 1]!;
+    const used = j === i ? 0 : run.ends[j - 1]! - from;
     if (j === i) throw new BgpError('BGP_ENCODE_TOO_LARGE', 0, 0, 'one prefix does not fit');
     const msg = new Uint8Array(fixed + used);
     msg.set(MARKER);
@@ -410,13 +442,15 @@ export function packUpdates(opts: {
       msg.set(nh, p);
       p += nh.length;
       msg[p++] = 0;
-      for (let k = i; k < j; k++) p = writeNlri(msg, p, parsed[k]!.p, parsed[k]!.id, addPath);
+      msg.set(run.bytes.subarray(from, from + used), p);
+      p += used;
       msg.set(attrBytes, p);
       p += attrBytes.length;
     } else {
       msg.set(attrBytes, p);
       p += attrBytes.length;
-      for (let k = i; k < j; k++) p = writeNlri(msg, p, parsed[k]!.p, parsed[k]!.id, addPath);
+      msg.set(run.bytes.subarray(from, from + used), p);
+      p += used;
     }
     out.push(msg);
     i = j;
@@ -437,18 +471,14 @@ export function packWithdrawals(opts: {
   const legacy = afi === Afi.Ipv4 && safi === 1;
   const fixed = HEADER_LENGTH + 4 + (legacy ? 0 : 4 + 3);
   const room = max - fixed;
-  const parsed = parseAll(opts.routes);
+  const run = encodeAll(opts.routes, addPath);
   const out: Uint8Array[] = [];
   let i = 0;
-  while (i < parsed.length) {
-    let used = 0;
-    let j = i;
-    while (j < parsed.length) {
-      const s = nlriSize(parsed[j]!.p, addPath);
-      if (used + s > room) break;
-      used += s;
-      j++;
-    }
+  while (i < run.ends.length) {
+    const j = fitFrom(run, i, room);
+    const from = i === 0 ? 0 : run.ends[i - 1]!;
+    const used = j === i ? 0 : run.ends[j - 1]! - from;
+    if (j === i) throw new BgpError('BGP_ENCODE_TOO_LARGE', 0, 0, 'one prefix does not fit');
     const msg = new Uint8Array(fixed + used);
     msg.set(MARKER);
     msg[16] = msg.length >> 8;
@@ -458,7 +488,8 @@ export function packWithdrawals(opts: {
     if (legacy) {
       msg[p++] = used >> 8;
       msg[p++] = used & 0xff;
-      for (let k = i; k < j; k++) p = writeNlri(msg, p, parsed[k]!.p, parsed[k]!.id, addPath);
+      msg.set(run.bytes.subarray(from, from + used), p);
+      p += used;
       msg[p++] = 0;
       msg[p++] = 0;
     } else {
@@ -474,7 +505,8 @@ export function packWithdrawals(opts: {
       msg[p++] = afi >> 8;
       msg[p++] = afi & 0xff;
       msg[p++] = safi;
-      for (let k = i; k < j; k++) p = writeNlri(msg, p, parsed[k]!.p, parsed[k]!.id, addPath);
+      msg.set(run.bytes.subarray(from, from + used), p);
+      p += used;
     }
     out.push(msg);
     i = j;

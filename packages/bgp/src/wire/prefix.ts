@@ -241,6 +241,52 @@ function ipv4PrefixText(addr: number, length: number): string {
   return TEXT_DECODER.decode(TEXT.subarray(0, p));
 }
 
+/**
+ * Write "a.b.c.d/len" as an NLRI (length octet, then the significant octets) at `off`, without
+ * allocating: the send path encodes every advertised prefix through here. Returns the offset after
+ * it, or -1 when `s` is not a canonical IPv4 prefix (the caller falls back to `parsePrefix`).
+ */
+export function writeIpv4PrefixNlri(s: string, out: Uint8Array, off: number): number {
+  let addr = 0;
+  let octet = 0;
+  let digits = 0;
+  let n = 0;
+  let i = 0;
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (digits === 3) return -1;
+      n = n * 10 + (c - 48);
+      digits++;
+      if (n > 255) return -1;
+    } else if (c === 46 || c === 47) {
+      if (digits === 0 || (c === 46) !== octet < 3) return -1;
+      addr = addr * 256 + n;
+      octet++;
+      n = 0;
+      digits = 0;
+      if (c === 47) break;
+    } else return -1;
+  }
+  if (octet !== 4 || i === s.length) return -1;
+  let length = 0;
+  const lenDigits = s.length - i - 1;
+  if (lenDigits < 1 || lenDigits > 2) return -1;
+  for (i++; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return -1;
+    length = length * 10 + (c - 48);
+  }
+  if (length > 32) return -1;
+  // Host bits must be zero for a canonical prefix.
+  if (length < 32 && addr % 2 ** (32 - length) !== 0) return -1;
+  let p = off;
+  out[p++] = length;
+  const bytes = (length + 7) >> 3;
+  for (let b = 0; b < bytes; b++) out[p++] = (addr >>> (24 - 8 * b)) & 0xff;
+  return p;
+}
+
 /** Encoded size of one NLRI. */
 export function nlriSize(prefix: ParsedPrefix, addPath: boolean): number {
   return (addPath ? 4 : 0) + 1 + ((prefix.length + 7) >> 3);

@@ -15,7 +15,7 @@ import {
   type UpdateMessage,
 } from './messages.ts';
 import { type Capability, negotiate, type OpenMessage } from './open.ts';
-import { formatIpv6, normalizeIp, parseIpv6, parsePrefix } from './prefix.ts';
+import { formatIpv6, normalizeIp, parseIpv6, parsePrefix, writeIpv4PrefixNlri, writeNlri } from './prefix.ts';
 
 const ctx4 = { fourOctetAs: true };
 const ctx2 = { fourOctetAs: false };
@@ -72,6 +72,39 @@ describe('addresses and prefixes', () => {
     expect(parsePrefix('10.0.0.1/24')).toBeUndefined(); // host bits set
     expect(parsePrefix('10.0.0.0/33')).toBeUndefined();
     expect(parsePrefix('2001:db8::/32')?.length).toBe(32);
+  });
+
+  it('writes an IPv4 prefix as NLRI straight from its text, exactly as parsePrefix + writeNlri do', () => {
+    const direct = new Uint8Array(8);
+    const viaParse = new Uint8Array(8);
+    for (const s of [
+      '0.0.0.0/0',
+      '10.0.0.0/8',
+      '10.128.0.0/9',
+      '192.0.2.0/24',
+      '240.1.2.3/32',
+      '1.2.3.4/30',
+    ]) {
+      const end = writeIpv4PrefixNlri(s, direct, 1);
+      expect(end).toBe(writeNlri(viaParse, 1, parsePrefix(s)!, 0, false));
+      expect(direct.subarray(1, end)).toEqual(viaParse.subarray(1, end));
+    }
+    // Not canonical IPv4 prefixes: the caller falls back to parsePrefix (and its error).
+    for (const s of [
+      '10.0.0.1/24',
+      '10.0.0.0/33',
+      '256.0.0.0/8',
+      '10.0.0/8',
+      '10.0.0.0.0/8',
+      '10.0.0.0',
+      '10.0.0.0/',
+      '2001:db8::/32',
+      '1.2.3.4/032',
+      'a.b.c.d/8',
+      '01234.0.0.0/8',
+    ]) {
+      expect(writeIpv4PrefixNlri(s, direct, 0)).toBe(-1);
+    }
   });
 });
 
