@@ -8,7 +8,7 @@
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { type BgpdControlMethods, callControl } from '@calico-ts/bgp';
@@ -67,9 +67,36 @@ function kill(child: ChildProcess): Promise<void> {
   return exited;
 }
 
-async function startOurs(port: number, birdPort: number): Promise<Receiver> {
-  const conf = join(dir, 'bgpd.yaml');
-  const control = join(dir, 'bgpd.sock');
+/**
+ * calico-bgpd as run from TypeScript source, or from the built dist/ (what a package install
+ * runs), with extra node flags. BENCH_BGPD_VARIANTS adds more forms to the same run, e.g.
+ * `dist;dist --max-semi-space-size=1` (each entry: `source` or `dist`, then node flags).
+ */
+interface BgpdForm {
+  name: string;
+  built: boolean;
+  nodeArgs: string[];
+}
+
+function parseForm(spec: string): BgpdForm {
+  const [form, ...args] = spec.trim().split(/\s+/);
+  if (form !== 'source' && form !== 'dist')
+    throw new Error(`BENCH_BGPD_VARIANTS: "${spec}" must start with "source" or "dist"`);
+  const nodeArgs = [...BGPD_NODE_ARGS, ...args];
+  const name = `calico-bgpd${form === 'dist' ? ' (dist)' : ''}${args.length ? ` ${args.join(' ')}` : ''}`;
+  return { name, built: form === 'dist', nodeArgs };
+}
+
+const bgpdDist = join(dirname(dirname(bgpd)), 'dist', 'bgpd.js');
+
+async function startOurs(
+  port: number,
+  birdPort: number,
+  form: BgpdForm = parseForm('source'),
+): Promise<Receiver> {
+  const tag = form.name.replace(/[^a-z0-9]+/gi, '-');
+  const conf = join(dir, `${tag}.yaml`);
+  const control = join(dir, `${tag}.sock`);
   writeFileSync(
     conf,
     `routerId: 192.0.2.22\nasNumber: 64512\nlisten: {address: "${RECEIVER}", port: ${port}}\n` +
@@ -78,14 +105,16 @@ async function startOurs(port: number, birdPort: number): Promise<Receiver> {
   );
   const child = spawn(
     process.execPath,
-    [...BGPD_NODE_ARGS, '--conditions=@calico-ts/source', bgpd, '--config', conf, '--control', control],
+    form.built
+      ? [...form.nodeArgs, bgpdDist, '--config', conf, '--control', control]
+      : [...form.nodeArgs, '--conditions=@calico-ts/source', bgpd, '--config', conf, '--control', control],
     {
       stdio: ['ignore', 'ignore', 'inherit'],
     },
   );
   await until('calico-bgpd control socket', async () => existsSync(control), 20_000);
   return {
-    name: 'calico-bgpd',
+    name: form.name,
     pid: child.pid!,
     count: async () =>
       (await callControl<BgpdControlMethods, 'status'>(control, 'status')).peers[0]!.accepted,
@@ -269,7 +298,13 @@ async function measure(
 }
 
 writeFileSync(join(dir, 'static.conf'), staticRoutes());
-const contenders: ((p: number, b: number) => Promise<Receiver>)[] = [startOurs, startGobgpd];
+const contenders: ((p: number, b: number) => Promise<Receiver>)[] = [(p, b) => startOurs(p, b), startGobgpd];
+for (const spec of (process.env['BENCH_BGPD_VARIANTS'] ?? '').split(';').filter((x) => x.trim())) {
+  const form = parseForm(spec);
+  if (form.built && !existsSync(bgpdDist))
+    throw new Error(`${bgpdDist} is missing: build it first (pnpm nx run @calico-ts/bgp-agent:build)`);
+  contenders.splice(1, 0, (p, b) => startOurs(p, b, form));
+}
 const noFrr = frrMissing();
 if (noFrr) process.stderr.write(`FRR not measured: ${noFrr}\n`);
 else contenders.push(startFrr);

@@ -1,53 +1,84 @@
 /**
- * Splits a TCP byte stream into BGP messages. One growing buffer plus a read offset, frames
- * returned as views (no copy per message); compaction only when the consumed part dominates.
+ * Splits a TCP byte stream into BGP messages. Complete messages are returned as views into the
+ * chunk they arrived in (no copy); only a message split across chunks is copied, into a buffer
+ * the size of that message. An idle session holds no buffer at all, which matters with hundreds
+ * of sessions (a reflector's clients).
  */
 
 import { HEADER_LENGTH, MAX_MESSAGE_LENGTH } from './constants.ts';
 import { checkHeader } from './messages.ts';
 
 export class MessageFramer {
-  #buf = new Uint8Array(65536);
-  #start = 0;
-  #end = 0;
+  /** The start of a message cut off at the end of the previous chunk, in `#tail[0, #tailLen)`. */
+  #tail: Uint8Array | undefined;
+  #tailLen = 0;
   /** 4096 until RFC 8654 extended messages are negotiated. */
   maxMessageLength = MAX_MESSAGE_LENGTH;
 
   /**
-   * Append bytes and return every complete message. Throws BgpError on a bad header
-   * (RFC 4271 §6.1); returned frames stay valid until the next push().
+   * Take the next chunk of the stream and return every message it completes. Throws BgpError on
+   * a bad header (RFC 4271 §6.1). Frames are views into `chunk` (or into a buffer of their own),
+   * so the caller must not reuse `chunk`'s memory while it holds them.
    */
   push(chunk: Uint8Array): Uint8Array[] {
-    this.#append(chunk);
     const frames: Uint8Array[] = [];
-    while (this.#end - this.#start >= HEADER_LENGTH) {
-      const len = checkHeader(this.#buf, this.#start, this.maxMessageLength);
-      if (this.#end - this.#start < len) break;
-      frames.push(this.#buf.subarray(this.#start, this.#start + len));
-      this.#start += len;
+    let off = 0;
+    if (this.#tail) {
+      off = this.#completeTail(chunk, frames);
+      if (this.#tail) return frames;
     }
+    const end = chunk.length;
+    while (end - off >= HEADER_LENGTH) {
+      const len = checkHeader(chunk, off, this.maxMessageLength);
+      if (end - off < len) break;
+      frames.push(chunk.subarray(off, off + len));
+      off += len;
+    }
+    if (off < end) this.#keepTail(chunk.subarray(off));
     return frames;
   }
 
+  /** Bytes held of a message not yet complete. */
   get buffered(): number {
-    return this.#end - this.#start;
+    return this.#tailLen;
   }
 
-  #append(chunk: Uint8Array): void {
-    if (this.#start === this.#end) {
-      this.#start = 0;
-      this.#end = 0;
+  /** Copy the start of a split message into a buffer sized for the whole message when known. */
+  #keepTail(rest: Uint8Array): void {
+    const size = rest.length >= HEADER_LENGTH ? checkHeader(rest, 0, this.maxMessageLength) : HEADER_LENGTH;
+    const tail = new Uint8Array(Math.max(size, rest.length));
+    tail.set(rest);
+    this.#tail = tail;
+    this.#tailLen = rest.length;
+  }
+
+  /** Move bytes from `chunk` into the held message; returns how many of `chunk` were used. */
+  #completeTail(chunk: Uint8Array, frames: Uint8Array[]): number {
+    let tail = this.#tail!;
+    let off = 0;
+    if (this.#tailLen < HEADER_LENGTH) {
+      const n = Math.min(HEADER_LENGTH - this.#tailLen, chunk.length);
+      tail.set(chunk.subarray(0, n), this.#tailLen);
+      this.#tailLen += n;
+      off = n;
+      if (this.#tailLen < HEADER_LENGTH) return off;
     }
-    if (this.#end + chunk.length > this.#buf.length) {
-      const live = this.#end - this.#start;
-      // Frames handed out earlier are views into the old buffer, so always copy into a new one.
-      const next = new Uint8Array(Math.max(65536, (live + chunk.length) * 2));
-      next.set(this.#buf.subarray(this.#start, this.#end));
-      this.#buf = next;
-      this.#start = 0;
-      this.#end = live;
+    const len = checkHeader(tail, 0, this.maxMessageLength);
+    if (tail.length < len) {
+      const grown = new Uint8Array(len);
+      grown.set(tail.subarray(0, this.#tailLen));
+      tail = grown;
+      this.#tail = grown;
     }
-    this.#buf.set(chunk, this.#end);
-    this.#end += chunk.length;
+    const n = Math.min(len - this.#tailLen, chunk.length - off);
+    tail.set(chunk.subarray(off, off + n), this.#tailLen);
+    this.#tailLen += n;
+    off += n;
+    if (this.#tailLen === len) {
+      frames.push(tail.subarray(0, len));
+      this.#tail = undefined;
+      this.#tailLen = 0;
+    }
+    return off;
   }
 }

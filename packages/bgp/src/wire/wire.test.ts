@@ -403,6 +403,32 @@ describe('other messages and framing', () => {
     const got: number[] = [];
     for (const b of stream) for (const fr of f.push(Uint8Array.of(b))) got.push(fr[18]!);
     expect(got).toEqual([4, 5, 4]);
+    // Any cut of a stream of UPDATEs of different sizes yields the same messages, byte for byte.
+    const updates = packUpdates({
+      afi: 1,
+      safi: 1,
+      attributes: { origin: 0, asPath: [] },
+      nextHop: '192.0.2.1',
+      routes: Array.from({ length: 3000 }, (_, i) => ({ prefix: `10.${i >> 8}.${i & 255}.0/24` })),
+      ctx: ctx4,
+    });
+    const all = Uint8Array.from([
+      ...encodeKeepalive(),
+      ...updates.flatMap((u) => [...u]),
+      ...encodeKeepalive(),
+    ]);
+    for (const cuts of [[1, 18, 19, 20], [4095, 4097, 9000], [5, 12_000], [all.length - 1]]) {
+      const fr = new MessageFramer();
+      const out: Uint8Array[] = [];
+      let prev = 0;
+      for (const c of [...cuts, all.length]) {
+        out.push(...fr.push(all.slice(prev, c)).map((m) => m.slice()));
+        prev = c;
+      }
+      expect(out.length).toBe(updates.length + 2);
+      expect(Uint8Array.from(out.flatMap((m) => [...m]))).toEqual(all);
+      expect(fr.buffered).toBe(0);
+    }
     const bad = encodeKeepalive();
     bad[3] = 0;
     expect(catchError(() => new MessageFramer().push(bad)).errorSubcode).toBe(1);
