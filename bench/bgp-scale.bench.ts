@@ -26,6 +26,8 @@ const AS = 64512;
 const CLUSTER = '10.255.0.1';
 const RR_ADDR = ['127.2.0.1', '127.2.0.2'];
 const reflectorMain = new URL('../packages/reflector/src/main.ts', import.meta.url).pathname;
+/** Extra node flags for the calico-reflector processes (e.g. `--max-semi-space-size=1`). */
+const REFLECTOR_NODE_ARGS = (process.env['BENCH_REFLECTOR_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
 const sizes = (v: string | undefined, d: string) =>
   (v ?? d)
     .split(',')
@@ -109,6 +111,7 @@ function killChild(child: ChildProcess): Promise<void> {
 async function startOurReflectors(n: number, nodePort: number, rrPort: number): Promise<Reflectors> {
   const children = RR_ADDR.map((addr, k) => {
     const args = [
+      ...REFLECTOR_NODE_ARGS,
       '--conditions=@calico-ts/source',
       reflectorMain,
       '--router-id',

@@ -45,22 +45,26 @@ export const LOCAL_SOURCE: RouteSource = Object.freeze({
   local: true,
 });
 
+/** A list as text for the intern key; `-` when absent, so [] and undefined stay distinct. */
+function listKey(xs: readonly (string | number)[] | undefined): string {
+  return xs === undefined ? '-' : `[${xs.join(',')}]`;
+}
+
+/**
+ * The intern key: every field, each in its own `|`-separated slot, list items joined with
+ * characters that cannot occur inside them. Built by concatenation rather than JSON.stringify:
+ * it runs for every UPDATE received and every route exported.
+ */
 function keyOf(a: PathAttributes & { nextHop: string; linkLocalNextHop?: string }): string {
-  return JSON.stringify([
-    a.nextHop,
-    a.linkLocalNextHop ?? '',
-    a.origin ?? -1,
-    a.asPath ?? [],
-    a.med ?? -1,
-    a.localPref ?? -1,
-    a.atomicAggregate ? 1 : 0,
-    a.aggregator ?? 0,
-    a.communities ?? 0,
-    a.largeCommunities ?? 0,
-    a.originatorId ?? '',
-    a.clusterList ?? 0,
-    (a.unknown ?? []).map((u) => [u.flags, u.code, Buffer.from(u.value).toString('hex')]),
-  ]);
+  let k = `${a.nextHop}|${a.linkLocalNextHop ?? ''}|${a.origin ?? -1}|`;
+  if (a.asPath === undefined) k += '-';
+  else for (const seg of a.asPath) k += `${seg.type}:${seg.asns.join(',')};`;
+  k += `|${a.med ?? -1}|${a.localPref ?? -1}|${a.atomicAggregate ? 1 : 0}|`;
+  k += a.aggregator ? `${a.aggregator.asNumber}@${a.aggregator.address}` : '-';
+  k += `|${listKey(a.communities)}|${listKey(a.largeCommunities)}|${a.originatorId ?? ''}|${listKey(a.clusterList)}|`;
+  if (a.unknown)
+    for (const u of a.unknown) k += `${u.flags}:${u.code}:${Buffer.from(u.value).toString('hex')};`;
+  return k;
 }
 
 export class AttrInterner {
@@ -93,6 +97,9 @@ export class AttrInterner {
 
 function stripUndefined<T extends object>(o: T): T {
   const out = {} as Record<string, unknown>;
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
+  for (const k in o) {
+    const v = o[k];
+    if (v !== undefined) out[k] = v;
+  }
   return out as T;
 }

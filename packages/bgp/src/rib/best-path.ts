@@ -7,14 +7,31 @@ import type { Route } from './attr-set.ts';
 /** RFC 4271 §5.1.5: a route without LOCAL_PREF (eBGP-learned or local) counts as 100. */
 export const DEFAULT_LOCAL_PREF = 100;
 
-function ipKey(s: string): string {
-  // Compare addresses numerically: IPv4 as 4 padded octets, IPv6 zero-padded groups.
-  if (!s.includes(':'))
-    return s
-      .split('.')
-      .map((o) => o.padStart(3, '0'))
-      .join('.');
-  return s;
+/** An IPv4 address as a number, or -1 for anything else (IPv6). No allocation: runs per compare. */
+function ipv4Number(s: string): number {
+  let n = 0;
+  let octet = 0;
+  let dots = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      n = n * 256 + octet;
+      octet = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) octet = octet * 10 + (c - 48);
+    else return -1;
+  }
+  return dots === 3 ? n * 256 + octet : -1;
+}
+
+/** Compare addresses numerically: IPv4 by value, otherwise as text (as before: IPv6 as written). */
+function compareIp(a: string, b: string): number {
+  if (a === b) return 0;
+  const x = ipv4Number(a);
+  const y = ipv4Number(b);
+  if (x >= 0 && y >= 0) return x - y;
+  if (x >= 0 || y >= 0) return x >= 0 ? -1 : 1;
+  return a < b ? -1 : 1;
 }
 
 /** Steps 1–6 (everything before the tie-breakers); equal here means ECMP-equal. */
@@ -43,16 +60,14 @@ export function compareRoutes(a: Route, b: Route): number {
   const p = comparePreference(a, b);
   if (p !== 0) return p;
   // 7. lowest BGP identifier, the ORIGINATOR_ID for reflected routes (RFC 4456 §9).
-  const idA = ipKey(a.attrs.originatorId ?? a.source.routerId);
-  const idB = ipKey(b.attrs.originatorId ?? b.source.routerId);
-  if (idA !== idB) return idA < idB ? -1 : 1;
+  const id = compareIp(a.attrs.originatorId ?? a.source.routerId, b.attrs.originatorId ?? b.source.routerId);
+  if (id !== 0) return id;
   // 8. shortest CLUSTER_LIST.
   const cA = a.attrs.clusterList?.length ?? 0;
   const cB = b.attrs.clusterList?.length ?? 0;
   if (cA !== cB) return cA - cB;
   // 9. lowest peer address.
-  const pA = ipKey(a.source.peerAddress);
-  const pB = ipKey(b.source.peerAddress);
-  if (pA !== pB) return pA < pB ? -1 : 1;
+  const peer = compareIp(a.source.peerAddress, b.source.peerAddress);
+  if (peer !== 0) return peer;
   return a.pathId - b.pathId;
 }

@@ -57,8 +57,46 @@ describe('best path (bgp-anchors §1.4)', () => {
     plain.add(a);
     expect(plain.add(route({ origin: 2 }, s2))).toBeUndefined();
   });
-  it('keeps one interned attribute set for equal attributes', () => {
+  it('keeps one interned attribute set for equal attributes, and distinct ones for any difference', () => {
     expect(route({}, s1).attrs).toBe(route({}, s2).attrs);
+    const variants: Partial<PathAttributes>[] = [
+      {},
+      { communities: [] },
+      { communities: [1] },
+      { communities: [1, 2] },
+      { communities: [12] },
+      { largeCommunities: ['1:2:3'] },
+      { clusterList: [] },
+      { clusterList: ['10.0.0.1'] },
+      { asPath: [] },
+      { asPath: [{ type: 2, asns: [65001, 2] }] },
+      {
+        asPath: [
+          { type: 2, asns: [65001] },
+          { type: 2, asns: [2] },
+        ],
+      },
+      { asPath: [{ type: 1, asns: [65001] }] },
+      { med: 0 },
+      { localPref: 0 },
+      { aggregator: { asNumber: 1, address: '10.0.0.1' } },
+      { originatorId: '10.0.0.1' },
+      { atomicAggregate: true },
+      { unknown: [{ flags: 0xc0, code: 99, value: Uint8Array.of(1) }] },
+    ];
+    const sets = variants.map((v) => route(v, s1).attrs);
+    expect(new Set(sets).size).toBe(variants.length);
+  });
+  it('breaks ties on router ID and peer address by numeric value, not text', () => {
+    better(route({}, src('9.0.0.1')), route({}, src('10.0.0.1')));
+    better(
+      route({}, src('192.0.2.10', { routerId: '10.0.0.9' })),
+      route({}, src('192.0.2.9', { routerId: '10.0.0.10' })),
+    );
+    better(
+      route({}, src('192.0.2.9', { routerId: '10.0.0.1' })),
+      route({}, src('192.0.2.10', { routerId: '10.0.0.1' })),
+    );
   });
   it('reports best-path changes and ECMP sets', () => {
     const rib = new LocRib({ multipath: true });

@@ -214,7 +214,8 @@ export function decodeNlri(
 }
 
 const TEXT = new Uint8Array(24);
-const TEXT_DECODER = new TextDecoder('latin1');
+// Buffer's latin1 slice makes a flat one-byte string several times faster than TextDecoder.
+const TEXT_BUFFER = Buffer.from(TEXT.buffer, TEXT.byteOffset, TEXT.length);
 
 function putDecimal(n: number, at: number): number {
   let p = at;
@@ -238,7 +239,7 @@ function ipv4PrefixText(addr: number, length: number): string {
   p = putDecimal(addr & 255, p);
   TEXT[p++] = 47;
   p = putDecimal(length, p);
-  return TEXT_DECODER.decode(TEXT.subarray(0, p));
+  return TEXT_BUFFER.toString('latin1', 0, p);
 }
 
 /**
