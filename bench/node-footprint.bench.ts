@@ -11,7 +11,7 @@
 // The dist/ of @calico-ts/node and what it imports is built first by the project's own build
 // (`nx run-many -t build`, cached when nothing changed). `pnpm bench node-footprint`.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { loadavg as osLoadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,15 @@ const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 1);
 const FORMS = (process.env['BENCH_FORMS'] ?? 'built,source')
   .split(',')
   .filter((f): f is Form => f === 'built' || f === 'source');
+/**
+ * calico-node's Node options to compare, `|`-separated sets of space-separated flags: `lab` is
+ * what the lab and the image use (CALICO_NODE_FLAGS), `none` Node's defaults. Each form runs with each set.
+ */
+const FLAG_SETS = (process.env['BENCH_NODE_FLAG_SETS'] ?? 'lab').split('|').map((s) => s.trim());
+/** Seconds calico-node is left idle after the pods before its memory is read again (V8's memory reducer). */
+const IDLE_S = Number(process.env['BENCH_IDLE_SECONDS'] ?? 15);
+/** A directory: calico-node writes a V8 heap snapshot there after the pods and after the restart. */
+const SNAPSHOT_DIR = process.env['BENCH_HEAP_SNAPSHOT_DIR'];
 
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
@@ -39,12 +48,78 @@ function rssMb(pid: number): number {
 
 type Form = 'built' | 'source';
 
+/** Where calico-node's memory sits: the kernel's view (smaps_rollup) and V8's (prom-client's gauges). */
+interface MemoryBreakdown {
+  rssMb: number;
+  anonMb: number;
+  fileMb: number;
+  heapUsedMb: number;
+  heapTotalMb: number;
+  externalMb: number;
+  /** V8 heap spaces, used MB, by space name. */
+  spaces: Record<string, number>;
+}
+
+function metricsText(namespace: string): string {
+  const r = spawnSync('ip', ['netns', 'exec', namespace, 'curl', '-sf', 'http://127.0.0.1:9091/metrics'], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  if (r.status !== 0) throw new Error(`metrics of calico-node in ${namespace}: curl exit ${r.status}`);
+  return r.stdout;
+}
+
+function memoryBreakdown(pid: number, namespace: string): MemoryBreakdown {
+  const smaps = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const kb = (field: string): number =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(smaps)?.[1] ?? NaN);
+  const text = metricsText(namespace);
+  const gauge = (name: string): number => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
+  const spaces: Record<string, number> = {};
+  for (const m of text.matchAll(/^nodejs_heap_space_size_used_bytes\{space="(\w+)"\} (\S+)/gm))
+    spaces[m[1]!] = Number(m[2]) / 2 ** 20;
+  return {
+    rssMb: kb('Rss') / 1024,
+    anonMb: kb('Anonymous') / 1024,
+    fileMb: (kb('Rss') - kb('Anonymous')) / 1024,
+    heapUsedMb: gauge('nodejs_heap_size_used_bytes') / 2 ** 20,
+    heapTotalMb: gauge('nodejs_heap_size_total_bytes') / 2 ** 20,
+    externalMb: gauge('nodejs_external_memory_bytes') / 2 ** 20,
+    spaces,
+  };
+}
+
+const formatBreakdown = (m: MemoryBreakdown): string =>
+  `RSS ${m.rssMb.toFixed(0)} MB (anon ${m.anonMb.toFixed(0)}, file ${m.fileMb.toFixed(0)}); V8 heap used ${m.heapUsedMb.toFixed(0)} of ${m.heapTotalMb.toFixed(0)} MB, external ${m.externalMb.toFixed(0)} MB; spaces ${Object.entries(
+    m.spaces,
+  )
+    .filter(([, v]) => v >= 0.5)
+    .map(([k, v]) => `${k.replace(/_space$/, '')} ${v.toFixed(1)}`)
+    .join(', ')}`;
+
+/** Asks calico-node for a heap snapshot (SIGUSR2) and waits until it answers again (writing blocks it). */
+async function heapSnapshot(pid: number, namespace: string): Promise<void> {
+  if (!SNAPSHOT_DIR) return;
+  const before = readdirSync(SNAPSHOT_DIR).length;
+  process.kill(pid, 'SIGUSR2');
+  const deadline = Date.now() + 120_000;
+  while (readdirSync(SNAPSHOT_DIR).length === before) {
+    if (Date.now() > deadline) throw new Error('no heap snapshot within 120 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  metricsText(namespace);
+}
+
 interface FormResult {
   form: Form;
+  flags: string;
   coldReadyMs: number;
   rssAfterPodsMb: number;
   warmReadyMs: number;
   rssWarmMb: number;
+  memAfterPods: MemoryBreakdown;
+  memIdle: MemoryBreakdown;
+  memWarm: MemoryBreakdown;
   addMs: number[];
   load: string;
 }
@@ -58,10 +133,16 @@ function nodeEntry(form: Form): string {
   return built;
 }
 
-async function runForm(form: Form, round: number): Promise<FormResult> {
-  const [{ calicoPrograms, LAB_POD_NAMESPACE, LabCluster }, { installCni }, { ensureNamespaceProfileAt }] =
-    await Promise.all([import('@calico-ts/lab'), import('@calico-ts/cni'), import('@calico-ts/datastore')]);
+async function runForm(form: Form, flagSet: string, round: number): Promise<FormResult> {
+  const [
+    { CALICO_NODE_FLAGS, calicoPrograms, LAB_POD_NAMESPACE, LabCluster },
+    { installCni },
+    { ensureNamespaceProfileAt },
+  ] = await Promise.all([import('@calico-ts/lab'), import('@calico-ts/cni'), import('@calico-ts/datastore')]);
   const name = `nf${form[0]}${round}${process.pid % 100}`;
+  const nodeFlags =
+    flagSet === 'lab' ? CALICO_NODE_FLAGS : flagSet === 'none' ? [] : flagSet.split(/\s+/).filter(Boolean);
+  const flags = nodeFlags.join(' ') || '(Node defaults)';
   let spawnedMs = 0;
   let coldReadyMs = Number.NaN;
   const cluster = new LabCluster({
@@ -73,8 +154,12 @@ async function runForm(form: Form, round: number): Promise<FormResult> {
       node: nodeEntry(form),
       cni: import.meta.resolve('@calico-ts/cni'),
       installCni,
+      nodeFlags,
     }),
     readyTimeoutMs: 120_000,
+    ...(SNAPSHOT_DIR
+      ? { env: { NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${SNAPSHOT_DIR}` } }
+      : {}),
     prepareDatastore: async (endpoint) => {
       await ensureNamespaceProfileAt([endpoint], LAB_POD_NAMESPACE);
     },
@@ -94,22 +179,36 @@ async function runForm(form: Form, round: number): Promise<FormResult> {
       addMs.push(nowMs() - t);
     }
     const rssAfterPodsMb = rssMb(node.process!.pid);
+    const memAfterPods = memoryBreakdown(node.process!.pid, node.namespace.name);
+    log(`[${name}] ${form} after ${PODS} pods: ${formatBreakdown(memAfterPods)}`);
+    // Deliberately idle: what calico-node keeps once nothing happens (no condition to wait for).
+    await new Promise((r) => setTimeout(r, IDLE_S * 1000));
+    const memIdle = memoryBreakdown(node.process!.pid, node.namespace.name);
+    log(`[${name}] ${form} ${IDLE_S} s later: ${formatBreakdown(memIdle)}`);
+    await heapSnapshot(node.process!.pid, node.namespace.name);
     await cluster.stopNode(node);
     const t = nowMs();
     await cluster.startNode(node);
     const warmReadyMs = nowMs() - t;
     const rssWarmMb = rssMb(node.process!.pid);
+    const memWarm = memoryBreakdown(node.process!.pid, node.namespace.name);
+    log(`[${name}] ${form} after the warm restart: ${formatBreakdown(memWarm)}`);
+    await heapSnapshot(node.process!.pid, node.namespace.name);
     const r: FormResult = {
       form,
+      flags,
       coldReadyMs,
       rssAfterPodsMb,
       warmReadyMs,
       rssWarmMb,
+      memAfterPods,
+      memIdle,
+      memWarm,
       addMs,
       load: loadavg(),
     };
     log(
-      `[${name}] ${form}: cold ready ${coldReadyMs.toFixed(0)} ms, RSS with ${PODS} pods ${rssAfterPodsMb.toFixed(0)} MB, warm start → ready ${warmReadyMs.toFixed(0)} ms, RSS then ${rssWarmMb.toFixed(0)} MB (load ${r.load})`,
+      `[${name}] ${form} ${flags}: cold ready ${coldReadyMs.toFixed(0)} ms, RSS with ${PODS} pods ${rssAfterPodsMb.toFixed(0)} MB, warm start → ready ${warmReadyMs.toFixed(0)} ms, RSS then ${rssWarmMb.toFixed(0)} MB (load ${r.load})`,
     );
     return r;
   } finally {
@@ -146,35 +245,38 @@ async function main(): Promise<void> {
     { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] },
   );
   if (build.status !== 0) throw new Error(`build failed (exit ${build.status})`);
+  if (SNAPSHOT_DIR) mkdirSync(SNAPSHOT_DIR, { recursive: true });
   const started = new Date();
   const loadStart = loadavg();
   const results: FormResult[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     const order = round % 2 === 0 ? FORMS : [...FORMS].reverse();
-    for (const form of order) results.push(await runForm(form, round));
+    for (const form of order)
+      for (const flagSet of round % 2 === 0 ? FLAG_SETS : [...FLAG_SETS].reverse())
+        results.push(await runForm(form, flagSet, round));
   }
   const p = (s: string) => process.stdout.write(`${s}\n`);
   p(
     `\ncalico-node footprint, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC; load ${loadStart} at start, ${loadavg()} at end; ${ROUNDS} round(s), medians`,
   );
   p(
-    `\n| form | spawn → ready, fresh datastore | RSS with ${PODS} pods | restart → ready, warm datastore (${PODS} pods) | RSS after that restart | CNI ADD p50 |`,
+    `\n| form | Node options | spawn → ready, fresh datastore | RSS with ${PODS} pods (anon / V8 heap committed) | RSS ${IDLE_S} s later (anon / heap) | restart → ready, warm datastore | RSS after that restart (anon / heap) | CNI ADD p50 |`,
   );
-  p('| --- | ---: | ---: | ---: | ---: | ---: |');
-  for (const form of FORMS) {
-    const rs = results.filter((r) => r.form === form);
+  p('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  const mem = (xs: MemoryBreakdown[]): string =>
+    `${median(xs.map((x) => x.rssMb)).toFixed(0)} MB (${median(xs.map((x) => x.anonMb)).toFixed(0)} / ${median(xs.map((x) => x.heapTotalMb)).toFixed(0)})`;
+  const groups = FORMS.flatMap((form) =>
+    [...new Set(results.filter((r) => r.form === form).map((r) => r.flags))].map((flags) =>
+      results.filter((r) => r.form === form && r.flags === flags),
+    ),
+  );
+  for (const rs of groups) {
     const m = (f: (r: FormResult) => number) => median(rs.map(f));
     p(
-      `| ${form} | ${m((r) => r.coldReadyMs).toFixed(0)} ms | ${m((r) => r.rssAfterPodsMb).toFixed(0)} MB | ${m((r) => r.warmReadyMs).toFixed(0)} ms | ${m((r) => r.rssWarmMb).toFixed(0)} MB | ${median(rs.flatMap((r) => r.addMs)).toFixed(0)} ms |`,
+      `| ${rs[0]!.form} | ${rs[0]!.flags} | ${m((r) => r.coldReadyMs).toFixed(0)} ms | ${mem(rs.map((r) => r.memAfterPods))} | ${mem(rs.map((r) => r.memIdle))} | ${m((r) => r.warmReadyMs).toFixed(0)} ms | ${mem(rs.map((r) => r.memWarm))} | ${median(rs.flatMap((r) => r.addMs)).toFixed(0)} ms |`,
     );
   }
-  const b = results.filter((r) => r.form === 'built');
-  const s = results.filter((r) => r.form === 'source');
-  if (b.length === 0 || s.length === 0) return;
-  const ratio = (f: (r: FormResult) => number) => median(b.map(f)) / median(s.map(f));
-  p(
-    `\nbuilt ÷ source: warm start → ready ${ratio((r) => r.warmReadyMs).toFixed(2)}×, RSS with ${PODS} pods ${ratio((r) => r.rssAfterPodsMb).toFixed(2)}×, RSS after the warm restart ${ratio((r) => r.rssWarmMb).toFixed(2)}×`,
-  );
+  p("\nRSS = anonymous + file-backed (the node executable's pages, shared by every Node process).");
 }
 
 await main();

@@ -10,15 +10,19 @@
 // (2) iperf3 single stream, interleaved rounds: node→node over the underlay vs pod→pod across nodes,
 //     in VXLAN and BGP mode; Gbit/s and the pod/node ratio.
 // (3) calico-node spawn-to-ready and RSS per node.
+// calico-node runs built (dist/bin.js, as the images run it): @calico-ts/node and @calico-ts/cni are
+// built first (nx, cached when unchanged); BENCH_NODE_FORM=source runs it from TypeScript source.
 // Prints Markdown rows for docs/benchmarks.md. `pnpm bench node`; BENCH_PODS, BENCH_ROUNDS,
 // BENCH_IPERF_SECONDS, BENCH_BGP=0 override the defaults; BENCH_NODE_POLICIES=1000 loads that many
 // policies (bench/policy-set.ts, one in twenty selecting every lab pod, plus one allowing all
 // traffic so the probe still gets through) before the pod ADDs; BENCH_PREFIX names the clusters.
 //
 // Run with argv[2] === 'probe' this file is the probe itself (see runProbe).
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { NetNamespace as NetNamespaceHandle } from '@calico-ts/kernel';
@@ -29,6 +33,7 @@ const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const IPERF_SECONDS = Number(process.env['BENCH_IPERF_SECONDS'] ?? 10);
 const WITH_BGP = process.env['BENCH_BGP'] !== '0';
 const NODE_POLICIES = Number(process.env['BENCH_NODE_POLICIES'] ?? 0);
+const NODE_BUILT = process.env['BENCH_NODE_FORM'] !== 'source';
 const PROBE_INTERVAL_MS = 10;
 const PROBE_PORT = 9; // closed in every pod: the pod's kernel answers a SYN with RST
 const IPERF_PORT = 5201;
@@ -158,11 +163,13 @@ async function runMode(backend: 'vxlan' | 'bgp', measureAdds: boolean): Promise<
     backend,
     poolCidr: '10.244.0.0/16',
     podsPerNode: 2,
-    // calico-node from source, the plugins as a node gets them (built and installed) when built.
+    // calico-node built (unless BENCH_NODE_FORM=source), the plugins as a node gets them (built
+    // and installed).
     programs: calicoPrograms({
       node: import.meta.resolve('@calico-ts/node'),
       cni: import.meta.resolve('@calico-ts/cni'),
       installCni,
+      preferBuilt: NODE_BUILT,
     }),
     // The lab's pods name kns.default, the profile Kubernetes' controllers would keep.
     prepareDatastore: async (endpoint) => {
@@ -388,12 +395,36 @@ async function main(): Promise<void> {
     log('node bench: needs root (network namespaces); skipped');
     return;
   }
+  if (NODE_BUILT) {
+    log('building @calico-ts/node and @calico-ts/cni (nx, cached when unchanged)…');
+    const build = spawnSync(
+      'pnpm',
+      [
+        'exec',
+        'nx',
+        'run-many',
+        '-t',
+        'build',
+        '-p',
+        '@calico-ts/node',
+        '@calico-ts/cni',
+        '--outputStyle=static',
+      ],
+      { cwd: join(dirname(fileURLToPath(import.meta.url)), '..'), stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    if (build.status !== 0) throw new Error(`build failed (exit ${build.status})`);
+    const { freshBuild } = await import('@calico-ts/lab');
+    if (!freshBuild(fileURLToPath(import.meta.resolve('@calico-ts/node'))))
+      throw new Error('the build of @calico-ts/node is older than its source after building');
+  }
   const started = new Date();
   const results: ModeResult[] = [await runMode('vxlan', true)];
   if (WITH_BGP) results.push(await runMode('bgp', false));
 
   const p = (s: string) => process.stdout.write(`${s}\n`);
-  p(`\ncalico-node bench, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC`);
+  p(
+    `\ncalico-node bench, ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC; calico-node ${NODE_BUILT ? 'built (dist/bin.js)' : 'from source'}`,
+  );
   for (const r of results)
     p(`${r.backend}: load average ${r.loadStart} at start, ${r.loadEnd} at end; pod eth0 MTU ${r.podMtu}`);
   const v = results[0]!.add!;

@@ -8,8 +8,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/ensure-env.sh"
 cd "$ROOT"
 check=0
 if [[ "${1:-}" == --check ]]; then check=1; shift; fi
-# The CNI plugin binaries start in ~0.1 s when built (cached by nx), ~0.4 s from source.
-pnpm exec nx run @calico-ts/cni:build --outputStyle=static >/dev/null 2>&1 || echo "[setup] CNI plugin build failed; running the plugins from source" >&2
+# The CNI plugin binaries start in ~0.1 s when built (cached by nx), ~0.4 s from source; calico-node
+# runs its build (dist/bin.js, as the images do) when it is fresh, else from source.
+pnpm exec nx run-many -t build -p @calico-ts/cni @calico-ts/node --outputStyle=static >/dev/null 2>&1 || echo "[setup] build failed; running the CNI plugins and calico-node from source" >&2
 calico() { node --conditions=@calico-ts/source "$ROOT/packages/ctl/src/cli.ts" "$@"; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 

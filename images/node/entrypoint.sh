@@ -5,4 +5,5 @@
 if [ ! -w /proc/sys/net/ipv4/ip_forward ]; then
   mount -o remount,rw /proc/sys || echo "calico-node: /proc/sys is read-only and cannot be remounted (needs CAP_SYS_ADMIN)" >&2
 fi
-exec /usr/local/bin/node /app/dist/bin.js "$@"
+# Node options as in @calico-ts/lab's CALICO_NODE_FLAGS (a small young generation; docs/benchmarks.md).
+exec /usr/local/bin/node --max-semi-space-size=2 /app/dist/bin.js "$@"

@@ -4,7 +4,16 @@
  * integration tests use the lab, so depending on them would make a cycle. The caller, which
  * depends on them, says where they are (`calicoPrograms({ node: import.meta.resolve(…), … })`).
  */
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -42,6 +51,15 @@ export function nodeProgram(entry: string): string[] {
 }
 
 /**
+ * Node options calico-node runs with, here and in the node image (images/node/entrypoint.sh): a
+ * young generation of at most 2 MB per semi-space. calico-node's live heap is ~35 MB; with V8's
+ * default (semi-spaces growing to 16 MB and more under a burst of CNI ADDs) the young generation
+ * alone held ~37 MB of garbage after 110 ADDs and the committed heap reached 177 MB
+ * (docs/benchmarks.md, calico-node, 2026-12-04 footprint).
+ */
+export const CALICO_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
+
+/**
  * The programs of @calico-ts/node and @calico-ts/cni from their package entries as the caller
  * resolves them — `src/index.ts` from source, `dist/index.js` built: calico-node is `main` beside
  * the entry, the plugins `bin/<name>.ts` (source) or `<name>.cjs` (built). Pass cni's `installCni`
@@ -53,8 +71,16 @@ export function calicoPrograms(entries: {
   installCni?: InstallCni;
   /** @calico-ts/reflector's entry: calico-reflector is `main` beside it. */
   reflector?: string;
+  /** Node options for calico-node (default CALICO_NODE_FLAGS; `[]` runs it with Node's defaults). */
+  nodeFlags?: readonly string[];
+  /**
+   * Given a source entry, run calico-node built (`dist/bin.js`, what the images run) when that
+   * build is fresh (see freshBuild); from source otherwise.
+   */
+  preferBuilt?: boolean;
 }): CalicoPrograms {
-  const nodeEntry = toPath(entries.node);
+  const given = toPath(entries.node);
+  const nodeEntry = (entries.preferBuilt && given.endsWith('.ts') && freshBuild(given)) || given;
   const cniEntry = toPath(entries.cni);
   const plugin = (name: CniPluginName): string[] =>
     nodeProgram(
@@ -63,7 +89,7 @@ export function calicoPrograms(entries: {
         : join(dirname(cniEntry), `${name}.cjs`),
     );
   return {
-    calicoNode: besideMain(nodeEntry),
+    calicoNode: withFlags(besideMain(nodeEntry), entries.nodeFlags ?? CALICO_NODE_FLAGS),
     cniPlugins: { calico: plugin('calico'), 'calico-ipam': plugin('calico-ipam') },
     installCni: entries.installCni,
     calicoReflector: entries.reflector === undefined ? undefined : besideMain(toPath(entries.reflector)),
@@ -80,6 +106,54 @@ const besideMain = (entry: string): string[] => {
   const bin = join(dirname(entry), 'bin.js');
   return nodeProgram(existsSync(bin) ? bin : join(dirname(entry), 'main.js'));
 };
+
+/**
+ * The built entry (`dist/index.js`) of the workspace package whose source entry (`src/index.ts`)
+ * is given, when it is fresh: that package and every workspace package it depends on (through
+ * `dependencies`, transitively) has a dist/ whose oldest file is newer than its newest source file.
+ * Undefined when anything is missing or older, so that nobody runs a build of code since edited.
+ */
+export function freshBuild(sourceEntry: string): string | undefined {
+  const seen = new Set<string>();
+  const fresh = (pkgDir: string): boolean => {
+    if (seen.has(pkgDir)) return true;
+    seen.add(pkgDir);
+    const dist = join(pkgDir, 'dist');
+    if (!existsSync(dist)) return false;
+    const built = readdirSync(dist).filter((f) => f.endsWith('.js'));
+    if (built.length === 0) return false;
+    const oldestBuilt = Math.min(...built.map((f) => statSync(join(dist, f)).mtimeMs));
+    if (newestSource(join(pkgDir, 'src')) > oldestBuilt) return false;
+    const manifest = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as {
+      dependencies?: Record<string, string>;
+    };
+    return Object.entries(manifest.dependencies ?? {})
+      .filter(([, version]) => version.startsWith('workspace:'))
+      .every(([name]) => {
+        const dep = join(pkgDir, 'node_modules', name);
+        return existsSync(dep) && fresh(realpathSync(dep));
+      });
+  };
+  const pkgDir = dirname(dirname(sourceEntry));
+  return fresh(pkgDir) ? join(pkgDir, 'dist', 'index.js') : undefined;
+}
+
+/** Newest modification time of the non-test TypeScript files under dir (0 when there are none). */
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile() || !e.name.endsWith('.ts') || e.name.endsWith('.test.ts')) continue;
+    newest = Math.max(newest, statSync(join(e.parentPath, e.name)).mtimeMs);
+  }
+  return newest;
+}
+
+/** argv with Node options put right after the node executable. */
+const withFlags = (argv: string[], flags: readonly string[]): string[] => [
+  argv[0] as string,
+  ...flags,
+  ...argv.slice(1),
+];
 
 const shellQuote = (arg: string): string =>
   /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;

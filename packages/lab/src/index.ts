@@ -1,8 +1,10 @@
 export {
+  CALICO_NODE_FLAGS,
   type CalicoPrograms,
   CNI_PLUGIN_NAMES,
   type CniPluginName,
   calicoPrograms,
+  freshBuild,
   type InstallCni,
   installPlugins,
   nodeProgram,

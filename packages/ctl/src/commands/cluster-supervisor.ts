@@ -163,6 +163,8 @@ export async function superviseCluster(o: SupervisorOptions, log: (line: string)
       cni: import.meta.resolve('@calico-ts/cni'),
       reflector: import.meta.resolve('@calico-ts/reflector'),
       installCni,
+      // calico-node as the images run it (dist/bin.js) when that build is fresh, else from source.
+      preferBuilt: true,
     }),
     log,
     prepareDatastore: async (endpoint) => {
