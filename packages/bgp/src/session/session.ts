@@ -169,7 +169,13 @@ export class Session {
   /** Send raw, already-encoded messages (UPDATEs from the speaker's packer). */
   send(messages: Uint8Array[], updates = true): boolean {
     let ok = true;
+    // Corked, a batch leaves in one writev (a few TCP segments) instead of one write and one
+    // segment per message: a reflector hands each client hundreds of small UPDATEs at once.
+    const s = this.#socket;
+    const cork = messages.length > 1 && s !== undefined && !s.destroyed;
+    if (cork) s.cork();
     for (const m of messages) ok = this.#write(m) && ok;
+    if (cork) s.uncork();
     if (updates) this.counters.updatesOut += messages.length;
     return ok;
   }
