@@ -92,7 +92,7 @@ describe('traceTableScript', () => {
     );
     expect(script).toContain('type filter hook prerouting priority -400; policy accept;');
     expect(script).toContain('icmp type echo-request meta nftrace set 1');
-    expect(script).toContain('ip daddr 127.0.0.1 tcp dport 20001');
+    expect(script).toContain('ip daddr 127.0.0.1 tcp dport 20001-20512 ');
   });
 
   it('refuses a table name nft would not take', () => {

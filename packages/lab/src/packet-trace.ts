@@ -8,6 +8,9 @@
  * The monitor gives no sign when it is listening, so each namespace also traces a canary: a TCP
  * SYN to 127.0.0.1 on a port nothing serves, sent from inside the namespace until the monitor
  * reports it. The same canary sent after the probe shows that every earlier event has been read.
+ * Each canary goes to its own port of a range, and a wait counts only a canary it sent itself:
+ * an earlier canary (the one that showed the monitor listening is reported twice, once again when
+ * it loops back in on lo) may be read after the wait began, before the probe's events.
  */
 import {
   connectTcp,
@@ -105,7 +108,13 @@ export function traceMatchExpression(match: TraceMatch): string {
   return parts.join(' ');
 }
 
-/** The table's nft script: a prerouting chain that marks the probe, an output chain for the canary. */
+/** How many ports canaries cycle through, from the trace's first canary port. */
+export const CANARY_PORTS = 512;
+
+/**
+ * The table's nft script: a prerouting chain that marks the probe, an output chain for the
+ * canaries (TCP SYNs to 127.0.0.1, ports `canaryPort` to `canaryPort + CANARY_PORTS - 1`).
+ */
 export function traceTableScript(table: string, match: TraceMatch, canaryPort: number): string {
   if (!/^[A-Za-z][A-Za-z0-9_]{0,30}$/.test(table))
     throw new LabError(
@@ -120,7 +129,7 @@ export function traceTableScript(table: string, match: TraceMatch, canaryPort: n
     '  }',
     '  chain out {',
     '    type filter hook output priority -400; policy accept;',
-    `    ip daddr 127.0.0.1 tcp dport ${canaryPort} tcp flags & (syn | ack) == syn meta nftrace set 1`,
+    `    ip daddr 127.0.0.1 tcp dport ${canaryPort}-${canaryPort + CANARY_PORTS - 1} tcp flags & (syn | ack) == syn meta nftrace set 1`,
     '  }',
     '}',
     '',
@@ -132,6 +141,8 @@ interface Monitor {
   proc: NamespaceProcess;
   events: TraceEvent[];
   canaryIds: Set<string>;
+  /** The canary ports the monitor has reported (a port leaves the set when it is sent again). */
+  canaryPorts: Set<number>;
   partial: string;
 }
 
@@ -150,6 +161,7 @@ export class PacketTrace {
   readonly table: string;
   readonly #monitors: Monitor[] = [];
   readonly #canaryPort: number;
+  #nextCanary = 0;
   readonly #tablesIn: string[] = [];
   #stopped = false;
 
@@ -160,7 +172,7 @@ export class PacketTrace {
 
   /** Installs the table and starts a monitor in every namespace; resolves once each is listening. */
   static async start(options: PacketTraceOptions): Promise<PacketTrace> {
-    const canaryPort = 20_000 + Math.floor(Math.random() * 10_000);
+    const canaryPort = 20_000 + Math.floor(Math.random() * (10_000 - CANARY_PORTS));
     const trace = new PacketTrace(options.table ?? `calico_trace_${process.pid}`, canaryPort);
     try {
       const script = traceTableScript(trace.table, options.match, canaryPort);
@@ -174,7 +186,14 @@ export class PacketTrace {
           if (r.exitCode !== 0)
             throw new LabError('Invalid', `installing trace table in ${name}: nft said ${r.stderr.trim()}`);
           const proc = await spawnInNamespace(ns, 'nft', ['-a', 'monitor', 'trace']);
-          const monitor: Monitor = { namespace: name, proc, events: [], canaryIds: new Set(), partial: '' };
+          const monitor: Monitor = {
+            namespace: name,
+            proc,
+            events: [],
+            canaryIds: new Set(),
+            canaryPorts: new Set(),
+            partial: '',
+          };
           proc.child.stdout?.setEncoding('utf8');
           proc.child.stdout?.on('data', (chunk: string) => trace.#read(monitor, chunk));
           trace.#monitors.push(monitor);
@@ -197,32 +216,40 @@ export class PacketTrace {
       const event = parseTraceLine(line);
       if (!event) continue;
       // The canary is traced again when it loops back in on lo, under another trace id.
-      const canary =
-        (event.table === this.table && event.chain === 'out') ||
-        (event.type === 'packet' &&
-          /\bip daddr 127\.0\.0\.1\b/.test(event.text) &&
-          event.text.includes(`dport ${this.#canaryPort}`));
-      if (canary) monitor.canaryIds.add(event.id);
+      const port =
+        event.type === 'packet' && /\bip daddr 127\.0\.0\.1\b/.test(event.text)
+          ? Number(/\btcp dport (\d+)/.exec(event.text)?.[1])
+          : Number.NaN;
+      const canaryPort = port >= this.#canaryPort && port < this.#canaryPort + CANARY_PORTS;
+      if (canaryPort) monitor.canaryPorts.add(port);
+      if (canaryPort || (event.table === this.table && event.chain === 'out'))
+        monitor.canaryIds.add(event.id);
       if (monitor.canaryIds.has(event.id)) continue;
       monitor.events.push(event);
     }
   }
 
-  /** Sends canaries in every namespace until each monitor has reported a new one. */
+  /**
+   * Sends canaries in every namespace until each monitor has reported one of those sent here
+   * (each to a port of its own), so every event the kernel reported before is read.
+   */
   async #canary(timeoutMs: number): Promise<void> {
     await Promise.all(
       this.#monitors.map(async (m) => {
-        const seen = m.canaryIds.size;
+        const sent: number[] = [];
         const ns = NetNamespace.open(m.namespace);
         try {
           await waitFor(
             async () => {
               if (!m.proc.running)
                 throw new LabError('Invalid', `nft monitor trace in ${m.namespace} exited`);
-              await connectTcp({ host: '127.0.0.1', port: this.#canaryPort, namespace: ns, timeoutMs: 200 })
+              const port = this.#canaryPort + (this.#nextCanary++ % CANARY_PORTS);
+              m.canaryPorts.delete(port);
+              sent.push(port);
+              await connectTcp({ host: '127.0.0.1', port, namespace: ns, timeoutMs: 200 })
                 .then((s) => s.destroy())
                 .catch(() => undefined);
-              return m.canaryIds.size > seen;
+              return sent.some((p) => m.canaryPorts.has(p));
             },
             { timeoutMs, intervalMs: 50, what: `nft monitor trace in ${m.namespace} to report` },
           );
