@@ -10,9 +10,10 @@
  */
 import { createHash } from 'node:crypto';
 import { CommandError, KernelError } from './errors.ts';
+import { RestoreShell, restoreShellAvailable } from './iptables-restore-shell.ts';
 import { logger } from './logger.ts';
 import type { NetNamespace } from './namespace.ts';
-import { execInNamespace } from './process.ts';
+import { type CommandResult, execInNamespace } from './process.ts';
 
 export type IptablesTableName = 'filter' | 'nat' | 'mangle' | 'raw';
 export type IptablesBackend = 'nft' | 'legacy';
@@ -326,6 +327,12 @@ export interface IptablesOptions {
   ownedPrefix?: string;
   /** Seconds iptables-restore waits for the xtables lock (legacy) before failing. */
   lockWaitSeconds?: number;
+  /**
+   * Run restores through one shell kept in the namespace (iptables-restore-shell.ts) instead of a
+   * new process from ours each time; default true where /bin/bash exists. A shell that ends
+   * mid-restore fails that restore like a failed command (the next one starts a new shell).
+   */
+  restoreShell?: boolean;
 }
 
 export interface ApplyResult {
@@ -389,6 +396,7 @@ export class Iptables {
   #state = new Map<IptablesTableName, TableState>();
   #reads = 0;
   #restores = 0;
+  readonly #shell: RestoreShell | undefined;
 
   constructor(options: IptablesOptions = {}) {
     this.family = options.family ?? 4;
@@ -396,6 +404,15 @@ export class Iptables {
     this.ownedPrefix = options.ownedPrefix ?? 'cali-';
     this.lockWaitSeconds = options.lockWaitSeconds ?? 10;
     this.#backend = options.backend === 'auto' ? undefined : options.backend;
+    this.#shell =
+      (options.restoreShell ?? true) && restoreShellAvailable()
+        ? new RestoreShell(this.namespace)
+        : undefined;
+  }
+
+  /** Ends the restore shell, if one runs (it also ends by itself when idle). */
+  close(): void {
+    this.#shell?.close();
   }
 
   /** How many times the tables were read back with iptables-save (by apply, plan or read). */
@@ -557,7 +574,14 @@ export class Iptables {
   }
 
   async #run(bin: string, args: string[], input: string | undefined, operation: string): Promise<string> {
-    const r = await execInNamespace(this.namespace, bin, args, input === undefined ? {} : { input });
+    // A shell that ended mid-restore leaves unknown whether the restore ran: reported as a failed
+    // command, so apply() reads the tables back and plans again rather than writing twice.
+    const r: CommandResult =
+      input !== undefined && this.#shell
+        ? await this.#shell
+            .run(bin, args, input)
+            .catch((err: Error) => ({ stdout: '', stderr: err.message, exitCode: null }))
+        : await execInNamespace(this.namespace, bin, args, input === undefined ? {} : { input });
     if (r.exitCode !== 0) {
       throw new CommandError('Iptables', {
         operation,

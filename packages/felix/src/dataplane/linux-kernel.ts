@@ -104,6 +104,8 @@ export class LinuxKernel implements DataplaneKernel {
 
   close(): void {
     this.#netlink.close();
+    this.#iptables.close();
+    this.#ip6tables.close();
   }
 }
 

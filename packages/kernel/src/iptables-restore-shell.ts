@@ -1,0 +1,129 @@
+/**
+ * One shell kept inside a namespace that runs the restores Felix writes on every change. Starting
+ * `iptables-restore` from calico-node means a fork of a process of 150–250 MB (its page tables are
+ * copied) plus `ip netns exec`; a small shell that is already in the namespace forks and execs the
+ * restore for about half of that. Each restore is one heredoc with a random terminator, followed
+ * by a marker line carrying its exit status; jobs run one at a time. The shell exits after
+ * IDLE_MS without work (so it never holds a namespace for long after its last use) and whenever
+ * its stdin closes (our process exiting); the next job starts a new one.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import type { NetNamespace } from './namespace.ts';
+import { type CommandResult, namespaceExecArgv } from './process.ts';
+
+const SHELL = '/bin/bash';
+const IDLE_MS = 2_000;
+
+/** Whether this host has the shell: otherwise restores are plain processes. */
+export const restoreShellAvailable = (): boolean => existsSync(SHELL);
+
+const quote = (word: string) => `'${word.replaceAll("'", "'\\''")}'`;
+
+export class RestoreShell {
+  readonly #namespace: NetNamespace | undefined;
+  #child: ChildProcess | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #idle: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(namespace: NetNamespace | undefined) {
+    this.#namespace = namespace;
+  }
+
+  /** The running shell's pid, if one runs. */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  /** Runs `command args…` with `input` on stdin; stdout and stderr come back together. */
+  run(command: string, args: readonly string[], input: string): Promise<CommandResult> {
+    const job = this.#queue.then(() => this.#run(command, args, input));
+    this.#queue = job.catch(() => undefined);
+    return job;
+  }
+
+  /** Ends the shell (it exits on end of input); later runs start a new one unless closed. */
+  close(): void {
+    this.#closed = true;
+    this.#stop();
+  }
+
+  #stop(): void {
+    clearTimeout(this.#idle);
+    this.#idle = undefined;
+    const child = this.#child;
+    this.#child = undefined;
+    child?.stdin?.end();
+  }
+
+  #shell(): ChildProcess {
+    if (this.#child && this.#child.exitCode === null && this.#child.signalCode === null) return this.#child;
+    const [bin, ...argv] = this.#namespace
+      ? namespaceExecArgv(this.#namespace, SHELL, ['--noprofile', '--norc'])
+      : [SHELL, '--noprofile', '--norc'];
+    const child = spawn(bin as string, argv, { stdio: ['pipe', 'pipe', 'ignore'], env: process.env });
+    // Neither the shell nor its pipes keep our process alive.
+    child.unref();
+    for (const pipe of [child.stdin, child.stdout])
+      if (pipe && 'unref' in pipe && typeof pipe.unref === 'function') pipe.unref();
+    child.stdin?.on('error', () => {});
+    // A shell that cannot start fails the job through 'exit' or here, never as an uncaught error.
+    child.on('error', () => {
+      if (this.#child === child) this.#child = undefined;
+    });
+    child.once('exit', () => {
+      if (this.#child === child) this.#child = undefined;
+    });
+    this.#child = child;
+    return child;
+  }
+
+  async #run(command: string, args: readonly string[], input: string): Promise<CommandResult> {
+    if (this.#closed) throw new Error('restore shell closed');
+    clearTimeout(this.#idle);
+    const child = this.#shell();
+    const token = randomBytes(8).toString('hex');
+    const eof = `__CALI_EOF_${token}__`;
+    const marker = `__CALI_DONE_${token}__`;
+    const body = input.endsWith('\n') ? input : `${input}\n`;
+    const script = `{ ${[command, ...args].map(quote).join(' ')} <<'${eof}'\n${body}${eof}\n} 2>&1\necho "${marker} $?"\n`;
+    try {
+      return await new Promise<CommandResult>((resolve, reject) => {
+        let out = '';
+        const onData = (d: Buffer) => {
+          out += d.toString();
+          const at = out.indexOf(`${marker} `);
+          if (at < 0) return;
+          const end = out.indexOf('\n', at);
+          if (end < 0) return;
+          done();
+          const code = Number(out.slice(at + marker.length + 1, end));
+          resolve({ stdout: out.slice(0, at), stderr: out.slice(0, at), exitCode: code });
+        };
+        const onExit = (err?: unknown) => {
+          done();
+          reject(new Error(`the restore shell ended while running ${command}`, { cause: err }));
+        };
+        const done = () => {
+          child.stdout?.off('data', onData);
+          child.off('exit', onExit);
+          child.off('error', onExit);
+        };
+        child.stdout?.on('data', onData);
+        child.once('exit', onExit);
+        child.once('error', onExit);
+        child.stdin?.write(script);
+      });
+    } catch (err) {
+      this.#stop();
+      throw err;
+    } finally {
+      if (!this.#closed && this.#child) {
+        this.#idle = setTimeout(() => this.#stop(), IDLE_MS);
+        this.#idle.unref();
+      }
+    }
+  }
+}
