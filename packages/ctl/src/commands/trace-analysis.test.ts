@@ -273,6 +273,15 @@ describe('kernel listings', () => {
     ]);
   });
 
+  it("keeps an NFLOG rule's prefix (a staged record names the rule)", () => {
+    const parsed = parseRuleComments(
+      '-A cali-spi-snp/x/y -m comment --comment "cali:CCC" -m mark --mark 0x40000/0x40000 -j NFLOG --nflog-prefix "SDI1|snp/x/y" --nflog-group 1\n',
+    );
+    expect(parsed.get('cali-spi-snp/x/y')).toEqual([
+      { id: 'cali:CCC', comments: [], nflogPrefix: 'SDI1|snp/x/y' },
+    ]);
+  });
+
   it('leaves comments out when the two listings disagree on a chain', () => {
     const joined = joinChainRules(new Map([['cali-tw-x', [74]]]), parseRuleComments(save));
     expect(joined.get('cali-tw-x')).toEqual([{ position: 1, handle: 74, id: undefined, comments: [] }]);
@@ -285,5 +294,109 @@ describe('cidrContains', () => {
     expect(cidrContains('10.244.0.0/16', '10.245.0.1')).toBe(false);
     expect(cidrContains('0.0.0.0/0', '1.2.3.4')).toBe(true);
     expect(cidrContains('fd00::/64', '10.0.0.1')).toBe(false);
+  });
+});
+
+describe('analyseTrace through staged chains', () => {
+  const SFW = `cali-sfw-${SRC_VETH}`;
+  const STW = `cali-stw-${DST_VETH}`;
+  const SPI = 'cali-spi-snp/demo/deny-b';
+  const kr = (position: number, handle: number, comments: string[] = [], nflogPrefix?: string) => ({
+    position,
+    handle,
+    id: `cali:h${handle}`,
+    comments,
+    ...(nflogPrefix ? { nflogPrefix } : {}),
+  });
+  // As Felix renders them: the staged deny's mark rule is followed by its NFLOG rule.
+  const stagedRules = new Map([
+    [SPI, [kr(1, 11), kr(2, 12), kr(3, 13), kr(4, 14, [], 'SDI1|snp/demo/deny-b')]],
+    [
+      SFW,
+      [
+        kr(1, 21),
+        kr(2, 22, ['Start of staged tier default']),
+        kr(3, 23),
+        kr(4, 24, ['Return if policy decided']),
+        kr(5, 25, [], 'STE|default'),
+        kr(6, 26, ['End of staged tier default']),
+      ],
+    ],
+    [STW, [kr(1, 31), kr(2, 32), kr(3, 33), kr(4, 34, ['Return if policy decided'])]],
+  ]);
+  /** One same-node packet: the egress staged chain ends its tier, the ingress one meets a staged Deny. */
+  const events = (ingressStaged: TraceEvent[]): TraceEvent[] => [
+    pkt('PREROUTING', 'raw', SRC_VETH),
+    pkt('FORWARD', 'filter', SRC_VETH, DST_VETH),
+    rule(`cali-fw-${SRC_VETH}`, 3, 'jump', SFW),
+    rule(SFW, 21, 'continue'),
+    rule(SFW, 23, 'jump', 'cali-spo-sgnp/client-egress'),
+    rule(SFW, 26, 'return'),
+    rule(`cali-fw-${SRC_VETH}`, 5, 'jump', 'cali-pro-kns.demo'),
+    rule(`cali-fw-${SRC_VETH}`, 6, 'return'),
+    rule(`cali-tw-${DST_VETH}`, 3, 'jump', STW),
+    ...ingressStaged,
+    rule(`cali-tw-${DST_VETH}`, 5, 'jump', 'cali-pri-kns.demo'),
+    rule(`cali-tw-${DST_VETH}`, 6, 'return'),
+    pkt('POSTROUTING', 'mangle', SRC_VETH, DST_VETH),
+  ];
+  const sameNode = (ingressStaged: TraceEvent[]) =>
+    analyseTrace(
+      input([{ node: 'c-n1', events: events(ingressStaged), rules: stagedRules, uplinkMtu: 1500 }], {
+        destination: { label: 'demo/b', ip: '10.244.1.2', node: 'c-n1' },
+        route: {
+          dst: '10.244.1.2',
+          type: 'unicast',
+          gateway: undefined,
+          dev: DST_VETH,
+          protocol: undefined,
+          mtu: 1500,
+        },
+        chainOwners: new Map([
+          [SPI, 'StagedNetworkPolicy demo/deny-b'],
+          ['cali-spo-sgnp/client-egress', 'StagedGlobalNetworkPolicy client-egress'],
+        ]),
+        answered: true,
+      }),
+    );
+
+  it('reports a staged Deny and a staged end of tier as hops of their own, the enforced verdict unchanged', () => {
+    // The NFLOG rule is rate-limited per flow: here it did not match, only the mark rule shows.
+    const r = sameNode([
+      rule(STW, 31, 'continue'),
+      rule(STW, 33, 'jump', SPI),
+      rule(SPI, 13, 'continue'),
+      rule(STW, 34, 'return'),
+    ]);
+    expect(r.result).toBe('delivered');
+    expect(r.hops.map((h) => `${h.hop}:${h.status}:${h.staged ?? ''}`)).toEqual([
+      'source:ok:',
+      'staged-egress:ok:would-deny',
+      'egress-policy:ok:',
+      'route:ok:',
+      'staged-ingress:ok:would-deny',
+      'ingress-policy:ok:',
+      'delivered:ok:',
+    ]);
+    expect(r.hops[1]!.detail).toBe(
+      'staged: would deny at the end of tier default (no staged policy in it allowed the packet)',
+    );
+    expect(r.hops[4]!.detail).toBe('staged: would deny by StagedNetworkPolicy demo/deny-b rule 2');
+    expect(r.hops[4]!.rule).toMatchObject({ chain: SPI, position: 3, handle: 13 });
+    // The enforced stage is judged without the staged chains.
+    expect(r.hops[2]!.detail).toBe('allowed by profile kns.demo');
+    expect(r.hops[5]!.detail).toBe('allowed by profile kns.demo');
+    expect(r.summary).toContain(
+      'staged policies (not enforced) on egress would deny at the end of tier default',
+    );
+    expect(renderTrace(r)).toContain('~ staged-ingress');
+  });
+
+  it('reports a staged allow when a staged policy decides without a Deny', () => {
+    const r = sameNode([rule(STW, 33, 'jump', SPI), rule(SPI, 11, 'continue'), rule(STW, 34, 'return')]);
+    expect(r.hops.find((h) => h.hop === 'staged-ingress')).toMatchObject({
+      staged: 'would-allow',
+      detail: 'staged: would allow by StagedNetworkPolicy demo/deny-b',
+    });
   });
 });

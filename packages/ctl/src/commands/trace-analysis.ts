@@ -3,6 +3,9 @@
  * packet on each node it passed, the node's route for it, and Felix's rule comments, read as the
  * hops of the packet (source veth, egress policy, route, underlay or tunnel, remote node, ingress
  * policy) and where it ended: delivered to the destination's veth, or dropped by a named rule.
+ * An endpoint with staged policies has a staged chain (`cali-sfw-`/`cali-stw-`) before its enforced
+ * stage; the packet's walk through it is a hop of its own, saying what the staged policies would
+ * decide, and never the packet's fate (nothing there drops or accepts).
  * Pure: the command collects the inputs, this turns them into a report.
  */
 import type { TraceEvent } from '@calico-ts/lab';
@@ -14,6 +17,8 @@ export interface KernelRule {
   /** Felix's rule id (`cali:<hash>`) and any description comments. */
   id: string | undefined;
   comments: string[];
+  /** An NFLOG rule's prefix (Felix's drop records: `DI1|np/ns/name`, staged `SDI1|…`). */
+  nflogPrefix?: string;
 }
 
 /** The filter table of one node: per chain, its rules in order. */
@@ -66,11 +71,13 @@ export interface TraceInput {
 
 export type HopKind =
   | 'source'
+  | 'staged-egress'
   | 'egress-policy'
   | 'route'
   | 'underlay'
   | 'tunnel'
   | 'remote-node'
+  | 'staged-ingress'
   | 'ingress-policy'
   | 'delivered';
 
@@ -80,8 +87,10 @@ export interface Hop {
   detail: string;
   /** ok: passed; dropped: ended here; lost: never arrived at the next hop. */
   status: 'ok' | 'dropped' | 'lost';
-  /** The deciding kernel rule, for policy hops. */
+  /** The deciding kernel rule, for policy hops (staged hops: the rule that would decide). */
   rule?: DecidingRule;
+  /** Staged hops: what the staged policies would do with the packet (it goes on either way). */
+  staged?: 'would-allow' | 'would-deny';
 }
 
 export interface DecidingRule {
@@ -109,6 +118,11 @@ export interface TraceReport {
 }
 
 const POLICY_CHAIN = /^cali-(pi|po|pri|pro)-/;
+/** The staged forms of policy and profile chains, and the endpoints' staged chains. */
+const STAGED_POLICY_CHAIN = /^cali-s(pi|po|pri|pro)-/;
+const STAGED_ENDPOINT_CHAIN = /^cali-s(fw|tw)-/;
+const isStagedChain = (chain: string): boolean =>
+  STAGED_POLICY_CHAIN.test(chain) || STAGED_ENDPOINT_CHAIN.test(chain);
 
 function ipv4ToInt(ip: string): number {
   return ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
@@ -123,19 +137,29 @@ export function cidrContains(cidr: string, ip: string): boolean {
   return (ipv4ToInt(net) & mask) >>> 0 === (ipv4ToInt(ip) & mask) >>> 0;
 }
 
-/** `iptables-save -t filter` → chain → each rule's Felix id and comments, in order. */
-export function parseRuleComments(
-  save: string,
-): Map<string, { id: string | undefined; comments: string[] }[]> {
-  const out = new Map<string, { id: string | undefined; comments: string[] }[]>();
+/** What `iptables-save` says of one rule: Felix's id, its comments and any NFLOG prefix. */
+export interface SavedRule {
+  id: string | undefined;
+  comments: string[];
+  nflogPrefix?: string;
+}
+
+/** `iptables-save -t filter` → chain → each rule's Felix id, comments and NFLOG prefix, in order. */
+export function parseRuleComments(save: string): Map<string, SavedRule[]> {
+  const out = new Map<string, SavedRule[]>();
   for (const line of save.split('\n')) {
     const m = /^-A (\S+) (.*)$/.exec(line);
     if (!m) continue;
     const comments = [...m[2]!.matchAll(/--comment "((?:[^"\\]|\\.)*)"/g)].map((c) => c[1]!);
     const id = comments.find((c) => c.startsWith('cali:'));
+    const prefix = /--nflog-prefix "((?:[^"\\]|\\.)*)"/.exec(m[2]!)?.[1];
     const list = out.get(m[1]!) ?? [];
     if (list.length === 0) out.set(m[1]!, list);
-    list.push({ id, comments: comments.filter((c) => c !== id) });
+    list.push({
+      id,
+      comments: comments.filter((c) => c !== id),
+      ...(prefix !== undefined ? { nflogPrefix: prefix } : {}),
+    });
   }
   return out;
 }
@@ -164,19 +188,23 @@ export function parseChainHandles(listing: string): Map<string, number[]> {
 /** Handles and comments of the same table joined by position (both list a chain's rules in order). */
 export function joinChainRules(
   handles: ReadonlyMap<string, readonly number[]>,
-  comments: ReadonlyMap<string, readonly { id: string | undefined; comments: string[] }[]>,
+  comments: ReadonlyMap<string, readonly SavedRule[]>,
 ): Map<string, KernelRule[]> {
   const out = new Map<string, KernelRule[]>();
   for (const [chain, hs] of handles) {
     const cs = comments.get(chain) ?? [];
     out.set(
       chain,
-      hs.map((handle, i) => ({
-        position: i + 1,
-        handle,
-        id: cs.length === hs.length ? cs[i]?.id : undefined,
-        comments: cs.length === hs.length ? (cs[i]?.comments ?? []) : [],
-      })),
+      hs.map((handle, i) => {
+        const saved = cs.length === hs.length ? cs[i] : undefined;
+        return {
+          position: i + 1,
+          handle,
+          id: saved?.id,
+          comments: saved?.comments ?? [],
+          ...(saved?.nflogPrefix !== undefined ? { nflogPrefix: saved.nflogPrefix } : {}),
+        };
+      }),
     );
   }
   return out;
@@ -192,6 +220,12 @@ function chainOwner(chain: string, owners: ReadonlyMap<string, string>): string 
     return `profile ${chain.slice('cali-pri-'.length)}`;
   if (chain.startsWith('cali-tw-')) return `ingress chain of ${chain.slice('cali-tw-'.length)}`;
   if (chain.startsWith('cali-fw-')) return `egress chain of ${chain.slice('cali-fw-'.length)}`;
+  if (chain.startsWith('cali-spri-') || chain.startsWith('cali-spro-'))
+    return `profile ${chain.slice('cali-spri-'.length)} (staged form)`;
+  if (chain.startsWith('cali-stw-')) return `staged ingress chain of ${chain.slice('cali-stw-'.length)}`;
+  if (chain.startsWith('cali-sfw-')) return `staged egress chain of ${chain.slice('cali-sfw-'.length)}`;
+  if (STAGED_POLICY_CHAIN.test(chain))
+    return `staged chain ${chain} (no policy in the datastore has this chain name)`;
   if (POLICY_CHAIN.test(chain))
     return `policy chain ${chain} (no policy in the datastore has this chain name)`;
   return `chain ${chain}`;
@@ -235,6 +269,8 @@ function stage(events: readonly TraceEvent[], prefix: 'cali-fw-' | 'cali-tw-'): 
   let drop: TraceEvent | undefined;
   for (const e of filter.slice(start)) {
     if (e.chain.startsWith(other)) break;
+    // The staged chains never decide the packet's fate: their hop is stagedStage's.
+    if (isStagedChain(e.chain)) continue;
     // A chain none of whose rules matched shows only as the jump into it.
     for (const c of [e.chain, e.target ?? ''])
       if (POLICY_CHAIN.test(c) && !visited.includes(c)) visited.push(c);
@@ -244,6 +280,96 @@ function stage(events: readonly TraceEvent[], prefix: 'cali-fw-' | 'cali-tw-'): 
     }
   }
   return { visited, drop, entered: true };
+}
+
+/** What the staged policies would do with the packet at one endpoint, as its hop says it. */
+interface StagedOutcome {
+  verdict: 'would-allow' | 'would-deny';
+  detail: string;
+  rule: DecidingRule | undefined;
+}
+
+/** A staged drop record's prefix: `SD<I|E><index>|<policy>`, `ST<I|E>|<tier>`, `SP<I|E>|`. */
+const STAGED_PREFIX = /^S([DTP])([IE])(\d*)\|(.*)$/;
+
+/**
+ * The packet's walk through an endpoint's staged chain (`cali-sfw-`/`cali-stw-`, entered from the
+ * enforced endpoint chain) and the staged policy and profile chains it jumps to. A staged Deny
+ * sets the drop mark and is followed by its NFLOG rule (`SD…`, which names the rule; the NFLOG
+ * itself is rate-limited, so the rule before it is what shows); an end of tier returns through
+ * the rule commented "End of staged tier"; a policy or profile that decided returns through
+ * "Return if … decided"; a walk that returns through none of these found no profile to allow it.
+ */
+function stagedStage(
+  events: readonly TraceEvent[],
+  prefix: 'cali-sfw-' | 'cali-stw-',
+  node: NodeTrace,
+  owners: ReadonlyMap<string, string>,
+): StagedOutcome | undefined {
+  const filter = events.filter((e) => e.table === 'filter');
+  const start = filter.findIndex((e) => e.chain.startsWith(prefix));
+  if (start < 0) return undefined;
+  const staged: TraceEvent[] = [];
+  for (const e of filter.slice(start)) {
+    if (!isStagedChain(e.chain)) break;
+    staged.push(e);
+  }
+  const kernel = (e: TraceEvent): KernelRule | undefined =>
+    node.rules.get(e.chain)?.find((r) => r.handle === e.handle);
+  const visited: string[] = [];
+  for (const e of staged) {
+    for (const c of [e.chain, e.target ?? ''])
+      if (STAGED_POLICY_CHAIN.test(c) && !visited.includes(c)) visited.push(c);
+    if (e.type !== 'rule') continue;
+    const rule = kernel(e);
+    if (STAGED_POLICY_CHAIN.test(e.chain) && rule) {
+      const next = node.rules.get(e.chain)?.[rule.position];
+      const deny = [rule.nflogPrefix, next?.nflogPrefix]
+        .map((p) => STAGED_PREFIX.exec(p ?? ''))
+        .find((m) => m?.[1] === 'D');
+      if (deny) {
+        const owner = chainOwner(e.chain, owners);
+        return {
+          verdict: 'would-deny',
+          detail: `staged: would deny by ${owner} rule ${Number(deny[3]) + 1}`,
+          rule: decidingRule(e, node, owners),
+        };
+      }
+    }
+    if (STAGED_ENDPOINT_CHAIN.test(e.chain) && e.verdict === 'return') {
+      const decided = decidingRule(e, node, owners);
+      const endOfTier = rule?.comments.map((c) => /^End of staged tier (.+)$/.exec(c)?.[1]).find(Boolean);
+      if (endOfTier)
+        return {
+          verdict: 'would-deny',
+          detail: `staged: would deny at the end of tier ${endOfTier} (no staged policy in it allowed the packet)`,
+          rule: decided,
+        };
+      const by = visited.at(-1);
+      return {
+        verdict: 'would-allow',
+        detail: `staged: would allow${by ? ` by ${chainOwner(by, owners)}` : ''}`,
+        rule: decided,
+      };
+    }
+  }
+  const last = staged.at(-1);
+  return {
+    verdict: 'would-deny',
+    detail: 'staged: would deny: no staged policy or profile allowed the packet',
+    rule: last?.type === 'rule' ? decidingRule(last, node, owners) : undefined,
+  };
+}
+
+function stagedHop(hop: 'staged-egress' | 'staged-ingress', node: string, outcome: StagedOutcome): Hop {
+  return {
+    hop,
+    node,
+    detail: outcome.detail,
+    status: 'ok',
+    staged: outcome.verdict,
+    ...(outcome.rule ? { rule: outcome.rule } : {}),
+  };
 }
 
 function firstPacket(events: readonly TraceEvent[], table: string, chain: string): TraceEvent | undefined {
@@ -350,7 +476,9 @@ export function analyseTrace(input: TraceInput): TraceReport {
     status: 'ok',
   });
 
-  // Egress policy of the source endpoint.
+  // Staged policies of the source endpoint (records only), then its enforced egress policy.
+  const stagedEgress = stagedStage(srcEvents, 'cali-sfw-', src, owners);
+  if (stagedEgress) hops.push(stagedHop('staged-egress', src.node, stagedEgress));
   const egress = stage(srcEvents, 'cali-fw-');
   if (egress.drop) {
     const rule = decidingRule(egress.drop, src, owners);
@@ -505,6 +633,8 @@ export function analyseTrace(input: TraceInput): TraceReport {
     finalNode = dstNode;
   }
 
+  const stagedIngress = stagedStage(finalNode.events, 'cali-stw-', finalNode, owners);
+  if (stagedIngress) hops.push(stagedHop('staged-ingress', finalNode.node, stagedIngress));
   const ingress = stage(finalNode.events, 'cali-tw-');
   if (ingress.drop) {
     const rule = decidingRule(ingress.drop, finalNode, owners);
@@ -555,10 +685,18 @@ export function analyseTrace(input: TraceInput): TraceReport {
     detail: `to ${input.destination.label} on ${delivered.oif}`,
     status: 'ok',
   });
+  const stagedDenies = [
+    ...(stagedEgress?.verdict === 'would-deny'
+      ? [`on egress ${stagedEgress.detail.replace(/^staged: /, '')}`]
+      : []),
+    ...(stagedIngress?.verdict === 'would-deny'
+      ? [`on ingress ${stagedIngress.detail.replace(/^staged: /, '')}`]
+      : []),
+  ];
   return report(
     'delivered',
     'delivered',
-    `delivered to ${input.destination.label} on ${finalNode.node} (${delivered.oif})${input.answered ? ', answered' : ', no answer came back'}`,
+    `delivered to ${input.destination.label} on ${finalNode.node} (${delivered.oif})${input.answered ? ', answered' : ', no answer came back'}${stagedDenies.length > 0 ? `; staged policies (not enforced) ${stagedDenies.join(', ')}` : ''}`,
   );
 }
 
@@ -567,7 +705,8 @@ export function renderTrace(r: TraceReport): string {
   const lines = [`trace ${r.from} → ${r.to} ${r.probe}`];
   const mark = { ok: '✓', dropped: '✗', lost: '✗' } as const;
   for (const h of r.hops) {
-    lines.push(`  ${mark[h.status]} ${h.hop.padEnd(14)} ${h.node.padEnd(12)} ${h.detail}`);
+    const sign = h.staged ? (h.staged === 'would-deny' ? '~' : '·') : mark[h.status];
+    lines.push(`  ${sign} ${h.hop.padEnd(14)} ${h.node.padEnd(12)} ${h.detail}`);
     if (h.rule)
       lines.push(
         `      rule: ${h.rule.chain} #${h.rule.position ?? '?'} (handle ${h.rule.handle ?? '?'}${h.rule.id ? `, ${h.rule.id}` : ''}): ${h.rule.description}`,

@@ -5,7 +5,7 @@
  */
 import { randomInt } from 'node:crypto';
 import type { Datastore } from '@calico-ts/datastore';
-import { explainFlow, policyChainName, policyIdString } from '@calico-ts/felix';
+import { explainFlow, policyChainName, policyIdString, stagedPolicyChainName } from '@calico-ts/felix';
 import { connectTcp, execInNamespace, NetNamespace } from '@calico-ts/kernel';
 import { PacketTrace, type PodPort, probeFrom, type TraceMatch } from '@calico-ts/lab';
 import { Command, Option } from 'commander';
@@ -122,12 +122,18 @@ async function chainRules(node: string): Promise<ChainRules> {
   return joinChainRules(parseChainHandles(listing.out), parseRuleComments(save.out));
 }
 
-/** Felix's policy chain names → the policy, for every policy in the datastore. */
+/**
+ * Felix's policy chain names → the policy, for every policy in the datastore: the enforced
+ * policies' chains and their staged forms (a staged view may walk an enforced policy), and the
+ * staged policies' chains.
+ */
 async function policyChains(datastore: Datastore): Promise<Map<string, string>> {
   const owners = new Map<string, string>();
-  const add = (key: string) => {
-    for (const direction of ['ingress', 'egress'] as const)
-      owners.set(policyChainName(direction, key), describePolicy(key));
+  const add = (key: string, staged = false) => {
+    for (const direction of ['ingress', 'egress'] as const) {
+      if (!staged) owners.set(policyChainName(direction, key), describePolicy(key));
+      owners.set(stagedPolicyChainName(direction, key), describePolicy(key));
+    }
   };
   for (const p of (await datastore.list('NetworkPolicy')).items)
     add(policyIdString({ kind: 'NetworkPolicy', namespace: p.metadata.namespace, name: p.metadata.name }));
@@ -140,6 +146,25 @@ async function policyChains(datastore: Datastore): Promise<Map<string, string>> 
         namespace: p.metadata.namespace,
         name: p.metadata.name,
       }),
+    );
+  for (const p of (await datastore.list('StagedNetworkPolicy')).items)
+    add(
+      policyIdString({ kind: 'StagedNetworkPolicy', namespace: p.metadata.namespace, name: p.metadata.name }),
+      true,
+    );
+  for (const p of (await datastore.list('StagedGlobalNetworkPolicy')).items)
+    add(
+      policyIdString({ kind: 'StagedGlobalNetworkPolicy', namespace: undefined, name: p.metadata.name }),
+      true,
+    );
+  for (const p of (await datastore.list('StagedKubernetesNetworkPolicy')).items)
+    add(
+      policyIdString({
+        kind: 'StagedKubernetesNetworkPolicy',
+        namespace: p.metadata.namespace,
+        name: p.metadata.name,
+      }),
+      true,
     );
   return owners;
 }
