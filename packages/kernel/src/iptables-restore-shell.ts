@@ -2,7 +2,8 @@
  * One shell kept inside a namespace that runs the restores Felix writes on every change. Starting
  * `iptables-restore` from calico-node means a fork of a process of 150–250 MB (its page tables are
  * copied) plus `ip netns exec`; a small shell that is already in the namespace forks and execs the
- * restore for about half of that. Each restore is one heredoc with a random terminator, followed
+ * restore for about half of that. Bash reads its script from the pipe byte by byte, so this is
+ * for small inputs (the caller sends large ones as a process of their own). Each restore is one heredoc with a random terminator, followed
  * by a marker line carrying its exit status; jobs run one at a time. The shell exits after
  * IDLE_MS without work (so it never holds a namespace for long after its last use) and whenever
  * its stdin closes (our process exiting); the next job starts a new one.

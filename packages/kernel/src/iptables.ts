@@ -329,8 +329,9 @@ export interface IptablesOptions {
   lockWaitSeconds?: number;
   /**
    * Run restores through one shell kept in the namespace (iptables-restore-shell.ts) instead of a
-   * new process from ours each time; default true where /bin/bash exists. A shell that ends
-   * mid-restore fails that restore like a failed command (the next one starts a new shell).
+   * new process from ours each time (inputs up to 16 KiB, which per-change deltas are); default
+   * true where /bin/bash exists. A shell that ends mid-restore fails that restore like a failed
+   * command (the next one starts a new shell).
    */
   restoreShell?: boolean;
 }
@@ -385,6 +386,12 @@ export interface ApplyOptions {
   /** Only the listed chains (and `remove`, and hooks when given) change; other owned chains stay. */
   partial?: boolean;
 }
+
+/**
+ * Larger restores (a resync, a refresh) run as their own process: bash reads a script from a pipe
+ * one byte at a time, which costs more than the fork it saves once the input is tens of KB.
+ */
+const SHELL_INPUT_MAX = 16 * 1024;
 
 export class Iptables {
   readonly family: 4 | 6;
@@ -577,7 +584,7 @@ export class Iptables {
     // A shell that ended mid-restore leaves unknown whether the restore ran: reported as a failed
     // command, so apply() reads the tables back and plans again rather than writing twice.
     const r: CommandResult =
-      input !== undefined && this.#shell
+      input !== undefined && input.length <= SHELL_INPUT_MAX && this.#shell
         ? await this.#shell
             .run(bin, args, input)
             .catch((err: Error) => ({ stdout: '', stderr: err.message, exitCode: null }))
