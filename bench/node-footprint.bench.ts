@@ -24,7 +24,8 @@ const FORMS = (process.env['BENCH_FORMS'] ?? 'built,source')
   .filter((f): f is Form => f === 'built' || f === 'source');
 /**
  * calico-node's Node options to compare, `|`-separated sets of space-separated flags: `lab` is
- * what the lab and the image use (CALICO_NODE_FLAGS), `none` Node's defaults. Each form runs with each set.
+ * what the lab and the image use (CALICO_NODE_FLAGS), `none` Node's defaults, `NAME=value` an
+ * environment variable. Each form runs with each set.
  */
 const FLAG_SETS = (process.env['BENCH_NODE_FLAG_SETS'] ?? 'lab').split('|').map((s) => s.trim());
 /** Seconds calico-node is left idle after the pods before its memory is read again (V8's memory reducer). */
@@ -140,9 +141,19 @@ async function runForm(form: Form, flagSet: string, round: number): Promise<Form
     { ensureNamespaceProfileAt },
   ] = await Promise.all([import('@calico-ts/lab'), import('@calico-ts/cni'), import('@calico-ts/datastore')]);
   const name = `nf${form[0]}${round}${process.pid % 100}`;
-  const nodeFlags =
-    flagSet === 'lab' ? CALICO_NODE_FLAGS : flagSet === 'none' ? [] : flagSet.split(/\s+/).filter(Boolean);
-  const flags = nodeFlags.join(' ') || '(Node defaults)';
+  // `NAME=value` tokens of a set go into calico-node's environment (e.g. MALLOC_ARENA_MAX=2).
+  const tokens = flagSet.split(/\s+/).filter((t) => t && t !== 'lab' && t !== 'none');
+  const envTokens = tokens.filter((t) => /^[A-Z_]+=/.test(t));
+  const nodeFlags = [
+    ...(flagSet.split(/\s+/).includes('lab') ? CALICO_NODE_FLAGS : []),
+    ...tokens.filter((t) => !envTokens.includes(t)),
+  ];
+  const nodeEnv: Record<string, string> = Object.fromEntries(
+    envTokens.map((t) => [t.slice(0, t.indexOf('=')), t.slice(t.indexOf('=') + 1)]),
+  );
+  if (SNAPSHOT_DIR)
+    nodeEnv['NODE_OPTIONS'] = `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${SNAPSHOT_DIR}`;
+  const flags = [...envTokens, ...nodeFlags].join(' ') || '(Node defaults)';
   let spawnedMs = 0;
   let coldReadyMs = Number.NaN;
   const cluster = new LabCluster({
@@ -157,9 +168,7 @@ async function runForm(form: Form, flagSet: string, round: number): Promise<Form
       nodeFlags,
     }),
     readyTimeoutMs: 120_000,
-    ...(SNAPSHOT_DIR
-      ? { env: { NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${SNAPSHOT_DIR}` } }
-      : {}),
+    env: nodeEnv,
     prepareDatastore: async (endpoint) => {
       await ensureNamespaceProfileAt([endpoint], LAB_POD_NAMESPACE);
     },
