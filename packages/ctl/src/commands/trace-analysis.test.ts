@@ -392,6 +392,48 @@ describe('analyseTrace through staged chains', () => {
     expect(renderTrace(r)).toContain('~ staged-ingress');
   });
 
+  it('takes the verdict from the enforced stage when it drops after a staged hop', () => {
+    const staged = [rule(STW, 33, 'jump', SPI), rule(SPI, 13, 'continue'), rule(STW, 34, 'return')];
+    const r = analyseTrace(
+      input(
+        [
+          {
+            node: 'c-n1',
+            events: [
+              pkt('FORWARD', 'filter', SRC_VETH, DST_VETH),
+              rule(`cali-tw-${DST_VETH}`, 3, 'jump', STW),
+              ...staged,
+              rule(`cali-tw-${DST_VETH}`, 5, 'jump', 'cali-pi-np/demo/deny-b'),
+              rule('cali-pi-np/demo/deny-b', 4, 'drop'),
+            ],
+            rules: new Map([...stagedRules, ...rules]),
+            uplinkMtu: 1500,
+          },
+        ],
+        {
+          destination: { label: 'demo/b', ip: '10.244.1.2', node: 'c-n1' },
+          route: {
+            dst: '10.244.1.2',
+            type: 'unicast',
+            gateway: undefined,
+            dev: DST_VETH,
+            protocol: undefined,
+            mtu: 1500,
+          },
+          chainOwners: new Map([
+            [SPI, 'StagedNetworkPolicy demo/deny-b'],
+            ['cali-pi-np/demo/deny-b', 'NetworkPolicy demo/deny-b'],
+          ]),
+        },
+      ),
+    );
+    expect(r.result).toBe('dropped');
+    expect(r.endedAt).toBe('ingress-policy');
+    expect(r.rule?.chain).toBe('cali-pi-np/demo/deny-b');
+    expect(r.hops.map((h) => h.hop)).toEqual(['source', 'route', 'staged-ingress', 'ingress-policy']);
+    expect(r.hops[2]!.detail).toBe('staged: would deny by StagedNetworkPolicy demo/deny-b rule 2');
+  });
+
   it('reports a staged allow when a staged policy decides without a Deny', () => {
     const r = sameNode([rule(STW, 33, 'jump', SPI), rule(SPI, 11, 'continue'), rule(STW, 34, 'return')]);
     expect(r.hops.find((h) => h.hop === 'staged-ingress')).toMatchObject({
