@@ -27,6 +27,14 @@ import { OutSlot, signatureOf, UpdateGroup } from './update-group.ts';
 /** Prefixes packed per event-loop turn (about 25 UPDATEs of /32s). */
 const FLUSH_SLICE = 20_000;
 
+/**
+ * Queued changes that are sent at once rather than at the end of the event-loop turn. One socket
+ * read can carry a whole table (64 KB is ~13,000 /32s in 4 KB UPDATEs), and one turn can read
+ * every peer's socket, so waiting for the turn to end would hold the first re-advertisement back
+ * until everything received had been imported.
+ */
+const FLUSH_EAGER = 4_000;
+
 /** The address of a group's only member (whose own routes it never sends), else undefined. */
 function soloMember(g: UpdateGroup): string | undefined {
   if (g.members.size !== 1) return undefined;
@@ -103,7 +111,8 @@ export class AdjRibOut {
       // The change carries the prefix's best path, so no Loc-RIB lookup is needed per prefix
       // unless the group advertises every path (ADD-PATH).
       for (const c of changes) this.#exportPrefix(g, c.prefix, solo, c);
-      if (g.queued) this.#scheduleFlush(g);
+      if (g.queued >= FLUSH_EAGER && !g.awaitingDrain) this.#flush(g);
+      else if (g.queued) this.#scheduleFlush(g);
     }
   }
 
@@ -353,12 +362,14 @@ export class AdjRibOut {
       return;
     }
     g.flushScheduled = true;
+    g.awaitingDrain = true;
     let resumed = false;
     for (const p of blocked) {
       p.session.onceDrained(() => {
         if (resumed) return;
         resumed = true;
         g.flushScheduled = false;
+        g.awaitingDrain = false;
         this.#flush(g);
       });
     }

@@ -103,6 +103,8 @@ export class UpdateGroup {
   /** Export results per (AFI, source, attribute set) while the policy ignores prefixes. */
   readonly exportCache: Map<RouteSource, Map<AttrSet, AttrSet | null>>[] = [new Map(), new Map(), new Map()];
   flushScheduled = false;
+  /** Every member's socket was full at the last flush: the next one waits for a 'drain'. */
+  awaitingDrain = false;
 
   constructor(key: string, signature: GroupSignature) {
     this.key = key;
