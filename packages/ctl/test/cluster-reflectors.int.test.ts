@@ -5,36 +5,20 @@
  * frozen, the learned routes age out after the hold time; one thawed, they come back.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { listNamespaces } from '@calico-ts/kernel';
 import { processStartTime } from '@calico-ts/lab';
 import { afterAll, expect, it } from 'vitest';
 import { command, describeWith, root } from '../../../test-support/requirements.ts';
 import { runPrefix } from '../../../test-support/run-id.ts';
-import { run } from '../src/calico-program.ts';
-import { captureIo } from '../src/cli-io.ts';
+import { labCli } from './lab-cli.ts';
 
-const clustersDir = mkdtempSync(join(tmpdir(), 'hF-clusters-'));
-process.env['CALICO_CLUSTERS_DIR'] = clustersDir;
-process.env['CALICO_LOG_LEVEL'] = 'error';
+const { clustersDir, calico, ok } = labCli('hF');
 
 const NODES = 6;
 /** Offered by the reflectors; the sessions use it (the smaller side's). */
 const HOLD_TIME_S = 6;
-
-async function calico(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  const io = captureIo({ env: { CALICO_CLUSTERS_DIR: clustersDir, NO_COLOR: '1' } });
-  const code = await run(args, io);
-  return { code, out: io.out, err: io.err };
-}
-
-async function ok(args: string[]): Promise<string> {
-  const r = await calico(args);
-  expect(r.code, `calico ${args.join(' ')}\n${r.out}${r.err}`).toBe(0);
-  return r.out;
-}
 
 async function until(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

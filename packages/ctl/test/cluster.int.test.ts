@@ -1,29 +1,16 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { listNamespaces } from '@calico-ts/kernel';
 import { processStartTime } from '@calico-ts/lab';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { command, describeWith, root } from '../../../test-support/requirements.ts';
 import { runPrefix } from '../../../test-support/run-id.ts';
-import { run } from '../src/calico-program.ts';
-import { captureIo } from '../src/cli-io.ts';
+import { labCli } from './lab-cli.ts';
 
 const CLI = resolve(import.meta.dirname, '../src/cli.ts');
-// Every cluster these tests make keeps its state (and the current-cluster pointer) here, not in
-// the machine's /run/calico-ts/clusters; the supervisors `up` starts inherit it.
-const clustersDir = mkdtempSync(join(tmpdir(), 'cl-clusters-'));
-process.env['CALICO_CLUSTERS_DIR'] = clustersDir;
-process.env['CALICO_LOG_LEVEL'] = 'error';
-
-/** The CLI in this process (a `calico` process costs seconds of start-up on a loaded machine). */
-async function calico(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  const io = captureIo({ env: { CALICO_CLUSTERS_DIR: clustersDir, NO_COLOR: '1' } });
-  const code = await run(args, io);
-  return { code, out: io.out, err: io.err };
-}
+const { clustersDir, calico, ok } = labCli('cl');
 
 /** The CLI as a process: for `cluster exec`, whose command writes to the inherited stdout. */
 function calicoProcess(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
@@ -39,12 +26,6 @@ function calicoProcess(args: string[]): Promise<{ code: number | null; out: stri
     child.on('error', rej);
     child.on('close', (code) => res({ code, out, err }));
   });
-}
-
-async function ok(args: string[]): Promise<string> {
-  const r = await calico(args);
-  expect(r.code, `calico ${args.join(' ')}\n${r.out}${r.err}`).toBe(0);
-  return r.out;
 }
 
 interface Status {

@@ -12,26 +12,10 @@ import { waitFor } from '@calico-ts/kernel';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { command, describeWith, root } from '../../../test-support/requirements.ts';
 import { runPrefix } from '../../../test-support/run-id.ts';
-import { run } from '../src/calico-program.ts';
-import { captureIo } from '../src/cli-io.ts';
 import type { TraceReport } from '../src/commands/trace-analysis.ts';
+import { labCli } from './lab-cli.ts';
 
-const clustersDir = mkdtempSync(join(tmpdir(), 'tt-clusters-'));
-const env = { CALICO_CLUSTERS_DIR: clustersDir, NO_COLOR: '1' };
-process.env['CALICO_CLUSTERS_DIR'] = clustersDir;
-process.env['CALICO_LOG_LEVEL'] = 'error';
-
-async function calico(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = captureIo({ env });
-  const code = await run(args, io);
-  return { code, out: io.out, err: io.err };
-}
-
-async function ok(args: string[]): Promise<string> {
-  const r = await calico(args);
-  expect(r.code, `calico ${args.join(' ')}\n${r.out}${r.err}`).toBe(0);
-  return r.out;
-}
+const { clustersDir, calico, ok } = labCli('tt');
 
 const STAGED = `apiVersion: projectcalico.org/v3
 kind: StagedNetworkPolicy
