@@ -15,6 +15,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { loadavg as osLoadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildNodeAndCni } from './build-node.ts';
 
 const PODS = Number(process.env['BENCH_NODE_PODS'] ?? 110);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 1);
@@ -236,24 +237,8 @@ async function main(): Promise<void> {
     log('node-footprint bench: needs root (network namespaces); skipped');
     return;
   }
-  const root = join(dirname(fileURLToPath(import.meta.url)), '..');
   log('building @calico-ts/node and its dependencies (nx, cached when unchanged)…');
-  const build = spawnSync(
-    'pnpm',
-    [
-      'exec',
-      'nx',
-      'run-many',
-      '-t',
-      'build',
-      '-p',
-      '@calico-ts/node',
-      '@calico-ts/cni',
-      '--outputStyle=static',
-    ],
-    { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] },
-  );
-  if (build.status !== 0) throw new Error(`build failed (exit ${build.status})`);
+  buildNodeAndCni();
   if (SNAPSHOT_DIR) mkdirSync(SNAPSHOT_DIR, { recursive: true });
   const started = new Date();
   const loadStart = loadavg();

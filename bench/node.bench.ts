@@ -18,14 +18,13 @@
 // traffic so the probe still gets through) before the pod ADDs; BENCH_PREFIX names the clusters.
 //
 // Run with argv[2] === 'probe' this file is the probe itself (see runProbe).
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { NetNamespace as NetNamespaceHandle } from '@calico-ts/kernel';
+import { buildNodeAndCni } from './build-node.ts';
 import { iperf3Gbps } from './iperf.ts';
 
 const PODS = Number(process.env['BENCH_PODS'] ?? 50);
@@ -397,22 +396,7 @@ async function main(): Promise<void> {
   }
   if (NODE_BUILT) {
     log('building @calico-ts/node and @calico-ts/cni (nx, cached when unchanged)…');
-    const build = spawnSync(
-      'pnpm',
-      [
-        'exec',
-        'nx',
-        'run-many',
-        '-t',
-        'build',
-        '-p',
-        '@calico-ts/node',
-        '@calico-ts/cni',
-        '--outputStyle=static',
-      ],
-      { cwd: join(dirname(fileURLToPath(import.meta.url)), '..'), stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    if (build.status !== 0) throw new Error(`build failed (exit ${build.status})`);
+    buildNodeAndCni();
     const { freshBuild } = await import('@calico-ts/lab');
     if (!freshBuild(fileURLToPath(import.meta.resolve('@calico-ts/node'))))
       throw new Error('the build of @calico-ts/node is older than its source after building');
