@@ -55,7 +55,17 @@ export interface FelixConfig {
    * when a policy change newly denies a flow, its conntrack entries are deleted so it stops.
    */
   policyConntrackFlush: boolean;
+  /**
+   * Which iptables binaries Felix runs (`IptablesBackend`, env FELIX_IPTABLESBACKEND): `Legacy`,
+   * `NFT`, or `Auto` to follow the back end that holds the host's rules. A configured back end
+   * spawns no detection. Taken when Felix first touches iptables; a later change applies when
+   * calico-node restarts.
+   */
+  iptablesBackend: IptablesBackendSetting;
 }
+
+export const IPTABLES_BACKENDS = ['Legacy', 'NFT', 'Auto'] as const;
+export type IptablesBackendSetting = (typeof IPTABLES_BACKENDS)[number];
 
 export const DEFAULT_FAILSAFE_INBOUND: readonly PortSpec[] = [
   { protocol: 'tcp', port: 22 },
@@ -110,6 +120,7 @@ export function defaultFelixConfig(): FelixConfig {
     vxlanParentInterface: undefined,
     dropLogs: true,
     policyConntrackFlush: false,
+    iptablesBackend: 'Auto',
   };
 }
 
@@ -222,5 +233,6 @@ export function configFromSpec(spec: Record<string, unknown> | undefined): Felix
   };
   set('dropLogs', enabled(spec['dropLogs']));
   set('policyConntrackFlush', enabled(spec['policyConntrackFlush']));
+  set('iptablesBackend', oneOf(spec['iptablesBackend'], IPTABLES_BACKENDS));
   return out;
 }

@@ -123,7 +123,12 @@ export class Felix extends EventEmitter<FelixEvents> {
     this.nodeName = options.nodeName;
     this.#log = (options.logger ?? defaultLogger).child({ node: options.nodeName });
     this.#ownsKernel = options.kernel === undefined;
-    this.#kernel = options.kernel ?? new LinuxKernel(options.netns);
+    this.#kernel =
+      options.kernel ??
+      new LinuxKernel(
+        options.netns,
+        options.config?.iptablesBackend ? { iptablesBackend: options.config.iptablesBackend } : {},
+      );
     this.#onIntent = options.onIntent;
     this.#netns = options.netns;
     this.#dropLogSocket = options.dropLogSocket;

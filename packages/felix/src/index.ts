@@ -22,6 +22,8 @@ export {
   defaultFelixConfig,
   type FelixConfig,
   type FelixConfigOverrides,
+  IPTABLES_BACKENDS,
+  type IptablesBackendSetting,
   type PortSpec,
 } from './config.ts';
 export {

@@ -23,8 +23,10 @@ export {
 } from './ipset.ts';
 export {
   type ApplyResult,
+  type BackendDetection,
   type DesiredTable,
   detectIptablesBackend,
+  detectIptablesBackendWithSave,
   Iptables,
   type IptablesBackend,
   type IptablesHook,

@@ -322,7 +322,10 @@ export interface IptablesOptions {
   family?: 4 | 6;
   /** Namespace to work in; our own when omitted. */
   namespace?: NetNamespace | undefined;
-  /** Back end; 'auto' detects it (see detectIptablesBackend). */
+  /**
+   * Back end; 'auto' (the default) detects it on first use (see detectIptablesBackendWithSave),
+   * a configured one runs no detection.
+   */
   backend?: IptablesBackend | 'auto';
   ownedPrefix?: string;
   /** Seconds iptables-restore waits for the xtables lock (legacy) before failing. */
@@ -349,25 +352,50 @@ function binary(family: 4 | 6, backend: IptablesBackend, tool: 'save' | 'restore
 
 const countRules = (save: string): number => save.split('\n').filter((l) => l.startsWith('-A ')).length;
 
+/** What the back-end detection found, with the chosen back end's `iptables-save` output. */
+export interface BackendDetection {
+  backend: IptablesBackend;
+  /**
+   * The whole `<family>-<backend>-save` output read during detection (undefined when that save
+   * failed): a fresh read of every table, so the first read after detecting needs no process.
+   */
+  save: string | undefined;
+}
+
 /**
  * Which back end the host's rules live in, as kube-proxy and Felix decide it: the one holding
  * more rules wins (legacy and nft rules both take effect, so follow what is already there);
- * with no rules anywhere, what the `iptables` command itself is (`(nf_tables)` / `(legacy)`).
+ * with no rules anywhere (or as many in both), what the `iptables` command itself is
+ * (`(nf_tables)` / `(legacy)`), asked only then.
  */
+export async function detectIptablesBackendWithSave(
+  namespace?: NetNamespace,
+  family: 4 | 6 = 4,
+): Promise<BackendDetection> {
+  const [nft, legacy] = await Promise.all([
+    execInNamespace(namespace, binary(family, 'nft', 'save')).catch(() => undefined),
+    execInNamespace(namespace, binary(family, 'legacy', 'save')).catch(() => undefined),
+  ]);
+  const nftSave = nft?.exitCode === 0 ? nft.stdout : undefined;
+  const legacySave = legacy?.exitCode === 0 ? legacy.stdout : undefined;
+  const nftRules = nftSave === undefined ? 0 : countRules(nftSave);
+  const legacyRules = legacySave === undefined ? 0 : countRules(legacySave);
+  if (legacyRules > nftRules) return { backend: 'legacy', save: legacySave };
+  if (nftRules > legacyRules) return { backend: 'nft', save: nftSave };
+  const version = await execInNamespace(namespace, family === 4 ? 'iptables' : 'ip6tables', [
+    '--version',
+  ]).catch(() => undefined);
+  return /\(legacy\)/.test(version?.stdout ?? '')
+    ? { backend: 'legacy', save: legacySave }
+    : { backend: 'nft', save: nftSave };
+}
+
+/** The back end alone (see detectIptablesBackendWithSave). */
 export async function detectIptablesBackend(
   namespace?: NetNamespace,
   family: 4 | 6 = 4,
 ): Promise<IptablesBackend> {
-  const [nft, legacy, version] = await Promise.all([
-    execInNamespace(namespace, binary(family, 'nft', 'save')).catch(() => undefined),
-    execInNamespace(namespace, binary(family, 'legacy', 'save')).catch(() => undefined),
-    execInNamespace(namespace, family === 4 ? 'iptables' : 'ip6tables', ['--version']).catch(() => undefined),
-  ]);
-  const nftRules = nft?.exitCode === 0 ? countRules(nft.stdout) : 0;
-  const legacyRules = legacy?.exitCode === 0 ? countRules(legacy.stdout) : 0;
-  if (legacyRules > nftRules) return 'legacy';
-  if (nftRules > legacyRules) return 'nft';
-  return /\(legacy\)/.test(version?.stdout ?? '') ? 'legacy' : 'nft';
+  return (await detectIptablesBackendWithSave(namespace, family)).backend;
 }
 
 /** One table as we last left it: its owned chains, and its hooks when we made them present. */
@@ -399,6 +427,11 @@ export class Iptables {
   readonly ownedPrefix: string;
   readonly lockWaitSeconds: number;
   #backend: IptablesBackend | undefined;
+  #detection: Promise<BackendDetection> | undefined;
+  #detections = 0;
+  /** A command has been chosen with the back end (from here on it stays). */
+  #backendUsed = false;
+  #saves = 0;
   /** What each table holds after our last successful restore (or read): trusted until a refresh. */
   #state = new Map<IptablesTableName, TableState>();
   #reads = 0;
@@ -427,6 +460,19 @@ export class Iptables {
     return this.#reads;
   }
 
+  /** How many back-end detections ran (0 with a configured back end). */
+  get detections(): number {
+    return this.#detections;
+  }
+
+  /**
+   * How many iptables-save processes read() started itself; a read served by the detection's own
+   * save output starts none.
+   */
+  get saves(): number {
+    return this.#saves;
+  }
+
   /** How many iptables-restore runs apply made (including failed ones). */
   get restores(): number {
     return this.#restores;
@@ -438,15 +484,58 @@ export class Iptables {
     else for (const t of tables) this.#state.delete(t);
   }
 
+  /** The back end in use, detected on first use unless configured. */
   async backend(): Promise<IptablesBackend> {
-    this.#backend ??= await detectIptablesBackend(this.namespace, this.family);
-    return this.#backend;
+    this.#backendUsed = true;
+    return this.#backend ?? (await this.#detect()).backend;
+  }
+
+  /**
+   * Configures the back end. Before first use this decides which binaries run (no detection for
+   * 'nft' or 'legacy'); once the back end is in use a different one is not taken (our chains live
+   * in the first one) and false is returned: it applies when the process starts again, as a change
+   * of Felix's IptablesBackend restarts Felix in Calico. 'auto' keeps whatever is in use.
+   */
+  setBackend(backend: IptablesBackend | 'auto'): boolean {
+    if (backend === 'auto' || backend === this.#backend) return true;
+    if (this.#backendUsed) return false;
+    this.#backend = backend;
+    return true;
+  }
+
+  #detect(): Promise<BackendDetection> {
+    if (!this.#detection) {
+      this.#detections++;
+      this.#detection = detectIptablesBackendWithSave(this.namespace, this.family).then((d) => {
+        this.#backend ??= d.backend;
+        return d;
+      });
+      // A failed detection may be tried again.
+      this.#detection.catch(() => {
+        this.#detection = undefined;
+      });
+    }
+    return this.#detection;
   }
 
   /** Current contents of the given tables (all tables when omitted). */
   async read(tables?: readonly IptablesTableName[]): Promise<Map<string, SavedTable>> {
+    if (this.#backend === undefined) {
+      this.#backendUsed = true;
+      // The detection reads every table of both back ends anyway: its save of the chosen one,
+      // taken after this read began, is this read.
+      const detected = await this.#detect();
+      if (detected.save !== undefined) {
+        this.#reads++;
+        const all = parseIptablesSave(detected.save);
+        for (const t of tables ?? []) if (!all.has(t)) all.set(t, { chains: new Map() });
+        if (!tables) return all;
+        return new Map(tables.map((t) => [t, all.get(t) as SavedTable]));
+      }
+    }
     const bin = binary(this.family, await this.backend(), 'save');
     this.#reads++;
+    this.#saves++;
     if (tables && tables.length === 1) {
       return parseIptablesSave(
         await this.#run(bin, ['-t', tables[0] as string], undefined, `reading table ${tables[0]}`),

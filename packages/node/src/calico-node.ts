@@ -111,6 +111,7 @@ export class CalicoNode {
         datastore,
         nodeName: cfg.nodeName,
         logger: log.child({ component: 'felix' }),
+        ...(cfg.iptablesBackend ? { config: { iptablesBackend: cfg.iptablesBackend } } : {}),
       });
       this.#felix = felix;
       felix.on('applied', (stats) => {

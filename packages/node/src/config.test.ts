@@ -63,6 +63,16 @@ describe('node config', () => {
     });
   });
 
+  it('reads FELIX_IPTABLESBACKEND in any case and rejects other values', () => {
+    expect(loadNodeConfig({}, { NODENAME: 'n1' }).iptablesBackend).toBeUndefined();
+    expect(loadNodeConfig({}, { FELIX_IPTABLESBACKEND: 'nft' }).iptablesBackend).toBe('NFT');
+    expect(loadNodeConfig({}, { FELIX_IPTABLESBACKEND: 'Legacy' }).iptablesBackend).toBe('Legacy');
+    expect(loadNodeConfig({}, { FELIX_IPTABLESBACKEND: 'AUTO' }).iptablesBackend).toBe('Auto');
+    expect(() => loadNodeConfig({}, { FELIX_IPTABLESBACKEND: 'nftables' })).toThrow(
+      new ConfigError('FELIX_IPTABLESBACKEND: "nftables" — expected Legacy, NFT or Auto'),
+    );
+  });
+
   it('CALICO_IPV4POOL_CIDR=none means no pool', () => {
     expect(loadNodeConfig({}, { CALICO_IPV4POOL_CIDR: 'none' }).ipv4Pool).toBeUndefined();
   });

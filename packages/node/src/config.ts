@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { EncapsulationMode } from '@calico-ts/datastore';
+import { IPTABLES_BACKENDS, type IptablesBackendSetting } from '@calico-ts/felix';
 
 /**
  * calico-node's settings, from flags first, then the environment calico/node reads (NODENAME, IP,
@@ -45,6 +46,11 @@ export interface NodeConfig {
   cniSocket: string;
   cniEnabled: boolean;
   felixEnabled: boolean;
+  /**
+   * Felix's iptables back end from FELIX_IPTABLESBACKEND (Legacy, NFT or Auto, any case); wins over
+   * FelixConfiguration. Undefined: FelixConfiguration's, else Auto.
+   */
+  iptablesBackend: IptablesBackendSetting | undefined;
   logLevel: string;
   /** Where calico/node writes its node name for the CNI plugin (`/var/lib/calico/nodename`). */
   nodenameFile: string | undefined;
@@ -114,6 +120,17 @@ function int(value: string | undefined, name: string, dflt: number, min: number,
   return n;
 }
 
+function iptablesBackend(value: string | undefined): IptablesBackendSetting | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const found = IPTABLES_BACKENDS.find((b) => b.toLowerCase() === value.trim().toLowerCase());
+  if (!found) {
+    throw new ConfigError(
+      `FELIX_IPTABLESBACKEND: ${JSON.stringify(value)} — expected ${IPTABLES_BACKENDS.slice(0, -1).join(', ')} or ${IPTABLES_BACKENDS.at(-1)}`,
+    );
+  }
+  return found;
+}
+
 function pool(env: Env, v: 4 | 6): PoolSettings | undefined {
   const p = v === 4 ? 'CALICO_IPV4POOL_' : 'CALICO_IPV6POOL_';
   const cidr = env[`${p}CIDR`] ?? (v === 4 ? '192.168.0.0/16' : '');
@@ -176,6 +193,7 @@ export function loadNodeConfig(flags: Partial<Record<string, string>>, env: Env 
     cniSocket: get('cni-socket', 'CALICO_CNI_AGENT_SOCKET') ?? '/var/run/calico/cni.sock',
     cniEnabled: bool(get('cni-enabled', 'CALICO_CNI_SERVER_ENABLED'), 'CALICO_CNI_SERVER_ENABLED', true),
     felixEnabled: bool(get('felix-enabled', 'CALICO_FELIX_ENABLED'), 'CALICO_FELIX_ENABLED', true),
+    iptablesBackend: iptablesBackend(env['FELIX_IPTABLESBACKEND']),
     logLevel: (get('log-level', 'CALICO_LOG_LEVEL') ?? 'info').toLowerCase(),
     nodenameFile: get('nodename-file', 'CALICO_NODENAME_FILE'),
   };

@@ -381,6 +381,19 @@ describe('CalcGraph', () => {
     });
   });
 
+  it('takes iptablesBackend from FelixConfiguration unless the host sets it (Auto by default)', () => {
+    expect(model([new CalcGraph({ nodeName: 'node-a' }).flush()]).config).toMatchObject({
+      iptablesBackend: 'Auto',
+    });
+    const spec = res('FelixConfiguration', 'default', { iptablesBackend: 'Legacy' });
+    const g = new CalcGraph({ nodeName: 'node-a' });
+    g.onUpdates([upd('FelixConfiguration', spec)]);
+    expect(model([g.flush()]).config).toMatchObject({ iptablesBackend: 'Legacy' });
+    const host = new CalcGraph({ nodeName: 'node-a', overrides: { iptablesBackend: 'NFT' } });
+    host.onUpdates([upd('FelixConfiguration', spec)]);
+    expect(model([host.flush()]).config).toMatchObject({ iptablesBackend: 'NFT' });
+  });
+
   describe('policy', () => {
     const allowFromB = upd(
       'NetworkPolicy',

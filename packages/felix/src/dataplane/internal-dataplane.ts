@@ -136,6 +136,12 @@ export class InternalDataplane {
   onUpdates(batch: readonly DataplaneUpdate[]): void {
     for (const msg of batch) {
       if (msg.type === 'configUpdate') {
+        if (this.#kernel.setIptablesBackend?.(msg.config.iptablesBackend) === false) {
+          this.#log.warn(
+            { iptablesBackend: msg.config.iptablesBackend, was: this.#config.iptablesBackend },
+            'iptablesBackend changed while Felix runs; it applies when calico-node restarts',
+          );
+        }
         this.#config = msg.config;
         this.#marks = allocateMarkBits(msg.config.iptablesMarkMask);
         this.routes.setInterfacePrefixes(msg.config.interfacePrefix.split(',').map((p) => p.trim()));

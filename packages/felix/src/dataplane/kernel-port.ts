@@ -5,6 +5,7 @@
  * desired states the kernel layer diffs and applies in one batch per table.
  */
 import type { InterfaceSysctls, Netlink, NetlinkEvent, Subscription } from '@calico-ts/kernel';
+import type { IptablesBackendSetting } from '../config.ts';
 import type { TableName } from './chains.ts';
 
 export type NetlinkPort = Pick<
@@ -84,6 +85,11 @@ export interface DataplaneKernel {
    * and a route or address we own that someone else changes is restored at once.
    */
   subscribe?(listener: (event: NetlinkEvent) => void): Subscription;
+  /**
+   * FelixConfiguration iptablesBackend, handed over with every config update: decides the iptables
+   * binaries until they are first used (false when a different back end is already in use).
+   */
+  setIptablesBackend?(backend: IptablesBackendSetting): boolean;
   /** One chain's rules as `iptables -S` prints them (undefined: no such chain); for the drift check. */
   listChain?(table: TableName, chain: string): Promise<string[] | undefined>;
   /** Interfaces among `wanted` whose sysctls differ from what we set (a cheap read, no writes). */

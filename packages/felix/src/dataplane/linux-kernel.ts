@@ -6,6 +6,7 @@ import {
   type InterfaceSysctls,
   Ipsets,
   Iptables,
+  type IptablesBackend,
   interfaceSysctlsDrifted,
   ipForwardingOn,
   Netlink,
@@ -15,6 +16,7 @@ import {
   setInterfaceSysctls,
   setIpForwarding,
 } from '@calico-ts/kernel';
+import type { IptablesBackendSetting } from '../config.ts';
 import type { TableName } from './chains.ts';
 import type {
   DataplaneKernel,
@@ -31,11 +33,13 @@ export class LinuxKernel implements DataplaneKernel {
   readonly #ip6tables: Iptables;
   readonly #ipsets: Ipsets;
 
-  constructor(namespace?: NetNamespace) {
+  /** `iptablesBackend`: a configured back end from the start (no detection); Auto by default. */
+  constructor(namespace?: NetNamespace, options: { iptablesBackend?: IptablesBackendSetting } = {}) {
     this.namespace = namespace;
     this.#netlink = Netlink.open(namespace);
-    this.#iptables = new Iptables({ namespace, family: 4, backend: 'auto' });
-    this.#ip6tables = new Iptables({ namespace, family: 6, backend: 'auto' });
+    const backend = iptablesBackend(options.iptablesBackend ?? 'Auto');
+    this.#iptables = new Iptables({ namespace, family: 4, backend });
+    this.#ip6tables = new Iptables({ namespace, family: 6, backend });
     this.#ipsets = new Ipsets({ namespace });
   }
 
@@ -44,11 +48,21 @@ export class LinuxKernel implements DataplaneKernel {
   }
 
   /** How often iptables-save / ipset save were read back and iptables-restore run so far. */
-  get readBacks(): { iptablesReads: number; iptablesRestores: number; ipsetReads: number } {
+  get readBacks(): {
+    iptablesReads: number;
+    iptablesRestores: number;
+    ipsetReads: number;
+    /** iptables back-end detections (IPv4 and IPv6); 0 with a configured back end. */
+    iptablesDetections: number;
+    /** iptables-save processes run (IPv4 and IPv6), besides those of a detection. */
+    iptablesSaves: number;
+  } {
     return {
       iptablesReads: this.#iptables.reads,
       iptablesRestores: this.#iptables.restores,
       ipsetReads: this.#ipsets.reads,
+      iptablesDetections: this.#iptables.detections + this.#ip6tables.detections,
+      iptablesSaves: this.#iptables.saves + this.#ip6tables.saves,
     };
   }
 
@@ -66,6 +80,17 @@ export class LinuxKernel implements DataplaneKernel {
 
   ipForwardingOn(settings: { ipv4?: boolean; ipv6?: boolean }): boolean {
     return ipForwardingOn(settings, this.namespace);
+  }
+
+  setIptablesBackend(setting: IptablesBackendSetting): boolean {
+    const backend = iptablesBackend(setting);
+    // Both families or neither: a refused change leaves each on the back end it uses.
+    return this.#iptables.setBackend(backend) && this.#ip6tables.setBackend(backend);
+  }
+
+  /** The back end each family runs, detecting it if not yet known. */
+  async iptablesBackends(): Promise<{ ipv4: IptablesBackend; ipv6: IptablesBackend }> {
+    return { ipv4: await this.#iptables.backend(), ipv6: await this.#ip6tables.backend() };
   }
 
   listChain(table: TableName, chain: string): Promise<string[] | undefined> {
@@ -117,4 +142,8 @@ function restoreTables(tables: Partial<Record<TableName, IptablesTableState>>) {
     hooks: state.hooks,
     ...(state.removed ? { remove: state.removed } : {}),
   }));
+}
+
+function iptablesBackend(setting: IptablesBackendSetting): IptablesBackend | 'auto' {
+  return setting === 'Legacy' ? 'legacy' : setting === 'NFT' ? 'nft' : 'auto';
 }
