@@ -27,6 +27,15 @@ export class AffineBlockCache {
     this.#byNode.get(node)?.delete(cidr);
   }
 
+  /** The cached version of a block, whichever node holds it. */
+  find(cidr: string): BlockResource | undefined {
+    for (const blocks of this.#byNode.values()) {
+      const b = blocks.get(cidr);
+      if (b) return b;
+    }
+    return undefined;
+  }
+
   /** A block was written: every node that caches it now holds the written version. */
   refresh(block: BlockResource): void {
     for (const blocks of this.#byNode.values()) {

@@ -9,12 +9,14 @@ import type { HandleResource, IpamStore } from './ipam-store.ts';
 
 /**
  * Makes handle `handleId` agree with the given blocks. `known` holds block specs just written by
- * the caller (used on the first try to save reads); on a conflict every block is read again.
+ * the caller, and `stored` the handle as the caller read it (`null`: it read none); both are used
+ * on the first try only, to save reads. On a conflict every block and the handle are read again.
  */
 export async function syncHandle(
   store: IpamStore,
   handleId: string,
   known: ReadonlyMap<string, BlockSpec | undefined>,
+  stored?: HandleResource | null,
 ): Promise<void> {
   await store.retry(`update handle ${handleId}`, async (a) => {
     const counts = new Map<string, number>();
@@ -25,11 +27,12 @@ export async function syncHandle(
     // A new pod's handle does not exist yet: try the create first and save a read (and a NotFound)
     // on the hot path; AlreadyExists brings us back here to read and update it.
     // (Only with something to record: releasing a handle that holds nothing must not create it.)
-    if (a.n === 0 && counts.size > 0 && [...counts.values()].every((n) => n > 0)) {
+    if (a.n === 0 && stored === undefined && counts.size > 0 && [...counts.values()].every((n) => n > 0)) {
       await store.createHandle(handleId, Object.fromEntries(counts));
       return;
     }
-    const handle = await store.getHandle(handleId);
+    const handle =
+      a.n === 0 && stored !== undefined ? (stored ?? undefined) : await store.getHandle(handleId);
     const blocks: Record<string, number> = { ...(handle?.spec.block ?? {}) };
     for (const [cidr, n] of counts) {
       if (n > 0) blocks[cidr] = n;
@@ -53,7 +56,7 @@ async function writeHandle(
     return;
   }
   if (empty) {
-    await store.softDeleteHandle(handle);
+    await store.deleteHandle(handle);
     return;
   }
   if (sameCounts(handle.spec.block, blocks)) return;

@@ -282,6 +282,18 @@ export class IpamStore {
     await this.#finishDelete('BlockAffinity', marked.metadata);
   }
 
+  /**
+   * Deletes an IPAMHandle that holds no address any more, in one compare-and-swap: Conflict when it
+   * changed since it was read, NotFound when it is gone. A handle is one key, so a conditional
+   * delete cannot leave it half deleted; the two steps of a soft delete would only add a write.
+   */
+  async deleteHandle(h: HandleResource): Promise<void> {
+    this.writes++;
+    await this.ds.delete('IPAMHandle', h.metadata.name, undefined, {
+      resourceVersion: h.metadata.resourceVersion!,
+    });
+  }
+
   /** Soft delete of an IPAMHandle (see softDeleteBlock). */
   async softDeleteHandle(h: HandleResource): Promise<void> {
     this.writes++;

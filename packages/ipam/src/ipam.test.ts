@@ -319,6 +319,40 @@ describe('release', () => {
     expect((await ipam.check()).ok).toBe(true);
   });
 
+  it('serves concurrent releases by handle of one block with shared block writes', async () => {
+    const { ds, ipam } = await setup();
+    const held = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => ipam.autoAssign({ num4: 1, handleId: `h${i}`, node: 'n1' })),
+    );
+    const before = ipam.writeCount;
+    const released = await Promise.all(held.map((_, i) => ipam.releaseByHandle(`h${i}`)));
+    expect(released.map((r) => r.length)).toEqual(held.map(() => 1));
+    expect(new Set(released.flat())).toEqual(new Set(held.map((r) => r.ipv4[0]!.address)));
+    // 30 handle deletes plus a handful of block writes, not a block write (and its conflicts) each.
+    expect(ipam.writeCount - before).toBeLessThanOrEqual(30 + 5);
+    expect((await ds.list('IPAMHandle')).items).toEqual([]);
+    const report = await ipam.check();
+    expect(report.ok, JSON.stringify(report)).toBe(true);
+    expect(report.allocations).toBe(0);
+  });
+
+  it('releases by handle against a block another instance changed since it was cached', async () => {
+    const { ds } = await setup();
+    const ipam = new Ipam(ds, quiet);
+    const other = new Ipam(ds, quiet);
+    await ipam.autoAssign({ num4: 1, handleId: 'warm', node: 'n1' });
+    // Written by another instance: this instance's cached block does not show it.
+    const theirs = (await other.autoAssign({ num4: 2, handleId: 'theirs', node: 'n1' })).ipv4;
+    expect(new Set(await ipam.releaseByHandle('theirs'))).toEqual(new Set(theirs.map((a) => a.address)));
+    // The cached block (now stale) still serves warm's release after a conflict and a re-read.
+    await other.autoAssign({ num4: 1, handleId: 'later', node: 'n1' });
+    expect(await ipam.releaseByHandle('warm')).toHaveLength(1);
+    expect(await ipam.ipsByHandle('later')).toHaveLength(1);
+    const report = await ipam.check();
+    expect(report.ok, JSON.stringify(report)).toBe(true);
+    expect(report.allocations).toBe(1);
+  });
+
   it('refuses a release for another handle', async () => {
     const { ipam } = await setup();
     const a = (await ipam.autoAssign({ num4: 1, handleId: 'owner', node: 'n1' })).ipv4[0]!;
@@ -458,6 +492,31 @@ describe('compare-and-swap under contention', () => {
     expect(rel.released).toEqual([r.ipv4[0]!.address]);
     ds.after = undefined;
     expect((await ipam.check()).ok).toBe(true);
+  });
+
+  it('recognises its own release by handle when the answers are lost', async () => {
+    const mem = new MemoryDatastore();
+    const ds = new InterposedDatastore(mem);
+    await pool(ds, 'p', '10.9.0.0/24');
+    await node(ds, 'n1');
+    const ipam = new Ipam(ds, quiet);
+    const held = (await ipam.autoAssign({ num4: 2, handleId: 'lossy', node: 'n1' })).ipv4;
+    await ipam.autoAssign({ num4: 1, handleId: 'keep', node: 'n1' });
+    const lost = new Set<string>();
+    ds.after = (op, kind) => {
+      const key = `${op} ${kind}`;
+      if (!lost.has(key)) {
+        lost.add(key);
+        throw new DatastoreError('Unavailable', 'connection reset after the write was applied');
+      }
+    };
+    expect(new Set(await ipam.releaseByHandle('lossy'))).toEqual(new Set(held.map((a) => a.address)));
+    expect(lost).toEqual(new Set(['update IPAMBlock', 'delete IPAMHandle']));
+    ds.after = undefined;
+    const report = await ipam.check();
+    expect(report.ok, JSON.stringify(report)).toBe(true);
+    expect(report.allocations).toBe(1);
+    await expect(mem.get('IPAMHandle', 'lossy')).rejects.toMatchObject({ code: 'NotFound' });
   });
 
   it('gives up with TooManyConflicts when a block never stops changing', async () => {

@@ -32,7 +32,13 @@ import {
   type HandleRecord,
   type OwnershipAudit,
 } from './ownership-audit.ts';
-import { type ReleaseRequest, type ReleaseResult, releaseByHandle, releaseIPs } from './release.ts';
+import {
+  HandleReleaseRounds,
+  type ReleaseRequest,
+  type ReleaseResult,
+  releaseByHandle,
+  releaseIPs,
+} from './release.ts';
 import {
   type BlockUtilization,
   type BorrowedReport,
@@ -84,6 +90,7 @@ export class Ipam {
   readonly #cache = new AffineBlockCache();
   readonly #allocator: Allocator;
   readonly #gc: GarbageCollector;
+  readonly #releases: HandleReleaseRounds;
 
   constructor(datastore: Datastore, options: IpamOptions = {}) {
     this.#store = new IpamStore(
@@ -102,6 +109,7 @@ export class Ipam {
       options.selectorMatcher ?? defaultSelectorMatcher(),
     );
     this.#gc = new GarbageCollector(this.#store);
+    this.#releases = new HandleReleaseRounds(this.#store, this.#cache);
   }
 
   /** Datastore writes this instance has issued (for benchmarks and tests of the write budget). */
@@ -132,9 +140,12 @@ export class Ipam {
     return releaseIPs(this.#store, this.#cache, ips);
   }
 
-  /** Releases every address of a handle (all-or-none per block) and deletes the handle. */
+  /**
+   * Releases every address of a handle (all-or-none per block) and deletes the handle. Releases of
+   * one block that overlap share its next write.
+   */
   releaseByHandle(handleId: string): Promise<string[]> {
-    return releaseByHandle(this.#store, this.#cache, handleId);
+    return releaseByHandle(this.#store, this.#releases, handleId);
   }
 
   /** Addresses a handle holds. */
