@@ -103,6 +103,21 @@ export class EtcdDatastore implements Datastore {
     const ref = { kind, name, namespace };
     const key = keyFor(kind, name, namespace);
     const want = resource.metadata.resourceVersion;
+    if (
+      want !== undefined &&
+      !readsPeers(kind) &&
+      resource.metadata.uid &&
+      resource.metadata.creationTimestamp
+    ) {
+      // Compare-and-swap of an object as it was read: the transaction's comparison on the mod
+      // revision is the whole precondition, and the server-owned metadata travels with it, so
+      // the write needs no read of its own.
+      const { value } = prepareWrite(kind, resource, undefined);
+      const next = await this.#casPut(key, want, value, `update ${kind}`);
+      if (next.ok) return stamped(value, next.revision) as ResourceOf<K>;
+      if (!next.current) throw DatastoreError.notFound(ref);
+      throw DatastoreError.conflict(ref, want, next.current.mod_revision);
+    }
     let current = await this.#getKv(key, `update ${kind}`);
     for (let attempt = 1; ; attempt++) {
       if (!current) throw DatastoreError.notFound(ref);
