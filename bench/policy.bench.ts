@@ -28,7 +28,6 @@ import {
   createNamespace,
   deleteNamespace,
   execInNamespace,
-  Netlink,
   type NetNamespace,
   waitFor,
 } from '@calico-ts/kernel';
@@ -186,19 +185,7 @@ async function setup(): Promise<{ prober: ProbeWatch }> {
   const t0 = performance.now();
   for (let i = 0; i < PODS; i++) {
     const pod = await lab.addPod(node.index, `p${i}`);
-    await node.netlink.createVeth({ name: iface(i), peer: { name: 'eth0', namespace: pod.namespace } });
-    await node.netlink.setLink(iface(i), { up: true });
-    const nl = Netlink.open(pod.namespace);
-    let mac: string;
-    try {
-      await nl.setLink('eth0', { up: true });
-      await nl.addAddress('eth0', `${podIp(i)}/32`);
-      await nl.replaceRoute({ dst: '169.254.1.1/32', dev: 'eth0', scope: 'link' });
-      await nl.replaceRoute({ dst: '0.0.0.0/0', gateway: '169.254.1.1', dev: 'eth0' });
-      mac = (await nl.getLink('eth0')).mac!;
-    } finally {
-      nl.close();
-    }
+    const { mac } = await lab.wirePod(pod, { iface: iface(i), ipv4: podIp(i) });
     const ns = `ns-${i % NAMESPACES}`;
     await ds.create('WorkloadEndpoint', {
       metadata: {

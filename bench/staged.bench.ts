@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { MemoryDatastore, namespaceProfile } from '@calico-ts/datastore';
 import { Felix } from '@calico-ts/felix';
-import { execInNamespace, Netlink, waitFor } from '@calico-ts/kernel';
+import { execInNamespace, waitFor } from '@calico-ts/kernel';
 import { createLab, type LabPod, labNodeIpv4 } from '@calico-ts/lab';
 
 const POLICIES = Number(process.env['BENCH_POLICIES'] ?? 20);
@@ -87,20 +87,7 @@ async function main(): Promise<void> {
       const ip = `10.67.0.${10 + k}`;
       const pod = await lab.addPod(node.index, name);
       const iface = `cali${prefix}${name.slice(0, 3)}`.slice(0, 15);
-      await node.netlink.createVeth({ name: iface, peer: { name: 'eth0', namespace: pod.namespace } });
-      await node.netlink.setLink(iface, { up: true });
-      const nl = Netlink.open(pod.namespace);
-      let mac: string;
-      try {
-        await nl.setLink('lo', { up: true });
-        await nl.setLink('eth0', { up: true });
-        await nl.addAddress('eth0', `${ip}/32`);
-        await nl.replaceRoute({ dst: '169.254.1.1/32', dev: 'eth0', scope: 'link' });
-        await nl.replaceRoute({ dst: '0.0.0.0/0', gateway: '169.254.1.1', dev: 'eth0' });
-        mac = (await nl.getLink('eth0')).mac!;
-      } finally {
-        nl.close();
-      }
+      const { mac } = await lab.wirePod(pod, { iface, ipv4: ip });
       await ds.create('WorkloadEndpoint', {
         metadata: {
           name: `${NODE}-k8s-${name}-eth0`,

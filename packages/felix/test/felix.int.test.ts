@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { type Datastore, EtcdDatastore, namespaceProfile } from '@calico-ts/datastore';
-import { execInNamespace, Netlink, waitFor } from '@calico-ts/kernel';
+import { execInNamespace, waitFor } from '@calico-ts/kernel';
 import {
   createLab,
   type EtcdProcess,
@@ -52,23 +52,12 @@ describeWith(
     ): Promise<Pod> {
       const labPod = await lab.addPod(node.index, name);
       const iface = `cali${createHash('sha1').update(`default.${name}`).digest('hex').slice(0, 11)}`;
-      await node.netlink.createVeth({ name: iface, peer: { name: 'eth0', namespace: labPod.namespace } });
-      await node.netlink.setLink(iface, { up: true });
-      const nl = Netlink.open(labPod.namespace);
-      try {
-        await nl.setLink('eth0', { up: true });
-        await nl.addAddress('eth0', `${ip}/32`);
-        // The pod's gateway is the link-local 169.254.1.1, answered by proxy ARP on the cali side.
-        await nl.replaceRoute({ dst: '169.254.1.1/32', dev: 'eth0', scope: 'link' });
-        await nl.replaceRoute({ dst: '0.0.0.0/0', gateway: '169.254.1.1', dev: 'eth0' });
-        const mac = (await nl.getLink('eth0')).mac!;
-        const pod = { lab: labPod, iface, ip, mac };
-        pods.set(name, pod);
-        if (options.wep !== false) await writeWorkloadEndpoint(node, name, pod);
-        return pod;
-      } finally {
-        nl.close();
-      }
+      // The pod's gateway is the link-local 169.254.1.1, answered by proxy ARP on the cali side.
+      const { mac } = await lab.wirePod(labPod, { iface, ipv4: ip });
+      const pod = { lab: labPod, iface, ip, mac };
+      pods.set(name, pod);
+      if (options.wep !== false) await writeWorkloadEndpoint(node, name, pod);
+      return pod;
     }
 
     async function writeWorkloadEndpoint(node: LabNode, name: string, pod: Pod): Promise<void> {

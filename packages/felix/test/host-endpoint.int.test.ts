@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Datastore, EtcdDatastore, namespaceProfile, type ResourceInput } from '@calico-ts/datastore';
-import { execInNamespace, Netlink, type NetNamespace, waitFor } from '@calico-ts/kernel';
+import { execInNamespace, type NetNamespace, waitFor } from '@calico-ts/kernel';
 import {
   createLab,
   type EtcdProcess,
@@ -233,20 +233,7 @@ describeWith(
       const n = lab.nodes[0]!;
       pod = await lab.addPod(n.index, 'web');
       const iface = `cali${createHash('sha1').update(prefix).digest('hex').slice(0, 11)}`;
-      await n.netlink.createVeth({ name: iface, peer: { name: 'eth0', namespace: pod.namespace } });
-      await n.netlink.setLink(iface, { up: true });
-      const nl = Netlink.open(pod.namespace);
-      let mac: string;
-      try {
-        await nl.setLink('lo', { up: true });
-        await nl.setLink('eth0', { up: true });
-        await nl.addAddress('eth0', `${POD_IP}/32`);
-        await nl.replaceRoute({ dst: '169.254.1.1/32', dev: 'eth0', scope: 'link' });
-        await nl.replaceRoute({ dst: '0.0.0.0/0', gateway: '169.254.1.1', dev: 'eth0' });
-        mac = (await nl.getLink('eth0')).mac!;
-      } finally {
-        nl.close();
-      }
+      const { mac } = await lab.wirePod(pod, { iface, ipv4: POD_IP });
       await lab.underlay.netlink.replaceRoute({
         dst: `${POD_IP}/32`,
         gateway: NODE_IP,

@@ -27,7 +27,7 @@ import {
   type ResourceInput,
   serviceAccountProfile,
 } from '@calico-ts/datastore';
-import { execInNamespace, type NamespaceProcess, Netlink, waitFor } from '@calico-ts/kernel';
+import { execInNamespace, type NamespaceProcess, waitFor } from '@calico-ts/kernel';
 import { createLab, type EtcdProcess, type Lab, type LabPod, labNodeIpv4, startEtcd } from '@calico-ts/lab';
 import { expect } from 'vitest';
 import { explainFlow, Felix, policySnapshot } from '../src/index.ts';
@@ -425,20 +425,7 @@ export class NetpolModel {
     const node = this.node;
     const labPod = await this.lab!.addPod(node.index, `${ns}${pod}`);
     const iface = NetpolModel.podIface(ns, pod);
-    await node.netlink.createVeth({ name: iface, peer: { name: 'eth0', namespace: labPod.namespace } });
-    await node.netlink.setLink(iface, { up: true });
-    const nl = Netlink.open(labPod.namespace);
-    let mac: string;
-    try {
-      await nl.setLink('lo', { up: true });
-      await nl.setLink('eth0', { up: true });
-      await nl.addAddress('eth0', `${ip}/32`);
-      await nl.replaceRoute({ dst: '169.254.1.1/32', dev: 'eth0', scope: 'link' });
-      await nl.replaceRoute({ dst: '0.0.0.0/0', gateway: '169.254.1.1', dev: 'eth0' });
-      mac = (await nl.getLink('eth0')).mac!;
-    } finally {
-      nl.close();
-    }
+    const { mac } = await this.lab!.wirePod(labPod, { iface, ipv4: ip });
     const sa = this.#options.serviceAccounts ? `sa-${pod}` : undefined;
     await this.ds.create('WorkloadEndpoint', {
       metadata: {

@@ -88,28 +88,14 @@ describeWith(
       const node = lab.nodes[0]!;
       const labPod = await lab.addPod(node.index, `${ns}${pod}`);
       const iface = `cali${createHash('sha1').update(`${prefix}.${ns}.${pod}`).digest('hex').slice(0, 11)}`;
-      await node.netlink.createVeth({ name: iface, peer: { name: 'eth0', namespace: labPod.namespace } });
-      await node.netlink.setLink(iface, { up: true });
-      await node.netlink.addAddress(iface, `${GATEWAY_V6}/64`, { nodad: true });
-      const hostMac = (await node.netlink.getLink(iface)).mac!;
       const v4 = `10.68.0.${n}`;
       const v6 = `fd68::${n}`;
-      const nl = Netlink.open(labPod.namespace);
-      let mac: string;
-      try {
-        await nl.setLink('lo', { up: true });
-        await nl.setLink('eth0', { up: true });
-        await nl.addAddress('eth0', `${v4}/32`);
-        await nl.addAddress('eth0', `${v6}/128`, { nodad: true });
-        await nl.replaceRoute({ dst: '169.254.1.1/32', dev: 'eth0', scope: 'link' });
-        await nl.replaceRoute({ dst: '0.0.0.0/0', gateway: '169.254.1.1', dev: 'eth0' });
-        // The gateway's address is known up front (no neighbour discovery needed from the pod).
-        await nl.replaceNeighbour('eth0', GATEWAY_V6, hostMac);
-        await nl.replaceRoute({ dst: '::/0', gateway: GATEWAY_V6, dev: 'eth0' });
-        mac = (await nl.getLink('eth0')).mac!;
-      } finally {
-        nl.close();
-      }
+      // The gateway's address is known up front (no neighbour discovery needed from the pod).
+      const { mac } = await lab.wirePod(labPod, {
+        iface,
+        ipv4: v4,
+        ipv6: { address: v6, gateway: GATEWAY_V6 },
+      });
       await ds.create('WorkloadEndpoint', {
         metadata: {
           name: `${NODE}-k8s-${pod}-eth0`,

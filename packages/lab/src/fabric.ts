@@ -62,6 +62,20 @@ export const LAB_GATEWAY_V4 = '198.51.100.1';
 export const LAB_SUBNET_V6 = '2001:db8::/64';
 export const LAB_GATEWAY_V6 = '2001:db8::1';
 const MAX_NODES = 200;
+/**
+ * The link-local gateway a Calico pod routes through (datastore's WORKLOAD_GATEWAY_V4; the lab
+ * cannot import the datastore, whose tests import the lab).
+ */
+const POD_GATEWAY_V4 = '169.254.1.1';
+
+/** How `Lab.wirePod` wires a pod: the node-side veth name and the pod's addresses. */
+export interface PodWiring {
+  /** The veth on the node's side (`cali…`, at most 15 characters). */
+  iface: string;
+  ipv4: string;
+  /** The pod's IPv6 address and the gateway address put on the node's side of the veth. */
+  ipv6?: { address: string; gateway: string };
+}
 
 export const labNodeIpv4 = (i: number): string => `198.51.100.${10 + i}`;
 export const labNodeIpv6 = (i: number): string => `2001:db8::${(10 + i).toString(16)}`;
@@ -214,6 +228,43 @@ export class Lab {
     const p: LabPod = { name, node: n, namespace: ns };
     this.pods.push(p);
     return p;
+  }
+
+  /**
+   * Wires a pod by hand the way Calico's CNI plugin does, for tests that run Felix without the
+   * plugin: a veth `iface` on the pod's node with `eth0` in the pod, the pod's address as a
+   * /32 (and /128), and its default route via the link-local gateway 169.254.1.1 that proxy
+   * ARP on the node's side answers. With `ipv6`, the node's side of the veth gets the gateway
+   * address and the pod a static neighbour entry for it, so the pod needs no neighbour
+   * discovery. Returns the pod's eth0 MAC (the WorkloadEndpoint's `mac`).
+   */
+  async wirePod(pod: LabPod, wiring: PodWiring): Promise<{ iface: string; mac: string }> {
+    const node = pod.node;
+    const { iface } = wiring;
+    await node.netlink.createVeth({ name: iface, peer: { name: 'eth0', namespace: pod.namespace } });
+    await node.netlink.setLink(iface, { up: true });
+    let hostMac: string | undefined;
+    if (wiring.ipv6) {
+      await node.netlink.addAddress(iface, `${wiring.ipv6.gateway}/64`, { nodad: true });
+      hostMac = (await node.netlink.getLink(iface)).mac;
+    }
+    const nl = Netlink.open(pod.namespace);
+    try {
+      await nl.setLink('eth0', { up: true });
+      await nl.addAddress('eth0', `${wiring.ipv4}/32`);
+      if (wiring.ipv6) await nl.addAddress('eth0', `${wiring.ipv6.address}/128`, { nodad: true });
+      await nl.replaceRoute({ dst: `${POD_GATEWAY_V4}/32`, dev: 'eth0', scope: 'link' });
+      await nl.replaceRoute({ dst: '0.0.0.0/0', gateway: POD_GATEWAY_V4, dev: 'eth0' });
+      if (wiring.ipv6 && hostMac) {
+        await nl.replaceNeighbour('eth0', wiring.ipv6.gateway, hostMac);
+        await nl.replaceRoute({ dst: '::/0', gateway: wiring.ipv6.gateway, dev: 'eth0' });
+      }
+      const mac = (await nl.getLink('eth0')).mac;
+      if (!mac) throw new LabError('NotReady', `wiring pod ${pod.name}: eth0 has no MAC address`);
+      return { iface, mac };
+    } finally {
+      nl.close();
+    }
   }
 
   /** Removes a pod namespace this lab made (its interfaces go with it). */

@@ -35,6 +35,7 @@ export {
   type LabPod,
   labNodeIpv4,
   labNodeIpv6,
+  type PodWiring,
   removeLab,
 } from './fabric.ts';
 export {
