@@ -6,7 +6,7 @@
  * expectation and with evaluateHostFlow computed from the same datastore objects.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Datastore, EtcdDatastore, namespaceProfile, type ResourceInput } from '@calico-ts/datastore';
@@ -32,57 +32,16 @@ import {
   policySnapshot,
 } from '../src/index.ts';
 import { clearPolicies as clearPoliciesOf, tearDown } from './policy-harness.ts';
+import { PYTHON, writeTcpProbe } from './tcp-probe.ts';
 
 const NODE = 'node-1';
 const POOL = '10.67.0.0/16';
 const POD_IP = '10.67.0.10';
 const NODE_IP = labNodeIpv4(1);
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 /** Ports the node serves: failsafe 2379 (etcd) and 179 (BGP), plus ordinary ones. */
 const NODE_PORTS = [80, 81, 179, 2379, 9000] as const;
 /** Ports the pod serves. */
 const POD_PORTS = [80, 81] as const;
-
-const SCRIPT = `
-import selectors, socket, sys, time
-def serve(ports):
-    sel = selectors.DefaultSelector()
-    for port in ports:
-        s = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(('0.0.0.0', int(port))); s.listen(128); s.setblocking(False)
-        sel.register(s, selectors.EVENT_READ)
-    print('serving', flush=True)
-    while True:
-        for key, _ in sel.select():
-            try:
-                c, _ = key.fileobj.accept(); c.close()
-            except OSError:
-                pass
-def probe(timeout, targets):
-    sel = selectors.DefaultSelector()
-    result = {t: 0 for t in targets}
-    for t in targets:
-        ip, port = t.rsplit(':', 1)
-        s = socket.socket(); s.setblocking(False)
-        s.connect_ex((ip, int(port)))
-        sel.register(s, selectors.EVENT_WRITE, t)
-    deadline = time.monotonic() + timeout
-    pending = len(targets)
-    while pending > 0:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        for key, _ in sel.select(left):
-            s = key.fileobj
-            result[key.data] = 1 if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0 else 0
-            sel.unregister(s); s.close(); pending -= 1
-    print(' '.join(f'{t}={v}' for t, v in result.items()))
-if sys.argv[1] == 'serve':
-    serve(sys.argv[2:])
-else:
-    probe(float(sys.argv[2]), sys.argv[3:])
-`;
 
 type Reach = Record<string, boolean>;
 
@@ -217,8 +176,7 @@ describeWith(
 
     beforeAll(async () => {
       scriptDir = mkdtempSync(join(tmpdir(), `${prefix}-`));
-      script = join(scriptDir, 'hep-probe.py');
-      writeFileSync(script, SCRIPT);
+      script = writeTcpProbe(scriptDir);
       lab = await createLab({ prefix, nodes: 1 });
       etcd = await startEtcd();
       ds = new EtcdDatastore({ endpoints: [etcd.endpoint] });

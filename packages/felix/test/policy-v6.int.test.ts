@@ -7,7 +7,7 @@
  * ip6tables.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Datastore, EtcdDatastore, namespaceProfile, type ResourceInput } from '@calico-ts/datastore';
@@ -18,45 +18,11 @@ import { command, describeWith, root } from '../../../test-support/requirements.
 import { runPrefix } from '../../../test-support/run-id.ts';
 import { type ApplyStats, explainFlow, Felix, policyChainName, policySnapshot } from '../src/index.ts';
 import { clearPolicies as clearPoliciesOf, tearDown } from './policy-harness.ts';
+import { PYTHON, writeTcpProbe } from './tcp-probe.ts';
 
 const NODE = 'node-1';
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 /** The host side of every pod veth answers as the pod's IPv6 gateway. */
 const GATEWAY_V6 = 'fe80::1';
-
-const SCRIPT = `
-import selectors, socket, sys, time
-def serve():
-    s = socket.socket(socket.AF_INET6)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    s.bind(('::', 80)); s.listen(128)
-    print('serving', flush=True)
-    while True:
-        c, _ = s.accept(); c.close()
-def probe(timeout, targets):
-    sel = selectors.DefaultSelector()
-    result = {t: 0 for t in targets}
-    for t in targets:
-        s = socket.socket(socket.AF_INET6 if ':' in t else socket.AF_INET); s.setblocking(False)
-        s.connect_ex((t, 80))
-        sel.register(s, selectors.EVENT_WRITE, t)
-    deadline = time.monotonic() + timeout
-    pending = len(targets)
-    while pending > 0:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        for key, _ in sel.select(left):
-            s = key.fileobj
-            result[key.data] = 1 if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0 else 0
-            sel.unregister(s); s.close(); pending -= 1
-    print(' '.join(f'{t}={v}' for t, v in result.items()))
-if sys.argv[1] == 'serve':
-    serve()
-else:
-    probe(float(sys.argv[2]), sys.argv[3:])
-`;
 
 interface Pod {
   id: string;
@@ -211,8 +177,7 @@ describeWith(
 
     beforeAll(async () => {
       scriptDir = mkdtempSync(join(tmpdir(), `${prefix}-`));
-      script = join(scriptDir, 'v6-probe.py');
-      writeFileSync(script, SCRIPT);
+      script = writeTcpProbe(scriptDir);
       lab = await createLab({ prefix, nodes: 1, ipv6: true });
       etcd = await startEtcd();
       ds = new EtcdDatastore({ endpoints: [etcd.endpoint] });
