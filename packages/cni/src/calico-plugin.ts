@@ -1,6 +1,8 @@
 import {
   type Datastore,
   isDatastoreError,
+  type ResourceInput,
+  type ResourceOf,
   WORKLOAD_GATEWAY_V4,
   WORKLOAD_GATEWAY_V6,
 } from '@calico-ts/datastore';
@@ -36,6 +38,12 @@ interface WorkloadIdentity {
  */
 export class CalicoPlugin {
   readonly #o: CalicoPluginOptions;
+  /**
+   * The WorkloadEndpoints this instance wrote, by `<namespace>/<name>`: which container each was
+   * written for and its resourceVersion then. DEL deletes by compare-and-swap on that version
+   * without reading the endpoint first; a changed or unknown endpoint is read and checked.
+   */
+  readonly #written = new Map<string, { containerId: string; resourceVersion: string }>();
 
   constructor(options: CalicoPluginOptions) {
     this.#o = options;
@@ -173,7 +181,7 @@ export class CalicoPlugin {
       // not a Kubernetes pod, the profile named after its network (Kubernetes pods name their
       // namespace's kns.<namespace> profile, which the orchestrator's controllers keep).
       if (id.orchestrator !== 'k8s') await this.#ensureNetworkProfile(req.config.name);
-      await this.#o.datastore.apply('WorkloadEndpoint', {
+      const endpoint: ResourceInput<'WorkloadEndpoint'> = {
         apiVersion: 'projectcalico.org/v3',
         kind: 'WorkloadEndpoint',
         metadata: {
@@ -197,6 +205,11 @@ export class CalicoPlugin {
           interfaceName: id.hostIfname,
           mac: ifaces.containerMac,
         },
+      };
+      const written = await this.#writeEndpoint(endpoint);
+      this.#written.set(`${id.namespace}/${id.wepName}`, {
+        containerId: req.containerId,
+        resourceVersion: written.metadata.resourceVersion!,
       });
 
       return {
@@ -277,24 +290,64 @@ export class CalicoPlugin {
     }
   }
 
+  /**
+   * A new pod's endpoint does not exist yet: create it in one conditional write. One left by an
+   * earlier sandbox of the same pod is replaced.
+   */
+  async #writeEndpoint(endpoint: ResourceInput<'WorkloadEndpoint'>): Promise<ResourceOf<'WorkloadEndpoint'>> {
+    try {
+      return await this.#o.datastore.create('WorkloadEndpoint', endpoint);
+    } catch (err) {
+      if (!isDatastoreError(err, 'AlreadyExists')) throw err;
+      return this.#o.datastore.apply('WorkloadEndpoint', endpoint);
+    }
+  }
+
+  /**
+   * Deletes the container's WorkloadEndpoint unless it is gone or belongs to another container (a
+   * newer sandbox of the same pod may own it already; Calico's CmdDelK8s checks the same). Throws
+   * when it cannot tell, so that the caller keeps the addresses the endpoint names.
+   */
+  async #removeEndpoint(id: WorkloadIdentity, containerId: string): Promise<void> {
+    const key = `${id.namespace}/${id.wepName}`;
+    const known = this.#written.get(key);
+    try {
+      if (known?.containerId === containerId) {
+        try {
+          await this.#o.datastore.delete('WorkloadEndpoint', id.wepName, id.namespace, {
+            resourceVersion: known.resourceVersion,
+          });
+          return;
+        } catch (err) {
+          // Changed since this instance wrote it: read it and check whose it is.
+          if (!isDatastoreError(err, 'Conflict')) throw err;
+        }
+      }
+      const wep = await this.#o.datastore.get('WorkloadEndpoint', id.wepName, id.namespace);
+      const spec = (wep.spec ?? {}) as { containerID?: string };
+      if (!spec.containerID || spec.containerID === containerId) {
+        await this.#o.datastore.delete('WorkloadEndpoint', id.wepName, id.namespace, {
+          resourceVersion: wep.metadata.resourceVersion!,
+        });
+      }
+    } catch (err) {
+      if (!isDatastoreError(err, 'NotFound')) throw err;
+    }
+    if (this.#written.get(key)?.containerId === containerId) this.#written.delete(key);
+  }
+
+  /**
+   * CNI SPEC §DEL: removes the interfaces, the WorkloadEndpoint and the addresses; what is already
+   * gone is not an error, so a repeated DEL, or one for a container never added, succeeds.
+   * The interfaces go at the same time as the endpoint. The addresses go only once the endpoint
+   * is gone: if the endpoint cannot be deleted the addresses stay with it (never an endpoint whose
+   * addresses could be handed to another pod); if the release fails after the endpoint is gone,
+   * the allocation is left without endpoint until the runtime repeats the DEL or IPAM's garbage
+   * collection frees it. Either way the DEL fails, and a repeated DEL completes it.
+   */
   async del(req: CniRequest): Promise<void> {
     const id = this.identity(req);
     const errors: string[] = [];
-    const removeEndpoint = async (): Promise<void> => {
-      // Only remove the endpoint if it belongs to this container: a newer sandbox of the same pod
-      // may already own it (Calico CmdDelK8s does the same check).
-      try {
-        const wep = await this.#o.datastore.get('WorkloadEndpoint', id.wepName, id.namespace);
-        const spec = (wep.spec ?? {}) as { containerID?: string };
-        if (!spec.containerID || spec.containerID === req.containerId) {
-          await this.#o.datastore.delete('WorkloadEndpoint', id.wepName, id.namespace, {
-            resourceVersion: wep.metadata.resourceVersion!,
-          });
-        }
-      } catch (err) {
-        if (!isDatastoreError(err, 'NotFound')) errors.push((err as Error).message);
-      }
-    };
     const removeInterfaces = async (): Promise<void> => {
       try {
         // CNI SPEC §DEL: a namespace that is gone, never was one or cannot be looked up (its
@@ -312,14 +365,20 @@ export class CalicoPlugin {
         errors.push((err as Error).message);
       }
     };
-    // The endpoint and the interfaces go at once; the addresses only after the interfaces, so an
-    // address is never handed to a new pod while the old pod's /32 route still points at it.
-    await Promise.all([removeEndpoint(), removeInterfaces()]);
-    try {
-      await this.#o.ipam.releaseByHandle(ipamHandle(req.config.name, req.containerId));
-    } catch (err) {
-      errors.push((err as Error).message);
-    }
+    const removeEndpointThenAddresses = async (): Promise<void> => {
+      try {
+        await this.#removeEndpoint(id, req.containerId);
+      } catch (err) {
+        errors.push(`${(err as Error).message} (addresses kept with the endpoint)`);
+        return;
+      }
+      try {
+        await this.#o.ipam.releaseByHandle(ipamHandle(req.config.name, req.containerId));
+      } catch (err) {
+        errors.push((err as Error).message);
+      }
+    };
+    await Promise.all([removeInterfaces(), removeEndpointThenAddresses()]);
     if (errors.length > 0) {
       throw new CniError(CNI_ERROR.tryAgainLater, 'DEL did not complete', errors.join('; '));
     }

@@ -11,6 +11,7 @@ import {
   lookUpNetNamespace,
   type NamespaceLookup,
   Netlink,
+  NetlinkError,
   type NetNamespace,
   setInterfaceSysctls,
   writeSysctl,
@@ -139,9 +140,11 @@ export class LinuxWorkloadDataplane implements WorkloadDataplane {
   }): Promise<void> {
     // The host end is ours by name; deleting it removes the pair (and the /32 route) in one
     // request, without opening the pod's namespace.
-    if (await this.#host.findLink(net.hostIfname)) {
-      await this.#host.deleteLink(net.hostIfname, { ifExists: true });
+    try {
+      await this.#host.deleteLink(net.hostIfname);
       return;
+    } catch (err) {
+      if (!(err instanceof NetlinkError && err.errno === 'ENODEV')) throw err;
     }
     const found = net.netns?.startsWith('/') ? lookUpPod({ ...net, netns: net.netns }) : undefined;
     if (found?.found === 'netns') {

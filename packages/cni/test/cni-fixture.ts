@@ -7,7 +7,7 @@
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { EtcdDatastore } from '@calico-ts/datastore';
+import { type Datastore, EtcdDatastore } from '@calico-ts/datastore';
 import { Ipam } from '@calico-ts/ipam';
 import {
   CNI_PLUGIN_NAMES,
@@ -91,8 +91,12 @@ export async function startCniNode(options: {
   poolCidr: string;
   blockSize?: number;
   plugins?: PluginBinaries;
+  /** Start of the run prefix every namespace, interface and temp dir of the node carries. */
+  prefixTag?: string;
+  /** What CalicoPlugin sees of the datastore (a test may interpose on its calls); IPAM sees it as is. */
+  pluginDatastore?: (datastore: Datastore) => Datastore;
 }): Promise<CniNode> {
-  const prefix = runPrefix('cn');
+  const prefix = runPrefix(options.prefixTag ?? 'cn');
   const dir = mkdtempSync(join(tmpdir(), `calico-ts-${prefix}-`));
   const binDir = join(dir, 'bin');
   mkdirSync(binDir);
@@ -136,7 +140,13 @@ export async function startCniNode(options: {
     const dataplane = new LinuxWorkloadDataplane({ hostNs: labNode.namespace });
     cleanups.push(() => dataplane.close());
     const socketPath = join(dir, 'cni.sock');
-    const calico = new CalicoPlugin({ nodeName, datastore, ipam: port, dataplane, defaultMtu: 1450 });
+    const calico = new CalicoPlugin({
+      nodeName,
+      datastore: options.pluginDatastore?.(datastore) ?? datastore,
+      ipam: port,
+      dataplane,
+      defaultMtu: 1450,
+    });
     const calicoIpam = new CalicoIpamPlugin({ ipam: port, nodeName });
     const server = new CniServer({
       socketPath,
