@@ -6,7 +6,8 @@
 // Steps: VERSION; 200 sequential ADDs then their DELs, ours and the peer's alternating call by
 // call; then 30 concurrent ADDs (and DELs), three rounds, first mover alternating.
 // `pnpm bench cni` (= `cd bench && node --conditions=@calico-ts/source cni.bench.ts`), as root.
-// BENCH_CNI_SEQUENTIAL / BENCH_CNI_CONCURRENT / BENCH_CNI_ROUNDS override the sizes.
+// BENCH_CNI_SEQUENTIAL / BENCH_CNI_CONCURRENT / BENCH_CNI_ROUNDS override the sizes; BENCH_PREFIX
+// the name tag of every namespace and process the run makes (default `cb`).
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,10 +36,10 @@ const CONCURRENT = Number(process.env['BENCH_CNI_CONCURRENT'] ?? 30);
 const ROUNDS = Number(process.env['BENCH_CNI_ROUNDS'] ?? 3);
 const VERSIONS = 50;
 
-const prefix = runPrefix('cb');
+const prefix = runPrefix(process.env['BENCH_PREFIX'] ?? 'cb');
 // The node is node 1 of a one-node lab fabric (its namespace is `<prefix>-n1`).
 const nodeNs = `${prefix}-n1`;
-const dir = mkdtempSync(join(tmpdir(), `calico-ts-${prefix}-`));
+const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
 const binDir = join(dir, 'bin');
 const namespaces: string[] = [];
 const cleanups: (() => unknown)[] = [() => rmSync(dir, { recursive: true, force: true })];
@@ -198,7 +199,7 @@ function timedParts<T extends object>(part: string, target: T): T {
 }
 
 async function setUp(): Promise<{ ours: Contender; peer: Contender }> {
-  const etcd = await startEtcd();
+  const etcd = await startEtcd({ dir: join(dir, 'etcd') });
   cleanups.push(() => etcd.stop());
   const lab = await createLab({ prefix, nodes: 1 });
   cleanups.push(() => lab.teardown());
@@ -325,8 +326,8 @@ async function main(): Promise<void> {
 
   process.stderr.write(`cni bench: ${CONCURRENT} concurrent ADDs + DELs, ${ROUNDS} rounds\n`);
   const burst = {
-    ours: { all: [] as number[], add: [] as number[], delAll: [] as number[] },
-    peer: { all: [] as number[], add: [] as number[], delAll: [] as number[] },
+    ours: { all: [] as number[], add: [] as number[], delAll: [] as number[], del: [] as number[] },
+    peer: { all: [] as number[], add: [] as number[], delAll: [] as number[], del: [] as number[] },
   };
   for (let r = 0; r < ROUNDS; r++) {
     for (const c of order(r)) {
@@ -337,7 +338,9 @@ async function main(): Promise<void> {
       phase = undefined;
       burst[c.side].all.push(performance.now() - t);
       t = performance.now();
-      await Promise.all(ps.map((p) => c.doDel(p, [])));
+      phase = 'concurrent DEL';
+      await Promise.all(ps.map((p) => c.doDel(p, burst[c.side].del)));
+      phase = undefined;
       burst[c.side].delAll.push(performance.now() - t);
       process.stderr.write(
         `  round ${r + 1} ${c.side}: ${CONCURRENT} ADDs all done in ${ms(burst[c.side].all.at(-1)!)}, DELs in ${ms(burst[c.side].delAll.at(-1)!)}\n`,
@@ -403,6 +406,12 @@ async function main(): Promise<void> {
       ms(median(burst.ours.delAll)),
       ms(median(burst.peer.delAll)),
       r2(median(burst.ours.delAll), median(burst.peer.delAll)),
+    ),
+    row(
+      `${CONCURRENT} concurrent DELs: per-DEL p50 / p99`,
+      `${ms(median(burst.ours.del))} / ${ms(pct(burst.ours.del, 99))}`,
+      `${ms(median(burst.peer.del))} / ${ms(pct(burst.peer.del, 99))}`,
+      r2(median(burst.ours.del), median(burst.peer.del)),
     ),
   ];
   process.stdout.write(`${lines.join('\n')}\n\n`);
