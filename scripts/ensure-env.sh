@@ -13,7 +13,7 @@ log() { printf '[setup] %s\n' "$*" >&2; }
 APT_PACKAGES=(
   etcd-server etcd-client bird2 gobgpd iproute2 iptables ipset nftables iputils-ping
   iperf3 hyperfine containernetworking-plugins conntrack procps frr podman busybox-static
-  gcc libc6-dev binutils docker.io debootstrap sockperf
+  gcc libc6-dev binutils docker.io debootstrap sockperf ethtool
 )
 
 ensure_apt() {

@@ -62,6 +62,14 @@ export interface FelixConfig {
    * calico-node restarts.
    */
   iptablesBackend: IptablesBackendSetting;
+  /**
+   * `featureDetectOverride: "ChecksumOffloadBroken=true"` (Calico's knob): Felix turns tx
+   * checksum offload off on the VXLAN device. False by default, unlike Calico (which turns it
+   * off on every kernel for a MASQUERADE `--random-fully` checksum bug): with it off, TCP is
+   * segmented before encapsulation and every MTU-sized packet is encapsulated on its own
+   * (docs/benchmarks.md, calico-node, 2026-12-04 evening).
+   */
+  checksumOffloadBroken: boolean;
 }
 
 export const IPTABLES_BACKENDS = ['Legacy', 'NFT', 'Auto'] as const;
@@ -121,6 +129,7 @@ export function defaultFelixConfig(): FelixConfig {
     dropLogs: true,
     policyConntrackFlush: false,
     iptablesBackend: 'Auto',
+    checksumOffloadBroken: false,
   };
 }
 
@@ -182,6 +191,19 @@ function integer(value: unknown): number | undefined {
   return undefined;
 }
 
+/**
+ * One feature of Calico's `featureDetectOverride` (`"Name=true,Other=false"`): true or false
+ * when it names `feature`, undefined otherwise (detection, here the default, decides).
+ */
+export function featureOverride(value: unknown, feature: string): boolean | undefined {
+  if (typeof value !== 'string') return undefined;
+  for (const item of value.split(',')) {
+    const [name, v] = item.split('=').map((x) => x.trim());
+    if (name === feature && (v === 'true' || v === 'false')) return v === 'true';
+  }
+  return undefined;
+}
+
 function bool(value: unknown): boolean | undefined {
   return typeof value === 'boolean' ? value : undefined;
 }
@@ -234,5 +256,6 @@ export function configFromSpec(spec: Record<string, unknown> | undefined): Felix
   set('dropLogs', enabled(spec['dropLogs']));
   set('policyConntrackFlush', enabled(spec['policyConntrackFlush']));
   set('iptablesBackend', oneOf(spec['iptablesBackend'], IPTABLES_BACKENDS));
+  set('checksumOffloadBroken', featureOverride(spec['featureDetectOverride'], 'ChecksumOffloadBroken'));
   return out;
 }

@@ -10,6 +10,12 @@ export {
   SyscallError,
 } from './errors.ts';
 export {
+  type DeviceFeature,
+  parseDeviceFeatures,
+  readDeviceFeatures,
+  setDeviceFeatures,
+} from './ethtool.ts';
+export {
   type IpsetFamily,
   type IpsetPlan,
   type IpsetSpec,

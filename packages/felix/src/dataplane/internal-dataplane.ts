@@ -5,6 +5,7 @@
  * family, then IP set removals. Nothing is written before the first inSync (restart doctrine):
  * the first apply sees the complete intent and sweeps whatever we own that is no longer wanted.
  */
+import { VXLAN_DEVICE } from '@calico-ts/datastore';
 import type { Address, Link, NetlinkEvent } from '@calico-ts/kernel';
 import type { DataplaneUpdate } from '../calc/dataplane-update.ts';
 import { defaultFelixConfig, type FelixConfig } from '../config.ts';
@@ -167,7 +168,7 @@ export class InternalDataplane {
   refreshRoutes(): void {
     this.#netlinkSnapshot = undefined;
     this.routes.markForResync();
-    this.vxlan.markForResync();
+    this.vxlan.markDeviceForCheck();
     this.ipip.markForResync();
   }
 
@@ -201,6 +202,7 @@ export class InternalDataplane {
     if (event.kind === 'link' || event.kind === 'address') this.#netlinkSnapshot = undefined;
     switch (event.kind) {
       case 'link':
+        if (event.link.name === VXLAN_DEVICE) this.vxlan.markDeviceForCheck();
         this.onLinkChange();
         return true;
       case 'route':

@@ -96,4 +96,11 @@ export interface DataplaneKernel {
   interfaceSysctlsDrifted?(wanted: ReadonlyMap<string, InterfaceSysctls>): string[];
   /** Whether IP forwarding reads as on for the given families. */
   ipForwardingOn?(settings: { ipv4?: boolean; ipv6?: boolean }): boolean;
+  /**
+   * A device's offload features by ethtool name (`tx-checksum-ip-generic` → on). Rejects with a
+   * KernelError of errno ENOENT when the host has no ethtool.
+   */
+  deviceFeatures?(dev: string): Promise<Map<string, boolean>>;
+  /** Sets offload features of a device; ENOENT as for deviceFeatures. */
+  setDeviceFeatures?(dev: string, features: Readonly<Record<string, boolean>>): Promise<void>;
 }

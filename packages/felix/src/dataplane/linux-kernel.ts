@@ -12,7 +12,9 @@ import {
   Netlink,
   type NetlinkEvent,
   type NetNamespace,
+  readDeviceFeatures,
   type Subscription,
+  setDeviceFeatures,
   setInterfaceSysctls,
   setIpForwarding,
 } from '@calico-ts/kernel';
@@ -80,6 +82,15 @@ export class LinuxKernel implements DataplaneKernel {
 
   ipForwardingOn(settings: { ipv4?: boolean; ipv6?: boolean }): boolean {
     return ipForwardingOn(settings, this.namespace);
+  }
+
+  async deviceFeatures(dev: string): Promise<Map<string, boolean>> {
+    const features = await readDeviceFeatures(dev, this.namespace);
+    return new Map([...features].map(([name, f]) => [name, f.on]));
+  }
+
+  setDeviceFeatures(dev: string, features: Readonly<Record<string, boolean>>): Promise<void> {
+    return setDeviceFeatures(dev, features, this.namespace);
   }
 
   setIptablesBackend(setting: IptablesBackendSetting): boolean {

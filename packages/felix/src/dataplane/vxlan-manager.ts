@@ -6,6 +6,12 @@
  * (VTEP MAC → node IP), so the kernel never has to learn or flood; remote blocks are routed
  * `via <remote tunnel IP> dev vxlan.calico onlink`. In CrossSubnet pools, nodes on our own
  * subnet are reached directly over the parent NIC instead.
+ *
+ * The device's tx checksum offload (`tx-checksum-ip-generic`) is kept on (off with Calico's
+ * `ChecksumOffloadBroken=true`), through ethtool: with it on, TCP hands the device 64 KB GSO
+ * packets that are encapsulated once and segmented (or not at all, on veth) below it; with it
+ * off the kernel also drops TSO and encapsulates every MTU-sized segment on its own. It is read
+ * when the device is created or reports a change, and on the periodic route refresh.
  */
 import {
   cidrContains,
@@ -15,12 +21,15 @@ import {
   RouteProtocol,
   VXLAN_DEVICE,
 } from '@calico-ts/datastore';
-import type { Link } from '@calico-ts/kernel';
+import { KernelError, type Link } from '@calico-ts/kernel';
 import type { DataplaneUpdate, Vtep } from '../calc/dataplane-update.ts';
 import { ClusterState } from './cluster-state.ts';
 import type { ApplyContext, Manager } from './manager.ts';
 import { OwnedAddress } from './owned-address.ts';
 import type { DesiredNeighbour, DesiredRoute } from './route-table.ts';
+
+/** ethtool's name for the VXLAN device's tx checksum offload (TSO depends on it). */
+const TX_CHECKSUM = 'tx-checksum-ip-generic';
 
 export class VxlanManager implements Manager {
   readonly name = 'vxlan';
@@ -29,6 +38,10 @@ export class VxlanManager implements Manager {
   #dirty = true;
   /** vxlan.calico's address as last applied (a kernel event that undoes it makes us apply again). */
   readonly address = new OwnedAddress();
+  /** The tx checksum setting last confirmed on the device; undefined: read it on the next apply. */
+  #txChecksumConfirmed: boolean | undefined;
+  /** The host has no ethtool: offloads are left as they are (warned once). */
+  #ethtoolMissing = false;
 
   constructor(nodeName: string) {
     this.#nodeName = nodeName;
@@ -39,6 +52,15 @@ export class VxlanManager implements Manager {
   }
 
   markForResync(): void {
+    this.#dirty = true;
+  }
+
+  /**
+   * vxlan.calico itself changed (a link event: features, MTU, state) or the periodic refresh is
+   * due: its offloads are read again on the next apply.
+   */
+  markDeviceForCheck(): void {
+    this.#txChecksumConfirmed = undefined;
     this.#dirty = true;
   }
 
@@ -65,6 +87,8 @@ export class VxlanManager implements Manager {
     const mtu = config.vxlanMTU > 0 ? config.vxlanMTU : parent.mtu - ENCAPSULATION_OVERHEAD.vxlan;
     const device = await this.#ensureDevice(ctx, existing, parent, me, mtu);
     links.set(VXLAN_DEVICE, device);
+    if (device !== existing) this.#txChecksumConfirmed = undefined;
+    await this.#ensureOffloads(ctx);
     await this.#ensureAddress(ctx, device, `${me.ipv4Addr}/32`);
 
     const remotes = [...this.#state.vteps.values()].filter((v) => v.node !== this.#nodeName);
@@ -174,6 +198,31 @@ export class VxlanManager implements Manager {
       link = { ...link, mtu, mac: me.mac, up: true };
     }
     return link;
+  }
+
+  async #ensureOffloads(ctx: ApplyContext): Promise<void> {
+    const { kernel, config, log } = ctx;
+    const want = !config.checksumOffloadBroken;
+    if (this.#txChecksumConfirmed === want || this.#ethtoolMissing) return;
+    if (!kernel.deviceFeatures || !kernel.setDeviceFeatures) return;
+    try {
+      const have = (await kernel.deviceFeatures(VXLAN_DEVICE)).get(TX_CHECKSUM);
+      if (have !== undefined && have !== want) {
+        await kernel.setDeviceFeatures(VXLAN_DEVICE, { [TX_CHECKSUM]: want });
+        log.info(
+          { device: VXLAN_DEVICE, feature: TX_CHECKSUM, was: have, now: want },
+          'set VXLAN device offload',
+        );
+      }
+      this.#txChecksumConfirmed = want;
+    } catch (e) {
+      if (!(e instanceof KernelError && e.errno === 'ENOENT')) throw e;
+      this.#ethtoolMissing = true;
+      log.warn(
+        { device: VXLAN_DEVICE, feature: TX_CHECKSUM, want },
+        'ethtool is not installed: the VXLAN device offloads are left as the kernel set them',
+      );
+    }
   }
 
   async #ensureAddress(ctx: ApplyContext, device: Link, cidr: string): Promise<void> {
