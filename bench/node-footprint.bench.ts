@@ -1,7 +1,11 @@
-// calico-node's footprint from built JavaScript (tsup's dist/, as the images and a package install
-// run it) side by side with the same code run from TypeScript source (type stripping, the
-// workspace's source condition), in one run on a one-node lab (LabCluster, VXLAN, etcd on the
-// underlay, pods through the CNI plugins):
+// calico-node's footprint in three forms side by side, in one run on a one-node lab (LabCluster,
+// VXLAN, etcd on the underlay, pods through the CNI plugins):
+// - `bundle`: dist/bin.js, one minified file with every module it imports but the native addons
+//   (what the lab, the node image and `calico cluster` run);
+// - `built`: dist/main.js of the library build, which loads each workspace package's own dist/
+//   and the third-party modules from node_modules (what the images ran before the bundle);
+// - `source`: TypeScript source (type stripping, the workspace's source condition).
+// Measured for each:
 // - spawn → ready on a fresh datastore (first start);
 // - RSS of calico-node after BENCH_NODE_PODS (110, Kubernetes' default max pods per node) pods
 //   were added one after another;
@@ -11,18 +15,26 @@
 // The dist/ of @calico-ts/node and what it imports is built first by the project's own build
 // (`nx run-many -t build`, cached when nothing changed). `pnpm bench node-footprint`.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { loadavg as osLoadavg } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { buildNodeAndCni } from './build-node.ts';
 
 const PODS = Number(process.env['BENCH_NODE_PODS'] ?? 110);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 1);
-/** BENCH_FORMS=built or =source runs one form only (both by default). */
-const FORMS = (process.env['BENCH_FORMS'] ?? 'built,source')
+/** Comma-separated forms to run (BENCH_FORMS=bundle,built for two); all three by default. */
+const FORMS = (process.env['BENCH_FORMS'] ?? 'bundle,built,source')
   .split(',')
-  .filter((f): f is Form => f === 'built' || f === 'source');
+  .filter((f): f is Form => f === 'bundle' || f === 'built' || f === 'source');
 /**
  * calico-node's Node options to compare, `|`-separated sets of space-separated flags: `lab` is
  * what the lab and the image use (CALICO_NODE_FLAGS), `none` Node's defaults, `NAME=value` an
@@ -33,6 +45,8 @@ const FLAG_SETS = (process.env['BENCH_NODE_FLAG_SETS'] ?? 'lab').split('|').map(
 const IDLE_S = Number(process.env['BENCH_IDLE_SECONDS'] ?? 15);
 /** A directory: calico-node writes a V8 heap snapshot there after the pods and after the restart. */
 const SNAPSHOT_DIR = process.env['BENCH_HEAP_SNAPSHOT_DIR'];
+/** Scratch files of this run (the unbundled runner); removed at the end. */
+const TMP = mkdtempSync('/tmp/nb-footprint-');
 
 const log = (line: string): void => {
   process.stderr.write(`${line}\n`);
@@ -48,7 +62,7 @@ function rssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
-type Form = 'built' | 'source';
+type Form = 'bundle' | 'built' | 'source';
 
 /** Where calico-node's memory sits: the kernel's view (smaps_rollup) and V8's (prom-client's gauges). */
 interface MemoryBreakdown {
@@ -126,7 +140,7 @@ interface FormResult {
   load: string;
 }
 
-/** @calico-ts/node's entry in the given form (dist/index.js beside src/ for built). */
+/** @calico-ts/node's entry in the given form (dist/index.js beside src/ for the built ones). */
 function nodeEntry(form: Form): string {
   const src = fileURLToPath(import.meta.resolve('@calico-ts/node'));
   if (form === 'source') return src;
@@ -135,13 +149,27 @@ function nodeEntry(form: Form): string {
   return built;
 }
 
+/**
+ * A script that runs the library build's main() (dist/main.js, which imports the other packages'
+ * dist/), written to a temp directory: the package ships no unbundled executable.
+ */
+function unbundledRunner(dir: string): string {
+  const mainJs = join(dirname(nodeEntry('built')), 'main.js');
+  const file = join(dir, 'calico-node-unbundled.mjs');
+  writeFileSync(
+    file,
+    `import { main } from ${JSON.stringify(pathToFileURL(mainJs).href)};\nprocess.exitCode = await main();\n`,
+  );
+  return file;
+}
+
 async function runForm(form: Form, flagSet: string, round: number): Promise<FormResult> {
   const [
     { CALICO_NODE_FLAGS, calicoPrograms, LAB_POD_NAMESPACE, LabCluster },
     { installCni },
     { ensureNamespaceProfileAt },
   ] = await Promise.all([import('@calico-ts/lab'), import('@calico-ts/cni'), import('@calico-ts/datastore')]);
-  const name = `nf${form[0]}${round}${process.pid % 100}`;
+  const name = `nb${{ bundle: 'bd', built: 'bt', source: 'sr' }[form]}${round}${process.pid % 100}`;
   // `NAME=value` tokens of a set go into calico-node's environment (e.g. MALLOC_ARENA_MAX=2).
   const tokens = flagSet.split(/\s+/).filter((t) => t && t !== 'lab' && t !== 'none');
   const envTokens = tokens.filter((t) => /^[A-Z_]+=/.test(t));
@@ -155,6 +183,15 @@ async function runForm(form: Form, flagSet: string, round: number): Promise<Form
   if (SNAPSHOT_DIR)
     nodeEnv['NODE_OPTIONS'] = `--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${SNAPSHOT_DIR}`;
   const flags = [...envTokens, ...nodeFlags].join(' ') || '(Node defaults)';
+  const programs = calicoPrograms({
+    node: nodeEntry(form),
+    cni: import.meta.resolve('@calico-ts/cni'),
+    installCni,
+    nodeFlags,
+  });
+  const calicoNode =
+    form === 'built' ? [process.execPath, ...nodeFlags, unbundledRunner(TMP)] : programs.calicoNode;
+  log(`[${form}] calico-node: ${calicoNode.join(' ')}`);
   let spawnedMs = 0;
   let coldReadyMs = Number.NaN;
   const cluster = new LabCluster({
@@ -162,12 +199,7 @@ async function runForm(form: Form, flagSet: string, round: number): Promise<Form
     nodes: 1,
     backend: 'vxlan',
     poolCidr: '10.246.0.0/16',
-    programs: calicoPrograms({
-      node: nodeEntry(form),
-      cni: import.meta.resolve('@calico-ts/cni'),
-      installCni,
-      nodeFlags,
-    }),
+    programs: { ...programs, calicoNode },
     readyTimeoutMs: 120_000,
     env: nodeEnv,
     prepareDatastore: async (endpoint) => {
@@ -273,4 +305,8 @@ async function main(): Promise<void> {
   p("\nRSS = anonymous + file-backed (the node executable's pages, shared by every Node process).");
 }
 
-await main();
+try {
+  await main();
+} finally {
+  rmSync(TMP, { recursive: true, force: true });
+}

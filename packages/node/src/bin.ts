@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * The `calico-node` executable. A module of its own because the bundler moves main.ts's body into a
- * shared chunk, where `import.meta.main` is never true.
+ * The `calico-node` executable, built as one bundle (tsup.config.ts). A module of its own because
+ * in a bundle main.ts's "run when executed" check cannot tell (the library build moves main's body
+ * into a shared chunk, and the bundle defines import.meta.main as false).
  */
 import { main } from './main.ts';
 
