@@ -6,6 +6,7 @@ import {
   WORKLOAD_GATEWAY_V4,
   WORKLOAD_GATEWAY_V6,
 } from '@calico-ts/datastore';
+import type { Logger } from 'pino';
 import { CNI_ERROR, CniError } from './errors.ts';
 import { ipamHandle, vethNameForWorkload, workloadEndpointName } from './names.ts';
 import type { IpamPort, PodNetns, WorkloadDataplane, WorkloadNetwork } from './ports.ts';
@@ -20,6 +21,8 @@ export interface CalicoPluginOptions {
   /** Pod MTU when the network config sets none (calico-node derives it from the underlay). */
   defaultMtu: number;
   interfacePrefix?: string;
+  /** At debug level, one line per ADD and DEL with the milliseconds each step took. */
+  logger?: Logger;
 }
 
 interface WorkloadIdentity {
@@ -128,9 +131,11 @@ export class CalicoPlugin {
   }
 
   async add(req: CniRequest): Promise<CniResult> {
+    const steps = this.#steps('ADD', req);
     const id = this.identity(req);
     const where = podNetns(req);
     const found = await this.#o.dataplane.netnsState(where);
+    steps?.mark('netns');
     const seenBy =
       where.rootOfPid === undefined ? '' : ` (looked up as the plugin process ${where.rootOfPid} sees it)`;
     if (found.state === 'missing') {
@@ -158,6 +163,7 @@ export class CalicoPlugin {
 
     // 1. Addresses.
     const addresses = await this.#assignAddresses(req, handleId, attrs);
+    steps?.mark('ipam');
     const undo: (() => Promise<void>)[] = [() => this.#o.ipam.releaseByHandle(handleId)];
     try {
       // 2. Interfaces and routes.
@@ -169,6 +175,7 @@ export class CalicoPlugin {
         addresses: addresses.map((a) => (a.includes(':') ? `${a}/128` : `${a}/32`)),
       };
       const ifaces = await this.#o.dataplane.setUp(net);
+      steps?.mark('interfaces');
       undo.push(() =>
         this.#o.dataplane.tearDown({
           ...where,
@@ -207,6 +214,8 @@ export class CalicoPlugin {
         },
       };
       const written = await this.#writeEndpoint(endpoint);
+      steps?.mark('endpoint');
+      steps?.log();
       this.#written.set(`${id.namespace}/${id.wepName}`, {
         containerId: req.containerId,
         resourceVersion: written.metadata.resourceVersion!,
@@ -290,6 +299,13 @@ export class CalicoPlugin {
     }
   }
 
+  /** A step clock for one request when debug logging is on. */
+  #steps(command: string, req: CniRequest): StepClock | undefined {
+    const log = this.#o.logger;
+    if (!log?.isLevelEnabled('debug')) return undefined;
+    return new StepClock(log, { command, containerId: req.containerId });
+  }
+
   /**
    * A new pod's endpoint does not exist yet: create it in one conditional write. One left by an
    * earlier sandbox of the same pod is replaced.
@@ -346,6 +362,7 @@ export class CalicoPlugin {
    * collection frees it. Either way the DEL fails, and a repeated DEL completes it.
    */
   async del(req: CniRequest): Promise<void> {
+    const steps = this.#steps('DEL', req);
     const id = this.identity(req);
     const errors: string[] = [];
     const removeInterfaces = async (): Promise<void> => {
@@ -361,6 +378,7 @@ export class CalicoPlugin {
           containerIfname: req.ifname,
           hostIfname: id.hostIfname,
         });
+        steps?.mark('interfaces');
       } catch (err) {
         errors.push((err as Error).message);
       }
@@ -368,17 +386,20 @@ export class CalicoPlugin {
     const removeEndpointThenAddresses = async (): Promise<void> => {
       try {
         await this.#removeEndpoint(id, req.containerId);
+        steps?.mark('endpoint');
       } catch (err) {
         errors.push(`${(err as Error).message} (addresses kept with the endpoint)`);
         return;
       }
       try {
         await this.#o.ipam.releaseByHandle(ipamHandle(req.config.name, req.containerId));
+        steps?.mark('addresses');
       } catch (err) {
         errors.push((err as Error).message);
       }
     };
     await Promise.all([removeInterfaces(), removeEndpointThenAddresses()]);
+    steps?.log();
     if (errors.length > 0) {
       throw new CniError(CNI_ERROR.tryAgainLater, 'DEL did not complete', errors.join('; '));
     }
@@ -449,6 +470,30 @@ export class CalicoPlugin {
     } catch (err) {
       throw new CniError(CNI_ERROR.notAvailable, 'datastore unreachable', (err as Error).message);
     }
+  }
+}
+
+/**
+ * When each step of one request finished, in milliseconds since the request reached the plugin
+ * (DEL's steps overlap: each is the time it was done).
+ */
+class StepClock {
+  readonly #log: Logger;
+  readonly #fields: Record<string, string>;
+  readonly #start = performance.now();
+  readonly #done: Record<string, number> = {};
+
+  constructor(log: Logger, fields: Record<string, string>) {
+    this.#log = log;
+    this.#fields = fields;
+  }
+
+  mark(step: string): void {
+    this.#done[step] = Math.round((performance.now() - this.#start) * 10) / 10;
+  }
+
+  log(): void {
+    this.#log.debug({ ...this.#fields, doneAtMs: this.#done }, 'cni steps');
   }
 }
 
