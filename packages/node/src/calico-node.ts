@@ -154,6 +154,7 @@ export class CalicoNode {
         ipam: port,
         dataplane,
         defaultMtu: await this.#podMtu(),
+        logger: log.child({ component: 'cni' }),
       });
       const calicoIpam = new CalicoIpamPlugin({ ipam: port, nodeName: cfg.nodeName });
       const timed =
