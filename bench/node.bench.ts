@@ -15,7 +15,8 @@
 // Prints Markdown rows for docs/benchmarks.md. `pnpm bench node`; BENCH_PODS, BENCH_ROUNDS,
 // BENCH_IPERF_SECONDS, BENCH_BGP=0 override the defaults; BENCH_NODE_POLICIES=1000 loads that many
 // policies (bench/policy-set.ts, one in twenty selecting every lab pod, plus one allowing all
-// traffic so the probe still gets through) before the pod ADDs; BENCH_PREFIX names the clusters.
+// traffic so the probe still gets through) before the pod ADDs; BENCH_PREFIX names the clusters;
+// BENCH_NODE_CPU_PROF=<dir> has each calico-node write a V8 CPU profile into <dir> when it stops.
 //
 // Run with argv[2] === 'probe' this file is the probe itself (see runProbe).
 import { randomBytes } from 'node:crypto';
@@ -162,6 +163,10 @@ async function runMode(backend: 'vxlan' | 'bgp', measureAdds: boolean): Promise<
     backend,
     poolCidr: '10.244.0.0/16',
     podsPerNode: 2,
+    // BENCH_NODE_CPU_PROF=<dir>: each calico-node writes a V8 CPU profile there when it stops.
+    ...(process.env['BENCH_NODE_CPU_PROF']
+      ? { env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env['BENCH_NODE_CPU_PROF']}` } }
+      : {}),
     // calico-node built (unless BENCH_NODE_FORM=source), the plugins as a node gets them (built
     // and installed).
     programs: calicoPrograms({
