@@ -69,9 +69,12 @@ describeWith(
       lines = [];
       client = await m.lab!.spawn(m.pod('x/a').lab, 'python3', [script, 'client', m.pod('x/b').ip]);
       client.child.stdout!.on('data', (d: Buffer) => lines.push(...d.toString().trim().split('\n')));
+      // Generous: on a loaded machine python3's start alone can take seconds.
       await waitFor(() => lines.filter((l) => l.startsWith('ok')).length >= 3, {
-        timeoutMs: 5000,
+        timeoutMs: 20_000,
         what: 'the connection echoing',
+      }).catch((e: unknown) => {
+        throw new Error(`client printed ${JSON.stringify(lines.slice(-5))}`, { cause: e });
       });
     }
 
@@ -99,7 +102,7 @@ describeWith(
       await connect();
       const at = await denyB();
       await waitFor(() => lines.slice(at).filter((l) => l.startsWith('ok')).length >= 10, {
-        timeoutMs: 5000,
+        timeoutMs: 15_000,
         what: 'ten more echoes after the deny policy',
       });
       expect(lines.slice(at).filter((l) => l.startsWith('stalled'))).toEqual([]);
@@ -119,7 +122,7 @@ describeWith(
             .slice(-3)
             .every((l) => l.startsWith('stalled')) && lines.length >= at + 3,
         {
-          timeoutMs: 5000,
+          timeoutMs: 15_000,
           what: 'the connection stalled after the deny policy',
         },
       );

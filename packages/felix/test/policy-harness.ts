@@ -530,17 +530,6 @@ export class NetpolModel {
     return clearPolicies(this.ds, POLICY_KINDS, () => this.iptablesSave());
   }
 
-  /**
-   * Deletes every policy, tier and network set without waiting for the kernel: Felix applies
-   * datastore changes in order, so once a later case's chains are in, these deletions are too.
-   */
-  async deletePolicies(): Promise<void> {
-    for (const kind of POLICY_KINDS) {
-      for (const r of (await this.ds.list(kind)).items)
-        await this.ds.delete(kind, r.metadata.name, r.metadata.namespace);
-    }
-  }
-
   knp(ns: string, name: string, spec: ResourceInput<'KubernetesNetworkPolicy'>['spec']) {
     return this.ds.create('KubernetesNetworkPolicy', {
       apiVersion: 'networking.k8s.io/v1',

@@ -103,7 +103,9 @@ describeWith(
     beforeAll(() => m.start(), 120_000);
     afterAll(() => m.teardown(), 60_000);
     afterEach(async () => {
-      await m.deletePolicies();
+      // Cases reuse policy names: until the deletions are applied, the next case's wait for its
+      // chain could be met by this case's chain of the same name, deleted just after.
+      await m.clearPolicies();
       for (const [id, undo] of relabelledPods) await m.labelPod(id, undo);
       relabelledPods.clear();
       for (const ns of relabelledNamespaces) await m.labelNamespace(ns);
