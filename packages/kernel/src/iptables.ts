@@ -554,7 +554,13 @@ export class Iptables {
   async listChain(table: IptablesTableName, chain: string): Promise<string[] | undefined> {
     const bin = binary(this.family, await this.backend(), '');
     const args = [`--wait=${this.lockWaitSeconds}`, '-t', table, '-S', chain];
-    const r = await execInNamespace(this.namespace, bin, args);
+    // Through the kept shell when there is one: Felix lists a dozen chains every few seconds, and
+    // each process started from calico-node itself is a fork of its whole address space that
+    // holds up its event loop (and every CNI request waiting on it). The shell's output merges
+    // stdout and stderr; only `-A` lines are taken from it.
+    const r: CommandResult =
+      (this.#shell && (await this.#shell.run(bin, args, '').catch(() => undefined))) ||
+      (await execInNamespace(this.namespace, bin, args));
     if (r.exitCode !== 0) {
       // iptables-nft 1.8.9 reports a missing chain as "incompatible" (legacy: "No chain").
       if (/No chain|does not exist|is incompatible/i.test(r.stderr)) return undefined;

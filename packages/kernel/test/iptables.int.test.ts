@@ -140,6 +140,22 @@ describeWith(
       expect(save).toMatch(new RegExp(`-A POSTROUTING .*-j ${own}nat-out`));
     });
 
+    it('lists one chain, through the kept shell and as its own process alike', async () => {
+      await ipt.apply(desired());
+      const plain = new Iptables({ namespace: ns, ownedPrefix: own, restoreShell: false });
+      try {
+        for (const x of [ipt, plain]) {
+          expect(await x.listChain('filter', `${own}to-wl`)).toEqual([
+            expect.stringMatching(/^-m comment --comment "cali:\S+" -j DROP$/),
+          ]);
+          expect(await x.listChain('filter', `${own}FORWARD`)).toHaveLength(3);
+          expect(await x.listChain('filter', `${own}no-such-chain`)).toBeUndefined();
+        }
+      } finally {
+        plain.close();
+      }
+    });
+
     it('changes one rule with one line, keeps the hook position and foreign rules', async () => {
       // Someone else inserts at the top of FORWARD after us: our hook is not moved back.
       await ipt.restore('*filter\n-I FORWARD 1 -j LOG\nCOMMIT\n');
