@@ -7,8 +7,13 @@
 // per side, static /32 routes, no agent, no rules: this topology's limit). Medians; Markdown rows
 // for docs/benchmarks.md. (3) TCP request/response latency (sockperf ping-pong, p50 and p99 of one
 // 3 s run per path and round) on the same three paths, interleaved with the throughput rounds.
-// (4) `calico cluster up --nodes 10` to ready in each mode. `pnpm bench cluster`; BENCH_ROUNDS
-// (5), BENCH_IPERF_SECONDS (5), BENCH_SOCKPERF_SECONDS (3), BENCH_BIG_NODES (10, 0 = skip) override.
+// (4) `calico cluster up --nodes 10` to ready in each mode. (5) Per iperf3 run, two figures that
+// the machine's load moves far less than throughput: CPU seconds per GB (the iperf3 client's and server's user +
+// system time as iperf3 reports it; with tick accounting that includes the softirq work done in
+// their context, which on veth is the whole forward path) and the mean size of the packets node 1
+// sent on its underlay veth (bytes ÷ packets from `ip -s link`: 64 KB GSO packets or MTU-sized).
+// `pnpm bench cluster`; BENCH_ROUNDS (5), BENCH_IPERF_SECONDS (5), BENCH_SOCKPERF_SECONDS (3),
+// BENCH_BIG_NODES (10, 0 = skip) override; BENCH_PREFIX (clb) starts every cluster's name.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg as osLoadavg, tmpdir } from 'node:os';
@@ -22,7 +27,6 @@ import {
   spawnInNamespace,
   waitFor,
 } from '@calico-ts/kernel';
-import { iperf3Gbps } from './iperf.ts';
 
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5);
 const IPERF_SECONDS = Number(process.env['BENCH_IPERF_SECONDS'] ?? 5);
@@ -31,7 +35,8 @@ const SOCKPERF_PORT = 11111;
 const SOCKPERF_SECONDS = Number(process.env['BENCH_SOCKPERF_SECONDS'] ?? 3);
 const BIG_NODES = Number(process.env['BENCH_BIG_NODES'] ?? 10);
 const CLI = resolve(import.meta.dirname, '../packages/ctl/src/cli.ts');
-const clustersDir = mkdtempSync(join(tmpdir(), 'clb-clusters-'));
+const PREFIX = process.env['BENCH_PREFIX'] ?? 'clb';
+const clustersDir = mkdtempSync(join(tmpdir(), `${PREFIX}-clusters-`));
 const loadavg = (): string =>
   osLoadavg()
     .map((x) => x.toFixed(1))
@@ -65,6 +70,10 @@ interface ModeResult {
   /** sockperf ping-pong p50 and p99, µs, per round. */
   p50: Record<Path, number[]>;
   p99: Record<Path, number[]>;
+  /** CPU seconds (iperf3 client + server) per GB received, per round. */
+  cpuPerGb: Record<Path, number[]>;
+  /** Mean size of the packets node 1 sent on its underlay veth during the run, bytes, per round. */
+  underlayPacket: Record<Path, number[]>;
   /** `cluster up --nodes BIG_NODES` to ready (ms), or undefined when skipped. */
   bigUpMs: number | undefined;
   load: [string, string];
@@ -95,13 +104,53 @@ async function sockperfUs(
   return { p50: pct('50.000'), p99: pct('99.000') };
 }
 
+/**
+ * One iperf3 client run (pinned to CPU 1, JSON): Gbit/s received and CPU seconds per GB, the
+ * client's and the server's user + system time (`cpu_utilization_percent` × duration).
+ */
+async function iperf3Run(
+  ns: NetNamespace,
+  target: string,
+  what: string,
+): Promise<{ gbps: number; cpuPerGb: number }> {
+  const r = await execInNamespace(ns, 'iperf3', [
+    '-c',
+    target,
+    '-p',
+    String(IPERF_PORT),
+    '-t',
+    String(IPERF_SECONDS),
+    '-A',
+    '1',
+    '-J',
+  ]);
+  if (r.exitCode !== 0) throw new Error(`iperf3 ${what} → ${target}: ${r.stdout.slice(0, 400)} ${r.stderr}`);
+  const j = JSON.parse(r.stdout) as {
+    end: {
+      sum_received: { bits_per_second: number; bytes: number; seconds: number };
+      cpu_utilization_percent: { host_total: number; remote_total: number };
+    };
+  };
+  const { sum_received: rx, cpu_utilization_percent: cpu } = j.end;
+  const cpuSeconds = ((cpu.host_total + cpu.remote_total) / 100) * rx.seconds;
+  return { gbps: rx.bits_per_second / 1e9, cpuPerGb: cpuSeconds / (rx.bytes / 1e9) };
+}
+
+/** tx packets and bytes of `dev` in `ns`. */
+async function txCounters(ns: NetNamespace, dev: string): Promise<{ packets: number; bytes: number }> {
+  const r = await execInNamespace(ns, 'ip', ['-s', '-j', 'link', 'show', dev]);
+  const [link] = JSON.parse(r.stdout) as { stats64: { tx: { packets: number; bytes: number } } }[];
+  if (r.exitCode !== 0 || !link) throw new Error(`${ns.name}: ip -s link show ${dev}: ${r.stderr}`);
+  return link.stats64.tx;
+}
+
 async function sh(ns: NetNamespace, cmd: string): Promise<void> {
   const r = await execInNamespace(ns, 'sh', ['-c', cmd]);
   if (r.exitCode !== 0) throw new Error(`${ns.name}: ${cmd}: ${r.stderr}`);
 }
 
 async function benchMode(encapsulation: 'none' | 'vxlan'): Promise<ModeResult> {
-  const name = `clb${Math.random().toString(16).slice(2, 6)}`;
+  const name = `${PREFIX}${Math.random().toString(16).slice(2, 6)}`;
   const load0 = loadavg();
   const handNs: string[] = [];
   const servers: NamespaceProcess[] = [];
@@ -193,6 +242,10 @@ async function benchMode(encapsulation: 'none' | 'vxlan'): Promise<ModeResult> {
       hand: [hand1, '10.250.2.2'],
     };
     const gbps: Record<Path, number[]> = { node: [], pod: [], hand: [] };
+    const cpuPerGb: Record<Path, number[]> = { node: [], pod: [], hand: [] };
+    const underlayPacket: Record<Path, number[]> = { node: [], pod: [], hand: [] };
+    // The lab wires each node to the underlay bridge through its `eth0`.
+    const underlayDev = 'eth0';
     const p50: Record<Path, number[]> = { node: [], pod: [], hand: [] };
     const p99: Record<Path, number[]> = { node: [], pod: [], hand: [] };
     const order: Path[] = ['node', 'pod', 'hand'];
@@ -200,13 +253,18 @@ async function benchMode(encapsulation: 'none' | 'vxlan'): Promise<ModeResult> {
       for (let k = 0; k < order.length; k++) {
         const path = order[(k + round) % order.length]!;
         const [ns, target] = paths[path];
-        const g = await iperf3Gbps(ns, target, { port: IPERF_PORT, seconds: IPERF_SECONDS, what: path });
+        const before = await txCounters(node1, underlayDev);
+        const run = await iperf3Run(ns, target, path);
+        const after = await txCounters(node1, underlayDev);
+        const g = run.gbps;
         gbps[path].push(g);
+        cpuPerGb[path].push(run.cpuPerGb);
+        underlayPacket[path].push((after.bytes - before.bytes) / Math.max(1, after.packets - before.packets));
         const lat = await sockperfUs(ns, target, path);
         p50[path].push(lat.p50);
         p99[path].push(lat.p99);
         log(
-          `[${encapsulation}] round ${round + 1} ${path}: ${g.toFixed(2)} Gbit/s, p50 ${lat.p50.toFixed(1)} µs, p99 ${lat.p99.toFixed(1)} µs (load ${loadavg()})`,
+          `[${encapsulation}] round ${round + 1} ${path}: ${g.toFixed(2)} Gbit/s, ${run.cpuPerGb.toFixed(2)} CPU-s/GB, underlay packets ${underlayPacket[path].at(-1)!.toFixed(0)} B, p50 ${lat.p50.toFixed(1)} µs, p99 ${lat.p99.toFixed(1)} µs (load ${loadavg()})`,
         );
       }
     }
@@ -216,6 +274,8 @@ async function benchMode(encapsulation: 'none' | 'vxlan'): Promise<ModeResult> {
       gbps,
       p50,
       p99,
+      cpuPerGb,
+      underlayPacket,
       bigUpMs: undefined,
       load: [load0, loadavg()],
     };
@@ -229,7 +289,7 @@ async function benchMode(encapsulation: 'none' | 'vxlan'): Promise<ModeResult> {
 
 /** `calico cluster up --nodes N` to its return (ready, BGP Established), then down. */
 async function bigUp(encapsulation: 'none' | 'vxlan', nodes: number): Promise<number> {
-  const name = `clb${Math.random().toString(16).slice(2, 6)}`;
+  const name = `${PREFIX}${Math.random().toString(16).slice(2, 6)}`;
   try {
     const t0 = performance.now();
     await calico([
@@ -287,11 +347,27 @@ try {
     console.log(
       `\nVXLAN pod→pod / BGP pod→pod (medians): ${((100 * median(vxlan.gbps.pod)) / median(bgp.gbps.pod)).toFixed(0)} %`,
     );
+  console.log(
+    '\n| mode | CPU-s per GB: node→node | hand-wired pod→pod | calico-ts pod→pod | pod / hand-wired (median of rounds) | mean underlay packet: node→node | hand-wired | calico-ts pod→pod |',
+  );
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of results) {
+    const c = (p: Path) => median(r.cpuPerGb[p]).toFixed(2);
+    const b = (p: Path) => `${median(r.underlayPacket[p]).toFixed(0)} B`;
+    const ratio = median(r.cpuPerGb.pod.map((x, i) => x / r.cpuPerGb.hand[i]!)).toFixed(2);
+    console.log(
+      `| ${r.mode} | ${c('node')} | ${c('hand')} | ${c('pod')} | ${ratio}× | ${b('node')} | ${b('hand')} | ${b('pod')} |`,
+    );
+  }
+  if (bgp && vxlan)
+    console.log(
+      `VXLAN pod→pod CPU per GB / BGP pod→pod (medians): ${(median(vxlan.cpuPerGb.pod) / median(bgp.cpuPerGb.pod)).toFixed(2)}×`,
+    );
   console.log(`rounds: ${ROUNDS} × ${IPERF_SECONDS} s per path, interleaved; per-round Gbit/s:`);
   for (const r of results)
     for (const p of ['node', 'hand', 'pod'] as const)
       console.log(
-        `  ${r.mode} ${p}: ${r.gbps[p].map(f).join(', ')} Gbit/s; p50 ${r.p50[p].map((x) => x.toFixed(1)).join(', ')} µs`,
+        `  ${r.mode} ${p}: ${r.gbps[p].map(f).join(', ')} Gbit/s; ${r.cpuPerGb[p].map(f).join(', ')} CPU-s/GB; p50 ${r.p50[p].map((x) => x.toFixed(1)).join(', ')} µs`,
       );
 } finally {
   rmSync(clustersDir, { recursive: true, force: true });
