@@ -15,6 +15,7 @@ import { pino } from 'pino';
 import { CalicoNode } from './calico-node.ts';
 import { ConfigError, loadNodeConfig } from './config.ts';
 import { cniInstallSettings, runCniInstall } from './install-cni.ts';
+import { releaseFreedCHeap } from './malloc-trim.ts';
 
 const FLAGS = [
   'node-name',
@@ -121,6 +122,10 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     await datastore.close().catch(() => {});
     return 1;
   }
+  // Once the dataplane is programmed, start-up's freed C heap goes back to the kernel.
+  void (node.felix?.whenReady() ?? Promise.resolve()).then(() => {
+    logger.debug({ released: releaseFreedCHeap() }, 'start-up memory trimmed');
+  });
   let drops: DropLogServer | undefined;
   if (node.felix) {
     const felix = node.felix;
