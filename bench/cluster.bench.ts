@@ -2,9 +2,10 @@
 // return (every calico-node ready, BGP Established in BGP mode), the CLI's own start-up included;
 // (2) single-stream TCP throughput (iperf3, 5 s) across two nodes in BGP mode (encapsulation none)
 // and in VXLAN mode, interleaved in rounds whose order rotates: pod→pod (pods added with
-// `calico cluster pod add`, so through the CNI plugin and Felix's rules) against two baselines on
-// the same fabric — node→node over the underlay, and pod→pod over namespaces wired by hand (a veth
-// per side, static /32 routes, no agent, no rules: this topology's limit). Medians; Markdown rows
+// `calico cluster pod add`, so through the CNI plugin and Felix's rules) against three baselines on
+// the same fabric — node→node over the underlay, pod→pod over namespaces wired by hand (a veth
+// per side, static /32 routes, no agent, no rules: this topology's limit), and the same over a
+// VXLAN device wired by hand on each node (the kernel's own VXLAN cost). Medians; Markdown rows
 // for docs/benchmarks.md. (3) TCP request/response latency (sockperf ping-pong, p50 and p99 of one
 // 3 s run per path and round) on the same three paths, interleaved with the throughput rounds.
 // (4) `calico cluster up --nodes 10` to ready in each mode. (5) Per iperf3 run, two figures that
@@ -62,7 +63,7 @@ function calico(args: string[]): Promise<string> {
   });
 }
 
-type Path = 'node' | 'pod' | 'hand';
+type Path = 'node' | 'pod' | 'hand' | 'handvx';
 interface ModeResult {
   mode: string;
   upMs: number;
@@ -197,6 +198,41 @@ async function benchMode(encapsulation: 'none' | 'vxlan'): Promise<ModeResult> {
       await sh(ns, `ip link set lo up && ip link set eth0 up && ip addr add ${h.ip}/32 dev eth0`);
       await sh(ns, 'ip route add 169.254.1.1 dev eth0 && ip route add default via 169.254.1.1');
     }
+    // The same pair once more over a VXLAN device wired by hand on each node (VNI 4097 beside
+    // Felix's 4096, same UDP port, static FDB and ARP entries, no agent, no rules): the kernel's
+    // own VXLAN cost on this fabric, in either mode.
+    const nodes = [
+      { node: node1, i: 1, address: n1.address },
+      { node: node2, i: 2, address: n2.address },
+    ];
+    const vxDev = `hvx${name.slice(-4)}`;
+    const vxMac = (i: number) => `66:00:00:00:00:0${i}`;
+    for (const { node, i, address } of nodes) {
+      const peer = nodes.find((x) => x.i !== i)!;
+      await sh(
+        node,
+        `ip link add ${vxDev} type vxlan id 4097 local ${address} dev eth0 dstport 4789 nolearning && ip link set ${vxDev} address ${vxMac(i)} mtu 1450 up && ip addr add 10.251.255.${i}/32 dev ${vxDev}`,
+      );
+      await sh(
+        node,
+        `bridge fdb append ${vxMac(peer.i)} dev ${vxDev} dst ${peer.address} && ip neigh replace 10.251.255.${peer.i} lladdr ${vxMac(peer.i)} dev ${vxDev} nud permanent && ip route add 10.251.${peer.i}.2/32 via 10.251.255.${peer.i} dev ${vxDev} onlink`,
+      );
+      const nsName = `${name}-hx${i}`;
+      const ns = await createNamespace(nsName);
+      opened.push(ns);
+      handNs.push(nsName);
+      const host = `hx${i}${name.slice(-4)}`;
+      await sh(node, `ip link add ${host} type veth peer name eth0 netns ${nsName}`);
+      await sh(node, `ip link set ${host} up && echo 1 > /proc/sys/net/ipv4/conf/${host}/proxy_arp`);
+      await sh(node, `ip route add 10.251.${i}.2/32 dev ${host}`);
+      await sh(
+        ns,
+        `ip link set lo up && ip link set eth0 mtu 1450 up && ip addr add 10.251.${i}.2/32 dev eth0`,
+      );
+      await sh(ns, 'ip route add 169.254.1.1 dev eth0 && ip route add default via 169.254.1.1');
+    }
+    const handVx1 = open(`${name}-hx1`);
+    const handVx2 = open(`${name}-hx2`);
     const clientPod = open(pod('client').netns);
     const serverPod = open(pod('server').netns);
     const hand1 = open(`${name}-hw1`);
@@ -216,8 +252,8 @@ async function benchMode(encapsulation: 'none' | 'vxlan'): Promise<ModeResult> {
         { timeoutMs: 10_000, what: `iperf3 server in ${ns.name}` },
       );
     };
-    for (const ns of [node2, serverPod, hand2]) await serveOn(ns);
-    for (const ns of [node2, serverPod, hand2]) {
+    for (const ns of [node2, serverPod, hand2, handVx2]) await serveOn(ns);
+    for (const ns of [node2, serverPod, hand2, handVx2]) {
       servers.push(
         await spawnInNamespace(
           ns,
@@ -240,15 +276,16 @@ async function benchMode(encapsulation: 'none' | 'vxlan'): Promise<ModeResult> {
       node: [node1, n2.address],
       pod: [clientPod, pod('server').ip],
       hand: [hand1, '10.250.2.2'],
+      handvx: [handVx1, '10.251.2.2'],
     };
-    const gbps: Record<Path, number[]> = { node: [], pod: [], hand: [] };
-    const cpuPerGb: Record<Path, number[]> = { node: [], pod: [], hand: [] };
-    const underlayPacket: Record<Path, number[]> = { node: [], pod: [], hand: [] };
+    const gbps: Record<Path, number[]> = { node: [], pod: [], hand: [], handvx: [] };
+    const cpuPerGb: Record<Path, number[]> = { node: [], pod: [], hand: [], handvx: [] };
+    const underlayPacket: Record<Path, number[]> = { node: [], pod: [], hand: [], handvx: [] };
     // The lab wires each node to the underlay bridge through its `eth0`.
     const underlayDev = 'eth0';
-    const p50: Record<Path, number[]> = { node: [], pod: [], hand: [] };
-    const p99: Record<Path, number[]> = { node: [], pod: [], hand: [] };
-    const order: Path[] = ['node', 'pod', 'hand'];
+    const p50: Record<Path, number[]> = { node: [], pod: [], hand: [], handvx: [] };
+    const p99: Record<Path, number[]> = { node: [], pod: [], hand: [], handvx: [] };
+    const order: Path[] = ['node', 'pod', 'hand', 'handvx'];
     for (let round = 0; round < ROUNDS; round++) {
       for (let k = 0; k < order.length; k++) {
         const path = order[(k + round) % order.length]!;
@@ -348,15 +385,15 @@ try {
       `\nVXLAN pod→pod / BGP pod→pod (medians): ${((100 * median(vxlan.gbps.pod)) / median(bgp.gbps.pod)).toFixed(0)} %`,
     );
   console.log(
-    '\n| mode | CPU-s per GB: node→node | hand-wired pod→pod | calico-ts pod→pod | pod / hand-wired (median of rounds) | mean underlay packet: node→node | hand-wired | calico-ts pod→pod |',
+    '\n| mode | CPU-s per GB: node→node | hand-wired pod→pod | hand-wired over VXLAN | calico-ts pod→pod | pod / hand-wired (median of rounds) | pod / hand-wired over VXLAN | mean underlay packet: node→node | hand-wired | hand-wired over VXLAN | calico-ts pod→pod | Gbit/s hand-wired over VXLAN |',
   );
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of results) {
     const c = (p: Path) => median(r.cpuPerGb[p]).toFixed(2);
     const b = (p: Path) => `${median(r.underlayPacket[p]).toFixed(0)} B`;
-    const ratio = median(r.cpuPerGb.pod.map((x, i) => x / r.cpuPerGb.hand[i]!)).toFixed(2);
+    const ratio = (to: Path) => median(r.cpuPerGb.pod.map((x, i) => x / r.cpuPerGb[to][i]!)).toFixed(2);
     console.log(
-      `| ${r.mode} | ${c('node')} | ${c('hand')} | ${c('pod')} | ${ratio}× | ${b('node')} | ${b('hand')} | ${b('pod')} |`,
+      `| ${r.mode} | ${c('node')} | ${c('hand')} | ${c('handvx')} | ${c('pod')} | ${ratio('hand')}× | ${ratio('handvx')}× | ${b('node')} | ${b('hand')} | ${b('handvx')} | ${b('pod')} | ${f(median(r.gbps.handvx))} |`,
     );
   }
   if (bgp && vxlan)
@@ -365,7 +402,7 @@ try {
     );
   console.log(`rounds: ${ROUNDS} × ${IPERF_SECONDS} s per path, interleaved; per-round Gbit/s:`);
   for (const r of results)
-    for (const p of ['node', 'hand', 'pod'] as const)
+    for (const p of ['node', 'hand', 'handvx', 'pod'] as const)
       console.log(
         `  ${r.mode} ${p}: ${r.gbps[p].map(f).join(', ')} Gbit/s; ${r.cpuPerGb[p].map(f).join(', ')} CPU-s/GB; p50 ${r.p50[p].map((x) => x.toFixed(1)).join(', ')} µs`,
       );
