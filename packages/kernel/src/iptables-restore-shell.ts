@@ -15,7 +15,8 @@ import type { NetNamespace } from './namespace.ts';
 import { type CommandResult, namespaceExecArgv } from './process.ts';
 
 const SHELL = '/bin/bash';
-const IDLE_MS = 2_000;
+/** Longer than Felix's 5 s iptables check, so that a quiet node's checks reuse one shell. */
+const IDLE_MS = 6_000;
 
 /** Whether this host has the shell: otherwise restores are plain processes. */
 export const restoreShellAvailable = (): boolean => existsSync(SHELL);
