@@ -6,9 +6,10 @@
  */
 import { CommandError, KernelError } from './errors.ts';
 import { bytesToIp, ipToBytes } from './ip-address.ts';
+import { RestoreShell, restoreShellAvailable } from './iptables-restore-shell.ts';
 import { logger } from './logger.ts';
 import type { NetNamespace } from './namespace.ts';
-import { execInNamespace } from './process.ts';
+import { type CommandResult, execInNamespace } from './process.ts';
 
 export type IpsetType = 'hash:ip' | 'hash:net' | 'hash:ip,port';
 export type IpsetFamily = 'inet' | 'inet6';
@@ -141,6 +142,11 @@ export interface IpsetsOptions {
   namespace?: NetNamespace | undefined;
   /** Default 'cali'. */
   ownedPrefix?: string;
+  /**
+   * Run `ipset restore` through a shell kept in the namespace (default true where /bin/bash
+   * exists), as Iptables does, instead of a process started from ours each time.
+   */
+  restoreShell?: boolean;
 }
 
 export class Ipsets {
@@ -149,10 +155,20 @@ export class Ipsets {
   /** Our sets as our last successful restore (or read) left them: trusted until a refresh. */
   #state: Map<string, IpsetState> | undefined;
   #reads = 0;
+  readonly #shell: RestoreShell | undefined;
 
   constructor(options: IpsetsOptions = {}) {
     this.namespace = options.namespace;
     this.ownedPrefix = options.ownedPrefix ?? 'cali';
+    this.#shell =
+      (options.restoreShell ?? true) && restoreShellAvailable()
+        ? new RestoreShell(this.namespace)
+        : undefined;
+  }
+
+  /** Ends the restore shell, if one runs (it also ends by itself when idle). */
+  close(): void {
+    this.#shell?.close();
   }
 
   /** How many times the sets were read back with `ipset save`. */
@@ -269,7 +285,14 @@ export class Ipsets {
   }
 
   async #run(args: string[], input: string | undefined, operation: string): Promise<string> {
-    const r = await execInNamespace(this.namespace, 'ipset', args, input === undefined ? {} : { input });
+    // A shell that ended mid-restore leaves unknown whether the restore ran: reported as a failed
+    // command, so the next apply reads the sets back first.
+    const r: CommandResult =
+      input !== undefined && this.#shell
+        ? await this.#shell
+            .run('ipset', args, input)
+            .catch((err: Error) => ({ stdout: '', stderr: err.message, exitCode: null }))
+        : await execInNamespace(this.namespace, 'ipset', args, input === undefined ? {} : { input });
     if (r.exitCode !== 0) {
       throw new CommandError('Ipset', {
         operation,

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { waitFor } from './deadline.ts';
 import { RestoreShell, restoreShellAvailable } from './iptables-restore-shell.ts';
@@ -22,6 +23,28 @@ describe.skipIf(!restoreShellAvailable())('RestoreShell (needs /bin/bash)', () =
         [0, 1, 2, 3, 4].map((i) => `__CALI_EOF__\n${i}\n$(echo no)\n`),
       );
       expect(shell.pid).toBeDefined();
+    } finally {
+      shell.close();
+    }
+  });
+
+  it('passes a large input through a file of its own, removed when the job is done', async () => {
+    const shell = new RestoreShell(undefined);
+    try {
+      const big = Array.from(
+        { length: 4000 },
+        (_, i) => `-A cali-x -s 10.0.${i >> 8}.${i & 255}/32 -j DROP`,
+      ).join('\n');
+      expect(big.length).toBeGreaterThan(64 * 1024);
+      // The command reads stdin and says where it came from: a regular file, not the shell's pipe.
+      const r = await shell.run('sh', ['-c', 'readlink /proc/self/fd/0; cat'], big);
+      expect(r.exitCode).toBe(0);
+      const [where, ...rest] = r.stdout.split('\n');
+      expect(where).toMatch(/calico-restore-.+\/[0-9a-f]{16}$/);
+      expect(rest.join('\n')).toBe(big);
+      expect(existsSync(where!)).toBe(false);
+      // Small inputs still go inline, and jobs after a large one run as before.
+      expect((await shell.run('cat', [], 'small\n')).stdout).toBe('small\n');
     } finally {
       shell.close();
     }

@@ -1,20 +1,27 @@
 /**
  * One shell kept inside a namespace that runs the restores Felix writes on every change. Starting
  * `iptables-restore` from calico-node means a fork of a process of 150–250 MB (its page tables are
- * copied) plus `ip netns exec`; a small shell that is already in the namespace forks and execs the
- * restore for about half of that. Bash reads its script from the pipe byte by byte, so this is
- * for small inputs (the caller sends large ones as a process of their own). Each restore is one heredoc with a random terminator, followed
- * by a marker line carrying its exit status; jobs run one at a time. The shell exits after
- * IDLE_MS without work (so it never holds a namespace for long after its last use) and whenever
- * its stdin closes (our process exiting); the next job starts a new one.
+ * copied) plus `ip netns exec`, and the fork holds calico-node's event loop while it runs; a small
+ * shell that is already in the namespace forks and execs the restore for about half of that.
+ * Small inputs go inline, as one heredoc with a random terminator (bash reads a script from a
+ * pipe byte by byte, so only small ones); a larger input is written to a file of its own in a
+ * private temporary directory and redirected into the command, so the shell never reads it.
+ * Either is followed by a marker line carrying the exit status; jobs run one at a time. The
+ * shell exits after IDLE_MS without work (so it never holds a namespace for long after its last
+ * use) and whenever its stdin closes (our process exiting); the next job starts a new one.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { NetNamespace } from './namespace.ts';
 import { type CommandResult, namespaceExecArgv } from './process.ts';
 
 const SHELL = '/bin/bash';
+/** Inputs up to this size go inline as a heredoc; bash reads a script from a pipe byte by byte. */
+const INLINE_MAX = 16 * 1024;
 /** Longer than Felix's 5 s iptables check, so that a quiet node's checks reuse one shell. */
 const IDLE_MS = 6_000;
 
@@ -29,6 +36,8 @@ export class RestoreShell {
   #queue: Promise<unknown> = Promise.resolve();
   #idle: NodeJS.Timeout | undefined;
   #closed = false;
+  /** The private directory for inputs too large to go inline (made on first use, mode 0700). */
+  #inputDir: string | undefined;
 
   constructor(namespace: NetNamespace | undefined) {
     this.#namespace = namespace;
@@ -50,6 +59,8 @@ export class RestoreShell {
   close(): void {
     this.#closed = true;
     this.#stop();
+    if (this.#inputDir) rmSync(this.#inputDir, { recursive: true, force: true });
+    this.#inputDir = undefined;
   }
 
   #stop(): void {
@@ -89,9 +100,19 @@ export class RestoreShell {
     const token = randomBytes(8).toString('hex');
     const eof = `__CALI_EOF_${token}__`;
     const marker = `__CALI_DONE_${token}__`;
-    const body = input.endsWith('\n') ? input : `${input}\n`;
-    const script = `{ ${[command, ...args].map(quote).join(' ')} <<'${eof}'\n${body}${eof}\n} 2>&1\necho "${marker} $?"\n`;
+    const line = [command, ...args].map(quote).join(' ');
+    let inputFile: string | undefined;
     try {
+      let script: string;
+      if (input.length <= INLINE_MAX) {
+        const body = input.endsWith('\n') ? input : `${input}\n`;
+        script = `{ ${line} <<'${eof}'\n${body}${eof}\n} 2>&1\necho "${marker} $?"\n`;
+      } else {
+        this.#inputDir ??= mkdtempSync(join(tmpdir(), 'calico-restore-'));
+        inputFile = join(this.#inputDir, token);
+        await writeFile(inputFile, input, { mode: 0o600 });
+        script = `{ ${line} <${quote(inputFile)}\n} 2>&1\necho "${marker} $?"\n`;
+      }
       return await new Promise<CommandResult>((resolve, reject) => {
         let out = '';
         const onData = (d: Buffer) => {
@@ -122,6 +143,7 @@ export class RestoreShell {
       this.#stop();
       throw err;
     } finally {
+      if (inputFile) await unlink(inputFile).catch(() => {});
       if (!this.#closed && this.#child) {
         this.#idle = setTimeout(() => this.#stop(), IDLE_MS);
         this.#idle.unref();

@@ -415,12 +415,6 @@ export interface ApplyOptions {
   partial?: boolean;
 }
 
-/**
- * Larger restores (a resync, a refresh) run as their own process: bash reads a script from a pipe
- * one byte at a time, which costs more than the fork it saves once the input is tens of KB.
- */
-const SHELL_INPUT_MAX = 16 * 1024;
-
 export class Iptables {
   readonly family: 4 | 6;
   readonly namespace: NetNamespace | undefined;
@@ -679,7 +673,7 @@ export class Iptables {
     // A shell that ended mid-restore leaves unknown whether the restore ran: reported as a failed
     // command, so apply() reads the tables back and plans again rather than writing twice.
     const r: CommandResult =
-      input !== undefined && input.length <= SHELL_INPUT_MAX && this.#shell
+      input !== undefined && this.#shell
         ? await this.#shell
             .run(bin, args, input)
             .catch((err: Error) => ({ stdout: '', stderr: err.message, exitCode: null }))

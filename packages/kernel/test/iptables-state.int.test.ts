@@ -65,6 +65,8 @@ describeWith(
     });
 
     afterAll(async () => {
+      ipt?.close();
+      ips?.close();
       ns?.close();
       await deleteNamespace(nsName, { ifExists: true });
     });

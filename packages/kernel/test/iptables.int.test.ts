@@ -58,6 +58,8 @@ describeWith(
     });
 
     afterAll(async () => {
+      ipt?.close();
+      sets?.close();
       ns?.close();
       // The namespace owns its rules and sets: deleting it removes them all.
       await deleteNamespace(nsName, { ifExists: true });

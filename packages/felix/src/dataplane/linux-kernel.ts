@@ -142,6 +142,7 @@ export class LinuxKernel implements DataplaneKernel {
     this.#netlink.close();
     this.#iptables.close();
     this.#ip6tables.close();
+    this.#ipsets.close();
   }
 }
 
