@@ -93,7 +93,11 @@ export function installCni(options: InstallCniOptions = {}): InstallCniResult {
   const bundleDir = options.bundleDir ?? (FROM_SOURCE ? join(HERE, '..', 'dist') : HERE);
   // Built, the standalone code is dist/standalone.js next to this module; from source it is
   // src/standalone.ts, which needs the source condition to find the other workspace packages.
-  const standaloneUrl = pathToFileURL(join(HERE, FROM_SOURCE ? 'standalone.ts' : 'standalone.js')).href;
+  // A caller that names the bundle directory (calico-node's bundle, where this module is not in
+  // dist/) gets the standalone.js in it.
+  const standaloneUrl = pathToFileURL(
+    FROM_SOURCE ? join(HERE, 'standalone.ts') : join(options.bundleDir ?? HERE, 'standalone.js'),
+  ).href;
 
   const relay = options.relay ?? true;
   const relayBinary = relay ? readRelay(bundleDir) : undefined;

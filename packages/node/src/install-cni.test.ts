@@ -1,8 +1,9 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CNI_NODE_RUNTIME, cniInstallSettings, runCniInstall } from './install-cni.ts';
+import { CNI_NODE_RUNTIME, cniDistDir, cniInstallSettings, runCniInstall } from './install-cni.ts';
 
 // What @calico-ts/cni's build makes of its plugins, cut down to what the installer relies on.
 const fakeBundle = (plugin: string) => `"use strict";\n// ${plugin}\nimport("./standalone.js");\n`;
@@ -132,5 +133,12 @@ describe('runCniInstall', () => {
     expect(out.nodePath).toBe('/usr/bin/node');
     expect(readdirSync(s.binDir)).not.toContain(CNI_NODE_RUNTIME);
     expect(readdirSync(s.binDir)).toEqual(expect.arrayContaining(['calico', 'calico-ipam']));
+  });
+});
+
+describe('cniDistDir', () => {
+  it("is @calico-ts/cni's dist/ found by module resolution, not a path beside this module", () => {
+    const here = dirname(fileURLToPath(import.meta.url));
+    expect(cniDistDir()).toBe(join(here, '..', '..', 'cni', 'dist'));
   });
 });

@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type InstallCniResult, installCni } from '@calico-ts/cni';
 import { ConfigError } from './config.ts';
 
@@ -109,6 +110,17 @@ export interface CniInstallOutcome extends InstallCniResult {
 }
 
 /**
+ * @calico-ts/cni's dist/ (the plugin bundles, the relay, standalone.js), found through module
+ * resolution at run time: in calico-node's one-file bundle the cni code is not beside its dist/,
+ * so its own default (the directory of its module) would point at calico-node's.
+ */
+export function cniDistDir(): string {
+  const entry = fileURLToPath(import.meta.resolve('@calico-ts/cni'));
+  // From source (the @calico-ts/source condition) the entry is src/index.ts.
+  return entry.endsWith('.ts') ? join(dirname(entry), '..', 'dist') : dirname(entry);
+}
+
+/**
  * Runs the install step. `runtime` is the Node binary copied to the host (this process's own);
  * `bundleDir` where the built plugins are (@calico-ts/cni's dist/ by default).
  */
@@ -129,7 +141,7 @@ export function runCniInstall(
     binDir: settings.binDir,
     confDir: settings.confDir,
     nodePath,
-    ...(bundleDir ? { bundleDir } : {}),
+    bundleDir: bundleDir ?? cniDistDir(),
     ...(settings.conflist ? { conflist: settings.conflist } : {}),
     ...(settings.mtu !== undefined ? { mtu: settings.mtu } : {}),
     ...(settings.etcdEndpoints ? { calicoConfig: { etcd_endpoints: settings.etcdEndpoints } } : {}),
