@@ -8,7 +8,7 @@ import koffi from 'koffi';
 
 let trim: ((pad: number) => number) | undefined | null;
 
-export function releaseFreedCHeap(): boolean {
+function binding(): ((pad: number) => number) | null {
   if (trim === undefined) {
     try {
       trim = koffi.load('libc.so.6').func('int malloc_trim(size_t pad)') as (pad: number) => number;
@@ -16,5 +16,15 @@ export function releaseFreedCHeap(): boolean {
       trim = null;
     }
   }
-  return trim ? trim(0) === 1 : false;
+  return trim;
+}
+
+/** Whether glibc's malloc_trim could be bound (false on a C library without it). */
+export function cHeapTrimAvailable(): boolean {
+  return binding() !== null;
+}
+
+export function releaseFreedCHeap(): boolean {
+  const f = binding();
+  return f ? f(0) === 1 : false;
 }
