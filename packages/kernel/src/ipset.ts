@@ -6,10 +6,9 @@
  */
 import { CommandError, KernelError } from './errors.ts';
 import { bytesToIp, ipToBytes } from './ip-address.ts';
-import { RestoreShell, restoreShellAvailable } from './iptables-restore-shell.ts';
+import { keptShell, type RestoreShell, runKept } from './iptables-restore-shell.ts';
 import { logger } from './logger.ts';
 import type { NetNamespace } from './namespace.ts';
-import { type CommandResult, execInNamespace } from './process.ts';
 
 export type IpsetType = 'hash:ip' | 'hash:net' | 'hash:ip,port';
 export type IpsetFamily = 'inet' | 'inet6';
@@ -160,10 +159,7 @@ export class Ipsets {
   constructor(options: IpsetsOptions = {}) {
     this.namespace = options.namespace;
     this.ownedPrefix = options.ownedPrefix ?? 'cali';
-    this.#shell =
-      (options.restoreShell ?? true) && restoreShellAvailable()
-        ? new RestoreShell(this.namespace)
-        : undefined;
+    this.#shell = keptShell(this.namespace, options.restoreShell ?? true);
   }
 
   /** Ends the restore shell, if one runs (it also ends by itself when idle). */
@@ -285,14 +281,7 @@ export class Ipsets {
   }
 
   async #run(args: string[], input: string | undefined, operation: string): Promise<string> {
-    // A shell that ended mid-restore leaves unknown whether the restore ran: reported as a failed
-    // command, so the next apply reads the sets back first.
-    const r: CommandResult =
-      input !== undefined && this.#shell
-        ? await this.#shell
-            .run('ipset', args, input)
-            .catch((err: Error) => ({ stdout: '', stderr: err.message, exitCode: null }))
-        : await execInNamespace(this.namespace, 'ipset', args, input === undefined ? {} : { input });
+    const r = await runKept(this.#shell, this.namespace, 'ipset', args, input);
     if (r.exitCode !== 0) {
       throw new CommandError('Ipset', {
         operation,

@@ -17,7 +17,7 @@ import { unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NetNamespace } from './namespace.ts';
-import { type CommandResult, namespaceExecArgv } from './process.ts';
+import { type CommandResult, execInNamespace, namespaceExecArgv } from './process.ts';
 
 const SHELL = '/bin/bash';
 /** Inputs up to this size go inline as a heredoc; bash reads a script from a pipe byte by byte. */
@@ -27,6 +27,31 @@ const IDLE_MS = 6_000;
 
 /** Whether this host has the shell: otherwise restores are plain processes. */
 export const restoreShellAvailable = (): boolean => existsSync(SHELL);
+
+/** A kept shell for `namespace` when wanted (the default) and this host has bash. */
+export function keptShell(namespace: NetNamespace | undefined, wanted = true): RestoreShell | undefined {
+  return wanted && restoreShellAvailable() ? new RestoreShell(namespace) : undefined;
+}
+
+/**
+ * Runs `bin args…`: a job with input through the kept shell when there is one, anything else as
+ * a process of its own. A shell that ended mid-job leaves unknown whether the command ran: that
+ * is reported as a failed command (exit code null), so the caller reads the state back.
+ */
+export async function runKept(
+  shell: RestoreShell | undefined,
+  namespace: NetNamespace | undefined,
+  bin: string,
+  args: string[],
+  input: string | undefined,
+): Promise<CommandResult> {
+  if (input !== undefined && shell) {
+    return shell
+      .run(bin, args, input)
+      .catch((err: Error) => ({ stdout: '', stderr: err.message, exitCode: null }));
+  }
+  return execInNamespace(namespace, bin, args, input === undefined ? {} : { input });
+}
 
 const quote = (word: string) => `'${word.replaceAll("'", "'\\''")}'`;
 

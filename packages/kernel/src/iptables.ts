@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { CommandError, KernelError } from './errors.ts';
-import { RestoreShell, restoreShellAvailable } from './iptables-restore-shell.ts';
+import { keptShell, type RestoreShell, runKept } from './iptables-restore-shell.ts';
 import { logger } from './logger.ts';
 import type { NetNamespace } from './namespace.ts';
 import { type CommandResult, execInNamespace } from './process.ts';
@@ -438,10 +438,7 @@ export class Iptables {
     this.ownedPrefix = options.ownedPrefix ?? 'cali-';
     this.lockWaitSeconds = options.lockWaitSeconds ?? 10;
     this.#backend = options.backend === 'auto' ? undefined : options.backend;
-    this.#shell =
-      (options.restoreShell ?? true) && restoreShellAvailable()
-        ? new RestoreShell(this.namespace)
-        : undefined;
+    this.#shell = keptShell(this.namespace, options.restoreShell ?? true);
   }
 
   /** Ends the restore shell, if one runs (it also ends by itself when idle). */
@@ -670,14 +667,7 @@ export class Iptables {
   }
 
   async #run(bin: string, args: string[], input: string | undefined, operation: string): Promise<string> {
-    // A shell that ended mid-restore leaves unknown whether the restore ran: reported as a failed
-    // command, so apply() reads the tables back and plans again rather than writing twice.
-    const r: CommandResult =
-      input !== undefined && this.#shell
-        ? await this.#shell
-            .run(bin, args, input)
-            .catch((err: Error) => ({ stdout: '', stderr: err.message, exitCode: null }))
-        : await execInNamespace(this.namespace, bin, args, input === undefined ? {} : { input });
+    const r = await runKept(this.#shell, this.namespace, bin, args, input);
     if (r.exitCode !== 0) {
       throw new CommandError('Iptables', {
         operation,
